@@ -1,0 +1,135 @@
+"""What every layer kind provides, and the per-pair kernel state its rules act on.
+
+A layer kind is one class (in one module of ``ntksym/layers/``) with
+
+* ``kind`` and ``keys``: the spec keys it accepts, each a :class:`Key` (type, default, check);
+* ``output_shape(node, in_shapes)``: the shape rule, raising :class:`SpecError` if impossible;
+* ``kernel_rule(node, inputs)``: the infinite-width rule, from the :class:`KernelState` of its
+  inputs to its own, as sympy expressions (``symbolic`` turns them into IR steps);
+* ``describe(node)``: one line with every constant, for ``ntksym check`` and ``derive``;
+* finite width: ``init(node, rng)``, ``forward(node, weights, inputs)``,
+  ``backward(node, weights, cache, grad)`` and ``ntk_terms(...)`` for the empirical NTK.
+
+``node`` is the attribute dict of the graph node: ``kind``, ``params`` (validated spec keys),
+``in_shapes``, ``shape``, ``fan_in`` ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import sympy as sp
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    """A spec key: its type name (for messages), default, and a check returning an error or None."""
+
+    type: str
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None
+    doc: str = ""
+
+
+@dataclass
+class KernelState:
+    """The infinite-width state of one node for a pair (x, x') or for one example (x, x).
+
+    nngp : Sigma(x, x') (or Sigma(x, x) when ``diagonal``)
+    ntk : {parameter group: its NTK contribution}; groups are "node.W", "node.b" ...
+    var_x, var_y : Sigma(x, x) and Sigma(x', x') (equal to nngp when ``diagonal``)
+    diagonal : True when x' = x; rules then use their exact diagonal forms.
+    """
+
+    nngp: sp.Expr
+    ntk: dict = field(default_factory=dict)
+    var_x: sp.Expr = None
+    var_y: sp.Expr = None
+    diagonal: bool = False
+
+    def with_(self, **kw):
+        return replace(self, **kw)
+
+
+def sympy_number(value):
+    """An exact sympy number for a spec value: 2.0 -> 2, 0.05 -> 1/20 (decimal, not binary)."""
+    if isinstance(value, bool):
+        return sp.Integer(int(value))
+    if isinstance(value, int):
+        return sp.Integer(value)
+    return sp.Rational(repr(float(value)))
+
+
+# ----------------------------------------------------------------------------- key checks
+
+def positive(v):
+    return None if v > 0 else "must be > 0"
+
+
+def nonnegative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def one_of(*choices):
+    def check(v):
+        return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+    return check
+
+
+# Keys every weight layer accepts (SPEC.md §1).
+WEIGHT_KEYS = {
+    "weight_var": Key("number", 1.0, nonnegative, "sigma_w^2"),
+    "bias_var": Key("number", 0.0, nonnegative, "sigma_b^2"),
+    "parameterization": Key("string", "ntk", one_of("ntk", "standard")),
+    "normalize": Key("bool", True, None, "divide the weight variance by fan_in"),
+    "width": Key("int", None, positive, "output units of the finite network"),
+    "trainable": Key("bool|list", True, None, "true/false or a list of parameter names"),
+}
+
+
+class Layer:
+    """Base class: defaults that layers without parameters or shapes can keep."""
+
+    kind = "?"
+    keys: dict = {}
+    has_weights = False
+    #: the parameter names of ``trainable`` lists
+    parameter_names: tuple = ()
+
+    @classmethod
+    def validate(cls, params, error):
+        """Cross-key checks after each key was type-checked; call ``error(msg, key)``."""
+
+    @classmethod
+    def output_shape(cls, node, in_shapes, error):
+        (shape,) = in_shapes
+        return shape
+
+    @classmethod
+    def describe(cls, node):
+        return cls.kind
+
+    @classmethod
+    def kernel_rule(cls, node, inputs):
+        raise TypeError(f"layer kind {cls.kind} has no kernel rule")
+
+    # finite width -----------------------------------------------------------------
+    @classmethod
+    def init(cls, node, rng):
+        return {}
+
+    @classmethod
+    def forward(cls, node, weights, inputs):
+        raise TypeError(f"layer kind {cls.kind} has no finite-width forward")
+
+    @classmethod
+    def backward(cls, node, weights, cache, grad):
+        raise TypeError(f"layer kind {cls.kind} has no finite-width backward")
+
+    @classmethod
+    def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
+        """{group: (n1, n2) gradient inner products} for this layer's trainable parameters."""
+        return {}
