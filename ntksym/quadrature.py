@@ -31,7 +31,10 @@ numba) for generated kernel modules: paste it once, emit per integrand ``@numba.
     _gauss_expect_diag(f, g, a, bp)            # E[f(u) g(u)], u ~ N(0, a)
 
 f and g are passed as first-class njit functions (each pair compiles one specialization); this
-works with ``cache=True`` in a file-based module (tested in tests/test_activations.py).
+works with ``cache=True`` in a file-based module (tested in tests/test_activations.py) provided
+the breakpoint arrays are not module-level globals (Numba then refuses to cache: "dynamic
+globals"); :func:`numba_quadrature_wrapper` emits, per integrand pair, ``name(a, b, c)`` and
+``name_diag(a)`` that build them locally.
 
 Example
 -------
@@ -161,8 +164,9 @@ def gaussian_expectation(f, g, a, b, c, breakpoints=(), order=QUAD_ORDER, zrange
 NUMBA_QUADRATURE_SOURCE = '''
 # ---- ntksym.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----
 # E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]); u = sqrt(a) z1, v = sqrt(b)(rho z1 + s z2).
-# f and g are @numba.njit functions passed as first-class arguments (one specialization per
-# distinct pair); bpf / bpg are float64 arrays of their breakpoints.
+# Per integrand pair, numba_quadrature_wrapper() emits NAME(a, b, c) and NAME_diag(a) calling
+# the njit integrands f, g by their global names (first-class function arguments would stop
+# Numba from caching: "dynamic globals").
 # Order %(order)d Gauss-Legendre per smooth piece, z truncated to [-%(range)r, %(range)r].
 import math
 import numpy as np
@@ -189,37 +193,18 @@ def _gq_cuts(pts, npts, lo, hi):
     inner = out[1:n - 1]
     inner.sort()
     return out[:n]
+# ---- end ntksym.quadrature ----
+''' % {"order": QUAD_ORDER, "range": float(QUAD_RANGE)}
+NUMBA_QUADRATURE_SOURCE = NUMBA_QUADRATURE_SOURCE.lstrip("\n")
 
-
+# Per integrand pair; __NAME__, __F__, __G__, __BPF__, __BPG__, __BPD__ are replaced.
+_NUMBA_PAIR_TEMPLATE = '''
 @numba.njit(cache=True, nogil=True)
-def _gauss_expect_1d(f, a, bp):
-    """E[f(u)], u ~ N(0, a)."""
+def __NAME___diag(a):
+    """E[__F__(u) __G__(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
+    bp = __BPD__
     if a <= 0.0:
-        return f(0.0)
-    sa = math.sqrt(a)
-    pts = np.empty(bp.shape[0])
-    for i in range(bp.shape[0]):
-        pts[i] = bp[i] / sa
-    cuts = _gq_cuts(pts, bp.shape[0], -_GQ_R, _GQ_R)
-    acc = 0.0
-    for k in range(cuts.shape[0] - 1):
-        lo = cuts[k]
-        hi = cuts[k + 1]
-        if hi <= lo:
-            continue
-        half = 0.5 * (hi - lo)
-        mid = 0.5 * (hi + lo)
-        for j in range(_GQ_T.shape[0]):
-            x = mid + half * _GQ_T[j]
-            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * f(sa * x)
-    return acc
-
-
-@numba.njit(cache=True, nogil=True)
-def _gauss_expect_diag(f, g, a, bp):
-    """E[f(u) g(u)], u ~ N(0, a); bp: breakpoints of f and g together."""
-    if a <= 0.0:
-        return f(0.0) * g(0.0)
+        return __F__(0.0) * __G__(0.0)
     sa = math.sqrt(a)
     pts = np.empty(bp.shape[0])
     for i in range(bp.shape[0]):
@@ -236,30 +221,32 @@ def _gauss_expect_diag(f, g, a, bp):
         for j in range(_GQ_T.shape[0]):
             x = mid + half * _GQ_T[j]
             u = sa * x
-            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * f(u) * g(u)
+            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * __F__(u) * __G__(u)
     return acc
 
 
 @numba.njit(cache=True, nogil=True)
-def _gauss_expect(f, g, a, b, c, bpf, bpg):
-    """E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]); bpf, bpg: breakpoints of f and g."""
-    if a <= 0.0 and b <= 0.0:
-        return f(0.0) * g(0.0)
-    if a <= 0.0:
-        return f(0.0) * _gauss_expect_1d(g, b, bpg)
-    if b <= 0.0:
-        return g(0.0) * _gauss_expect_1d(f, a, bpf)
+def __NAME__(a, b, c):
+    """E[__F__(u) __G__(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
+    bpf = __BPF__
+    bpg = __BPG__
     R = _GQ_R
-    sa = math.sqrt(a)
-    sb = math.sqrt(b)
-    rho = c / math.sqrt(a * b)
-    if rho > 1.0:
-        rho = 1.0
-    elif rho < -1.0:
-        rho = -1.0
+    if a <= 0.0 and b <= 0.0:
+        return __F__(0.0) * __G__(0.0)
+    # a = 0 or b = 0 (a zero-variance input) go through the same loops with rho = 0, s = 1 and
+    # the degenerate side held at 0: correct, if 48x more work than needed, for a rare case.
+    sa = math.sqrt(a) if a > 0.0 else 0.0
+    sb = math.sqrt(b) if b > 0.0 else 0.0
+    rho = 0.0
+    if a > 0.0 and b > 0.0:
+        rho = c / math.sqrt(a * b)
+        if rho > 1.0:
+            rho = 1.0
+        elif rho < -1.0:
+            rho = -1.0
     s = math.sqrt(max(0.0, 1.0 - rho * rho))
-    nf = bpf.shape[0]
-    ng = bpg.shape[0]
+    nf = bpf.shape[0] if a > 0.0 else 0
+    ng = bpg.shape[0] if b > 0.0 else 0
     pts = np.empty(nf + 3 * ng)
     npts = 0
     for i in range(nf):
@@ -289,11 +276,11 @@ def _gauss_expect(f, g, a, b, c, bpf, bpg):
         for j in range(nT):
             z1 = mid + half * _GQ_T[j]
             w1 = half * _GQ_W[j] * math.exp(-0.5 * z1 * z1) * _GQ_INV_SQRT_2PI
-            fz = f(sa * z1)
+            fz = __F__(sa * z1)
             if fz == 0.0:
                 continue
             if degenerate:
-                acc += w1 * fz * g(sb * rho * z1)
+                acc += w1 * fz * __G__(sb * rho * z1)
                 continue
             for i in range(ng):
                 ipts[i] = (bpg[i] / sb - rho * z1) / s
@@ -309,9 +296,37 @@ def _gauss_expect(f, g, a, b, c, bpf, bpg):
                 for jj in range(nT):
                     z2 = imid + ihalf * _GQ_T[jj]
                     inner += (ihalf * _GQ_W[jj] * math.exp(-0.5 * z2 * z2)
-                              * g(sb * (rho * z1 + s * z2)))
+                              * __G__(sb * (rho * z1 + s * z2)))
             acc += w1 * fz * inner * _GQ_INV_SQRT_2PI
     return acc
-# ---- end ntksym.quadrature ----
-''' % {"order": QUAD_ORDER, "range": float(QUAD_RANGE)}
-NUMBA_QUADRATURE_SOURCE = NUMBA_QUADRATURE_SOURCE.lstrip("\n")
+'''
+
+
+def _array_literal(points):
+    pts = [float(p) for p in points]
+    if not pts:
+        return "np.zeros(0)"
+    return "np.array((%s,))" % ", ".join(repr(p) for p in pts)
+
+
+def numba_quadrature_wrapper(name, f, g, breakpoints_f=(), breakpoints_g=None):
+    """Numba source of ``name(a, b, c)`` = E[f(u) g(v)] and ``name_diag(a)`` = E[f(u) g(u)].
+
+    ``f`` and ``g`` are the names of ``@numba.njit`` functions of one float defined in the same
+    module, after ``NUMBA_QUADRATURE_SOURCE``; breakpoints are their points of non-smoothness.
+    The integrands are called by global name and the breakpoint arrays built locally, the two
+    forms that Numba caches with ``cache=True`` (first-class function arguments and global
+    arrays passed as arguments both make it refuse: "uses dynamic globals").
+
+    >>> src = numba_quadrature_wrapper("E_relu", "relu_f", "relu_f", (0.0,))
+    >>> [l for l in src.splitlines() if l.startswith("def ")]
+    ['def E_relu_diag(a):', 'def E_relu(a, b, c):']
+    """
+    bf = [float(p) for p in breakpoints_f]
+    bg = bf if breakpoints_g is None else [float(q) for q in breakpoints_g]
+    out = _NUMBA_PAIR_TEMPLATE
+    for key, val in (("__NAME__", name), ("__F__", f), ("__G__", g),
+                     ("__BPF__", _array_literal(bf)), ("__BPG__", _array_literal(bg)),
+                     ("__BPD__", _array_literal(sorted(set(bf) | set(bg))))):
+        out = out.replace(key, val)
+    return out.lstrip("\n")
