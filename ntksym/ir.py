@@ -55,13 +55,10 @@ class ClippedCorrelation(sp.Function):
             return sp.Max(-1, sp.Min(1, r))
         return None
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         c, a, b = (printer._print(x) for x in self.args)
-        return r"\rho\left(%s;\, %s, %s\right)" % (c, a, b)
-
-    def _sympystr(self, printer):
-        c, a, b = (printer._print(x) for x in self.args)
-        return "rho(%s; %s, %s)" % (c, a, b)
+        tex = r"\rho\left(%s;\, %s, %s\right)" % (c, a, b)
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
     def _eval_evalf(self, prec):
         c, a, b = (x.evalf(prec) for x in self.args)
@@ -84,12 +81,10 @@ class QuadratureExpectation(sp.Function):
     breakpoints: tuple = ()
     label: str = "?"
 
-    def _sympystr(self, printer):
+    def _latex(self, printer, exp=None):
         args = ", ".join(printer._print(x) for x in self.args)
-        return "E_quad[%s](%s)" % (self.label, args)
-
-    def _latex(self, printer):
-        args = ", ".join(printer._print(x) for x in self.args)
+        if exp is not None:
+            return r"\left(%s\right)^{%s}" % (self._latex(printer), exp)
         return r"\mathbb{E}^{\mathrm{GL}%d}_{%s}\left(%s\right)" % (
             QUAD_ORDER, self.label.replace("_", r"\_"), args)
 

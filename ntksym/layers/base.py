@@ -130,6 +130,11 @@ class Layer:
         raise TypeError(f"layer kind {cls.kind} has no finite-width backward")
 
     @classmethod
+    def conditional_nngp(cls, node, y1, y2):
+        """E[f(x) f(x')] over this (readout) layer's weights given its finite inputs."""
+        raise TypeError(f"layer kind {cls.kind} cannot be a readout")
+
+    @classmethod
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
         """{group: (n1, n2) gradient inner products} for this layer's trainable parameters."""
         return {}

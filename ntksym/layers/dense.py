@@ -70,7 +70,7 @@ class Dense(Layer):
         return (f"dense: weight_var={p['weight_var']}, bias_var={p['bias_var']}, "
                 f"{p['parameterization']} parameterization, "
                 f"{'normalized by fan_in' if p['normalize'] else 'not normalized'} "
-                f"(fan_in={node['fan_in']}), trainable: {', '.join(groups) or 'none'}")
+                f"(fan_in={node['fan_in'] or 'n'}), trainable: {', '.join(groups) or 'none'}")
 
     @classmethod
     def kernel_rule(cls, node, inputs):
@@ -116,6 +116,12 @@ class Dense(Layer):
     def backward(cls, node, weights, cache, grad):
         c_w, _ = weight_scales(node)
         return [c_w * (grad @ weights["W"].T)]
+
+    @classmethod
+    def conditional_nngp(cls, node, y1, y2):
+        """E[z(x) z(x')] over this layer's weights, given its finite inputs y1, y2."""
+        c_w, c_b = weight_scales(node)
+        return c_w ** 2 * (y1 @ y2.T) + c_b ** 2
 
     @classmethod
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):

@@ -1,0 +1,233 @@
+"""The ``ntksym`` command line: thin click commands over the ntksym library.
+
+Exit status: 0 success, 1 internal failure, 2 user error (bad spec, bad data, refused
+overwrite).  Every user error is one line on stderr, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+import ntksym
+from ntksym.errors import DataError, NtksymError
+
+SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+
+def _load(spec):
+    return ntksym.load_spec(spec)
+
+
+def _data(x, dataset, arch, name="--x"):
+    """Examples from --x FILE or --dataset NAME[:N], shaped for the spec's input."""
+    from ntksym.data import load_array, load_dataset
+    if (x is None) == (dataset is None):
+        raise DataError(f"give exactly one of {name} FILE or --dataset NAME[:N]")
+    if x is not None:
+        return load_array(x, name=name)
+    data = load_dataset(dataset)
+    X = data.X
+    if len(arch.input_shape) == 3 and X.ndim == 2 and X.shape[1] == 64:
+        X = X.reshape(-1, 8, 8, 1)              # digits as 8x8x1 images for image specs
+    return X
+
+
+def _emit(obj, as_json):
+    if as_json:
+        click.echo(json.dumps(obj, indent=2, default=float))
+    else:
+        for k, v in obj.items():
+            click.echo(f"{k}: {v}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(ntksym.__version__, prog_name="ntksym")
+def app():
+    """Infinite-width NNGP and NTK kernels of MLPs, CNNs and RNNs from a spec file.
+
+    A spec (TOML, see README) describes the network; ntksym derives its kernel recursion with
+    sympy, evaluates it with generated Numba code, and checks it against finite networks.
+    """
+
+
+@app.command()
+@SPEC_ARG
+def check(spec):
+    """Validate SPEC; print its layers, shapes and constants."""
+    from ntksym.graph import graph_text
+    arch = _load(spec)
+    click.echo(graph_text(arch.graph))
+    click.echo(f"spec sha256: {arch.hash}")
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--format", "fmt", type=click.Choice(["text", "dot"]), default="text",
+              show_default=True, help="text table or Graphviz DOT (render with `dot -Tpng`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to FILE.")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+def graph(spec, fmt, output, force):
+    """Print the networkx graph of SPEC as text or Graphviz DOT."""
+    from ntksym.graph import graph_dot, graph_text
+    arch = _load(spec)
+    text = graph_text(arch.graph) if fmt == "text" else graph_dot(arch.graph)
+    _write_text(output, text, force)
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--kernel", "which", type=click.Choice(["nngp", "ntk", "both"]), default="both",
+              show_default=True, help="which recursion to print (nngp omits the Theta lines).")
+@click.option("--format", "fmt", type=click.Choice(["text", "latex", "python"]), default="text",
+              show_default=True, help="plain text, a LaTeX align* block, or sympy source.")
+@click.option("--per-layer", is_flag=True, help="keep one NTK term per trainable parameter group.")
+def derive(spec, which, fmt, per_layer):
+    """Print the NNGP/NTK recursion of SPEC, every constant visible."""
+    arch = _load(spec)
+    program = arch.derive(per_layer=per_layer)
+    if which == "nngp":
+        from ntksym.symbolic import restrict_to_nngp
+        program = restrict_to_nngp(program)
+    text = {"text": str, "latex": lambda p: p.latex(), "python": lambda p: p.python()}[fmt](program)
+    click.echo(text)
+
+
+@app.command()
+@SPEC_ARG
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="write the module to FILE (default: stdout).")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+def codegen(spec, output, force):
+    """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
+    from ntksym.codegen import generate_source
+    arch = _load(spec)
+    _write_text(output, generate_source(arch.derive()), force)
+
+
+def _write_text(output, text, force):
+    if output is None:
+        click.echo(text)
+        return
+    import os
+    import tempfile
+    from ntksym.engine import refuse_existing
+    refuse_existing(output, force)
+    path = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".part")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+    os.replace(tmp, path)
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz (n, *input_shape).")
+@click.option("--x2", "x2", type=click.Path(dir_okay=False), help="second set: compute K(X, X2).")
+@click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see README).")
+@click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="ntk",
+              show_default=True)
+@click.option("--per-layer", is_flag=True, help="also write each parameter group's NTK term.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+              show_default=True)
+@click.option("--threads", type=int, help="threads (default: all cores).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="OUT.npy (one kernel) or OUT.npz (several, keyed by name).")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
+def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force, as_json):
+    """Compute the infinite-width kernel matrix of SPEC on data.
+
+    Only the upper triangle of K(X, X) is computed; the diagonal uses the exact per-example
+    rule.  The output is written to a temporary name and renamed when complete.
+    """
+    from ntksym.data import load_array
+    from ntksym.engine import refuse_existing, save_arrays
+    refuse_existing(output, force)
+    arch = _load(spec)
+    X = _data(x, dataset, arch)
+    X2 = load_array(x2, name="--x2") if x2 else None
+    t0 = time.perf_counter()
+    K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads)
+    elapsed = time.perf_counter() - t0
+    arrays = K if isinstance(K, dict) else {kind: K}
+    if output:
+        save_arrays(output, arrays, force=force)
+    first = next(iter(arrays.values()))
+    _emit({"spec": arch.name, "kernels": list(arrays), "shape": list(first.shape),
+           "dtype": dtype, "seconds": round(elapsed, 4), "output": output}, as_json)
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz.")
+@click.option("--dataset", help="embedded data NAME[:N], e.g. digits:50.")
+@click.option("--width", type=int, required=True, help="width of every hidden layer left open in the spec.")
+@click.option("--samples", type=int, default=16, show_default=True, help="independent networks.")
+@click.option("--seed", type=int, default=0, show_default=True, help="network s uses seed+s.")
+@click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="both",
+              show_default=True)
+@click.option("--gradient", type=click.Choice(["true", "fresh"]), default="true", show_default=True,
+              help="pruned networks: the true gradient or a fresh mask copy for backward.")
+@click.option("--compare", is_flag=True, help="also compute the analytic kernel and report the deviation in standard errors.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="OUT.npz: mean, std, stderr per kernel.")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
+def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
+              as_json):
+    """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
+    from ntksym.engine import refuse_existing, save_arrays
+    refuse_existing(output, force)
+    arch = _load(spec)
+    X = _data(x, dataset, arch)
+    t0 = time.perf_counter()
+    E = ntksym.empirical_kernel(arch, X, width=width, samples=samples, seed=seed, kind=kind,
+                                gradient=gradient)
+    summary = {"spec": arch.name, "width": width, "samples": samples, "n": int(X.shape[0]),
+               "seconds": round(time.perf_counter() - t0, 3)}
+    if compare:
+        for k in E.mean:
+            A = ntksym.kernel(arch, X, kind=k)
+            z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)
+            summary[f"{k}_max_abs_dev"] = float(np.abs(E.mean[k] - A).max())
+            summary[f"{k}_max_dev_in_stderr"] = float(z.max())
+    if output:
+        arrays = {}
+        for k in E.mean:
+            arrays[f"{k}_mean"], arrays[f"{k}_std"] = E.mean[k], E.std[k]
+            arrays[f"{k}_stderr"] = E.stderr[k]
+        save_arrays(output, arrays, force=force)
+        summary["output"] = output
+    _emit(summary, as_json)
+
+
+def main(argv=None):
+    """Console entry point: user errors exit 2 with one message, internal errors keep their
+    traceback (exit 1)."""
+    try:
+        app.main(args=argv, prog_name="ntksym", standalone_mode=False)
+    except NtksymError as e:
+        click.echo(f"ntksym: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""ntksym: infinite-width NNGP and NTK kernels from a spec file.
+
+    import ntksym
+    arch = ntksym.load_spec("spec/cntk_mlp_depth3.toml")
+    print(arch.derive())                          # the recursion, every constant visible
+    K = ntksym.kernel(arch, X, kind="ntk")        # generated Numba code, float64
+    E = ntksym.empirical_kernel(arch, X, width=1024, samples=16, seed=0)
+
+See README.md for the conventions.
+"""
+
+from ntksym.architecture import Architecture, load_spec
+from ntksym.architecture import loads_spec_arch as loads_spec
+from ntksym.errors import DataError, NtksymError, SpecError
+
+__version__ = "0.1.0"
+
+
+def kernel(arch, X, X2=None, kind="ntk", **kw):
+    """Kernel matrix of ``arch`` on data; see :func:`ntksym.engine.kernel`."""
+    from ntksym.engine import kernel as _kernel
+    return _kernel(arch, X, X2, kind=kind, **kw)
+
+
+def empirical_kernel(arch, X, X2=None, **kw):
+    """Empirical/Monte Carlo kernels of the finite network; see
+    :func:`ntksym.empirical.empirical_kernel`."""
+    from ntksym.empirical import empirical_kernel as _emp
+    return _emp(arch, X, X2, **kw)
+
+
+__all__ = ["Architecture", "load_spec", "loads_spec", "kernel", "empirical_kernel",
+           "NtksymError", "SpecError", "DataError", "__version__"]

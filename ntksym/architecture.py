@@ -1,0 +1,62 @@
+"""``Architecture``: a validated spec with its graph, the object the Python API passes around.
+
+>>> import ntksym
+>>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n')
+>>> arch.name, arch.input_shape
+('m', (3,))
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from ntksym.graph import build_graph
+from ntksym.spec import Spec, load_spec_file, loads_spec
+
+
+class Architecture:
+    """A network description: ``spec`` (validated), ``graph`` (networkx), ``derive()``."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+
+    @property
+    def name(self):
+        return self.spec.name
+
+    @property
+    def hash(self):
+        return self.spec.hash
+
+    @property
+    def input_shape(self):
+        return tuple(self.spec.input_shape)
+
+    @cached_property
+    def graph(self):
+        return build_graph(self.spec)
+
+    def finite_graph(self, width):
+        """The graph with every hidden width left open in the spec set to ``width``."""
+        return build_graph(self.spec, widths=width)
+
+    def derive(self, per_layer=False):
+        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.symbolic.derive`."""
+        key = ("_program", per_layer)
+        if key not in self.__dict__:
+            from ntksym.symbolic import derive
+            self.__dict__[key] = derive(self.graph, per_layer=per_layer)
+        return self.__dict__[key]
+
+    def __repr__(self):
+        return f"Architecture({self.name!r}, {len(self.spec.layers)} layers)"
+
+
+def load_spec(path) -> Architecture:
+    """Load and validate a spec file (SPEC.md §1); errors are :class:`ntksym.SpecError`."""
+    return Architecture(load_spec_file(path))
+
+
+def loads_spec_arch(text, path=None) -> Architecture:
+    """Validate spec text (TOML); ``path`` only names it in messages."""
+    return Architecture(loads_spec(text, path))

@@ -1,0 +1,15 @@
+"""The layer kinds: ``LAYER_KINDS`` maps a spec ``kind`` to the class that knows everything
+about it (keys, shape rule, kernel rule, finite-width forward/backward).
+
+Adding a layer kind = one module here + one line below (plus a spec file, tests and docs).
+"""
+
+from .activation import ACTIVATION_LAYERS
+from .dense import Dense
+
+LAYER_KINDS = {
+    "dense": Dense,
+    **ACTIVATION_LAYERS,
+}
+
+__all__ = ["LAYER_KINDS"]

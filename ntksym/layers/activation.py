@@ -1,0 +1,71 @@
+"""Activation layers: ``relu``, ``erf``, ``tanh``, ``activation(expr=...)`` ... (one class per kind).
+
+The mathematics of each activation (phi, phi', its dual kernels and which path computes them)
+lives in :mod:`ntksym.activations`; this module makes each registered activation a layer kind.
+
+Kernel rule, with V = E[phi(u) phi(v)] and V' = E[phi'(u) phi'(v)] for
+(u, v) ~ N(0, [[Sigma(x,x), Sigma(x,x')], [Sigma(x,x'), Sigma(x',x')]]):
+
+    Sigma' = V,    Theta' = V' * Theta
+
+On the diagonal (x' = x) the activation's exact diagonal rule is used instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ntksym.activations import ACTIVATION_KINDS, get_activation
+from ntksym.activations import REQUIRED as ACTIVATION_REQUIRED
+from ntksym.numeric import elementwise_function
+
+from .base import REQUIRED, Key, KernelState, Layer
+
+_PARAM_TYPES = {"expr": "string", "k": "int"}
+
+
+def activation_of(node):
+    return get_activation(node["kind"], **node["params"])
+
+
+class ActivationLayer(Layer):
+    """Base of the generated per-kind classes below."""
+
+    @classmethod
+    def describe(cls, node):
+        return activation_of(node).description()
+
+    @classmethod
+    def kernel_rule(cls, node, inputs):
+        (s,) = inputs
+        act = activation_of(node)
+        if s.diagonal:
+            v = act.dual_diag(s.nngp)
+            dv = act.dual_prime_diag(s.nngp)
+            return KernelState(v, {g: dv * t for g, t in s.ntk.items()}, v, v, True)
+        v = act.dual(s.var_x, s.var_y, s.nngp)
+        dv = act.dual_prime(s.var_x, s.var_y, s.nngp)
+        return KernelState(v, {g: dv * t for g, t in s.ntk.items()},
+                           act.dual_diag(s.var_x), act.dual_diag(s.var_y), False)
+
+    @classmethod
+    def forward(cls, node, weights, inputs):
+        (z,) = inputs
+        act = activation_of(node)
+        return elementwise_function(act.phi)(z), z
+
+    @classmethod
+    def backward(cls, node, weights, cache, grad):
+        act = activation_of(node)
+        return [grad * elementwise_function(act.dphi)(cache)]
+
+
+def _make(kind, info):
+    keys = {}
+    for pname, default in info["params"].items():
+        ptype = _PARAM_TYPES.get(pname, "number")
+        keys[pname] = Key(ptype, REQUIRED if default == ACTIVATION_REQUIRED else default)
+    return type(f"Activation_{kind}", (ActivationLayer,), {"kind": kind, "keys": keys})
+
+
+ACTIVATION_LAYERS = {kind: _make(kind, info) for kind, info in ACTIVATION_KINDS.items()}
