@@ -150,7 +150,7 @@ def _hermite_dual_coeffs(p):
     for (m,), pm in poly.terms():
         for j in range(m // 2 + 1):
             k = m - 2 * j
-            term = pm * A**j * sp.factorial(m) / (2**j * sp.factorial(j) * sp.factorial(k) * sp.factorial(k))
+            term = pm * A**j * sp.factorial(m) / (2**j * sp.factorial(j) * sp.factorial(k))
             beta[k] = beta.get(k, 0) + term
     return beta, A
 
@@ -281,24 +281,28 @@ class Activation:
 
     def dual(self, a, b, c):
         """E[phi(u) phi(v)], (u, v) ~ N(0, [[a, c], [c, b]])."""
+        a, b, c = sp.sympify(a), sp.sympify(b), sp.sympify(c)
         if self.method == "quadrature":
             return self._quad("phi")(a, b, c)
         return self._rules["dual"](a, b, c)
 
     def dual_diag(self, a):
         """E[phi(u)^2], u ~ N(0, a), by its own exact rule."""
+        a = sp.sympify(a)
         if self.method == "quadrature":
             return self._quad("phi")(a)
         return self._rules["dual_diag"](a)
 
     def dual_prime(self, a, b, c):
         """E[phi'(u) phi'(v)]."""
+        a, b, c = sp.sympify(a), sp.sympify(b), sp.sympify(c)
         if self.method == "quadrature":
             return self._quad("dphi")(a, b, c)
         return self._rules["dual_prime"](a, b, c)
 
     def dual_prime_diag(self, a):
         """E[phi'(u)^2], u ~ N(0, a)."""
+        a = sp.sympify(a)
         if self.method == "quadrature":
             return self._quad("dphi")(a)
         return self._rules["dual_prime_diag"](a)

@@ -8,7 +8,9 @@ For (u, v) ~ N(0, [[a, c], [c, b]]) write
 and integrate z1 (outer) and z2 (inner) over [-R, R], R = ``QUAD_RANGE`` = 10 standard
 deviations (the discarded Gaussian mass is 2 Phi(-10) ~ 1.5e-23).  Each range is split into
 pieces on which the integrand is smooth, and every piece gets a Gauss-Legendre rule of
-``QUAD_ORDER`` = 48 nodes against the Gaussian density:
+``QUAD_ORDER`` = 48 nodes against the Gaussian density.  Every range is always cut at
+``FIXED_CUTS`` = -3, 0, 3 standard deviations (smooth integrands with nearby complex
+singularities, tanh, erf, need pieces shorter than [-10, 10]), and in addition:
 
 * outer (z1): at ``p / sqrt(a)`` for every breakpoint p of f; and, for every breakpoint q of g,
   at ``q / (sqrt(b) rho)`` and ``q / (sqrt(b) rho) +- R s / |rho|`` -- the inner integral
@@ -57,6 +59,11 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # doing so is O(s^2) relative, far below double precision at 1e-12.
 _S_DEGENERATE = 1e-12
 
+# Fixed extra cuts (in standard deviations) of every range: a single 48-node piece over
+# [-10, 10] resolves the Gaussian but not tanh (poles at +-i pi/2) or erf (e^{y^2} growth off
+# the axis): one piece gives ~3e-8 error for erf; pieces of half-length <= 3.5 give < 1e-14.
+FIXED_CUTS = (-3.0, 0.0, 3.0)
+
 _RULES: dict = {}
 
 
@@ -80,7 +87,7 @@ def _vectorized(f):
 
 def _nodes(points, lo, hi, order):
     """Gauss-Legendre nodes and Gaussian-weighted weights over [lo, hi] split at points."""
-    cuts = sorted({lo, hi, *(p for p in points if lo < p < hi)})
+    cuts = sorted({lo, hi, *(p for p in (*points, *FIXED_CUTS) if lo < p < hi)})
     t, w = _rule(order)
     xs, ws = [], []
     for l, h in zip(cuts[:-1], cuts[1:]):
@@ -174,17 +181,23 @@ import numba
 
 _GQ_T, _GQ_W = np.polynomial.legendre.leggauss(%(order)d)
 _GQ_R = %(range)r
+_GQ_FIXED = np.array(%(fixed)r)  # fixed cuts: see ntksym.quadrature.FIXED_CUTS
 _GQ_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @numba.njit(cache=True, nogil=True)
 def _gq_cuts(pts, npts, lo, hi):
-    """Sorted split points: lo, the pts strictly inside (lo, hi), hi."""
-    out = np.empty(npts + 2)
+    """Sorted split points: lo, the pts and the fixed cuts strictly inside (lo, hi), hi."""
+    out = np.empty(npts + 2 + _GQ_FIXED.shape[0])
     out[0] = lo
     n = 1
     for i in range(npts):
         p = pts[i]
+        if lo < p < hi:
+            out[n] = p
+            n += 1
+    for i in range(_GQ_FIXED.shape[0]):
+        p = _GQ_FIXED[i]
         if lo < p < hi:
             out[n] = p
             n += 1
@@ -194,7 +207,8 @@ def _gq_cuts(pts, npts, lo, hi):
     inner.sort()
     return out[:n]
 # ---- end ntksym.quadrature ----
-''' % {"order": QUAD_ORDER, "range": float(QUAD_RANGE)}
+''' % {"order": QUAD_ORDER, "range": float(QUAD_RANGE),
+     "fixed": FIXED_CUTS}
 NUMBA_QUADRATURE_SOURCE = NUMBA_QUADRATURE_SOURCE.lstrip("\n")
 
 # Per integrand pair; __NAME__, __F__, __G__, __BPF__, __BPG__, __BPD__ are replaced.
