@@ -29,6 +29,7 @@ from .errors import DataError
 __all__ = [
     "Prediction",
     "one_hot_targets",
+    "kernel_weights",
     "kernel_regression",
     "kernel_classify",
     "gradient_descent_mse",
@@ -137,6 +138,22 @@ def one_hot_targets(y, n_classes: int | None = None) -> np.ndarray:
     return Y
 
 
+def kernel_weights(K_train, y_train, ridge: float = 0.0) -> np.ndarray:
+    """The dual coefficients (K_train + ridge I)^{-1} y of kernel regression.
+
+    Predictions at new inputs are then ``K_test_train @ weights``: compute them once when the
+    same training set serves many test batches (the scikit-learn estimators do).
+
+    >>> kernel_weights(np.array([[2.0, 0.0], [0.0, 4.0]]), [1.0, 1.0])
+    array([0.5 , 0.25])
+    """
+    K = _matrix(K_train, "K_train", (None, None))
+    n = len(K)
+    if K.shape != (n, n):
+        raise DataError(f"K_train: expected a square matrix, got shape {K.shape}")
+    return _cho_solve(_cholesky(K, ridge), _targets(y_train, n))
+
+
 def kernel_regression(K_train, y_train, K_test_train, ridge: float = 0.0) -> np.ndarray:
     """Kernel ("ridgeless" by default) regression: K_test_train (K_train + ridge I)^{-1} y.
 
@@ -148,13 +165,8 @@ def kernel_regression(K_train, y_train, K_test_train, ridge: float = 0.0) -> np.
     >>> np.round(kernel_regression(K, [0.0, 1.0, 4.0], K[1:2]), 12)
     array([1.])
     """
-    K = _matrix(K_train, "K_train", (None, None))
-    n = len(K)
-    if K.shape != (n, n):
-        raise DataError(f"K_train: expected a square matrix, got shape {K.shape}")
-    Ks = _matrix(K_test_train, "K_test_train", (None, n))
-    y = _targets(y_train, n)
-    return Ks @ _cho_solve(_cholesky(K, ridge), y)
+    weights = kernel_weights(K_train, y_train, ridge)
+    return _matrix(K_test_train, "K_test_train", (None, len(weights))) @ weights
 
 
 def kernel_classify(K_train, y_train, K_test_train, ridge: float = 0.0) -> np.ndarray:
