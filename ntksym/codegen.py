@@ -143,15 +143,13 @@ def _quadrature_source(printer):
     if not printer.quadrature_names:
         return ""
     from ntksym.ir import Z
-    from ntksym.quadrature import NUMBA_QUADRATURE_SOURCE
+    from ntksym.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
     out = ["", "# ---- Gaussian expectations by piecewise Gauss-Legendre quadrature",
            NUMBA_QUADRATURE_SOURCE]
     fp = NumbaPrinter()
     for cls, name in printer.quadrature_names.items():
         f, g = fp.doprint(cls.f + 0 * Z), fp.doprint(cls.g + 0 * Z)
-        bp = "".join(repr(float(x)) + ", " for x in cls.breakpoints)
-        nbp = len(cls.breakpoints)
-        out.append(f'''
+        out.append(f"""
 # {cls.label}: f(z) = {sp.sstr(cls.f)}, g(z) = {sp.sstr(cls.g)}
 @njit(cache=True)
 def {name}_f(z):
@@ -162,23 +160,8 @@ def {name}_f(z):
 def {name}_g(z):
     return {g} + 0.0 * z
 
-
-@njit(cache=True)
-def {name}_bp():
-    # built inside compiled code: global arrays would stop numba from caching to disk
-    return np.array([{bp}0.0])[:{nbp}]
-
-
-@njit(cache=True)
-def {name}(a, b, c):
-    bp = {name}_bp()
-    return _gauss_expect({name}_f, {name}_g, a, b, c, bp, bp)
-
-
-@njit(cache=True)
-def {name}_diag(a):
-    return _gauss_expect_diag({name}_f, {name}_g, a, {name}_bp())
-''')
+""")
+        out.append(numba_quadrature_wrapper(name, f"{name}_f", f"{name}_g", cls.breakpoints))
     return "\n".join(out)
 
 

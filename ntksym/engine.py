@@ -44,9 +44,17 @@ def check_data(X, input_shape, name="X"):
     return np.ascontiguousarray(X)
 
 
+_MODULES: dict = {}
+
+
 def _program_module(arch, per_layer):
+    """The compiled module of a spec, memoized per process by (spec hash, per_layer): sympy's
+    derivation and CSE run once per spec, Numba loads machine code from its disk cache."""
     from ntksym.codegen import compile_program
-    return compile_program(arch.derive(per_layer=per_layer))
+    key = (arch.hash, per_layer)
+    if key not in _MODULES:
+        _MODULES[key] = compile_program(arch.derive(per_layer=per_layer))
+    return _MODULES[key]
 
 
 def output_names(arch, kind, per_layer=False):

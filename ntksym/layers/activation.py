@@ -32,6 +32,16 @@ class ActivationLayer(Layer):
     """Base of the generated per-kind classes below."""
 
     @classmethod
+    def validate(cls, params, error):
+        # build the activation now, so that a bad parameter or expression is reported with
+        # the spec's file, line and key (expressions go through the whitelist parser)
+        try:
+            get_activation(cls.kind, **params)
+        except ValueError as e:   # SpecError is a ValueError
+            msg = getattr(e, "message", str(e))
+            error(msg, "expr" if "expr" in params else None)
+
+    @classmethod
     def describe(cls, node):
         return activation_of(node).description()
 
