@@ -1,0 +1,91 @@
+"""ReLU MLP NTK (the CNTK paper's MLP, L = 5, float64) for n = 4000, d = 784.
+
+Reports: first call in a fresh process (JIT or disk-cache load), warm calls, peak memory (RSS
+high-water mark), and, when neural-tangents is importable, the same kernel there with the ratio.
+
+    python benchmarks/bench_mlp.py [--n 4000] [--d 784] [--repeat 3]
+
+Run it twice: the second process shows the disk cache (no JIT).  neural-tangents lives in a
+separate environment (see shared notes/peers.md); run `python benchmarks/bench_mlp.py --nt` there
+with this repository on PYTHONPATH to time it, or pass --nt-seconds to record a measured value.
+"""
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mlp_spec(d):
+    text = (ROOT / "spec" / "cntk_mlp_depth5.toml").read_text()
+    return text.replace("shape = [64]", f"shape = [{d}]").replace(
+        'name = "cntk-mlp-depth5"', f'name = "cntk-mlp-depth5-d{d}"')
+
+
+def neural_tangents_seconds(X, repeat):
+    from jax import config
+    config.update("jax_enable_x64", True)
+    from neural_tangents import stax
+    layers = [stax.Dense(512, W_std=1.0, parameterization="ntk"), stax.Relu()]
+    for _ in range(4):
+        layers += [stax.Dense(512, W_std=np.sqrt(2.0)), stax.Relu()]
+    layers += [stax.Dense(1, W_std=np.sqrt(2.0))]
+    _, _, kernel_fn = stax.serial(*layers)
+    # NT's first Dense divides by sqrt(d); scale x by sqrt(d) to get the unnormalized layer
+    Xs = X * np.sqrt(X.shape[1])
+    times = []
+    for _ in range(repeat + 1):
+        t = time.perf_counter()
+        np.asarray(kernel_fn(Xs, None, "ntk"))
+        times.append(time.perf_counter() - t)
+    return min(times[1:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--d", type=int, default=784)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--nt", action="store_true", help="also time neural-tangents (if importable)")
+    args = ap.parse_args()
+    import ntksym
+    arch = ntksym.loads_spec(mlp_spec(args.d))
+    X = np.random.default_rng(0).standard_normal((args.n, args.d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    t = time.perf_counter()
+    K = ntksym.kernel(arch, X)
+    first = time.perf_counter() - t
+    warm = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        K = ntksym.kernel(arch, X)
+        warm.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    _ = X @ X.T
+    gram = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"n": args.n, "d": args.d, "L": 5, "dtype": "float64",
+           "first_call_s": round(first, 3), "warm_s": round(min(warm), 3),
+           "of_which_blas_gram_s": round(gram, 3),
+           "peak_rss_MB": round(rss, 1), "output_MB": round(K.nbytes / 2**20, 1),
+           "diag_error": float(np.abs(np.diag(K) - 6.0).max()),
+           "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+           "date": time.strftime("%Y-%m-%d")}
+    if args.nt:
+        try:
+            nt = neural_tangents_seconds(X, 1)
+            out["neural_tangents_warm_s"] = round(nt, 3)
+            out["speedup"] = round(nt / min(warm), 2)
+        except ImportError as e:
+            out["neural_tangents"] = f"not importable ({e})"
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
