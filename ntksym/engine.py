@@ -67,7 +67,8 @@ def output_names(arch, kind, per_layer=False):
     return names
 
 
-def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None):
+def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None,
+           progress=None):
     """The infinite-width kernel matrix of ``arch`` between the rows of X and X2.
 
     Parameters
@@ -80,6 +81,7 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     per_layer : also return the NTK contribution of every trainable parameter group,
         as "ntk[<node>.<param>]" entries (they sum to "ntk").
     threads : number of threads (default: numba's, i.e. all cores).
+    progress : image programs draw a progress bar on a terminal (None: when stderr is a tty).
 
     Returns an (n1, n2) array for a single kind, else a dict name -> array.
 
@@ -92,12 +94,21 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     if X2 is not None:
         X2 = check_data(X2, arch.input_shape, "X2")
     program = arch.derive(per_layer=per_layer)
-    if program.input_kind != "vector":
-        raise DataError(f"no evaluator for input kind {program.input_kind!r}")
-    mod = _program_module(arch, per_layer)
     if threads:
         import numba
         numba.set_num_threads(int(threads))
+    if program.input_kind == "image":
+        from ntksym.codegen_image import compile_image_program
+        from ntksym.engine_image import image_kernel
+        out = image_kernel(program, compile_image_program(program), X, X2, names,
+                           progress=progress)
+        _check_finite_result(out, names)
+        res = {n: (out[q] if dtype == "float64" else out[q].astype(np.float32))
+               for q, n in enumerate(names)}
+        return res[names[0]] if len(names) == 1 else res
+    if program.input_kind != "vector":
+        raise DataError(f"no evaluator for input kind {program.input_kind!r}")
+    mod = _program_module(arch, per_layer)
     select = np.array([mod.OUTPUTS.index(o) for o in names], dtype=np.int64)
     scale = float(mod.INPUT_SCALE)
     D1, O1 = mod.diagonal(np.einsum("ij,ij->i", X, X) / scale)

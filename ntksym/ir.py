@@ -191,6 +191,9 @@ class KernelProgram:
     diag_outputs: dict
     per_layer: bool = False
     notes: list = field(default_factory=list)
+    #: {symbol name: (H, W)} pixel grid of each state entry of an image program ((1, 1) for
+    #: per-pair scalars after flatten / global_avg_pool)
+    shapes: dict = field(default_factory=dict)
 
     # --- symbol bookkeeping
     def cross_assignments(self):

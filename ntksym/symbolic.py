@@ -67,21 +67,38 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
     diag = {"input": KernelState(s0x, {}, s0x, s0x, True)}
     steps = []
     k = 0
+    image = len(graph.graph["input_shape"]) == 3
+    shapes = {s0.name: _spatial(graph.graph["input_shape"][:2] if image else None),
+              s0x.name: _spatial(graph.graph["input_shape"][:2] if image else None)}
     for node in nx.topological_sort(graph):
         if node == "input":
             continue
         attrs = graph.nodes[node]
         cls = LAYER_KINDS[attrs["kind"]]
         preds = list(graph.predecessors(node))
-        c = cls.kernel_rule(attrs, [cross[p] for p in preds])
-        dg = cls.kernel_rule(attrs, [diag[p] for p in preds])
+        ins_c, ins_d = [cross[p] for p in preds], [diag[p] for p in preds]
+        structure = getattr(cls, "structural_step", None)
+        if structure is not None:
+            # an index-moving operation (patch sum, pooling ...) feeds the layer's rule
+            k += 1
+            op, params = structure(attrs)
+            sstep = Structural(node, cls.describe(attrs), op, params)
+            moved_c, moved_d = _structural(sstep, k, ins_c[0], ins_d[0])
+            ins_c, ins_d = [moved_c], [moved_d]
+            steps.append(sstep)
+            _record_shapes(shapes, sstep.outputs, _spatial(params.get("out_hw")))
+        c = cls.kernel_rule(attrs, ins_c)
+        dg = cls.kernel_rule(attrs, ins_d)
         if not per_layer:
             c = c.with_(ntk={TOTAL: sp.Add(*c.ntk.values())} if c.ntk else {})
             dg = dg.with_(ntk={TOTAL: sp.Add(*dg.ntk.values())} if dg.ntk else {})
         k += 1
         step = Elementwise(node, cls.describe(attrs))
         new_c, new_d = _assign(step, k, c, dg, per_layer)
-        steps.append(step)
+        if step.cross or step.diag or structure is None:
+            steps.append(step)
+        _record_shapes(shapes, [a.target for a in step.cross + step.diag],
+                       _spatial(attrs["shape"][:2] if len(attrs["shape"]) == 3 else None))
         cross[node], diag[node] = new_c, new_d
     out = graph.graph["output"]
     c, dg = cross[out], diag[out]
@@ -92,9 +109,39 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
             outputs[f"ntk[{g}]"] = c.ntk[g]
             diag_outputs[f"ntk[{g}]"] = dg.ntk[g]
     return KernelProgram(
-        name=graph.graph["name"], spec_hash=graph.graph["spec_hash"], input_kind="vector",
+        name=graph.graph["name"], spec_hash=graph.graph["spec_hash"],
+        input_kind="image" if image else "vector",
         input_cross=s0, input_diag=s0x, input_scale=d, steps=steps, outputs=outputs,
-        diag_outputs=diag_outputs, per_layer=per_layer)
+        diag_outputs=diag_outputs, per_layer=per_layer, shapes=shapes)
+
+
+def _spatial(hw):
+    """The pixel grid (H, W) of a state entry; (1, 1) for vector (per-pair scalar) entries."""
+    return (1, 1) if hw is None else (int(hw[0]), int(hw[1]))
+
+
+def _record_shapes(shapes, symbols, hw):
+    for s in symbols:
+        shapes.setdefault(s.name, hw)
+
+
+def _structural(step, k, c, dg):
+    """Fresh symbols for the outputs of a structural step applied to every state entry."""
+    def moved(state, suffix):
+        names = {"nngp": f"Sigma_{k}{suffix}"}
+        for g in state.ntk:
+            names[g] = (f"Theta_{k}" if g == TOTAL else f"Theta_{k}[{g}]") + suffix
+        new = {key: _sym(name) for key, name in names.items()}
+        olds = [state.nngp] + [state.ntk[g] for g in state.ntk]
+        step.inputs += tuple(olds)
+        step.outputs += tuple(new.values())
+        return new
+
+    nc, nd = moved(c, ""), moved(dg, "_xx")
+    cross = KernelState(nc["nngp"], {g: nc[g] for g in c.ntk}, nd["nngp"],
+                        y_side(nd["nngp"]), False)
+    diag = KernelState(nd["nngp"], {g: nd[g] for g in dg.ntk}, nd["nngp"], nd["nngp"], True)
+    return cross, diag
 
 
 def _assign(step, k, c, dg, per_layer):
@@ -157,7 +204,32 @@ def _names(exprs, latex):
     return {s: _greek(s.name, latex) for s in syms}
 
 
+STRUCTURAL_FORMULAS = {
+    # op: (formula of one output entry in terms of the input entry In, for text output)
+    "patch_sum": "sum_{a in filter} In[s*p + a - pad, s*p' + a - pad]",
+    "avg_pool": "(1/m^2) sum_{a, a' in window} In[s*p + a - pad, s*p' + a' - pad]",
+    "global_avg": "(1/P^2) sum_{p, p'} In[p, p']",
+    "flatten": "(1/P) sum_p In[p, p]",
+}
+
+
+def structural_text(step):
+    """Lines describing one structural step: its formula, constants and symbol pairs."""
+    params = {k: v for k, v in step.params.items() if k not in ("in_hw", "out_hw")}
+    out = [f"  [{step.op}] {STRUCTURAL_FORMULAS.get(step.op, '')}  "
+           f"{params if params else ''} {step.params.get('in_hw')} -> "
+           f"{step.params.get('out_hw', '(scalar)')}".rstrip()]
+    for a, b in zip(step.inputs, step.outputs):
+        if not b.name.endswith("_xx"):
+            out.append(f"  {_greek(b.name)} = {step.op}[{_text(a) if not isinstance(a, sp.Symbol) else _greek(a.name)}]")
+    return out
+
+
 def _input_line(p):
+    if p.input_kind == "image":
+        return ("Sigma_0(x, x')[p, p'] = <x_p, x'_p'> / %d  (pixels p, p'; channels-last images; "
+                "per-pixel diagonals Sigma_k(x, x)[p, p] come from the same recursion on (x, x))"
+                % p.input_scale)
     return (f"Sigma_0(x, x') = <x, x'> / {p.input_scale},   "
             f"Sigma_0(x, x) = |x|^2 / {p.input_scale}")
 
@@ -169,7 +241,7 @@ def program_text(p: KernelProgram) -> str:
     for step in p.steps:
         out.append(f"{step.node}: {step.description}")
         if isinstance(step, Structural):
-            out.append(f"  [{step.op}] {step.params}")
+            out.extend(structural_text(step))
             continue
         rhos = {}
         for a in step.cross + step.diag:

@@ -5,10 +5,16 @@ Adding a layer kind = one module here + one line below (plus a spec file, tests 
 """
 
 from .activation import ACTIVATION_LAYERS
+from .conv import Conv
 from .dense import Dense
+from .pool import AvgPool, Flatten, GlobalAvgPool
 
 LAYER_KINDS = {
     "dense": Dense,
+    "conv": Conv,
+    "avg_pool": AvgPool,
+    "global_avg_pool": GlobalAvgPool,
+    "flatten": Flatten,
     **ACTIVATION_LAYERS,
 }
 

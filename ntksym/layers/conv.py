@@ -1,0 +1,232 @@
+"""``conv``: a 2-D convolution on channels-last images (n, H, W, C).
+
+Conventions (DESIGN.md "Conventions", as in the CNTK paper and neural-tangents' ``Conv``):
+
+* z[p, o] = c_W sum_{a, c} W[a, c, o] y[s p + a - pad, c] + c_b b[o], with W, b ~ N(0, 1),
+  a running over the q_h x q_w filter offsets, s the stride.  c_W^2 = weight_var / (C q_h q_w)
+  (fan_in = C q_h q_w), or weight_var when ``normalize = false`` (the CNTK paper's first layer).
+* Padding: ``same`` (zeros, output ceil(H / s), the TensorFlow split: (total - 1) // 2 ... before),
+  ``valid`` (no padding, output (H - q) // s + 1), ``circular`` (wrap around, same sizes as same).
+
+Kernel rule over pixel pairs (p, p'), with Sigma[p, p'] = <y_p, y'_p'> / C:
+
+    P[p, p']  = sum_a Sigma[s p + a, s p' + a]                  (structural step ``patch_sum``)
+    Sigma'    = w P + b
+    Theta'    = w patch_sum(Theta) + [W trainable] w P + [b trainable] b
+
+with w = weight_var / (q_h q_w) (or weight_var * C unnormalized) and b = bias_var.  Only the
+``ntk`` parameterization is supported (the ``standard`` one has no finite limit for a hidden conv).
+
+>>> from ntksym import loads_spec
+>>> arch = loads_spec('name = "c"\\ninput = { shape = [4, 4, 2] }\\n'
+...                   '[[layer]]\\nkind = "conv"\\nfilter = 3\\n'
+...                   '[[layer]]\\nkind = "flatten"\\n[[layer]]\\nkind = "dense"\\n')
+>>> arch.graph.nodes["conv_0"]["shape"], arch.graph.nodes["conv_0"]["fan_in"]
+((4, 4, None), 18)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, sympy_number
+from .dense import trainable_groups
+
+PADDINGS = ("same", "valid", "circular")
+
+
+def pair2(v, name):
+    """[a] -> (a, a); [a, b] -> (a, b)."""
+    v = list(v)
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _positive_pair(v):
+    if len(v) > 2 or any(x < 1 for x in v):
+        return "must be one or two integers >= 1"
+    return None
+
+
+def window_geometry(size, q, s, padding):
+    """(output size, padding before) of one spatial axis; None if the window does not fit."""
+    if padding == "valid":
+        if q > size:
+            return None
+        return (size - q) // s + 1, 0
+    out = -(-size // s)
+    total = max((out - 1) * s + q - size, 0)
+    return out, total // 2
+
+
+def image_shape(in_shape, kind, error):
+    if len(in_shape) != 3:
+        error(f"{kind} needs an image input (H, W, C) but receives shape "
+              f"{['n' if s is None else s for s in in_shape]}; image layers must come before "
+              "'flatten' / 'global_avg_pool' (and the spec's input must be [H, W, C])", "kind")
+    return in_shape
+
+
+def spatial_output(node, in_shape, window, stride, padding, error, key):
+    """(Ho, Wo, pads) of a windowed layer, or a SpecError naming ``key``."""
+    H, W, _ = in_shape
+    (gh, gw) = (window_geometry(H, window[0], stride[0], padding),
+                window_geometry(W, window[1], stride[1], padding))
+    if gh is None or gw is None:
+        error(f"{node['kind']} window {list(window)} is larger than its input image "
+              f"{H}x{W} under padding '{padding}'; use a smaller {key} or padding = \"same\"",
+              key)
+    if padding != "valid" and (window[0] > H or window[1] > W) and node["kind"] != "conv":
+        error(f"{node['kind']} window {list(window)} is larger than its input image {H}x{W}",
+              key)
+    return gh[0], gw[0], (gh[1], gw[1])
+
+
+class Conv(Layer):
+    kind = "conv"
+    keys = dict(WEIGHT_KEYS,
+                filter=Key("ints", [3, 3], _positive_pair, "q_h, q_w"),
+                stride=Key("ints", [1, 1], _positive_pair, "s_h, s_w"),
+                padding=Key("string", "same", one_of(*PADDINGS)))
+    has_weights = True
+    parameter_names = ("W", "b")
+
+    @classmethod
+    def validate(cls, params, error):
+        if params["parameterization"] != "ntk":
+            error("conv supports only parameterization = \"ntk\" (the standard "
+                  "parameterization has no infinite-width limit for a hidden conv)",
+                  "parameterization")
+
+    @classmethod
+    def output_shape(cls, node, in_shapes, error):
+        (shape,) = in_shapes
+        image_shape(shape, "conv", error)
+        p = node["params"]
+        q, s = pair2(p["filter"], "filter"), pair2(p["stride"], "stride")
+        Ho, Wo, pads = spatial_output(node, shape, q, s, p["padding"], error, "filter")
+        C = shape[2]
+        if not p["normalize"] and C is None:
+            error("normalize = false needs a known input channel count (C appears in the "
+                  "kernel); use it only on the first layer", "normalize")
+        node["geometry"] = dict(filter=q, stride=s, padding=p["padding"], pads=pads,
+                                in_hw=(shape[0], shape[1]), out_hw=(Ho, Wo))
+        node["fan_in"] = None if C is None else C * q[0] * q[1]
+        return (Ho, Wo, p["width"])
+
+    @classmethod
+    def describe(cls, node):
+        p, g = node["params"], node["geometry"]
+        groups = sorted(trainable_groups(node))
+        return (f"conv {g['filter'][0]}x{g['filter'][1]}, stride {list(g['stride'])}, "
+                f"padding {g['padding']}: weight_var={p['weight_var']}, "
+                f"bias_var={p['bias_var']}, "
+                f"{'normalized by fan_in = C*q*q' if p['normalize'] else 'not normalized'}, "
+                f"trainable: {', '.join(groups) or 'none'}")
+
+    @classmethod
+    def structural_step(cls, node):
+        g = node["geometry"]
+        return "patch_sum", dict(g)
+
+    @classmethod
+    def kernel_rule(cls, node, inputs):
+        (s,) = inputs
+        p, g = node["params"], node["geometry"]
+        q = g["filter"][0] * g["filter"][1]
+        w = sympy_number(p["weight_var"])
+        w = w / q if p["normalize"] else w * node["in_shapes"][0][2]
+        b = sympy_number(p["bias_var"])
+        groups = trainable_groups(node)
+        ntk = {grp: w * t for grp, t in s.ntk.items()}
+        if "W" in groups:
+            ntk[f"{node['id']}.W"] = w * s.nngp
+        if "b" in groups and p["bias_var"] != 0:
+            ntk[f"{node['id']}.b"] = b
+        nngp = w * s.nngp + b
+        if s.diagonal:
+            return KernelState(nngp, ntk, nngp, nngp, True)
+        return KernelState(nngp, ntk, w * s.var_x + b, w * s.var_y + b, False)
+
+    # ------------------------------------------------------------------ finite width
+    @classmethod
+    def init(cls, node, rng):
+        return {"W": rng.standard_normal((node["fan_in"], node["width"])),
+                "b": rng.standard_normal(node["width"])}
+
+    @classmethod
+    def scales(cls, node):
+        p = node["params"]
+        c_w = math.sqrt(p["weight_var"] / (node["fan_in"] if p["normalize"] else 1.0))
+        return c_w, math.sqrt(p["bias_var"])
+
+    @classmethod
+    def forward(cls, node, weights, inputs):
+        (y,) = inputs
+        c_w, c_b = cls.scales(node)
+        cols = im2col(y, node["geometry"])                 # (n, Ho, Wo, q q C)
+        z = c_w * (cols @ weights["W"])
+        if c_b:
+            z += c_b * weights["b"]
+        return z, cols
+
+    @classmethod
+    def backward(cls, node, weights, cache, grad):
+        c_w, _ = cls.scales(node)
+        dcols = c_w * (grad @ weights["W"].T)
+        return [col2im(dcols, node["geometry"], node["in_shapes"][0][2])]
+
+    @classmethod
+    def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
+        # <dF/dW(x), dF/dW(x')> = c^2 sum_{p, p'} <delta_p, delta'_p'> <col_p, col'_p'>:
+        # pixel-pair Gram products instead of per-example weight gradients.
+        c_w, c_b = cls.scales(node)
+        n1, n2 = delta1.shape[0], delta2.shape[0]
+        d1, d2 = delta1.reshape(n1, -1, delta1.shape[-1]), delta2.reshape(n2, -1, delta2.shape[-1])
+        groups = trainable_groups(node)
+        out = {}
+        if "W" in groups:
+            x1, x2 = cache1.reshape(n1, -1, cache1.shape[-1]), cache2.reshape(n2, -1, cache2.shape[-1])
+            dd = np.einsum("apk,bqk->abpq", d1, d2)
+            xx = np.einsum("apk,bqk->abpq", x1, x2)
+            out[f"{node['id']}.W"] = c_w ** 2 * np.einsum("abpq,abpq->ab", dd, xx)
+        if "b" in groups and c_b != 0:
+            out[f"{node['id']}.b"] = c_b ** 2 * (d1.sum(1) @ d2.sum(1).T)
+        return out
+
+
+def _index_maps(geometry):
+    """For each output pixel and filter offset: the input row/column (or -1 for padding)."""
+    (H, W), (Ho, Wo) = geometry["in_hw"], geometry["out_hw"]
+    (qh, qw), (sh, sw), (ph, pw) = geometry["filter"], geometry["stride"], geometry["pads"]
+    rows = np.arange(Ho)[:, None] * sh + np.arange(qh)[None, :] - ph     # (Ho, qh)
+    cols = np.arange(Wo)[:, None] * sw + np.arange(qw)[None, :] - pw     # (Wo, qw)
+    if geometry["padding"] == "circular":
+        return rows % H, cols % W
+    rows = np.where((rows >= 0) & (rows < H), rows, -1)
+    cols = np.where((cols >= 0) & (cols < W), cols, -1)
+    return rows, cols
+
+
+def im2col(y, geometry):
+    """(n, H, W, C) -> (n, Ho, Wo, qh*qw*C) patches, padded entries zero (order: a_h, a_w, c)."""
+    rows, cols = _index_maps(geometry)
+    n, H, W, C = y.shape
+    padded = np.concatenate([y, np.zeros((n, 1, W, C))], axis=1)
+    padded = np.concatenate([padded, np.zeros((n, H + 1, 1, C))], axis=2)   # index -1 -> zero
+    p = padded[:, rows[:, None, :, None], cols[None, :, None, :], :]   # (n, Ho, Wo, qh, qw, C)
+    return p.reshape(n, rows.shape[0], cols.shape[0], -1)
+
+
+def col2im(dcols, geometry, C):
+    """The adjoint of :func:`im2col`: scatter-add patch gradients back to (n, H, W, C)."""
+    rows, cols = _index_maps(geometry)
+    (H, W) = geometry["in_hw"]
+    n, Ho, Wo, _ = dcols.shape
+    d = dcols.reshape(n, Ho, Wo, rows.shape[1], cols.shape[1], C)
+    out = np.zeros((n, H + 1, W + 1, C))
+    r = np.broadcast_to(rows[:, None, :, None], (Ho, Wo, rows.shape[1], cols.shape[1]))
+    c = np.broadcast_to(cols[None, :, None, :], (Ho, Wo, rows.shape[1], cols.shape[1]))
+    np.add.at(out, (slice(None), r, c), d)
+    return out[:, :H, :W, :]
