@@ -27,6 +27,14 @@ def _corr(c, a, b):
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
+
+@njit(cache=True)
+def _clip1(r):
+    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
+    if r != r:
+        return 0.0
+    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
 # ---- Gaussian expectations by piecewise Gauss-Legendre quadrature
 # ---- ntksym.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----
 # E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]); u = sqrt(a) z1, v = sqrt(b)(rho z1 + s z2).

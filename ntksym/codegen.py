@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.ir import KernelProgram, y_side
+from ntksym.ir import ClippedCorrelation, KernelProgram, y_side
 from ntksym.printing import NumbaPrinter, identifier
 
 CODEGEN_VERSION = "1"
@@ -55,6 +55,14 @@ def _corr(c, a, b):
     if d <= 0.0:
         return 0.0
     r = c / d
+    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True)
+def _clip1(r):
+    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
+    if r != r:
+        return 0.0
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 '''
 
@@ -126,12 +134,26 @@ def kernel(X, X2=None, outputs=("ntk",)):
 '''
 
 
+class Clip1(sp.Function):
+    """clip(x, -1, 1), NaN (0/0 from a zero variance) -> 0: the lowered ClippedCorrelation."""
+
+    nargs = 1
+
+
+def _lower(expr):
+    """ClippedCorrelation(c, a, b) -> Clip1(c / sqrt(a b)), so that CSE shares sqrt(a b) with
+    the sqrt(a b) prefactor of the dual kernels (one square root per layer instead of two)."""
+    return expr.replace(ClippedCorrelation,
+                        lambda c, a, b: Clip1(c / sp.sqrt(a * b)))
+
+
 def _cse_block(assignments, printer, prefix):
     """Lines for one step: shared subexpressions first, then the assignments."""
     if not assignments:
         return []
     names = sp.numbered_symbols(prefix)
-    repl, exprs = sp.cse([a.expr for a in assignments], symbols=names, optimizations="basic")
+    repl, exprs = sp.cse([_lower(a.expr) for a in assignments], symbols=names,
+                         optimizations="basic")
     lines = [f"{printer.doprint(s)} = {printer.doprint(e)}" for s, e in repl]
     for a, e in zip(assignments, exprs):
         lines.append(f"{identifier(a.target.name)} = {printer.doprint(e)}")
@@ -166,9 +188,24 @@ def {name}_g(z):
 
 
 def generate_source(program: KernelProgram) -> str:
-    """The standalone Numba module of a vector KernelProgram, as Python source text."""
-    if program.input_kind != "vector":
-        raise ValueError(f"no code generator for input kind {program.input_kind!r}")
+    """The standalone Numba module of a KernelProgram, as Python source text.
+
+    Each input kind has its own loop templates: vectors here, images in
+    :mod:`ntksym.codegen_image`, sequences in :mod:`ntksym.codegen_sequence`.
+    """
+    if program.input_kind == "vector":
+        return generate_vector_source(program)
+    if program.input_kind == "image":
+        from ntksym.codegen_image import generate_image_source
+        return generate_image_source(program)
+    if program.input_kind == "sequence":
+        from ntksym.codegen_sequence import generate_sequence_source
+        return generate_sequence_source(program)
+    raise ValueError(f"no code generator for input kind {program.input_kind!r}")
+
+
+def generate_vector_source(program: KernelProgram) -> str:
+    """The standalone Numba module of a vector (MLP) KernelProgram."""
     printer = NumbaPrinter()
     diag_needed = program.diag_symbols_used_by_cross()
     out_names = tuple(program.outputs)

@@ -75,6 +75,9 @@ class NumbaPrinter(PythonCodePrinter):
         c, a, b = (self._print(x) for x in expr.args)
         return "_corr(%s, %s, %s)" % (c, a, b)
 
+    def _print_Clip1(self, expr):
+        return "_clip1(%s)" % self._print(expr.args[0])
+
     def _print_QuadratureExpectation(self, expr):
         cls = type(expr)
         name = self.quadrature_names.setdefault(cls, "_quad_%d" % len(self.quadrature_names))
@@ -87,6 +90,8 @@ class NumbaPrinter(PythonCodePrinter):
         # sympy's dispatch skips renamed Function subclasses (the Equad_k classes)
         if isinstance(expr, QuadratureExpectation):
             return self._print_QuadratureExpectation(expr)
+        if type(expr).__name__ == "Clip1":
+            return self._print_Clip1(expr)
         return super()._print_Function(expr)
 
     def _print_sign(self, expr):
