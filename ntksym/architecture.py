@@ -40,6 +40,18 @@ class Architecture:
         """The graph with every hidden width left open in the spec set to ``width``."""
         return build_graph(self.spec, widths=width)
 
+    def with_input_shape(self, shape):
+        """The same architecture on inputs of another shape (e.g. another feature count).
+
+        >>> import ntksym
+        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n')
+        >>> a.with_input_shape([5]).input_shape
+        (5,)
+        """
+        from dataclasses import replace
+        spec = replace(self.spec, input_shape=tuple(int(s) for s in shape))
+        return Architecture(spec)
+
     def derive(self, per_layer=False):
         """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.symbolic.derive`."""
         key = ("_program", per_layer)

@@ -16,9 +16,10 @@ Kernel rule, with w = sigma_w^2 (times fan_in when not normalized), b = sigma_b^
 where g_W = w Sigma, g_b = b (ntk) or g_W = fan_in Sigma, g_b = 1 (standard).
 
 >>> from ntksym import loads_spec
->>> arch = loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n')
->>> print(arch.derive().outputs["ntk"])
-Theta_1
+>>> arch = loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n'
+...                   'weight_var = 2.0\\nbias_var = 0.5\\n')
+>>> [(str(a.target), str(a.expr)) for a in arch.derive().steps[0].cross]
+[('Sigma_1', '2*Sigma_0 + 1/2'), ('Theta_1', '2*Sigma_0 + 1/2')]
 """
 
 from __future__ import annotations
