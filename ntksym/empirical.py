@@ -33,6 +33,7 @@ import numpy as np
 from ntksym.engine import check_data
 from ntksym.errors import DataError
 from ntksym.layers import LAYER_KINDS
+from ntksym.layers.mask import finalize_global_masks
 
 GRADIENTS = ("true", "fresh")
 
@@ -49,6 +50,8 @@ class FiniteNetwork:
         for node in self.order:
             attrs = graph.nodes[node]
             self.weights[node] = LAYER_KINDS[attrs["kind"]].init(attrs, rng)
+        # masks whose threshold spans several layers (global magnitude pruning)
+        finalize_global_masks(graph, self.weights)
 
     def forward(self, X):
         """Outputs (n, 1) and the per-node caches needed by backward and the NTK terms."""

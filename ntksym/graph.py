@@ -61,6 +61,8 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
             raise SpecError(msg, file=fname, line=_a["line"], layer=_a["source_index"], key=key)
 
         attrs["shape"] = tuple(cls.output_shape(attrs, attrs["in_shapes"], error))
+        if attrs["params"].get("mask") is not None:
+            attrs["mask"] = attrs["params"]["mask"]   # pruning mask (ntksym.layers.mask)
         if cls.has_weights and "fan_in" not in attrs:
             attrs["fan_in"] = _fan_in(attrs["in_shapes"][0])
     last = g.nodes[output]

@@ -321,7 +321,9 @@ def _validate_params(cls, table, defaults, line_of, idx, fail, prefix=""):
                      hint=suggest(v, names))
 
     def error(msg, key=None):
-        fail(msg, line_of(key), layer=idx, key=(prefix + key) if key else None)
+        # "mask.keep": the line of the inline table "mask = { ... }"
+        fail(msg, line_of(key.split(".")[0] if key else None), layer=idx,
+             key=(prefix + key) if key else None)
 
     cls.validate(params, error)
     return params

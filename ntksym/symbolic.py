@@ -66,6 +66,7 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
     cross = {"input": KernelState(s0, {}, s0x, y_side(s0x), False)}
     diag = {"input": KernelState(s0x, {}, s0x, s0x, True)}
     steps = []
+    notes = []
     k = 0
     image = len(graph.graph["input_shape"]) == 3
     shapes = {s0.name: _spatial(graph.graph["input_shape"][:2] if image else None),
@@ -75,6 +76,8 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
             continue
         attrs = graph.nodes[node]
         cls = LAYER_KINDS[attrs["kind"]]
+        if hasattr(cls, "notes"):          # e.g. how a mask's factors were derived
+            notes.extend(cls.notes(attrs))
         preds = list(graph.predecessors(node))
         ins_c, ins_d = [cross[p] for p in preds], [diag[p] for p in preds]
         structure = getattr(cls, "structural_step", None)
@@ -112,7 +115,7 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
         name=graph.graph["name"], spec_hash=graph.graph["spec_hash"],
         input_kind="image" if image else "vector",
         input_cross=s0, input_diag=s0x, input_scale=d, steps=steps, outputs=outputs,
-        diag_outputs=diag_outputs, per_layer=per_layer, shapes=shapes)
+        diag_outputs=diag_outputs, per_layer=per_layer, shapes=shapes, notes=notes)
 
 
 def _spatial(hw):

@@ -15,6 +15,14 @@ Kernel rule, with w = sigma_w^2 (times fan_in when not normalized), b = sigma_b^
 
 where g_W = w Sigma, g_b = b (ntk) or g_W = fan_in Sigma, g_b = 1 (standard).
 
+With a pruning ``mask`` (:mod:`ntksym.layers.mask`) the layer computes c_W (W ⊙ m) y and the
+rule becomes
+
+    Sigma' = q w Sigma + b,    Theta' = q w Theta + [W trainable] k g_W + ...
+
+with q = E[(W m)^2] and k = E[m^2] (gradients with respect to W, Yang & Wang's convention);
+``describe`` and ``ntksym derive`` print q, k and how they were derived.
+
 >>> from ntksym import loads_spec
 >>> arch = loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n'
 ...                   'weight_var = 2.0\\nbias_var = 0.5\\n')
@@ -27,8 +35,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sympy as sp
 
-from .base import WEIGHT_KEYS, KernelState, Layer, sympy_number
+from . import mask as masks
+from .base import WEIGHT_KEYS, Key, KernelState, Layer, sympy_number
 
 
 def weight_scales(node):
@@ -52,9 +62,14 @@ def trainable_groups(node, names=("W", "b")):
 
 class Dense(Layer):
     kind = "dense"
-    keys = dict(WEIGHT_KEYS)
+    keys = dict(WEIGHT_KEYS, mask=Key("table", None, None, "pruning mask of W (see ntksym.layers.mask)"))
     has_weights = True
     parameter_names = ("W", "b")
+
+    @classmethod
+    def validate(cls, params, error):
+        if params.get("mask") is not None:
+            params["mask"] = masks.validate_mask(params["mask"], error)
 
     @classmethod
     def output_shape(cls, node, in_shapes, error):
@@ -62,16 +77,31 @@ class Dense(Layer):
         if len(shape) != 1:
             error(f"dense needs a vector input but receives shape {list(shape)}; "
                   "insert a 'flatten' or 'global_avg_pool' layer before it", "kind")
+        masks.check_mask_size(node["params"].get("mask"), shape[0], node["params"]["width"],
+                              error)
         return (node["params"]["width"],)
+
+    @classmethod
+    def mask_factors(cls, node):
+        """The :class:`~ntksym.layers.mask.MaskFactors` of the node's mask, or None."""
+        m = node["params"].get("mask")
+        return None if m is None else masks.mask_factors(m, node.get("fan_in"), node.get("width"))
+
+    @classmethod
+    def notes(cls, node):
+        f = cls.mask_factors(node)
+        return [] if f is None else [f"{node['id']} mask: {f.note}"]
 
     @classmethod
     def describe(cls, node):
         p = node["params"]
         groups = sorted(trainable_groups(node))
+        f = cls.mask_factors(node)
         return (f"dense: weight_var={p['weight_var']}, bias_var={p['bias_var']}, "
                 f"{p['parameterization']} parameterization, "
                 f"{'normalized by fan_in' if p['normalize'] else 'not normalized'} "
-                f"(fan_in={node['fan_in'] or 'n'}), trainable: {', '.join(groups) or 'none'}")
+                f"(fan_in={node['fan_in'] or 'n'}), trainable: {', '.join(groups) or 'none'}"
+                + ("" if f is None else f"; {f.text}"))
 
     @classmethod
     def kernel_rule(cls, node, inputs):
@@ -84,14 +114,20 @@ class Dense(Layer):
         b = sympy_number(p["bias_var"])
         groups = trainable_groups(node)
         standard = p["parameterization"] == "standard"
+        f = cls.mask_factors(node)
+        q, k = (sp.Integer(1), sp.Integer(1)) if f is None else (f.weight, f.grad)
+
+        def times(factor, expr):
+            # unevaluated, so that `ntksym derive` shows the mask factor next to the variance
+            return expr if factor == 1 else sp.UnevaluatedExpr(factor) * expr
 
         def rule(sigma):
-            return w * sigma + b
+            return times(q, w * sigma) + b
 
         nngp = rule(s.nngp)
-        ntk = {g: w * t for g, t in s.ntk.items()}
+        ntk = {g: times(q, w * t) for g, t in s.ntk.items()}
         if "W" in groups:
-            ntk[f"{node['id']}.W"] = (fan_in if standard else w) * s.nngp
+            ntk[f"{node['id']}.W"] = times(k, (fan_in if standard else w) * s.nngp)
         if "b" in groups and (standard or p["bias_var"] != 0):
             ntk[f"{node['id']}.b"] = sympy_number(1) if standard else b
         if s.diagonal:
@@ -101,8 +137,24 @@ class Dense(Layer):
     # ------------------------------------------------------------------ finite width
     @classmethod
     def init(cls, node, rng):
+        """W ~ N(0, 1) (stored masked: W ⊙ m), b ~ N(0, 1); with a mask also ``mask`` (bool,
+        the kept entries) and ``mask_value`` (s, the value of m on them).  A node with
+        ``gradient = "fresh"`` gets ``W_back``: an independent draw of W ⊙ m used only by the
+        backward pass (the gradient-independence variant of Yang & Wang's Thm. 3.1).
+
+        W and b are drawn first, so an unmasked network has the same weights as before masks
+        existed; mask and fresh draws follow from the same generator.
+        """
         fan_in, width = node["fan_in"], node["width"]
-        return {"W": rng.standard_normal((fan_in, width)), "b": rng.standard_normal(width)}
+        out = {"W": rng.standard_normal((fan_in, width)), "b": rng.standard_normal(width)}
+        mask = node["params"].get("mask")
+        if mask is not None:
+            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+        if node.get("gradient") == "fresh":
+            out["W_back"] = rng.standard_normal((fan_in, width))
+            if mask is not None:
+                out["mask_back"], _ = _apply_mask(mask, out["W_back"], rng)
+        return out
 
     @classmethod
     def forward(cls, node, weights, inputs):
@@ -116,13 +168,15 @@ class Dense(Layer):
     @classmethod
     def backward(cls, node, weights, cache, grad):
         c_w, _ = weight_scales(node)
-        return [c_w * (grad @ weights["W"].T)]
+        return [c_w * (grad @ weights.get("W_back", weights["W"]).T)]
 
     @classmethod
     def conditional_nngp(cls, node, y1, y2):
-        """E[z(x) z(x')] over this layer's weights, given its finite inputs y1, y2."""
+        """E[z(x) z(x')] over this layer's weights (and mask), given its finite inputs y1, y2."""
         c_w, c_b = weight_scales(node)
-        return c_w ** 2 * (y1 @ y2.T) + c_b ** 2
+        f = cls.mask_factors(node)
+        q = 1.0 if f is None else float(f.weight)
+        return q * c_w ** 2 * (y1 @ y2.T) + c_b ** 2
 
     @classmethod
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
@@ -132,9 +186,43 @@ class Dense(Layer):
         dd = delta1 @ delta2.T
         out = {}
         if "W" in groups:
-            out[f"{node['id']}.W"] = (1.0 if standard else c_w ** 2) * dd * (cache1 @ cache2.T)
+            scale = 1.0 if standard else c_w ** 2
+            kept = weights.get("mask")
+            if kept is None:
+                out[f"{node['id']}.W"] = scale * dd * (cache1 @ cache2.T)
+            else:
+                s = weights["mask_value"]
+                out[f"{node['id']}.W"] = scale * s * s * masked_gram(cache1, delta1, cache2,
+                                                                     delta2, kept)
         if "b" in groups and (standard or c_b != 0):
             out[f"{node['id']}.b"] = (1.0 if standard else c_b ** 2) * dd
         return out
 
 
+def _apply_mask(mask, W, rng):
+    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
+    applied later by :func:`ntksym.layers.mask.finalize_global_masks`."""
+    kept, value = masks.sample_mask(mask, W, rng)
+    if kept is not None:
+        W *= kept
+        if value != 1.0:
+            W *= value
+    return kept, value
+
+
+def masked_gram(y1, d1, y2, d2, kept, block=1 << 22):
+    """sum_ij y1[a,i] y2[b,i] kept[i,j] d1[a,j] d2[b,j]: the W-gradient inner products of a
+    masked layer (d/dW_ij = y_i m_ij delta_j), without forming the (n, fan_in, width) Jacobian.
+
+    Rows a are processed in blocks so the temporary (rows * n2, fan_in) stays below ``block``.
+    """
+    n1, n2 = y1.shape[0], y2.shape[0]
+    K = kept.astype(np.float64)
+    out = np.empty((n1, n2))
+    rows = max(1, block // max(1, n2 * max(y1.shape[1], d1.shape[1])))
+    for a0 in range(0, n1, rows):
+        a1 = min(n1, a0 + rows)
+        yy = (y1[a0:a1, None, :] * y2[None, :, :]).reshape(-1, y1.shape[1])
+        P = (yy @ K).reshape(a1 - a0, n2, -1)
+        out[a0:a1] = np.einsum("abj,aj,bj->ab", P, d1[a0:a1], d2)
+    return out
