@@ -210,6 +210,29 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
     _emit(summary, as_json)
 
 
+@app.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_", is_flag=True, help="list the registered reproductions.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reproduce-out",
+              show_default=True, help="directory for the CSV and PNG files.")
+@click.option("--quick", is_flag=True, help="a small, fast version (for tests and smoke runs).")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
+def reproduce(name, list_, out_dir, quick, as_json):
+    """Reproduce a paper's figure or table (ntksym reproduce --list names them)."""
+    from ntksym import reproduce as registry
+    if list_ or name is None:
+        if name is None and not list_:
+            raise UserError("give a reproduction NAME or --list")
+        for n in registry.names():
+            click.echo(f"{n:28s} {registry.get(n)[0]}")
+        return
+    _, fn, _ = registry.get(name)
+    t0 = time.perf_counter()
+    summary = fn(Path(out_dir), quick=quick)
+    summary = dict(summary, name=name, wall_seconds=round(time.perf_counter() - t0, 1))
+    _emit(summary, as_json)
+
+
 def main(argv=None):
     """Console entry point: user errors exit 2 with one message, internal errors keep their
     traceback (exit 1)."""

@@ -373,3 +373,23 @@ def symbolic_ratio(program_a, program_b, name="ntk"):
     # factor_terms suffices when the expressions differ by a constant factor; simplify is
     # the (slow) general fallback
     return r if not r.free_symbols else sp.simplify(r)
+
+
+def evaluate_inline(program, X, name="ntk"):
+    """K(X, X) from the fully inlined sympy expression of ``program`` (numpy, no compilation):
+    an independent evaluation path beside the generated Numba code, for checks.
+
+    >>> import ntksym, numpy as np
+    >>> p = ntksym.load_spec("spec/yang_wang_mlp_rescaled.toml").derive()
+    >>> float(evaluate_inline(p, np.eye(64)[:1])[0, 0])        # (L + 1) |x|^2
+    4.0
+    """
+    from ntksym.ir import ClippedCorrelation
+    expr = inline_output(program, name)
+    syms = [sp.Symbol(n, real=True) for n in ("Sigma_0", "Sigma_0_xx", "Sigma_0_yy")]
+    fn = sp.lambdify(syms, expr, modules=[{
+        "ClippedCorrelation": lambda c, a, b: np.clip(c / np.sqrt(a * b), -1.0, 1.0)}, "numpy"])
+    X = np.asarray(X, dtype=np.float64)
+    G = X @ X.T / program.input_scale
+    d = np.diag(G)
+    return np.broadcast_to(fn(G, d[:, None], d[None, :]), G.shape).copy()
