@@ -68,7 +68,10 @@ class Dense(Layer):
 
     @classmethod
     def validate(cls, params, error):
-        if params.get("mask") is not None:
+        if params.get("mask") is None:
+            # absent, not None: unmasked layers keep the params (and spec hashes) they had
+            params.pop("mask", None)
+        else:
             params["mask"] = masks.validate_mask(params["mask"], error)
 
     @classmethod
