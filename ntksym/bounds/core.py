@@ -178,7 +178,10 @@ class Bound:
         for k, v in out.items():
             info = self.symbols.get(k, self.lhs if k == self.lhs.name else None)
             try:
-                x = sp.sympify(v)
+                # floats are taken as the exact binary numbers they are (30 digits), so that
+                # cancellations inside a bound are resolved by evalf instead of amplifying
+                # the 15-digit rounding of a default sympy Float
+                x = sp.Float(v, _DPS) if isinstance(v, (float, np.floating)) else sp.sympify(v)
             except (sp.SympifyError, TypeError) as e:
                 raise NtksymError(f"{self.name}: {k}={v!r} is not a number") from e
             if not x.is_number or x.is_real is False:
@@ -202,7 +205,11 @@ class Bound:
         29160000.0
         """
         vals = self._values(values, need=self.args)
-        return _float_or_precise(_subs(self.expr, vals))
+        try:
+            return _float_or_precise(_subs(self.expr, vals))
+        except (ValueError, TypeError) as e:   # e.g. Max() of a complex number
+            raise NtksymError(f"{self.name}: the bound is not a real number at these values "
+                              f"({e})") from e
 
     def holds(self, **values):
         """Whether ``lhs relation expr`` holds at ``values`` (``values`` include ``lhs``)."""
@@ -305,9 +312,23 @@ class Bound:
             if ra == 0.0:
                 roots.append(a)
             elif ra * rb < 0:
-                roots.append(brentq(resid, a, b, xtol=1e-300, rtol=1e-15, maxiter=500))
+                t = brentq(resid, a, b, xtol=1e-300, rtol=1e-15, maxiter=500)
+                # a sign change across a pole or jump is not a root: keep verified ones only
+                if abs(resid(t)) <= 1e-8:
+                    roots.append(t)
         if r and r[-1] == 0.0:
             roots.append(grid[-1])
+        def exact_ok(t):
+            # re-check with sympy's adaptive-precision evalf: the fixed-precision scan can
+            # "find" roots where a cancellation (e.g. (a + d^-7)^8 - a^8) loses all digits
+            try:
+                v = sp.N(g.xreplace({x: sp.Float(t, _DPS)}), _DPS, maxn=20000)
+                tv = sp.N(target, _DPS)
+                return v.is_real and abs(v - tv) <= 1e-9 * max(abs(tv), abs(v), 1e-300)
+            except (TypeError, ValueError):
+                return False
+
+        roots = [t for t in roots if exact_ok(t)]
         out = []
         for t in sorted(roots):
             if not out or abs(t - out[-1]) > 1e-9 * max(1.0, abs(t)):
