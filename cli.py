@@ -233,6 +233,14 @@ def reproduce(name, list_, out_dir, quick, as_json):
     _emit(summary, as_json)
 
 
+# ---------------------------------------------------------------- bounds (issue 6) ------------
+# The group lives in ntksym/bounds/commands.py (list | show | eval | solve, --latex, --json).
+from ntksym.bounds.commands import bounds_group  # noqa: E402
+
+app.add_command(bounds_group, name="bounds")
+# ---------------------------------------------------------------- end bounds ------------------
+
+
 def main(argv=None):
     """Console entry point: user errors exit 2 with one message, internal errors keep their
     traceback (exit 1)."""
