@@ -144,18 +144,43 @@ def _write_text(output, text, force):
               help="OUT.npy (one kernel) or OUT.npz (several, keyed by name).")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force, as_json):
+@click.option("--tile", type=int, help="compute in tiles of N x N into an OUT.npy memmap with a "
+              "manifest (resumable); see docs/scale.md.")
+@click.option("--resume", is_flag=True, help="continue the interrupted tiled run of -o OUT.npy "
+              "(refused if the spec, data, kind or dtype differ).")
+@click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
+              "calibration) and memory; compute nothing else.")
+@click.option("--max-memory", help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
+@click.option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler file: "
+              "send the tiles to that cluster.")
+@click.option("--workers", type=int, help="start a local Dask cluster of N worker processes.")
+@click.option("--progress/--quiet", "progress", default=None,
+              help="progress on stderr (default: only on a terminal).")
+def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force, as_json,
+           tile, resume, dry_run, max_memory, scheduler, workers, progress):
     """Compute the infinite-width kernel matrix of SPEC on data.
 
     Only the upper triangle of K(X, X) is computed; the diagonal uses the exact per-example
-    rule.  The output is written to a temporary name and renamed when complete.
+    rule.  The output is written to a temporary name and renamed when complete.  With --tile,
+    --resume, --scheduler or --workers the matrix is computed tile by tile into OUT.npy
+    (OUT.npy.partial until complete, progress in OUT.npy.manifest.json).
     """
     from ntksym.data import load_array
     from ntksym.engine import refuse_existing, save_arrays
-    refuse_existing(output, force)
+    if not resume:
+        refuse_existing(output, force)
     arch = _load(spec)
     X = _data(x, dataset, arch)
     X2 = load_array(x2, name="--x2") if x2 else None
+    if tile or resume or dry_run or max_memory or scheduler or workers:
+        from ntksym.tiles import kernel_command
+        summary = kernel_command(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
+                                 dtype=dtype, threads=threads, tile=tile, resume=resume,
+                                 force=force, dry_run=dry_run, max_memory=max_memory,
+                                 scheduler=scheduler, workers=workers, progress=progress)
+        if summary is not None:
+            _emit(summary, as_json)
+            return
     t0 = time.perf_counter()
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads)
     elapsed = time.perf_counter() - t0

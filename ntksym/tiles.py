@@ -1,0 +1,701 @@
+"""Tiled, resumable kernel matrices on disk: ``OUT.npy`` memmap + ``OUT.npy.manifest.json``.
+
+A long Gram matrix K(X1, X2) is cut into square tiles of ``tile`` rows x ``tile`` columns.  Each
+tile is one call of :func:`compute_tile` (the engine on a row slice and a column slice: its BLAS
+Gram block is ``tile x tile``, never ``n x n``) and is written into a ``.npy`` memmap as soon as
+it is done.  A JSON manifest beside the output records what the file is (spec hash, data
+hashes, kind, dtype, tile size) and which tiles are done, so that an interrupted run resumes
+where it stopped.  Files of a run for ``-o K.npy``:
+
+``K.npy.partial``         the memmap while the run is in progress (a valid .npy header, but
+                          never a name a reader would take for the finished output)
+``K.npy.manifest.json``   the manifest; ``"status": "running"`` or ``"complete"``
+``K.npy``                 appears only when every tile is done, by rename of the partial file
+
+Why the order of writes matters: tile data are flushed (msync + fsync) *before* the manifest
+that marks them done is replaced (tmp + fsync + rename), so a crash at any moment leaves a
+manifest that claims no more than what is on disk.  A SIGKILL loses at most the tiles computed
+since the last checkpoint (``checkpoint_every`` seconds).
+
+Symmetric runs (X2 = None) compute only tiles on or above the diagonal; the lower triangle is
+mirrored block by block at the end (idempotent, so a crash while mirroring is harmless).
+
+>>> import numpy as np, ntksym, tempfile, os
+>>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+...                          '[[layer]]\\nkind = "dense"\\nactivation = "relu"\\n'
+...                          '[[layer]]\\nkind = "dense"\\n')
+>>> X = np.random.default_rng(0).normal(size=(7, 3))
+>>> out = os.path.join(tempfile.mkdtemp(), "K.npy")
+>>> info = tiled_kernel(arch, X, output=out, tile=3, progress=False)
+>>> info["tiles"], bool(np.allclose(np.load(out), ntksym.kernel(arch, X), rtol=1e-12))
+(6, True)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ntksym
+from ntksym.errors import DataError, OutputExistsError
+
+MANIFEST_FORMAT = "ntksym-tiles"
+MANIFEST_VERSION = 1
+DEFAULT_TILE = 1024
+TILED_KINDS = ("ntk", "nngp")
+
+
+# ------------------------------------------------------------------------ the per-tile call
+
+def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64"):
+    """One tile of the kernel matrix: K(X1_rows, X2_cols), or K(X1_rows, X1_rows) if
+    ``X2_cols`` is None (a diagonal tile: upper triangle computed, diagonal by the exact rule).
+
+    This is the unit of work of every backend (threads here, Dask workers in
+    :mod:`ntksym.distributed`); it goes through :func:`ntksym.engine.kernel`, so every input kind
+    the engine evaluates (vectors, images, sequences) tiles the same way.  Only the rows and
+    columns of the tile are touched: the BLAS Gram block is ``len(X1_rows) x len(X2_cols)``.
+
+    Example: ``compute_tile(arch, X[0:512], X[512:1024])`` is ``kernel(arch, X)[0:512, 512:1024]``
+    up to the last bits of the Gram product.
+    """
+    if kind not in TILED_KINDS:
+        raise DataError(f"a tiled run computes one kernel (ntk or nngp), not {kind!r}; "
+                        "run once per kind")
+    from ntksym.engine import kernel
+    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype)
+
+
+def tile_grid(n1, n2, tile, symmetric):
+    """The tiles of an (n1, n2) matrix as (i0, i1, j0, j1), row-major; a symmetric matrix
+    keeps only tiles on or above the diagonal.  The list index is a tile's id in the manifest.
+
+    >>> tile_grid(5, 5, 2, True)
+    [(0, 2, 0, 2), (0, 2, 2, 4), (0, 2, 4, 5), (2, 4, 2, 4), (2, 4, 4, 5), (4, 5, 4, 5)]
+    """
+    rows = [(a, min(a + tile, n1)) for a in range(0, n1, tile)]
+    cols = [(b, min(b + tile, n2)) for b in range(0, n2, tile)]
+    return [(i0, i1, j0, j1) for bi, (i0, i1) in enumerate(rows)
+            for bj, (j0, j1) in enumerate(cols) if not symmetric or bj >= bi]
+
+
+def pairs_computed(n1, n2, symmetric):
+    """Distinct pairs a run evaluates: n(n+1)/2 for K(X, X) (upper triangle with diagonal)."""
+    return n1 * (n1 + 1) // 2 if symmetric else n1 * n2
+
+
+def data_hash(X):
+    """sha256 of an array's dtype, shape and bytes (float64, C order: what the engine reads)."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    h = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+    h.update(memoryview(X).cast("B"))
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------ durable writes
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass                                  # some filesystems refuse fsync on directories
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path, obj):
+    """Write JSON to ``path`` via a temporary file, fsync, rename: readers see old or new."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def read_manifest(path):
+    """The manifest dict at ``path``, or None if there is none; DataError if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable manifest ({e}); delete it or pass --force") from None
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise DataError(f"{path}: not an ntksym tile manifest; delete it or pass --force")
+    return m
+
+
+def manifest_path(output):
+    return Path(str(output) + ".manifest.json")
+
+
+def partial_path(output):
+    return Path(str(output) + ".partial")
+
+
+def _encode_bits(done):
+    return base64.b64encode(np.packbits(done).tobytes()).decode()
+
+
+def _decode_bits(text, n):
+    raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+    return np.unpackbits(raw)[:n].astype(bool)
+
+
+# ------------------------------------------------------------------------ progress
+
+class Progress:
+    """``tiles 12/78 (15%)  3.2 tiles/s  ETA 0:00:20`` on stderr, redrawn at most 5 times a
+    second.  ``enabled=None`` means: only when stderr is a terminal (quiet when piped).
+
+    The rate counts only tiles done in this session, so a resumed run's ETA is honest.
+    """
+
+    def __init__(self, total, done=0, enabled=None, stream=None, label="tiles"):
+        self.stream = stream or sys.stderr
+        if enabled is None:
+            enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.enabled, self.total, self.done, self.start_done = enabled, total, done, done
+        self.label, self.t0, self.last = label, time.monotonic(), 0.0
+
+    def text(self):
+        el = time.monotonic() - self.t0
+        new = self.done - self.start_done
+        rate = new / el if el > 0 else 0.0
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        s = f"{self.label} {self.done}/{self.total} ({pct:.0f}%)"
+        if new > 0 and rate > 0:
+            eta = int(round((self.total - self.done) / rate))
+            hms = f"{eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}"
+            s += f"  {rate:.3g} {self.label}/s  ETA {hms}"
+        return s
+
+    def update(self, done, force=False):
+        self.done = done
+        now = time.monotonic()
+        if self.enabled and (force or now - self.last >= 0.2 or done == self.total):
+            self.last = now
+            self.stream.write("\r" + self.text() + "\x1b[K")
+            self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.update(self.done, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ------------------------------------------------------------------------ the run
+
+class TiledRun:
+    """The on-disk state of one tiled kernel computation (see the module docstring).
+
+    ``open()`` creates or validates-and-reopens the partial memmap and manifest; ``write(k,
+    block)`` stores tile k; ``finish()`` mirrors, flushes and renames into place.  Backends only
+    call ``pending()``, ``bounds(k)``, ``write`` and ``finish``.
+    """
+
+    def __init__(self, arch, X, X2, output, kind="ntk", dtype="float64", tile=None,
+                 resume=False, force=False, checkpoint_every=0.5):
+        if kind not in TILED_KINDS:
+            raise DataError(f"a tiled run computes one kernel (ntk or nngp), not {kind!r}; "
+                            "run once per kind")
+        if dtype not in ("float64", "float32"):
+            raise DataError(f"unknown dtype {dtype!r}; valid: float64, float32")
+        self.output = Path(output)
+        if self.output.suffix != ".npy":
+            raise DataError(f"{output}: a tiled run writes one .npy file (a memmap); "
+                            "use an output ending in .npy")
+        from ntksym.engine import check_data
+        self.arch, self.kind, self.dtype = arch, kind, dtype
+        self.X = check_data(X, arch.input_shape, "X")
+        self.X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
+        self.symmetric = self.X2 is None
+        self.shape = (self.X.shape[0], (self.X if self.symmetric else self.X2).shape[0])
+        self.requested_tile = tile
+        self.tile = int(tile or DEFAULT_TILE)
+        if self.tile < 1:
+            raise DataError(f"--tile must be positive, got {tile}")
+        self.resume, self.force = resume, force
+        self.checkpoint_every = checkpoint_every
+        self.manifest_file = manifest_path(self.output)
+        self.partial_file = partial_path(self.output)
+        self.already_complete = False
+
+    # -- identity of the run: what must match for a resume
+    def identity(self):
+        return {"spec_name": self.arch.name, "spec_hash": self.arch.hash, "kind": self.kind,
+                "dtype": self.dtype, "shape": list(self.shape), "symmetric": self.symmetric,
+                "x_hash": data_hash(self.X),
+                "x2_hash": None if self.symmetric else data_hash(self.X2)}
+
+    def open(self):
+        """Create a fresh run or reopen a matching partial one; refuse what does not match."""
+        ident = self.identity()
+        m = read_manifest(self.manifest_file)
+        if self.force:
+            m = None
+        elif m is not None and not self.resume:
+            state = ("finished" if m.get("status") == "complete"
+                     else f"partial ({m.get('n_done', '?')}/{m.get('n_tiles', '?')} tiles)")
+            raise OutputExistsError(
+                f"{self.output}: a {state} tiled run exists ({self.manifest_file}); pass --resume "
+                "to continue it or --force to start over")
+        elif m is None and self.output.exists() and not self.force:
+            raise OutputExistsError(f"{self.output} exists; pass --force to overwrite it")
+        if m is not None:
+            self._check_same(m, ident)
+            if self.requested_tile and int(self.requested_tile) != m["tile"]:
+                raise DataError(f"cannot resume {self.output}: it was started with --tile "
+                                f"{m['tile']}, not {self.requested_tile}; omit --tile or use "
+                                "--force to start over")
+            self.tile = int(m["tile"])
+        self.tiles = tile_grid(*self.shape, self.tile, self.symmetric)
+        if m is not None and m.get("status") == "complete":
+            if self.partial_file.exists() and not self.output.exists():
+                os.replace(self.partial_file, self.output)      # crashed between the two steps
+                _fsync_dir(self.output.parent)
+            if self.output.exists():
+                self.already_complete = True
+                self.done = np.ones(len(self.tiles), dtype=bool)
+                self.manifest = m
+                return self
+            m = None                                           # output deleted: start over
+        if m is not None and not self.partial_file.exists():
+            m = None                                           # partial deleted: start over
+        if m is None:
+            self._create(ident)
+        else:
+            self.manifest = m
+            self.done = _decode_bits(m["done"], len(self.tiles))
+            self.mm = np.lib.format.open_memmap(self.partial_file, mode="r+")
+            if self.mm.shape != self.shape or self.mm.dtype != np.dtype(self.dtype):
+                raise DataError(f"{self.partial_file}: holds a {self.mm.dtype} {self.mm.shape} "
+                                "array, not what its manifest says; pass --force to start over")
+        self._last_checkpoint = time.monotonic()
+        return self
+
+    def _check_same(self, m, ident):
+        what = {"spec_hash": "spec", "x_hash": "data (X)", "x2_hash": "data (X2)",
+                "kind": "kernel kind", "dtype": "dtype", "shape": "shape",
+                "symmetric": "symmetric/cross layout"}
+        bad = [f"{label} ({m.get(k)!s:.16} there, {ident[k]!s:.16} now)"
+               for k, label in what.items() if m.get(k) != ident[k]]
+        if bad:
+            raise DataError(f"cannot resume {self.output}: it was computed with a different "
+                            + "; different ".join(bad)
+                            + ". Use another -o, or --force to discard it and start over")
+
+    def _create(self, ident):
+        for p in (self.partial_file, self.manifest_file):
+            if p.exists():
+                p.unlink()
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        # the memmap exists (sparse, zero-filled) before any manifest refers to it
+        self.mm = np.lib.format.open_memmap(self.partial_file, mode="w+",
+                                            dtype=np.dtype(self.dtype), shape=self.shape)
+        self.done = np.zeros(len(self.tiles), dtype=bool)
+        self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
+                         "status": "running", **ident, "tile": self.tile,
+                         "n_tiles": len(self.tiles), "n_done": 0,
+                         "output": self.output.name, "partial": self.partial_file.name,
+                         "ntksym_version": ntksym.__version__,
+                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "done": ""}
+        self.checkpoint()
+
+    # -- backends use these
+    def pending(self):
+        """Ids of the tiles still to compute, in order."""
+        return [int(k) for k in np.flatnonzero(~self.done)]
+
+    def bounds(self, k):
+        return self.tiles[k]
+
+    def tile_inputs(self, k):
+        """(X1_rows, X2_cols or None) for tile k: None marks a diagonal tile."""
+        i0, i1, j0, j1 = self.tiles[k]
+        if self.symmetric and i0 == j0:
+            return self.X[i0:i1], None
+        return self.X[i0:i1], (self.X if self.symmetric else self.X2)[j0:j1]
+
+    def write(self, k, block):
+        i0, i1, j0, j1 = self.tiles[k]
+        if block.shape != (i1 - i0, j1 - j0):
+            raise RuntimeError(f"tile {k} has shape {block.shape}, expected "
+                               f"{(i1 - i0, j1 - j0)}")
+        self.mm[i0:i1, j0:j1] = block
+        self.done[k] = True
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
+            self.checkpoint()
+
+    def checkpoint(self):
+        """Make the tiles written so far durable, then record them in the manifest."""
+        self.mm.flush()                          # msync: data reach the file before the claim
+        self.manifest.update(n_done=int(self.done.sum()), done=_encode_bits(self.done),
+                             updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json_atomic(self.manifest_file, self.manifest)
+        self._last_checkpoint = time.monotonic()
+
+    @property
+    def n_done(self):
+        return int(self.done.sum())
+
+    def finish(self):
+        """Mirror the lower triangle, make everything durable, mark complete, rename."""
+        if self.already_complete:
+            return
+        if not self.done.all():
+            raise RuntimeError(f"finish() with {len(self.done) - self.n_done} tiles missing")
+        self.checkpoint()
+        if self.symmetric:
+            for i0, i1, j0, j1 in self.tiles:
+                if j0 > i0:
+                    self.mm[j0:j1, i0:i1] = self.mm[i0:i1, j0:j1].T
+        self.mm.flush()
+        with open(self.partial_file, "rb+") as fh:
+            os.fsync(fh.fileno())
+        del self.mm
+        self.manifest["status"] = "complete"
+        self.checkpoint_manifest_only()
+        os.replace(self.partial_file, self.output)
+        _fsync_dir(self.output.parent)
+
+    def checkpoint_manifest_only(self):
+        self.manifest.update(n_done=self.n_done, done=_encode_bits(self.done),
+                             updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json_atomic(self.manifest_file, self.manifest)
+
+
+def run_threaded(run, progress=None):
+    """Compute every pending tile in this process (numba threads inside each tile)."""
+    for k in run.pending():
+        X1, X2 = run.tile_inputs(k)
+        run.write(k, compute_tile(run.arch, X1, X2, kind=run.kind, dtype=run.dtype))
+        if progress is not None:
+            progress.update(run.n_done)
+
+
+def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=None,
+                 resume=False, force=False, progress=None, client=None, threads=None,
+                 checkpoint_every=0.5, on_tile=None):
+    """Compute K(X, X2) tile by tile into the ``.npy`` file ``output`` (resumable).
+
+    Parameters
+    ----------
+    arch, X, X2, kind, dtype : as :func:`ntksym.engine.kernel` (one kind: "ntk" or "nngp").
+    output : path ending in ``.npy``; written as ``output + ".partial"`` and renamed when done;
+        the manifest is ``output + ".manifest.json"``.
+    tile : rows (and columns) per tile (default 1024; a resume keeps the run's tile size).
+    resume : continue a partial run of the same spec, data, kind and dtype (DataError if any
+        differs); with nothing to resume, start afresh.
+    force : discard any previous run or output.
+    progress : True/False, or None for "on when stderr is a terminal".
+    client : a ``dask.distributed.Client``: tiles run on its workers (:mod:`ntksym.distributed`).
+    threads : numba threads per tile (default: all cores; per worker with a client).
+    on_tile : optional callback ``on_tile(n_done, n_tiles)`` after every tile (tests, GUIs).
+
+    Returns a summary dict: output, shape, tiles, computed (tiles done in this call), seconds.
+
+    Example: ``tiled_kernel(arch, X, output="K.npy", tile=2048, resume=True)``.
+    """
+    run = TiledRun(arch, X, X2, output, kind=kind, dtype=dtype, tile=tile, resume=resume,
+                   force=force, checkpoint_every=checkpoint_every).open()
+    t0 = time.perf_counter()
+    n_before = run.n_done
+    bar = Progress(len(run.tiles), run.n_done, enabled=progress)
+    if not run.already_complete:
+        prog = _Tee(bar, on_tile, len(run.tiles))
+        if client is not None:
+            from ntksym.distributed import run_dask
+            run_dask(run, client, progress=prog, threads=threads)
+        else:
+            if threads:
+                import numba
+                numba.set_num_threads(int(threads))
+            run_threaded(run, progress=prog)
+        run.finish()
+    bar.close()
+    return {"output": str(run.output), "shape": list(run.shape), "tiles": len(run.tiles),
+            "computed": run.n_done - n_before if not run.already_complete else 0,
+            "tile": run.tile, "seconds": round(time.perf_counter() - t0, 4),
+            "already_complete": run.already_complete}
+
+
+class _Tee:
+    def __init__(self, bar, on_tile, total):
+        self.bar, self.on_tile, self.total = bar, on_tile, total
+
+    def update(self, done):
+        self.bar.update(done)
+        if self.on_tile is not None:
+            self.on_tile(done, self.total)
+
+
+# ------------------------------------------------------------------------ planning
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
+          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40,
+          "TIB": 2**40}
+
+
+def parse_bytes(text):
+    """``"4G"``, ``"512MB"``, ``"1.5GiB"`` or a plain number of bytes -> int (binary units).
+
+    >>> parse_bytes("1.5G") == 3 * 2**29, parse_bytes("4096")
+    (True, 4096)
+    """
+    s = str(text).strip().upper().replace(" ", "")
+    num = s.rstrip("KMGTIB")
+    unit = s[len(num):]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or value <= 0:
+        raise DataError(f"cannot read memory size {text!r}; write e.g. 512M, 4G or 1.5GiB")
+    return int(value * _UNITS[unit])
+
+
+def human_bytes(n):
+    """1536 -> '1.5 KiB'."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def current_rss():
+    """Resident set size of this process now, in bytes (Linux /proc; else the high-water
+    mark from getrusage, an over-estimate)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def process_age():
+    """Seconds since this process started (Linux /proc; 0 where unknown)."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def tile_working_bytes(tile, dtype="float64", in_flight=0):
+    """Bytes a tiled run holds per tile besides the output memmap: the Gram block (computed in
+    place when float64), a float64 buffer plus its cast when float32, a mirror copy at the end,
+    and ``in_flight`` finished tiles queued from Dask workers."""
+    t2 = tile * tile
+    item = np.dtype(dtype).itemsize
+    per = 8 * t2 + (8 * t2 + item * t2 if dtype == "float32" else 0) + item * t2
+    return per + in_flight * item * t2
+
+
+def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, budget_s=1.0,
+              max_tiles=3):
+    """Seconds per pair, timed on a few tiles of the real data (after one tiny warm-up call
+    that loads the compiled kernel).  Off-diagonal blocks are timed where the data allow,
+    because they dominate the work; blocks are at most 1024 rows so calibration stays short.
+    """
+    cols_src = X if X2 is None else X2
+    b = max(1, min(int(tile), 1024, X.shape[0]))
+    t = time.perf_counter()
+    compute_tile(arch, X[:2], cols_src[:2], kind=kind, dtype=dtype)         # load the kernel
+    calibrate.load_seconds = time.perf_counter() - t
+    spent, pairs, k = 0.0, 0, 0
+    while k < max_tiles and (k == 0 or spent < budget_s):
+        r0 = (k * b) % max(1, X.shape[0] - b + 1)
+        rows = X[r0:r0 + b]
+        if X2 is None and X.shape[0] >= 2 * b:
+            c0 = (r0 + b) % (X.shape[0] - b + 1)
+            cols = X[c0:c0 + b]
+        elif X2 is None:
+            cols = None
+        else:
+            cols = X2[:b]
+        t = time.perf_counter()
+        compute_tile(arch, rows, cols, kind=kind, dtype=dtype)
+        spent += time.perf_counter() - t
+        r = rows.shape[0]
+        pairs += r * (r + 1) // 2 if cols is None else r * cols.shape[0]
+        k += 1
+    return spent / max(pairs, 1)
+
+
+def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=None,
+         parallel=1, in_flight=0, calibrate_time=True):
+    """What a run would cost, before running it: pairs, tiles, output size, memory and time.
+
+    ``max_memory`` (bytes) bounds the memory the run cannot give back: this process now
+    (interpreter, compiled kernel, data) plus the per-tile buffers.  The output memmap is not
+    counted against it: its pages are file-backed page cache, written back and reclaimed by
+    the OS under pressure (they do show in RSS, so ``peak_rss_bytes`` includes them).  When the
+    tiles would not fit, the tile size shrinks to fit (``retiled``); when even the base does
+    not fit, DataError.  ``parallel`` divides the time estimate (remote Dask workers, each
+    with as many cores as this machine).
+
+    Example: ``plan(arch, X, tile=2048, max_memory=parse_bytes("8G"))["estimated_seconds"]``.
+    """
+    n1 = X.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    symmetric = X2 is None
+    tile = int(tile or DEFAULT_TILE)
+    info = {"shape": [n1, n2], "symmetric": symmetric, "kind": kind, "dtype": dtype}
+    if calibrate_time:
+        # first: it loads the compiled kernel, which the memory baseline must include
+        t = time.perf_counter()
+        spp = calibrate(arch, X, X2, kind=kind, dtype=dtype, tile=min(tile, 1024))
+        info["calibration_seconds"] = time.perf_counter() - t
+    base = current_rss()
+    retiled = False
+    if max_memory is not None:
+        if base + tile_working_bytes(16, dtype, in_flight) > max_memory:
+            raise DataError(f"--max-memory {human_bytes(max_memory)} is below what this process "
+                            f"already holds ({human_bytes(base)}: interpreter, compiled kernel, "
+                            "data); raise it")
+        while tile > 16 and base + tile_working_bytes(tile, dtype, in_flight) > max_memory:
+            tile = max(16, int(tile * 0.8))
+            retiled = True
+    item = np.dtype(dtype).itemsize
+    work = tile_working_bytes(min(tile, max(n1, n2)), dtype, in_flight)
+    out_bytes = n1 * n2 * item
+    info.update(pairs=pairs_computed(n1, n2, symmetric), tile=tile, retiled=retiled,
+                tiles=len(tile_grid(n1, n2, tile, symmetric)), output_bytes=out_bytes,
+                base_rss_bytes=base, working_bytes=work,
+                peak_rss_bytes=base + work + out_bytes)
+    if calibrate_time:
+        # mirroring the lower triangle is a memory copy of half the output
+        mirror = (out_bytes / 2) / 1e9 if symmetric else 0.0
+        info.update(seconds_per_pair=spp,
+                    estimated_seconds=info["pairs"] * spp / max(1, parallel) + mirror)
+    return info
+
+
+def in_memory_bytes(n1, n2, n_outputs=1, dtype="float64"):
+    """Bytes the plain (untiled) engine holds: the Gram matrix (reused as the output when one
+    float64 kernel is asked) or a float64 stack of outputs plus their casts."""
+    g = n1 * n2 * 8
+    if n_outputs == 1 and dtype == "float64":
+        return g
+    return g + n_outputs * n1 * n2 * 8 + (n_outputs * n1 * n2 * 4 if dtype == "float32" else 0)
+
+
+# ------------------------------------------------------------------------ the CLI's entry
+
+def _say(msg):
+    print(f"ntksym: {msg}", file=sys.stderr, flush=True)
+
+
+def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False,
+                   dtype="float64", threads=None, tile=None, resume=False, force=False,
+                   dry_run=False, max_memory=None, scheduler=None, workers=None, progress=None):
+    """What ``ntksym kernel`` does with --tile/--resume/--dry-run/--max-memory/--scheduler/
+    --workers: returns the summary dict to print, or None when the plain in-memory run fits
+    within --max-memory and nothing else asked for tiles (the caller then runs it).
+
+    Example: ``kernel_command(arch, X, output="K.npy", tile=1024, resume=True)``.
+    """
+    from ntksym.engine import check_data, output_names
+    names = output_names(arch, kind, per_layer)
+    X = check_data(X, arch.input_shape, "X")
+    X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
+    n1, n2 = X.shape[0], (X if X2 is None else X2).shape[0]
+    max_b = parse_bytes(max_memory) if max_memory else None
+    tiled = bool(tile or resume or scheduler or workers)
+    if not tiled and max_b is not None:
+        need = current_rss() + in_memory_bytes(n1, n2, len(names), dtype)
+        if need <= max_b and not dry_run:
+            return None
+        if need > max_b:
+            if len(names) != 1 or (not dry_run and (output is None
+                                                    or not str(output).endswith(".npy"))):
+                raise DataError(f"the in-memory kernel needs about {human_bytes(need)}, more than "
+                                f"--max-memory {human_bytes(max_b)}; to compute it in tiles instead, "
+                                "give -o OUT.npy and one kernel (ntk or nngp, no --per-layer)")
+            _say(f"in memory this run needs about {human_bytes(need)} > --max-memory "
+                 f"{human_bytes(max_b)}: computing in tiles into {output}")
+            tiled = True
+    if len(names) != 1:
+        raise DataError(f"a tiled run writes one kernel to one .npy file, but {', '.join(names)} "
+                        "were asked; run once per kind (and without --per-layer)")
+    distributed = bool(scheduler or workers)
+    in_flight = 0
+    client = cluster = None
+    try:
+        if distributed:
+            from ntksym.distributed import connect
+            client, cluster = connect(scheduler=scheduler, workers=workers, threads=threads)
+            in_flight = 4 * (sum(client.nthreads().values()) or 1)
+        parallel = len(client.nthreads()) if (client is not None and cluster is None) else 1
+        if dry_run:
+            p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
+                     parallel=parallel, in_flight=in_flight)
+            # a real run also pays this process's start-up (imports, spec, data) and the
+            # loading of the compiled kernel, both measured here
+            est = p["estimated_seconds"] + process_age() + calibrate.load_seconds
+            return {"spec": arch.name, "kernel": kind, "dtype": dtype, "shape": p["shape"],
+                    "pairs": p["pairs"], "tile": p["tile"], "tiles": p["tiles"],
+                    "retiled_for_max_memory": p["retiled"],
+                    "seconds_per_pair": float(f"{p['seconds_per_pair']:.4g}"),
+                    "estimated_seconds": round(est, 1),
+                    "estimated_time": time.strftime("%H:%M:%S", time.gmtime(est))
+                    if est < 86400 else f"{est / 86400:.1f} days",
+                    "output_bytes": p["output_bytes"],
+                    "output_size": human_bytes(p["output_bytes"]),
+                    "working_memory": human_bytes(p["base_rss_bytes"] + p["working_bytes"]),
+                    "peak_rss_estimate": human_bytes(p["peak_rss_bytes"]),
+                    "peak_rss_estimate_bytes": p["peak_rss_bytes"],
+                    "workers": parallel if client is not None else None}
+        if output is None:
+            raise DataError("a tiled run writes to a file: give -o OUT.npy")
+        if max_b is not None:
+            p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
+                     in_flight=in_flight, calibrate_time=False)
+            if p["retiled"]:
+                _say(f"tiles of {p['tile']} rows fit --max-memory {human_bytes(max_b)}"
+                     + (f" (asked: {tile})" if tile else ""))
+                tile = p["tile"]
+            elif tile is None and not resume:
+                tile = p["tile"]
+        # how often tile data are made durable and recorded; tests shorten it
+        every = float(os.environ.get("NTKSYM_CHECKPOINT_SECONDS", "0.5"))
+        info = tiled_kernel(arch, X, X2, output=output, kind=kind, dtype=dtype, tile=tile,
+                            resume=resume, force=force, progress=progress, client=client,
+                            threads=threads, checkpoint_every=every)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return {"spec": arch.name, "kernels": [kind], "shape": info["shape"], "dtype": dtype,
+            "tile": info["tile"], "tiles": info["tiles"], "tiles_computed": info["computed"],
+            "seconds": info["seconds"], "output": info["output"],
+            "manifest": str(manifest_path(output))}
