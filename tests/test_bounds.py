@@ -365,3 +365,32 @@ def test_bound_errors_and_helpers():
     d = b.to_dict()
     assert d["status"] == "unspecified-constants" and "alpha" in d["symbols"]
     assert "theorem_3_5_width" in b.describe()
+
+
+def test_cli_bounds():
+    import json as _json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from ntksym.bounds.commands import bounds_group
+    run = CliRunner().invoke
+    r = run(bounds_group, ["list"])
+    assert r.exit_code == 0 and "yang_wang.theorem_3_5_width" in r.output
+    assert len(r.output.splitlines()) == len(all_bounds())
+    r = run(bounds_group, ["eval", "yang_wang.theorem_3_5_width", "alpha=0.5", "L=2", "eps=0.5",
+                           "--json"])
+    assert r.exit_code == 0 and _json.loads(r.output)["value"] == pytest.approx(2048)
+    r = run(bounds_group, ["solve", "yang_wang.theorem_3_5_width", "eps", "d=2048", "alpha=0.5",
+                           "L=2", "--json"])
+    assert _json.loads(r.output)["solutions"] == [pytest.approx(0.5)]
+    r = run(bounds_group, ["show", "qian_klabjan.theorem_3_alpha_max", "--latex"])
+    assert r.output.startswith("\\alpha \\leq")
+    # user errors: exit status 2 with one line through cli.main
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "cli.py"), "bounds", "eval",
+                        "arora.theorem_b_2_width", "L=2", "eps=0.1", "delta=2"],
+                       capture_output=True, text=True, cwd=root)
+    assert p.returncode == 2 and "outside the domain" in p.stderr
