@@ -10,8 +10,8 @@ memory is that process's RSS high-water mark (``os.wait4`` rusage, which counts 
 memmap's resident pages too) and its time includes start-up.  Data for the MLP run: n standard
 Gaussian vectors of dimension 64 (the digits have only 1797 examples).
 
-The Dask part uses the first ``spec/cntk*gap*.toml`` when one exists (the CNTK-GAP of the CNN
-work; hook: ``--dask-spec``), else the ReLU MLP, on all 1797 digits.
+The Dask part uses the first ``spec/cntk_gap*digits*.toml`` (the CNTK-GAP for 8x8 digits) when
+one exists, else the ReLU MLP, on all 1797 digits; ``--dask-spec`` chooses another.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def main():
         results.append(bench_memmap(args.n, args.tile, workdir))
         print(json.dumps(results[-1]), flush=True)
     if not args.skip_dask:
-        gap = sorted(glob.glob(str(ROOT / "spec" / "cntk*gap*.toml")))
+        gap = sorted(glob.glob(str(ROOT / "spec" / "cntk_gap*digits*.toml")))
         spec = args.dask_spec or (gap[0] if gap else str(MLP_SPEC))
         results.append(bench_dask(spec, workdir))
         print(json.dumps(results[-1]), flush=True)

@@ -71,7 +71,8 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64"):
         raise DataError(f"a tiled run computes one kernel (ntk or nngp), not {kind!r}; "
                         "run once per kind")
     from ntksym.engine import kernel
-    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype)
+    # progress=False: the run reports tiles; a per-tile bar from the engine would interleave
+    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype, progress=False)
 
 
 def tile_grid(n1, n2, tile, symmetric):
@@ -124,6 +125,10 @@ def write_json_atomic(path, obj):
             json.dump(obj, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); a manifest is as readable as its output
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
