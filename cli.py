@@ -140,6 +140,9 @@ def _write_text(output, text, force):
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
               show_default=True)
 @click.option("--threads", type=int, help="threads (default: all cores).")
+@click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="gpu: closed-form MLP specs on an NVIDIA GPU via numba.cuda (float32 "
+                   "then computes in float32); exit status 2 when no GPU is available.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="OUT.npy (one kernel) or OUT.npz (several, keyed by name).")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
@@ -156,8 +159,8 @@ def _write_text(output, text, force):
 @click.option("--workers", type=int, help="start a local Dask cluster of N worker processes.")
 @click.option("--progress/--quiet", "progress", default=None,
               help="progress on stderr (default: only on a terminal).")
-def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force, as_json,
-           tile, resume, dry_run, max_memory, scheduler, workers, progress):
+def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output, force,
+           as_json, tile, resume, dry_run, max_memory, scheduler, workers, progress):
     """Compute the infinite-width kernel matrix of SPEC on data.
 
     Only the upper triangle of K(X, X) is computed; the diagonal uses the exact per-example
@@ -173,6 +176,10 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force,
     X = _data(x, dataset, arch)
     X2 = load_array(x2, name="--x2") if x2 else None
     if tile or resume or dry_run or max_memory or scheduler or workers:
+        if device != "cpu":
+            # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
+            raise DataError("--device gpu does not combine with --tile, --resume, --dry-run, "
+                            "--max-memory, --scheduler or --workers yet; drop those options")
         from ntksym.tiles import kernel_command
         summary = kernel_command(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
                                  dtype=dtype, threads=threads, tile=tile, resume=resume,
@@ -182,14 +189,16 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, output, force,
             _emit(summary, as_json)
             return
     t0 = time.perf_counter()
-    K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads)
+    K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
+                      device=device)
     elapsed = time.perf_counter() - t0
     arrays = K if isinstance(K, dict) else {kind: K}
     if output:
         save_arrays(output, arrays, force=force)
     first = next(iter(arrays.values()))
     _emit({"spec": arch.name, "kernels": list(arrays), "shape": list(first.shape),
-           "dtype": dtype, "seconds": round(elapsed, 4), "output": output}, as_json)
+           "dtype": dtype, "device": device, "seconds": round(elapsed, 4), "output": output},
+          as_json)
 
 
 @app.command()

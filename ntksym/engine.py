@@ -68,7 +68,7 @@ def output_names(arch, kind, per_layer=False):
 
 
 def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None,
-           progress=None):
+           progress=None, device="cpu"):
     """The infinite-width kernel matrix of ``arch`` between the rows of X and X2.
 
     Parameters
@@ -82,6 +82,9 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
         as "ntk[<node>.<param>]" entries (they sum to "ntk").
     threads : number of threads (default: numba's, i.e. all cores).
     progress : image programs draw a progress bar on a terminal (None: when stderr is a tty).
+    device : "cpu" (default) or "gpu": closed-form MLP programs on an NVIDIA GPU through
+        numba.cuda (:mod:`ntksym.engine_gpu`), where float32 means float32 arithmetic;
+        DeviceError without a GPU (unless NUMBA_ENABLE_CUDASIM=1 runs the simulator).
 
     Returns an (n1, n2) array for a single kind, else a dict name -> array.
 
@@ -94,6 +97,13 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     if X2 is not None:
         X2 = check_data(X2, arch.input_shape, "X2")
     program = arch.derive(per_layer=per_layer)
+    if device not in ("cpu", "gpu"):
+        raise DataError(f"unknown device {device!r}; valid: cpu, gpu")
+    if device == "gpu":
+        from ntksym.engine_gpu import gpu_kernel
+        out = gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer)
+        _check_finite_result(out, names)
+        return out[0] if len(names) == 1 else {n: out[q] for q, n in enumerate(names)}
     if threads:
         import numba
         numba.set_num_threads(int(threads))
