@@ -51,6 +51,7 @@ q = (1 - 1/P)^N.  With an open (infinite) width the fraction tends to 1.
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,14 +172,20 @@ def magnitude_second_moment(keep=None):
     the symbol ``keep`` is used.  The closed form is erfc(t/sqrt 2) + 2 t phi(t) = keep + 2 t phi(t).
 
     >>> m, t = magnitude_second_moment()
-    >>> sp.simplify(m - (sp.erfc(_T / sp.sqrt(2)) + 2 * _T * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi)))
+    >>> closed = sp.erfc(_T / sp.sqrt(2)) + 2 * _T * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi)
+    >>> sp.simplify((m - closed).rewrite(sp.erf))
     0
     """
+    k = sp.Symbol("keep", positive=True) if keep is None else keep
+    return _truncated_moment(), magnitude_threshold(k)
+
+
+@functools.lru_cache(maxsize=None)
+def _truncated_moment():
+    """E[W^2 1{|W| > t}] as an expression of t (integrated once, then memoized)."""
     density = sp.exp(-_W ** 2 / 2) / sp.sqrt(2 * sp.pi)
     # both tails, by symmetry twice the upper one
-    moment = sp.simplify(2 * sp.integrate(_W ** 2 * density, (_W, _T, sp.oo)))
-    k = sp.Symbol("keep", positive=True) if keep is None else keep
-    return moment, magnitude_threshold(k)
+    return sp.simplify(2 * sp.integrate(_W ** 2 * density, (_W, _T, sp.oo)))
 
 
 def count_kept_fraction(remove, total, replacement):
