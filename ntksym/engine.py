@@ -68,7 +68,7 @@ def output_names(arch, kind, per_layer=False):
 
 
 def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None,
-           progress=None, device="cpu"):
+           progress=None, device="cpu", lengths=None, lengths2=None):
     """The infinite-width kernel matrix of ``arch`` between the rows of X and X2.
 
     Parameters
@@ -85,6 +85,8 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     device : "cpu" (default) or "gpu": closed-form MLP programs on an NVIDIA GPU through
         numba.cuda (:mod:`ntksym.engine_gpu`), where float32 means float32 arithmetic;
         DeviceError without a GPU (unless NUMBA_ENABLE_CUDASIM=1 runs the simulator).
+    lengths, lengths2 : sequence specs only: lengths of the sequences of a padded X (n, T, d)
+        (X may also be a list of (T_i, d) arrays); see :mod:`ntksym.engine_sequence`.
 
     Returns an (n1, n2) array for a single kind, else a dict name -> array.
 
@@ -92,6 +94,12 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     """
     if dtype not in DTYPES:
         raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    if len(arch.input_shape) == 2:      # sequences (RNN specs): lengths, time-pair recursion
+        from ntksym.engine_sequence import sequence_kernel
+        return sequence_kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer,
+                               threads=threads, lengths=lengths, lengths2=lengths2)
+    if lengths is not None or lengths2 is not None:
+        raise DataError("lengths apply to sequence inputs only")
     names = output_names(arch, kind, per_layer)
     X = check_data(X, arch.input_shape, "X")
     if X2 is not None:

@@ -265,7 +265,8 @@ def _expand_layer(idx, table, defaults, lines, fail, position):
         fail("inputs must be a list of layer ids", line("inputs"), layer=idx, key="inputs")
 
     act = None
-    if "activation" in table:
+    # layers that own their activation (rnn: phi acts inside the recurrence) take it as a key
+    if "activation" in table and not getattr(cls, "owns_activation", False):
         text = table["activation"]
         if not isinstance(text, str):
             fail("activation must be a string like \"relu\" or \"leaky_relu(0.1)\"",

@@ -61,6 +61,9 @@ def _theta_name(k, group, per_layer):
 
 def derive(graph, per_layer: bool = False) -> KernelProgram:
     """The KernelProgram of a graph built by :func:`ntksym.graph.build_graph`."""
+    if len(graph.graph["input_shape"]) == 2:      # sequences: recurrences over time pairs
+        from ntksym.sequence import derive_sequence
+        return derive_sequence(graph, per_layer=per_layer)
     d = graph.graph["input_shape"][-1]
     s0, s0x = _sym("Sigma_0"), _sym("Sigma_0_xx")
     cross = {"input": KernelState(s0, {}, s0x, y_side(s0x), False)}
@@ -239,6 +242,9 @@ def _input_line(p):
 
 def program_text(p: KernelProgram) -> str:
     """The recursion as plain text, one block per layer, every constant visible."""
+    if p.input_kind == "sequence":
+        from ntksym.sequence import sequence_text
+        return sequence_text(p)
     out = [f"kernel program of '{p.name}' (spec sha256 {p.spec_hash[:12]})",
            "  " + _input_line(p)]
     for step in p.steps:
@@ -269,6 +275,9 @@ def program_text(p: KernelProgram) -> str:
 
 def program_latex(p: KernelProgram) -> str:
     """The recursion as a LaTeX ``align*`` block."""
+    if p.input_kind == "sequence":
+        from ntksym.sequence import sequence_latex
+        return sequence_latex(p)
     rows = [r"\Sigma_{0}(x, x') &= \tfrac{1}{%d}\langle x, x'\rangle" % p.input_scale]
     for step in p.steps:
         if isinstance(step, Structural):
@@ -290,6 +299,9 @@ def program_python(p: KernelProgram) -> str:
     Evaluating the lines in order, in a namespace holding sympy's functions and
     ``ClippedCorrelation`` / the quadrature classes, reproduces every quantity.
     """
+    if p.input_kind == "sequence":
+        from ntksym.sequence import sequence_python
+        return sequence_python(p)
     from ntksym.printing import identifier
     out = [f"# kernel program of '{p.name}' (spec sha256 {p.spec_hash})",
            f"# inputs: Sigma_0 = <x, x'>/{p.input_scale}, Sigma_0_xx = |x|^2/{p.input_scale}, "

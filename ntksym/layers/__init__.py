@@ -8,6 +8,7 @@ from .activation import ACTIVATION_LAYERS
 from .conv import Conv
 from .dense import Dense
 from .pool import AvgPool, Flatten, GlobalAvgPool
+from .rnn import Rnn
 
 LAYER_KINDS = {
     "dense": Dense,
@@ -15,6 +16,7 @@ LAYER_KINDS = {
     "avg_pool": AvgPool,
     "global_avg_pool": GlobalAvgPool,
     "flatten": Flatten,
+    "rnn": Rnn,
     **ACTIVATION_LAYERS,
 }
 

@@ -77,6 +77,10 @@ class Dense(Layer):
     @classmethod
     def output_shape(cls, node, in_shapes, error):
         (shape,) = in_shapes
+        if len(shape) == 2:
+            # a sequence (T, k) from an rnn with readout = "all": the layer acts at every step
+            node["fan_in"] = shape[1]
+            return (shape[0], node["params"]["width"])
         if len(shape) != 1:
             error(f"dense needs a vector input but receives shape {list(shape)}; "
                   "insert a 'flatten' or 'global_avg_pool' layer before it", "kind")

@@ -1,0 +1,282 @@
+"""``rnn``: an Elman recurrent layer h_t = phi(c_W W h_{t-1} + c_A A y_t + c_b b), weights shared
+across time.
+
+Conventions (DESIGN.md "Conventions", applied per weight matrix):
+
+* ``parameterization = "ntk"``: W (width x width), A (width x fan_in), b ~ N(0, 1);
+  c_W = sqrt(weight_var / width), c_A = sqrt(input_var / fan_in), c_b = sqrt(bias_var).
+  ``normalize`` = true | false | a list of the matrices to normalize (["W"], ["A"], ["W", "A"]):
+  a matrix left out drops its 1/fan_in (c_A = sqrt(input_var)).
+* ``parameterization = "standard"``: the parameters are c_W W, c_A A, c_b b themselves.
+* h_0 ~ N(0, hidden_init_var I), drawn independently for every example (so in the limit
+  <h_0(x), h_0(x')>/width = hidden_init_var 1{x = x'}, where x = x' means the same example of one
+  Gram matrix); hidden_init_var = 0 gives h_0 = 0.
+* ``activation``: any activation of the registry (shorthand as on other layers), applied inside
+  the recurrence.  Default "relu".
+* ``readout``: what the layer outputs: "last" (h_T of every sequence, i.e. aligned from the
+  end for sequences of different lengths), "mean" (the average of h_t over t >= readout_from) or
+  "all" (the sequence h_t, t >= readout_from: a following ``dense`` applies at every step and
+  the kernel is one matrix per pair of time steps).  Stacks: a layer reading another rnn layer
+  needs that layer's ``readout = "all"`` (with readout_from = 1).
+* ``trainable``: true | false | a list of "W", "A", "b".
+
+Kernel rule over a time pair (t, t'), per-coordinate covariances, w = weight_var, a = input_var
+(times fan_in when not normalized), b = bias_var:
+
+    Sigma_g(t, t') = w Sigma_h(t-1, t'-1) + a Sigma_in(t, t') + b
+    Sigma_h(t, t') = E[phi(u) phi(v)],  (u, v) ~ N(0, [[Sigma_g(x,x)(t,t), .], [., Sigma_g(x',x')(t',t')]])
+    Theta_g(t, t') = w Theta_h(t-1, t'-1) + [W] g_W Sigma_h(t-1, t'-1) + a Theta_in(t, t')
+                     + [A] g_A Sigma_in(t, t') + [b] g_b
+    Theta_h(t, t') = E[phi'(u) phi'(v)] Theta_g(t, t')
+
+with Sigma_h(0, 0) = hidden_init_var 1{x = x'}, Sigma_h = 0 when exactly one time index is 0,
+Theta_h = 0 on the boundary, g_W = w, g_A = a, g_b = b (ntk) or width, fan_in, 1 (standard).
+
+>>> import ntksym
+>>> arch = ntksym.loads_spec('name = "r"\\ninput = { shape = [5, 3] }\\n'
+...                          '[[layer]]\\nkind = "rnn"\\nweight_var = 2.0\\n'
+...                          '[[layer]]\\nkind = "dense"\\n')
+>>> arch.graph.nodes["rnn_0"]["shape"]
+(None,)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ntksym.numeric import elementwise_function
+
+from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
+
+READOUTS = ("last", "mean", "all")
+MATRICES = ("W", "A")
+
+
+def _check_activation(text):
+    from ntksym.activations import get_activation, parse_shorthand
+    try:
+        kind, params = parse_shorthand(text)
+        get_activation(kind, **params)
+    except Exception as e:  # the registry's message names the valid kinds
+        return str(e)
+    return None
+
+
+def activation_of(node):
+    """The registry :class:`~ntksym.activations.Activation` of an rnn node."""
+    from ntksym.activations import get_activation, parse_shorthand
+    kind, params = parse_shorthand(node["params"]["activation"])
+    return get_activation(kind, **params)
+
+
+def normalized(node, matrix):
+    """Whether ``matrix`` ("W" or "A") is divided by its fan_in."""
+    n = node["params"]["normalize"]
+    return n if isinstance(n, bool) else matrix in n
+
+
+def trainable_groups(node):
+    t = node["params"]["trainable"]
+    if t is True:
+        return {"W", "A", "b"}
+    if t is False:
+        return set()
+    return set(t)
+
+
+def scales(node):
+    """(c_W, c_A, c_b, c_h0): forward multipliers of W, A, b and of a N(0, 1) initial state."""
+    p = node["params"]
+    m, fan_in = node["width"], node["fan_in"]
+    c_w = math.sqrt(p["weight_var"] / (m if normalized(node, "W") else 1))
+    c_a = math.sqrt(p["input_var"] / (fan_in if normalized(node, "A") else 1))
+    return c_w, c_a, math.sqrt(p["bias_var"]), math.sqrt(p["hidden_init_var"])
+
+
+class Rnn(Layer):
+    kind = "rnn"
+    has_weights = True
+    owns_activation = True          # the activation acts inside the recurrence: no extra node
+    parameter_names = ("W", "A", "b")
+    keys = dict(WEIGHT_KEYS)
+    keys.update({
+        "input_var": Key("number", 1.0, nonnegative, "sigma_A^2, variance of the input matrix A"),
+        "hidden_init_var": Key("number", 0.0, nonnegative, "variance of h_0 (0: h_0 = 0)"),
+        "normalize": Key("bool|list", True, None, "true, false or the list of matrices "
+                         "(\"W\", \"A\") divided by their fan_in"),
+        "activation": Key("string", "relu", _check_activation, "phi inside the recurrence"),
+        "readout": Key("string", "last", one_of(*READOUTS), "last | mean | all"),
+        "readout_from": Key("int", 1, lambda v: None if v >= 1 else "must be >= 1",
+                            "first time step of the readout (1-based)"),
+    })
+
+    @classmethod
+    def validate(cls, params, error):
+        n = params["normalize"]
+        if isinstance(n, list):
+            for v in n:
+                if v not in MATRICES:
+                    error(f"unknown matrix {v!r} in normalize; valid: W, A", "normalize")
+        if params["readout"] == "last" and params["readout_from"] != 1:
+            error("readout_from applies to the 'mean' and 'all' readouts", "readout_from")
+
+    @classmethod
+    def output_shape(cls, node, in_shapes, error):
+        (shape,) = in_shapes
+        if len(shape) != 2:
+            error(f"rnn needs a sequence input [T, d] but receives shape {list(shape)}; "
+                  "set input.shape = [T, d] (T = -1 for variable lengths), or give the rnn "
+                  "layer below readout = \"all\"", "kind")
+        node["fan_in"] = shape[1]
+        node["seq_len"] = shape[0]
+        p = node["params"]
+        if p["readout"] == "all":
+            T = shape[0]
+            if T not in (-1, None) and p["readout_from"] > T:
+                error(f"readout_from = {p['readout_from']} exceeds the sequence length {T}",
+                      "readout_from")
+            out_T = -1 if T in (-1, None) else T - p["readout_from"] + 1
+            return (out_T, p["width"])
+        return (p["width"],)
+
+    @classmethod
+    def describe(cls, node):
+        p = node["params"]
+        groups = sorted(trainable_groups(node))
+        norm = [m for m in MATRICES if normalized(node, m)]
+        frm = f" from step {p['readout_from']}" if p["readout_from"] != 1 else ""
+        return (f"rnn: h_t = {activation_of(node).name}(W h_(t-1) + A y_t + b), "
+                f"weight_var={p['weight_var']}, input_var={p['input_var']}, "
+                f"bias_var={p['bias_var']}, hidden_init_var={p['hidden_init_var']}, "
+                f"{p['parameterization']} parameterization, normalized: "
+                f"{', '.join(norm) or 'none'} (fan_in={node.get('fan_in')}), "
+                f"readout={p['readout']}{frm}, trainable: {', '.join(groups) or 'none'}")
+
+    # ------------------------------------------------------------------ kernel rule
+    @classmethod
+    def constants(cls, node):
+        """(w, a, b, h0, gW, gA, gb) as exact sympy numbers (gX: the NTK factor of group X)."""
+        p = node["params"]
+        w = sympy_number(p["weight_var"])
+        a = sympy_number(p["input_var"])
+        if not normalized(node, "A"):
+            a = a * node["fan_in"]
+        if not normalized(node, "W"):
+            if node.get("width") is None:
+                raise ValueError("normalize without W needs the rnn width in the spec")
+            w = w * node["width"]
+        b = sympy_number(p["bias_var"])
+        h0 = sympy_number(p["hidden_init_var"])
+        if p["parameterization"] == "standard":
+            if node.get("width") is None:
+                raise ValueError("the standard parameterization needs the rnn width in the spec")
+            gw, ga, gb = sympy_number(node["width"]), sympy_number(node["fan_in"]), sympy_number(1)
+        else:
+            gw, ga, gb = w, a, b
+        return w, a, b, h0, gw, ga, gb
+
+    @classmethod
+    def own_groups(cls, node):
+        """The NTK groups this layer adds ("rnn_0.W" ...): trainable, and b only if it acts."""
+        p = node["params"]
+        out = []
+        for g in ("W", "A", "b"):
+            if g in trainable_groups(node) and (g != "b" or p["bias_var"] != 0
+                                                or p["parameterization"] == "standard"):
+                out.append(f"{node['id']}.{g}")
+        return out
+
+    @classmethod
+    def recurrence_rule(cls, node, inp: KernelState, prev: KernelState):
+        """The pre-activation state g at (t, t') from the input state at (t, t') and this
+        layer's post-activation state ``prev`` at (t-1, t'-1)."""
+        w, a, b, _, gw, ga, gb = cls.constants(node)
+        groups = {g.rsplit(".", 1)[1]: g for g in cls.own_groups(node)}
+
+        def affine(sh, sin):
+            return w * sh + a * sin + b
+
+        nngp = affine(prev.nngp, inp.nngp)
+        ntk = {}
+        for g in set(prev.ntk) | set(inp.ntk):
+            ntk[g] = w * prev.ntk.get(g, 0) + a * inp.ntk.get(g, 0)
+        for name, factor, base in (("W", gw, prev.nngp), ("A", ga, inp.nngp), ("b", gb, 1)):
+            if name in groups:
+                g = groups[name]
+                ntk[g] = ntk.get(g, 0) + factor * base
+        if inp.diagonal:
+            return KernelState(nngp, ntk, nngp, nngp, True)
+        return KernelState(nngp, ntk, affine(prev.var_x, inp.var_x),
+                           affine(prev.var_y, inp.var_y), False)
+
+    @classmethod
+    def activation_rule(cls, node, pre: KernelState):
+        """The post-activation state h from the pre-activation state g (the activation
+        layer's own rule: dual kernels of the registry, exact diagonal forms)."""
+        from .activation import ActivationLayer
+        act = activation_of(node)
+        return ActivationLayer.kernel_rule({"kind": act.kind, "params": act.params}, [pre])
+
+    # ------------------------------------------------------------------ finite width
+    @classmethod
+    def init(cls, node, rng):
+        m, fan_in = node["width"], node["fan_in"]
+        return {"W": rng.standard_normal((m, m)), "A": rng.standard_normal((fan_in, m)),
+                "b": rng.standard_normal(m),
+                # h_0 is drawn per example at forward time from this seed (see forward)
+                "h0_seed": int(rng.integers(2 ** 62))}
+
+    @classmethod
+    def forward_sequence(cls, node, weights, Y, stream=0):
+        """Run the recurrence on padded inputs Y (n, T, fan_in) (sequences left-aligned).
+
+        Returns (H, G): H (n, T + 1, width) with H[:, 0] = h_0, G (n, T, width) the
+        pre-activations.  Steps past a sequence's length are computed but never read.
+        ``stream`` selects independent h_0 draws (0 for X, 1 for X2).
+        """
+        c_w, c_a, c_b, c_h = scales(node)
+        n, T, _ = Y.shape
+        m = node["width"]
+        phi = elementwise_function(activation_of(node).phi)
+        H = np.empty((n, T + 1, m))
+        if c_h:
+            r = np.random.default_rng([weights["h0_seed"], stream])
+            H[:, 0] = c_h * r.standard_normal((n, m))
+        else:
+            H[:, 0] = 0.0
+        G = c_a * (Y @ weights["A"])          # input term of every step at once (BLAS)
+        if c_b:
+            G += c_b * weights["b"]
+        Wc = c_w * weights["W"]
+        for t in range(T):
+            G[:, t] += H[:, t] @ Wc
+            H[:, t + 1] = phi(G[:, t])
+        return H, G
+
+    @classmethod
+    def backward_sequence(cls, node, weights, G, dH):
+        """Backpropagation through time.
+
+        dH (O, n, T, width): gradients of O outputs w.r.t. h_1..h_T (zero past each length).
+        Returns dG (O, n, T, width), the gradients w.r.t. the pre-activations g_t.
+        """
+        c_w = scales(node)[0]
+        dphi = elementwise_function(activation_of(node).dphi)
+        D = dphi(G)                            # (n, T, m)
+        dG = np.empty_like(dH)
+        T = G.shape[1]
+        WcT = c_w * weights["W"].T
+        carry = np.zeros_like(dH[:, :, 0])
+        for t in range(T - 1, -1, -1):
+            dG[:, :, t] = (dH[:, :, t] + carry) * D[:, t]
+            carry = dG[:, :, t] @ WcT
+        return dG
+
+    @classmethod
+    def input_gradient(cls, node, weights, dG):
+        """d outputs / d y_t (O, n, T, fan_in) from dG."""
+        c_a = scales(node)[1]
+        return c_a * (dG @ weights["A"].T)
+
