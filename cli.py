@@ -34,6 +34,10 @@ def _data(x, dataset, arch, name="--x"):
     if (x is None) == (dataset is None):
         raise DataError(f"give exactly one of {name} FILE or --dataset NAME[:N]")
     if x is not None:
+        if len(arch.input_shape) == 2:      # sequences: (X, lengths) or a list of arrays
+            from ntksym.engine_sequence import as_sequences, load_sequences
+            seqs, lengths = load_sequences(x, name=name)
+            return as_sequences(seqs, arch.input_shape, lengths, name=name)
         return load_array(x, name=name)
     data = load_dataset(dataset)
     X = data.X
@@ -174,7 +178,19 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
         refuse_existing(output, force)
     arch = _load(spec)
     X = _data(x, dataset, arch)
-    X2 = load_array(x2, name="--x2") if x2 else None
+    kw = {}
+    if isinstance(X, tuple):                # sequences: padded array and lengths
+        from ntksym.engine_sequence import as_sequences, load_sequences
+        X, kw["lengths"] = X
+        if x2:
+            seqs, lengths = load_sequences(x2, name="--x2")
+            x2 = None
+            X2, kw["lengths2"] = as_sequences(seqs, arch.input_shape, lengths, name="--x2")
+    X2 = load_array(x2, name="--x2") if x2 else (kw and kw.get("lengths2") is not None and X2
+                                                  or None)
+    if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
+        raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
+                        "--max-memory, --scheduler or --workers yet")
     if tile or resume or dry_run or max_memory or scheduler or workers:
         if device != "cpu":
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
@@ -190,7 +206,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
             return
     t0 = time.perf_counter()
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
-                      device=device)
+                      device=device, **kw)
     elapsed = time.perf_counter() - t0
     arrays = K if isinstance(K, dict) else {kind: K}
     if output:
@@ -224,13 +240,16 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
     arch = _load(spec)
     X = _data(x, dataset, arch)
     t0 = time.perf_counter()
+    kw = {}
+    if isinstance(X, tuple):                # sequences: padded array and lengths
+        X, kw["lengths"] = X
     E = ntksym.empirical_kernel(arch, X, width=width, samples=samples, seed=seed, kind=kind,
-                                gradient=gradient)
+                                gradient=gradient, **kw)
     summary = {"spec": arch.name, "width": width, "samples": samples, "n": int(X.shape[0]),
                "seconds": round(time.perf_counter() - t0, 3)}
     if compare:
         for k in E.mean:
-            A = ntksym.kernel(arch, X, kind=k)
+            A = ntksym.kernel(arch, X, kind=k, **kw)
             z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)
             summary[f"{k}_max_abs_dev"] = float(np.abs(E.mean[k] - A).max())
             summary[f"{k}_max_dev_in_stderr"] = float(z.max())

@@ -124,7 +124,7 @@ class EmpiricalResult:
 
 
 def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both",
-                     gradient="true", per_layer=False):
+                     gradient="true", per_layer=False, lengths=None, lengths2=None):
     """Monte Carlo NNGP and empirical NTK of ``samples`` finite networks of ``width``.
 
     Network s uses seed ``seed + s``.  ``gradient = "fresh"`` (pruning papers' variant) is
@@ -139,6 +139,11 @@ def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both
         raise DataError(f"unknown gradient {gradient!r}; valid: {', '.join(GRADIENTS)}")
     if int(width) < 1 or int(samples) < 1:
         raise DataError("width and samples must be >= 1")
+    if len(arch.input_shape) == 2:      # sequences: finite RNNs with BPTT
+        from ntksym.empirical_sequence import sequence_empirical_kernel
+        return sequence_empirical_kernel(arch, X, X2, width=width, samples=samples, seed=seed,
+                                         kind=kind, per_layer=per_layer, lengths=lengths,
+                                         lengths2=lengths2)
     X = check_data(X, arch.input_shape, "X")
     X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
     graph = arch.finite_graph(int(width))

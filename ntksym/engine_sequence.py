@@ -125,3 +125,41 @@ def sequence_kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=Fal
     res = {n: (out[q] if dtype == "float64" else out[q].astype(np.float32))
            for q, n in enumerate(names)}
     return res[names[0]] if len(names) == 1 else res
+
+
+def load_sequences(path, name="--x"):
+    """Sequences from a file: ``.npy`` (n, T, d) (every sequence of length T), or ``.npz``
+    holding ``x`` (n, T, d) with optional ``lengths`` (n,), or only (T_i, d) arrays (a list of
+    sequences, e.g. ``np.savez(f, *seqs)``, in key order arr_0, arr_1, ...).
+
+    Returns (X, lengths) where X is an array or a list and lengths may be None.  Never unpickles.
+    """
+    from pathlib import Path
+    from ntksym.data import load_array
+    p = Path(path)
+    if p.suffix != ".npz":
+        return load_array(path, name=name), None
+    if not p.is_file():
+        raise DataError(f"{name}: file not found: {path}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = list(z.files)
+            arrays = {k: z[k] for k in keys}
+    except ValueError as e:
+        raise DataError(f"{name}: {path}: cannot load ({e}); only numeric arrays are accepted") \
+            from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"{name}: {path}: not a readable numpy file ({e})") from None
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise DataError(f"{name}: {path}: array {k!r} is not numeric (dtype {a.dtype})")
+    key = next((k for k in ("x", "X") if k in arrays), None)
+    if key is not None:
+        return arrays[key], arrays.get("lengths")
+    if "lengths" in arrays:
+        raise DataError(f"{name}: {path}: has lengths but no array named 'x'")
+
+    def order(k):
+        tail = k.rsplit("_", 1)[-1]
+        return (0, int(tail)) if tail.isdigit() else (1, k)
+    return [arrays[k] for k in sorted(arrays, key=order)], None

@@ -242,7 +242,8 @@ def _names(exprs, grid, latex):
     syms = set()
     for e in exprs:
         syms |= e.free_symbols
-    return {s: sp.Symbol(_display(s.name, grid, latex)) for s in syms}
+    return {s: sp.Symbol(_display(s.name, grid, latex)) for s in syms
+            if not s.name.startswith("rho_")}
 
 
 def _rho_lines(assigns, grid, text):
@@ -340,8 +341,9 @@ def sequence_latex(p: KernelProgram) -> str:
                     rhs = s.replace("(t, t')", "(T, T')")
                 else:
                     f0 = prm["from"]
-                    rhs = (r"\frac{1}{(T-%d)(T'-%d)}\sum_{t=%d}^{T}\sum_{t'=%d}^{T'} %s"
-                           % (f0 - 1, f0 - 1, f0, f0, s))
+                    norm = (r"\frac{1}{T T'}" if f0 == 1 else
+                            r"\frac{1}{(T-%d)(T'-%d)}" % (f0 - 1, f0 - 1))
+                    rhs = r"%s\sum_{t=%d}^{T}\sum_{t'=%d}^{T'} %s" % (norm, f0, f0, s)
                 rows.append("%s &= %s" % (nm[tgt], rhs))
             if prm["mode"] == "all":
                 rows.append(r"&\text{%s: outputs at all } t, t' \ge %d" % (label, prm["from"]))
