@@ -69,3 +69,82 @@ def test_single_step_initial_state_enters_the_variances_only():
     V = 2 / np.pi * np.arcsin(2 * c / np.sqrt(np.outer(1 + 2 * v, 1 + 2 * v)))
     np.fill_diagonal(V, 2 / np.pi * np.arcsin(2 * v / (1 + 2 * v)))
     np.testing.assert_allclose(R, 1.5 * V + 0.2, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------ bad inputs
+
+def _bad_inputs_arch():
+    return rnn(T=-1, d=4, readout="last")
+
+
+def test_ragged_sequences_without_lengths():
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.ones((3, 4)), np.ones((2, 4))
+    with pytest.raises(DataError, match="ragged"):
+        ntksym.kernel(_bad_inputs_arch(), ragged)
+
+
+def test_lengths_longer_than_T():
+    with pytest.raises(DataError, match="lengths must lie in 1..3"):
+        ntksym.kernel(_bad_inputs_arch(), np.ones((2, 3, 4)), lengths=np.array([3, 4]))
+
+
+def test_feature_dimension_mismatch():
+    with pytest.raises(DataError, match=r"\(n, T, 4\)"):
+        ntksym.kernel(_bad_inputs_arch(), np.ones((2, 3, 5)))
+    with pytest.raises(DataError, match=r"\(T_i, 4\)"):
+        ntksym.kernel(_bad_inputs_arch(), [np.ones((3, 4)), np.ones((2, 5))])
+
+
+def test_list_of_sequences_equals_padded_with_lengths():
+    rng = np.random.default_rng(5)
+    seqs = [rng.standard_normal((T, 4)) for T in (3, 1, 2)]
+    X = np.full((3, 3, 4), 7.0)               # the padding must never enter
+    for i, s in enumerate(seqs):
+        X[i, :len(s)] = s
+    arch = _bad_inputs_arch()
+    K1 = ntksym.kernel(arch, seqs, kind="ntk")
+    K2 = ntksym.kernel(arch, X, lengths=np.array([3, 1, 2]), kind="ntk")
+    np.testing.assert_array_equal(K1, K2)
+
+
+def test_cli_exit_status_2_on_bad_sequences(tmp_path):
+    import subprocess
+    import sys
+    spec = tmp_path / "r.toml"
+    spec.write_text(RNN.format(T=-1, d=4, w=2.0, a=1.0, b=0.1, h0=0.0, act="relu",
+                               readout="last", extra=""))
+    cases = {
+        "ragged.npz": dict(x=np.ones((2, 3, 4)), lengths=np.array([2, 5])),
+        "dim.npy": np.ones((2, 3, 5)),
+        "nolen.npz": dict(lengths=np.array([1, 2])),
+    }
+    for name, data in cases.items():
+        p = tmp_path / name
+        if isinstance(data, dict):
+            np.savez(p, **data)
+        else:
+            np.save(p, data)
+        r = subprocess.run([sys.executable, "cli.py", "kernel", str(spec), "--x", str(p)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2, (name, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.startswith("ntksym: error:"), r.stderr
+    ok = tmp_path / "ok.npz"
+    np.savez(ok, np.ones((3, 4)), np.ones((2, 4)))          # a list of sequences: arr_0, arr_1
+    r = subprocess.run([sys.executable, "cli.py", "kernel", str(spec), "--x", str(ok), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '"shape": [\n    2,\n    2\n  ]' in r.stdout
+
+
+def test_spec_errors():
+    from ntksym.errors import SpecError
+    with pytest.raises(SpecError, match="sequence input"):
+        ntksym.loads_spec('name = "v"\ninput = { shape = [3] }\n[[layer]]\nkind = "rnn"\n'
+                          '[[layer]]\nkind = "dense"\n').graph
+    with pytest.raises(SpecError, match="normalize"):
+        rnn(extra='normalize = ["B"]')
+    with pytest.raises(SpecError, match="activation"):
+        rnn(act="relux")
+    with pytest.raises(SpecError, match="trainable"):
+        rnn(extra='trainable = ["V"]')
