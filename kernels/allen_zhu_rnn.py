@@ -31,14 +31,6 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
-        return 0.0
-    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
-
-
-@njit(cache=True)
 def _dot(u, v):
     s = 0.0
     for k in range(u.shape[0]):
@@ -95,12 +87,11 @@ def pair(Xi, Li, Di, Xj, Lj, Dj, same, acc, grid):
                 # rnn_0
                 Sigma_1g = 2.0*(4.0*Sigma_0 + Sigma_1p)
                 Theta_1g = 2.0*(Sigma_1p + Theta_1p)
-                c0_1_0 = math.sqrt(Sigma_1g_xx*Sigma_1g_yy)
-                c0_1_1 = _clip1(Sigma_1g/c0_1_0)
-                c0_1_2 = math.acos(c0_1_1) - 3.141592653589793
-                c0_1_3 = (0.5)/3.141592653589793
-                Sigma_1 = c0_1_0*c0_1_3*(-c0_1_1*c0_1_2 + math.sqrt(1.0 - (c0_1_1*c0_1_1)))
-                Theta_1 = -Theta_1g*c0_1_2*c0_1_3
+                c0_1_0 = _corr(Sigma_1g, Sigma_1g_xx, Sigma_1g_yy)
+                c0_1_1 = math.acos(c0_1_0) - 3.141592653589793
+                c0_1_2 = (0.5)/3.141592653589793
+                Sigma_1 = c0_1_2*math.sqrt(Sigma_1g_xx*Sigma_1g_yy)*(-c0_1_0*c0_1_1 + math.sqrt(1.0 - (c0_1_0*c0_1_0)))
+                Theta_1 = -Theta_1g*c0_1_1*c0_1_2
             Sigma_1p = Sigma_1
             Theta_1p = Theta_1
             if t >= 1 and tp >= 1:

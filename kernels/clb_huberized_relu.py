@@ -29,10 +29,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 # ---- Gaussian expectations by piecewise Gauss-Legendre quadrature

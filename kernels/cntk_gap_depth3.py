@@ -134,12 +134,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -163,12 +162,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # global_avg_pool_4: global_avg_pool over 32x32 pixels
@@ -209,12 +207,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -236,12 +233,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # global_avg_pool_4: global_avg_pool over 32x32 pixels

@@ -134,12 +134,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -163,12 +162,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -192,12 +190,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[0, p * 1024 + q]
             Theta_8 = buf[1, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[1, p * 1024 + q] = Sigma_9
             buf[0, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -221,12 +218,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[2, p * 1024 + q]
             Theta_11 = buf[3, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[3, p * 1024 + q] = Sigma_12
             buf[2, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -250,12 +246,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[1, p * 1024 + q]
             Theta_14 = buf[0, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[0, p * 1024 + q] = Sigma_15
             buf[1, p * 1024 + q] = Theta_15
     # global_avg_pool_10: global_avg_pool over 32x32 pixels
@@ -296,12 +291,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -323,12 +317,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -350,12 +343,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[0, p * 1024 + q]
             Theta_8 = buf[1, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[1, p * 1024 + q] = Sigma_9
             buf[0, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -377,12 +369,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[2, p * 1024 + q]
             Theta_11 = buf[3, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[3, p * 1024 + q] = Sigma_12
             buf[2, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -404,12 +395,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[1, p * 1024 + q]
             Theta_14 = buf[0, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[0, p * 1024 + q] = Sigma_15
             buf[1, p * 1024 + q] = Theta_15
     # global_avg_pool_10: global_avg_pool over 32x32 pixels

@@ -124,9 +124,8 @@ def image_pass(Xa, buf, tmp, D):
         for q in range(64):
             Sigma_1_yy = Dy[0, q]
             Sigma_1 = buf[1, p * 64 + q]
-            c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-            c1_1 = _clip1(Sigma_1/c1_0)
-            Sigma_3 = (0.5)*c1_0*(-c1_1*(math.acos(c1_1) - 3.141592653589793) + math.sqrt(1.0 - (c1_1*c1_1)))/3.141592653589793
+            c1_0 = _corr(Sigma_1, Sigma_1_xx, Sigma_1_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_1_xx*Sigma_1_yy)*(-c1_0*(math.acos(c1_0) - 3.141592653589793) + math.sqrt(1.0 - (c1_0*c1_0)))/3.141592653589793
             buf[1, p * 64 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -148,12 +147,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 64 + q]
             Theta_5 = buf[1, p * 64 + q]
-            c4_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c4_1 = _clip1(Sigma_5/c4_0)
-            c4_2 = math.acos(c4_1) - 3.141592653589793
-            c4_3 = (0.5)/3.141592653589793
-            Sigma_6 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
-            Theta_6 = -Theta_5*c4_2*c4_3
+            c4_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c4_1 = math.acos(c4_0) - 3.141592653589793
+            c4_2 = (0.5)/3.141592653589793
+            Sigma_6 = c4_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c4_0*c4_1 + math.sqrt(1.0 - (c4_0*c4_0)))
+            Theta_6 = -Theta_5*c4_1*c4_2
             buf[1, p * 64 + q] = Sigma_6
             buf[0, p * 64 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -177,12 +175,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 64 + q]
             Theta_8 = buf[2, p * 64 + q]
-            c7_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c7_1 = _clip1(Sigma_8/c7_0)
-            c7_2 = math.acos(c7_1) - 3.141592653589793
-            c7_3 = (0.5)/3.141592653589793
-            Sigma_9 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
-            Theta_9 = -Theta_8*c7_2*c7_3
+            c7_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c7_1 = math.acos(c7_0) - 3.141592653589793
+            c7_2 = (0.5)/3.141592653589793
+            Sigma_9 = c7_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c7_0*c7_1 + math.sqrt(1.0 - (c7_0*c7_0)))
+            Theta_9 = -Theta_8*c7_1*c7_2
             buf[2, p * 64 + q] = Sigma_9
             buf[3, p * 64 + q] = Theta_9
     # global_avg_pool_6: global_avg_pool over 8x8 pixels
@@ -213,9 +210,8 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
         for q in range(64):
             Sigma_1_yy = Dy[0, q]
             Sigma_1 = buf[1, p * 64 + q]
-            c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-            c1_1 = _clip1(Sigma_1/c1_0)
-            Sigma_3 = (0.5)*c1_0*(-c1_1*(math.acos(c1_1) - 3.141592653589793) + math.sqrt(1.0 - (c1_1*c1_1)))/3.141592653589793
+            c1_0 = _corr(Sigma_1, Sigma_1_xx, Sigma_1_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_1_xx*Sigma_1_yy)*(-c1_0*(math.acos(c1_0) - 3.141592653589793) + math.sqrt(1.0 - (c1_0*c1_0)))/3.141592653589793
             buf[1, p * 64 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -235,12 +231,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 64 + q]
             Theta_5 = buf[1, p * 64 + q]
-            c4_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c4_1 = _clip1(Sigma_5/c4_0)
-            c4_2 = math.acos(c4_1) - 3.141592653589793
-            c4_3 = (0.5)/3.141592653589793
-            Sigma_6 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
-            Theta_6 = -Theta_5*c4_2*c4_3
+            c4_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c4_1 = math.acos(c4_0) - 3.141592653589793
+            c4_2 = (0.5)/3.141592653589793
+            Sigma_6 = c4_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c4_0*c4_1 + math.sqrt(1.0 - (c4_0*c4_0)))
+            Theta_6 = -Theta_5*c4_1*c4_2
             buf[1, p * 64 + q] = Sigma_6
             buf[0, p * 64 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -262,12 +257,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 64 + q]
             Theta_8 = buf[2, p * 64 + q]
-            c7_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c7_1 = _clip1(Sigma_8/c7_0)
-            c7_2 = math.acos(c7_1) - 3.141592653589793
-            c7_3 = (0.5)/3.141592653589793
-            Sigma_9 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
-            Theta_9 = -Theta_8*c7_2*c7_3
+            c7_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c7_1 = math.acos(c7_0) - 3.141592653589793
+            c7_2 = (0.5)/3.141592653589793
+            Sigma_9 = c7_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c7_0*c7_1 + math.sqrt(1.0 - (c7_0*c7_0)))
+            Theta_9 = -Theta_8*c7_1*c7_2
             buf[2, p * 64 + q] = Sigma_9
             buf[3, p * 64 + q] = Theta_9
     # global_avg_pool_6: global_avg_pool over 8x8 pixels

@@ -130,9 +130,8 @@ def image_pass(Xa, buf, tmp, D):
         for q in range(1024):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            Sigma_3 = (0.5)*c2_0*(-c2_1*(math.acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
             buf[1, p * 1024 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -154,12 +153,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 1024 + q]
             Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[1, p * 1024 + q] = Sigma_6
             buf[0, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -183,12 +181,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 1024 + q]
             Theta_8 = buf[2, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[2, p * 1024 + q] = Sigma_9
             buf[3, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -212,12 +209,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[1, p * 1024 + q]
             Theta_11 = buf[0, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[0, p * 1024 + q] = Sigma_12
             buf[1, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -241,12 +237,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[2, p * 1024 + q]
             Theta_14 = buf[3, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[3, p * 1024 + q] = Sigma_15
             buf[2, p * 1024 + q] = Theta_15
     # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -270,12 +265,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_17_yy = Dy[5, q]
             Sigma_17 = buf[0, p * 1024 + q]
             Theta_17 = buf[1, p * 1024 + q]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17/c17_0)
-            c17_2 = math.acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
+            c17_0 = _corr(Sigma_17, Sigma_17_xx, Sigma_17_yy)
+            c17_1 = math.acos(c17_0) - 3.141592653589793
+            c17_2 = (0.5)/3.141592653589793
+            Sigma_18 = c17_2*math.sqrt(Sigma_17_xx*Sigma_17_yy)*(-c17_0*c17_1 + math.sqrt(1.0 - (c17_0*c17_0)))
+            Theta_18 = -Theta_17*c17_1*c17_2
             buf[1, p * 1024 + q] = Sigma_18
             buf[0, p * 1024 + q] = Theta_18
     # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -299,12 +293,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_20_yy = Dy[6, q]
             Sigma_20 = buf[3, p * 1024 + q]
             Theta_20 = buf[2, p * 1024 + q]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20/c20_0)
-            c20_2 = math.acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
+            c20_0 = _corr(Sigma_20, Sigma_20_xx, Sigma_20_yy)
+            c20_1 = math.acos(c20_0) - 3.141592653589793
+            c20_2 = (0.5)/3.141592653589793
+            Sigma_21 = c20_2*math.sqrt(Sigma_20_xx*Sigma_20_yy)*(-c20_0*c20_1 + math.sqrt(1.0 - (c20_0*c20_0)))
+            Theta_21 = -Theta_20*c20_1*c20_2
             buf[2, p * 1024 + q] = Sigma_21
             buf[3, p * 1024 + q] = Theta_21
     # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -328,12 +321,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_23_yy = Dy[7, q]
             Sigma_23 = buf[1, p * 1024 + q]
             Theta_23 = buf[0, p * 1024 + q]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23/c23_0)
-            c23_2 = math.acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
+            c23_0 = _corr(Sigma_23, Sigma_23_xx, Sigma_23_yy)
+            c23_1 = math.acos(c23_0) - 3.141592653589793
+            c23_2 = (0.5)/3.141592653589793
+            Sigma_24 = c23_2*math.sqrt(Sigma_23_xx*Sigma_23_yy)*(-c23_0*c23_1 + math.sqrt(1.0 - (c23_0*c23_0)))
+            Theta_24 = -Theta_23*c23_1*c23_2
             buf[0, p * 1024 + q] = Sigma_24
             buf[1, p * 1024 + q] = Theta_24
     # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -357,12 +349,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_26_yy = Dy[8, q]
             Sigma_26 = buf[2, p * 1024 + q]
             Theta_26 = buf[3, p * 1024 + q]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26/c26_0)
-            c26_2 = math.acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
+            c26_0 = _corr(Sigma_26, Sigma_26_xx, Sigma_26_yy)
+            c26_1 = math.acos(c26_0) - 3.141592653589793
+            c26_2 = (0.5)/3.141592653589793
+            Sigma_27 = c26_2*math.sqrt(Sigma_26_xx*Sigma_26_yy)*(-c26_0*c26_1 + math.sqrt(1.0 - (c26_0*c26_0)))
+            Theta_27 = -Theta_26*c26_1*c26_2
             buf[3, p * 1024 + q] = Sigma_27
             buf[2, p * 1024 + q] = Theta_27
     # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -386,12 +377,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_29_yy = Dy[9, q]
             Sigma_29 = buf[0, p * 1024 + q]
             Theta_29 = buf[1, p * 1024 + q]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29/c29_0)
-            c29_2 = math.acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
+            c29_0 = _corr(Sigma_29, Sigma_29_xx, Sigma_29_yy)
+            c29_1 = math.acos(c29_0) - 3.141592653589793
+            c29_2 = (0.5)/3.141592653589793
+            Sigma_30 = c29_2*math.sqrt(Sigma_29_xx*Sigma_29_yy)*(-c29_0*c29_1 + math.sqrt(1.0 - (c29_0*c29_0)))
+            Theta_30 = -Theta_29*c29_1*c29_2
             buf[1, p * 1024 + q] = Sigma_30
             buf[0, p * 1024 + q] = Theta_30
     # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -415,12 +405,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_32_yy = Dy[10, q]
             Sigma_32 = buf[3, p * 1024 + q]
             Theta_32 = buf[2, p * 1024 + q]
-            c32_0 = math.sqrt(Sigma_32_xx*Sigma_32_yy)
-            c32_1 = _clip1(Sigma_32/c32_0)
-            c32_2 = math.acos(c32_1) - 3.141592653589793
-            c32_3 = (0.5)/3.141592653589793
-            Sigma_33 = c32_0*c32_3*(-c32_1*c32_2 + math.sqrt(1.0 - (c32_1*c32_1)))
-            Theta_33 = -Theta_32*c32_2*c32_3
+            c32_0 = _corr(Sigma_32, Sigma_32_xx, Sigma_32_yy)
+            c32_1 = math.acos(c32_0) - 3.141592653589793
+            c32_2 = (0.5)/3.141592653589793
+            Sigma_33 = c32_2*math.sqrt(Sigma_32_xx*Sigma_32_yy)*(-c32_0*c32_1 + math.sqrt(1.0 - (c32_0*c32_0)))
+            Theta_33 = -Theta_32*c32_1*c32_2
             buf[2, p * 1024 + q] = Sigma_33
             buf[3, p * 1024 + q] = Theta_33
     # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -444,12 +433,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_35_yy = Dy[11, q]
             Sigma_35 = buf[1, p * 1024 + q]
             Theta_35 = buf[0, p * 1024 + q]
-            c35_0 = math.sqrt(Sigma_35_xx*Sigma_35_yy)
-            c35_1 = _clip1(Sigma_35/c35_0)
-            c35_2 = math.acos(c35_1) - 3.141592653589793
-            c35_3 = (0.5)/3.141592653589793
-            Sigma_36 = c35_0*c35_3*(-c35_1*c35_2 + math.sqrt(1.0 - (c35_1*c35_1)))
-            Theta_36 = -Theta_35*c35_2*c35_3
+            c35_0 = _corr(Sigma_35, Sigma_35_xx, Sigma_35_yy)
+            c35_1 = math.acos(c35_0) - 3.141592653589793
+            c35_2 = (0.5)/3.141592653589793
+            Sigma_36 = c35_2*math.sqrt(Sigma_35_xx*Sigma_35_yy)*(-c35_0*c35_1 + math.sqrt(1.0 - (c35_0*c35_0)))
+            Theta_36 = -Theta_35*c35_1*c35_2
             buf[0, p * 1024 + q] = Sigma_36
             buf[1, p * 1024 + q] = Theta_36
     # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -473,12 +461,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_38_yy = Dy[12, q]
             Sigma_38 = buf[2, p * 1024 + q]
             Theta_38 = buf[3, p * 1024 + q]
-            c38_0 = math.sqrt(Sigma_38_xx*Sigma_38_yy)
-            c38_1 = _clip1(Sigma_38/c38_0)
-            c38_2 = math.acos(c38_1) - 3.141592653589793
-            c38_3 = (0.5)/3.141592653589793
-            Sigma_39 = c38_0*c38_3*(-c38_1*c38_2 + math.sqrt(1.0 - (c38_1*c38_1)))
-            Theta_39 = -Theta_38*c38_2*c38_3
+            c38_0 = _corr(Sigma_38, Sigma_38_xx, Sigma_38_yy)
+            c38_1 = math.acos(c38_0) - 3.141592653589793
+            c38_2 = (0.5)/3.141592653589793
+            Sigma_39 = c38_2*math.sqrt(Sigma_38_xx*Sigma_38_yy)*(-c38_0*c38_1 + math.sqrt(1.0 - (c38_0*c38_0)))
+            Theta_39 = -Theta_38*c38_1*c38_2
             buf[3, p * 1024 + q] = Sigma_39
             buf[2, p * 1024 + q] = Theta_39
     # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -502,12 +489,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_41_yy = Dy[13, q]
             Sigma_41 = buf[0, p * 1024 + q]
             Theta_41 = buf[1, p * 1024 + q]
-            c41_0 = math.sqrt(Sigma_41_xx*Sigma_41_yy)
-            c41_1 = _clip1(Sigma_41/c41_0)
-            c41_2 = math.acos(c41_1) - 3.141592653589793
-            c41_3 = (0.5)/3.141592653589793
-            Sigma_42 = c41_0*c41_3*(-c41_1*c41_2 + math.sqrt(1.0 - (c41_1*c41_1)))
-            Theta_42 = -Theta_41*c41_2*c41_3
+            c41_0 = _corr(Sigma_41, Sigma_41_xx, Sigma_41_yy)
+            c41_1 = math.acos(c41_0) - 3.141592653589793
+            c41_2 = (0.5)/3.141592653589793
+            Sigma_42 = c41_2*math.sqrt(Sigma_41_xx*Sigma_41_yy)*(-c41_0*c41_1 + math.sqrt(1.0 - (c41_0*c41_0)))
+            Theta_42 = -Theta_41*c41_1*c41_2
             buf[1, p * 1024 + q] = Sigma_42
             buf[0, p * 1024 + q] = Theta_42
     # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -531,12 +517,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_44_yy = Dy[14, q]
             Sigma_44 = buf[3, p * 1024 + q]
             Theta_44 = buf[2, p * 1024 + q]
-            c44_0 = math.sqrt(Sigma_44_xx*Sigma_44_yy)
-            c44_1 = _clip1(Sigma_44/c44_0)
-            c44_2 = math.acos(c44_1) - 3.141592653589793
-            c44_3 = (0.5)/3.141592653589793
-            Sigma_45 = c44_0*c44_3*(-c44_1*c44_2 + math.sqrt(1.0 - (c44_1*c44_1)))
-            Theta_45 = -Theta_44*c44_2*c44_3
+            c44_0 = _corr(Sigma_44, Sigma_44_xx, Sigma_44_yy)
+            c44_1 = math.acos(c44_0) - 3.141592653589793
+            c44_2 = (0.5)/3.141592653589793
+            Sigma_45 = c44_2*math.sqrt(Sigma_44_xx*Sigma_44_yy)*(-c44_0*c44_1 + math.sqrt(1.0 - (c44_0*c44_0)))
+            Theta_45 = -Theta_44*c44_1*c44_2
             buf[2, p * 1024 + q] = Sigma_45
             buf[3, p * 1024 + q] = Theta_45
     # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -560,12 +545,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_47_yy = Dy[15, q]
             Sigma_47 = buf[1, p * 1024 + q]
             Theta_47 = buf[0, p * 1024 + q]
-            c47_0 = math.sqrt(Sigma_47_xx*Sigma_47_yy)
-            c47_1 = _clip1(Sigma_47/c47_0)
-            c47_2 = math.acos(c47_1) - 3.141592653589793
-            c47_3 = (0.5)/3.141592653589793
-            Sigma_48 = c47_0*c47_3*(-c47_1*c47_2 + math.sqrt(1.0 - (c47_1*c47_1)))
-            Theta_48 = -Theta_47*c47_2*c47_3
+            c47_0 = _corr(Sigma_47, Sigma_47_xx, Sigma_47_yy)
+            c47_1 = math.acos(c47_0) - 3.141592653589793
+            c47_2 = (0.5)/3.141592653589793
+            Sigma_48 = c47_2*math.sqrt(Sigma_47_xx*Sigma_47_yy)*(-c47_0*c47_1 + math.sqrt(1.0 - (c47_0*c47_0)))
+            Theta_48 = -Theta_47*c47_1*c47_2
             buf[0, p * 1024 + q] = Sigma_48
             buf[1, p * 1024 + q] = Theta_48
     # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -589,12 +573,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_50_yy = Dy[16, q]
             Sigma_50 = buf[2, p * 1024 + q]
             Theta_50 = buf[3, p * 1024 + q]
-            c50_0 = math.sqrt(Sigma_50_xx*Sigma_50_yy)
-            c50_1 = _clip1(Sigma_50/c50_0)
-            c50_2 = math.acos(c50_1) - 3.141592653589793
-            c50_3 = (0.5)/3.141592653589793
-            Sigma_51 = c50_0*c50_3*(-c50_1*c50_2 + math.sqrt(1.0 - (c50_1*c50_1)))
-            Theta_51 = -Theta_50*c50_2*c50_3
+            c50_0 = _corr(Sigma_50, Sigma_50_xx, Sigma_50_yy)
+            c50_1 = math.acos(c50_0) - 3.141592653589793
+            c50_2 = (0.5)/3.141592653589793
+            Sigma_51 = c50_2*math.sqrt(Sigma_50_xx*Sigma_50_yy)*(-c50_0*c50_1 + math.sqrt(1.0 - (c50_0*c50_0)))
+            Theta_51 = -Theta_50*c50_1*c50_2
             buf[3, p * 1024 + q] = Sigma_51
             buf[2, p * 1024 + q] = Theta_51
     # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -618,12 +601,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_53_yy = Dy[17, q]
             Sigma_53 = buf[0, p * 1024 + q]
             Theta_53 = buf[1, p * 1024 + q]
-            c53_0 = math.sqrt(Sigma_53_xx*Sigma_53_yy)
-            c53_1 = _clip1(Sigma_53/c53_0)
-            c53_2 = math.acos(c53_1) - 3.141592653589793
-            c53_3 = (0.5)/3.141592653589793
-            Sigma_54 = c53_0*c53_3*(-c53_1*c53_2 + math.sqrt(1.0 - (c53_1*c53_1)))
-            Theta_54 = -Theta_53*c53_2*c53_3
+            c53_0 = _corr(Sigma_53, Sigma_53_xx, Sigma_53_yy)
+            c53_1 = math.acos(c53_0) - 3.141592653589793
+            c53_2 = (0.5)/3.141592653589793
+            Sigma_54 = c53_2*math.sqrt(Sigma_53_xx*Sigma_53_yy)*(-c53_0*c53_1 + math.sqrt(1.0 - (c53_0*c53_0)))
+            Theta_54 = -Theta_53*c53_1*c53_2
             buf[1, p * 1024 + q] = Sigma_54
             buf[0, p * 1024 + q] = Theta_54
     # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -647,12 +629,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_56_yy = Dy[18, q]
             Sigma_56 = buf[3, p * 1024 + q]
             Theta_56 = buf[2, p * 1024 + q]
-            c56_0 = math.sqrt(Sigma_56_xx*Sigma_56_yy)
-            c56_1 = _clip1(Sigma_56/c56_0)
-            c56_2 = math.acos(c56_1) - 3.141592653589793
-            c56_3 = (0.5)/3.141592653589793
-            Sigma_57 = c56_0*c56_3*(-c56_1*c56_2 + math.sqrt(1.0 - (c56_1*c56_1)))
-            Theta_57 = -Theta_56*c56_2*c56_3
+            c56_0 = _corr(Sigma_56, Sigma_56_xx, Sigma_56_yy)
+            c56_1 = math.acos(c56_0) - 3.141592653589793
+            c56_2 = (0.5)/3.141592653589793
+            Sigma_57 = c56_2*math.sqrt(Sigma_56_xx*Sigma_56_yy)*(-c56_0*c56_1 + math.sqrt(1.0 - (c56_0*c56_0)))
+            Theta_57 = -Theta_56*c56_1*c56_2
             buf[2, p * 1024 + q] = Sigma_57
             buf[3, p * 1024 + q] = Theta_57
     # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -676,12 +657,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_59_yy = Dy[19, q]
             Sigma_59 = buf[1, p * 1024 + q]
             Theta_59 = buf[0, p * 1024 + q]
-            c59_0 = math.sqrt(Sigma_59_xx*Sigma_59_yy)
-            c59_1 = _clip1(Sigma_59/c59_0)
-            c59_2 = math.acos(c59_1) - 3.141592653589793
-            c59_3 = (0.5)/3.141592653589793
-            Sigma_60 = c59_0*c59_3*(-c59_1*c59_2 + math.sqrt(1.0 - (c59_1*c59_1)))
-            Theta_60 = -Theta_59*c59_2*c59_3
+            c59_0 = _corr(Sigma_59, Sigma_59_xx, Sigma_59_yy)
+            c59_1 = math.acos(c59_0) - 3.141592653589793
+            c59_2 = (0.5)/3.141592653589793
+            Sigma_60 = c59_2*math.sqrt(Sigma_59_xx*Sigma_59_yy)*(-c59_0*c59_1 + math.sqrt(1.0 - (c59_0*c59_0)))
+            Theta_60 = -Theta_59*c59_1*c59_2
             buf[0, p * 1024 + q] = Sigma_60
             buf[1, p * 1024 + q] = Theta_60
     # global_avg_pool_40: global_avg_pool over 32x32 pixels
@@ -718,9 +698,8 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
         for q in range(1024):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            Sigma_3 = (0.5)*c2_0*(-c2_1*(math.acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
             buf[1, p * 1024 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -740,12 +719,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 1024 + q]
             Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[1, p * 1024 + q] = Sigma_6
             buf[0, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -767,12 +745,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 1024 + q]
             Theta_8 = buf[2, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[2, p * 1024 + q] = Sigma_9
             buf[3, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -794,12 +771,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[1, p * 1024 + q]
             Theta_11 = buf[0, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[0, p * 1024 + q] = Sigma_12
             buf[1, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -821,12 +797,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[2, p * 1024 + q]
             Theta_14 = buf[3, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[3, p * 1024 + q] = Sigma_15
             buf[2, p * 1024 + q] = Theta_15
     # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -848,12 +823,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_17_yy = Dy[5, q]
             Sigma_17 = buf[0, p * 1024 + q]
             Theta_17 = buf[1, p * 1024 + q]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17/c17_0)
-            c17_2 = math.acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
+            c17_0 = _corr(Sigma_17, Sigma_17_xx, Sigma_17_yy)
+            c17_1 = math.acos(c17_0) - 3.141592653589793
+            c17_2 = (0.5)/3.141592653589793
+            Sigma_18 = c17_2*math.sqrt(Sigma_17_xx*Sigma_17_yy)*(-c17_0*c17_1 + math.sqrt(1.0 - (c17_0*c17_0)))
+            Theta_18 = -Theta_17*c17_1*c17_2
             buf[1, p * 1024 + q] = Sigma_18
             buf[0, p * 1024 + q] = Theta_18
     # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -875,12 +849,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_20_yy = Dy[6, q]
             Sigma_20 = buf[3, p * 1024 + q]
             Theta_20 = buf[2, p * 1024 + q]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20/c20_0)
-            c20_2 = math.acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
+            c20_0 = _corr(Sigma_20, Sigma_20_xx, Sigma_20_yy)
+            c20_1 = math.acos(c20_0) - 3.141592653589793
+            c20_2 = (0.5)/3.141592653589793
+            Sigma_21 = c20_2*math.sqrt(Sigma_20_xx*Sigma_20_yy)*(-c20_0*c20_1 + math.sqrt(1.0 - (c20_0*c20_0)))
+            Theta_21 = -Theta_20*c20_1*c20_2
             buf[2, p * 1024 + q] = Sigma_21
             buf[3, p * 1024 + q] = Theta_21
     # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -902,12 +875,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_23_yy = Dy[7, q]
             Sigma_23 = buf[1, p * 1024 + q]
             Theta_23 = buf[0, p * 1024 + q]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23/c23_0)
-            c23_2 = math.acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
+            c23_0 = _corr(Sigma_23, Sigma_23_xx, Sigma_23_yy)
+            c23_1 = math.acos(c23_0) - 3.141592653589793
+            c23_2 = (0.5)/3.141592653589793
+            Sigma_24 = c23_2*math.sqrt(Sigma_23_xx*Sigma_23_yy)*(-c23_0*c23_1 + math.sqrt(1.0 - (c23_0*c23_0)))
+            Theta_24 = -Theta_23*c23_1*c23_2
             buf[0, p * 1024 + q] = Sigma_24
             buf[1, p * 1024 + q] = Theta_24
     # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -929,12 +901,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_26_yy = Dy[8, q]
             Sigma_26 = buf[2, p * 1024 + q]
             Theta_26 = buf[3, p * 1024 + q]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26/c26_0)
-            c26_2 = math.acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
+            c26_0 = _corr(Sigma_26, Sigma_26_xx, Sigma_26_yy)
+            c26_1 = math.acos(c26_0) - 3.141592653589793
+            c26_2 = (0.5)/3.141592653589793
+            Sigma_27 = c26_2*math.sqrt(Sigma_26_xx*Sigma_26_yy)*(-c26_0*c26_1 + math.sqrt(1.0 - (c26_0*c26_0)))
+            Theta_27 = -Theta_26*c26_1*c26_2
             buf[3, p * 1024 + q] = Sigma_27
             buf[2, p * 1024 + q] = Theta_27
     # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -956,12 +927,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_29_yy = Dy[9, q]
             Sigma_29 = buf[0, p * 1024 + q]
             Theta_29 = buf[1, p * 1024 + q]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29/c29_0)
-            c29_2 = math.acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
+            c29_0 = _corr(Sigma_29, Sigma_29_xx, Sigma_29_yy)
+            c29_1 = math.acos(c29_0) - 3.141592653589793
+            c29_2 = (0.5)/3.141592653589793
+            Sigma_30 = c29_2*math.sqrt(Sigma_29_xx*Sigma_29_yy)*(-c29_0*c29_1 + math.sqrt(1.0 - (c29_0*c29_0)))
+            Theta_30 = -Theta_29*c29_1*c29_2
             buf[1, p * 1024 + q] = Sigma_30
             buf[0, p * 1024 + q] = Theta_30
     # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -983,12 +953,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_32_yy = Dy[10, q]
             Sigma_32 = buf[3, p * 1024 + q]
             Theta_32 = buf[2, p * 1024 + q]
-            c32_0 = math.sqrt(Sigma_32_xx*Sigma_32_yy)
-            c32_1 = _clip1(Sigma_32/c32_0)
-            c32_2 = math.acos(c32_1) - 3.141592653589793
-            c32_3 = (0.5)/3.141592653589793
-            Sigma_33 = c32_0*c32_3*(-c32_1*c32_2 + math.sqrt(1.0 - (c32_1*c32_1)))
-            Theta_33 = -Theta_32*c32_2*c32_3
+            c32_0 = _corr(Sigma_32, Sigma_32_xx, Sigma_32_yy)
+            c32_1 = math.acos(c32_0) - 3.141592653589793
+            c32_2 = (0.5)/3.141592653589793
+            Sigma_33 = c32_2*math.sqrt(Sigma_32_xx*Sigma_32_yy)*(-c32_0*c32_1 + math.sqrt(1.0 - (c32_0*c32_0)))
+            Theta_33 = -Theta_32*c32_1*c32_2
             buf[2, p * 1024 + q] = Sigma_33
             buf[3, p * 1024 + q] = Theta_33
     # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1010,12 +979,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_35_yy = Dy[11, q]
             Sigma_35 = buf[1, p * 1024 + q]
             Theta_35 = buf[0, p * 1024 + q]
-            c35_0 = math.sqrt(Sigma_35_xx*Sigma_35_yy)
-            c35_1 = _clip1(Sigma_35/c35_0)
-            c35_2 = math.acos(c35_1) - 3.141592653589793
-            c35_3 = (0.5)/3.141592653589793
-            Sigma_36 = c35_0*c35_3*(-c35_1*c35_2 + math.sqrt(1.0 - (c35_1*c35_1)))
-            Theta_36 = -Theta_35*c35_2*c35_3
+            c35_0 = _corr(Sigma_35, Sigma_35_xx, Sigma_35_yy)
+            c35_1 = math.acos(c35_0) - 3.141592653589793
+            c35_2 = (0.5)/3.141592653589793
+            Sigma_36 = c35_2*math.sqrt(Sigma_35_xx*Sigma_35_yy)*(-c35_0*c35_1 + math.sqrt(1.0 - (c35_0*c35_0)))
+            Theta_36 = -Theta_35*c35_1*c35_2
             buf[0, p * 1024 + q] = Sigma_36
             buf[1, p * 1024 + q] = Theta_36
     # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1037,12 +1005,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_38_yy = Dy[12, q]
             Sigma_38 = buf[2, p * 1024 + q]
             Theta_38 = buf[3, p * 1024 + q]
-            c38_0 = math.sqrt(Sigma_38_xx*Sigma_38_yy)
-            c38_1 = _clip1(Sigma_38/c38_0)
-            c38_2 = math.acos(c38_1) - 3.141592653589793
-            c38_3 = (0.5)/3.141592653589793
-            Sigma_39 = c38_0*c38_3*(-c38_1*c38_2 + math.sqrt(1.0 - (c38_1*c38_1)))
-            Theta_39 = -Theta_38*c38_2*c38_3
+            c38_0 = _corr(Sigma_38, Sigma_38_xx, Sigma_38_yy)
+            c38_1 = math.acos(c38_0) - 3.141592653589793
+            c38_2 = (0.5)/3.141592653589793
+            Sigma_39 = c38_2*math.sqrt(Sigma_38_xx*Sigma_38_yy)*(-c38_0*c38_1 + math.sqrt(1.0 - (c38_0*c38_0)))
+            Theta_39 = -Theta_38*c38_1*c38_2
             buf[3, p * 1024 + q] = Sigma_39
             buf[2, p * 1024 + q] = Theta_39
     # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1064,12 +1031,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_41_yy = Dy[13, q]
             Sigma_41 = buf[0, p * 1024 + q]
             Theta_41 = buf[1, p * 1024 + q]
-            c41_0 = math.sqrt(Sigma_41_xx*Sigma_41_yy)
-            c41_1 = _clip1(Sigma_41/c41_0)
-            c41_2 = math.acos(c41_1) - 3.141592653589793
-            c41_3 = (0.5)/3.141592653589793
-            Sigma_42 = c41_0*c41_3*(-c41_1*c41_2 + math.sqrt(1.0 - (c41_1*c41_1)))
-            Theta_42 = -Theta_41*c41_2*c41_3
+            c41_0 = _corr(Sigma_41, Sigma_41_xx, Sigma_41_yy)
+            c41_1 = math.acos(c41_0) - 3.141592653589793
+            c41_2 = (0.5)/3.141592653589793
+            Sigma_42 = c41_2*math.sqrt(Sigma_41_xx*Sigma_41_yy)*(-c41_0*c41_1 + math.sqrt(1.0 - (c41_0*c41_0)))
+            Theta_42 = -Theta_41*c41_1*c41_2
             buf[1, p * 1024 + q] = Sigma_42
             buf[0, p * 1024 + q] = Theta_42
     # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1091,12 +1057,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_44_yy = Dy[14, q]
             Sigma_44 = buf[3, p * 1024 + q]
             Theta_44 = buf[2, p * 1024 + q]
-            c44_0 = math.sqrt(Sigma_44_xx*Sigma_44_yy)
-            c44_1 = _clip1(Sigma_44/c44_0)
-            c44_2 = math.acos(c44_1) - 3.141592653589793
-            c44_3 = (0.5)/3.141592653589793
-            Sigma_45 = c44_0*c44_3*(-c44_1*c44_2 + math.sqrt(1.0 - (c44_1*c44_1)))
-            Theta_45 = -Theta_44*c44_2*c44_3
+            c44_0 = _corr(Sigma_44, Sigma_44_xx, Sigma_44_yy)
+            c44_1 = math.acos(c44_0) - 3.141592653589793
+            c44_2 = (0.5)/3.141592653589793
+            Sigma_45 = c44_2*math.sqrt(Sigma_44_xx*Sigma_44_yy)*(-c44_0*c44_1 + math.sqrt(1.0 - (c44_0*c44_0)))
+            Theta_45 = -Theta_44*c44_1*c44_2
             buf[2, p * 1024 + q] = Sigma_45
             buf[3, p * 1024 + q] = Theta_45
     # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1118,12 +1083,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_47_yy = Dy[15, q]
             Sigma_47 = buf[1, p * 1024 + q]
             Theta_47 = buf[0, p * 1024 + q]
-            c47_0 = math.sqrt(Sigma_47_xx*Sigma_47_yy)
-            c47_1 = _clip1(Sigma_47/c47_0)
-            c47_2 = math.acos(c47_1) - 3.141592653589793
-            c47_3 = (0.5)/3.141592653589793
-            Sigma_48 = c47_0*c47_3*(-c47_1*c47_2 + math.sqrt(1.0 - (c47_1*c47_1)))
-            Theta_48 = -Theta_47*c47_2*c47_3
+            c47_0 = _corr(Sigma_47, Sigma_47_xx, Sigma_47_yy)
+            c47_1 = math.acos(c47_0) - 3.141592653589793
+            c47_2 = (0.5)/3.141592653589793
+            Sigma_48 = c47_2*math.sqrt(Sigma_47_xx*Sigma_47_yy)*(-c47_0*c47_1 + math.sqrt(1.0 - (c47_0*c47_0)))
+            Theta_48 = -Theta_47*c47_1*c47_2
             buf[0, p * 1024 + q] = Sigma_48
             buf[1, p * 1024 + q] = Theta_48
     # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1145,12 +1109,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_50_yy = Dy[16, q]
             Sigma_50 = buf[2, p * 1024 + q]
             Theta_50 = buf[3, p * 1024 + q]
-            c50_0 = math.sqrt(Sigma_50_xx*Sigma_50_yy)
-            c50_1 = _clip1(Sigma_50/c50_0)
-            c50_2 = math.acos(c50_1) - 3.141592653589793
-            c50_3 = (0.5)/3.141592653589793
-            Sigma_51 = c50_0*c50_3*(-c50_1*c50_2 + math.sqrt(1.0 - (c50_1*c50_1)))
-            Theta_51 = -Theta_50*c50_2*c50_3
+            c50_0 = _corr(Sigma_50, Sigma_50_xx, Sigma_50_yy)
+            c50_1 = math.acos(c50_0) - 3.141592653589793
+            c50_2 = (0.5)/3.141592653589793
+            Sigma_51 = c50_2*math.sqrt(Sigma_50_xx*Sigma_50_yy)*(-c50_0*c50_1 + math.sqrt(1.0 - (c50_0*c50_0)))
+            Theta_51 = -Theta_50*c50_1*c50_2
             buf[3, p * 1024 + q] = Sigma_51
             buf[2, p * 1024 + q] = Theta_51
     # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1172,12 +1135,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_53_yy = Dy[17, q]
             Sigma_53 = buf[0, p * 1024 + q]
             Theta_53 = buf[1, p * 1024 + q]
-            c53_0 = math.sqrt(Sigma_53_xx*Sigma_53_yy)
-            c53_1 = _clip1(Sigma_53/c53_0)
-            c53_2 = math.acos(c53_1) - 3.141592653589793
-            c53_3 = (0.5)/3.141592653589793
-            Sigma_54 = c53_0*c53_3*(-c53_1*c53_2 + math.sqrt(1.0 - (c53_1*c53_1)))
-            Theta_54 = -Theta_53*c53_2*c53_3
+            c53_0 = _corr(Sigma_53, Sigma_53_xx, Sigma_53_yy)
+            c53_1 = math.acos(c53_0) - 3.141592653589793
+            c53_2 = (0.5)/3.141592653589793
+            Sigma_54 = c53_2*math.sqrt(Sigma_53_xx*Sigma_53_yy)*(-c53_0*c53_1 + math.sqrt(1.0 - (c53_0*c53_0)))
+            Theta_54 = -Theta_53*c53_1*c53_2
             buf[1, p * 1024 + q] = Sigma_54
             buf[0, p * 1024 + q] = Theta_54
     # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1199,12 +1161,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_56_yy = Dy[18, q]
             Sigma_56 = buf[3, p * 1024 + q]
             Theta_56 = buf[2, p * 1024 + q]
-            c56_0 = math.sqrt(Sigma_56_xx*Sigma_56_yy)
-            c56_1 = _clip1(Sigma_56/c56_0)
-            c56_2 = math.acos(c56_1) - 3.141592653589793
-            c56_3 = (0.5)/3.141592653589793
-            Sigma_57 = c56_0*c56_3*(-c56_1*c56_2 + math.sqrt(1.0 - (c56_1*c56_1)))
-            Theta_57 = -Theta_56*c56_2*c56_3
+            c56_0 = _corr(Sigma_56, Sigma_56_xx, Sigma_56_yy)
+            c56_1 = math.acos(c56_0) - 3.141592653589793
+            c56_2 = (0.5)/3.141592653589793
+            Sigma_57 = c56_2*math.sqrt(Sigma_56_xx*Sigma_56_yy)*(-c56_0*c56_1 + math.sqrt(1.0 - (c56_0*c56_0)))
+            Theta_57 = -Theta_56*c56_1*c56_2
             buf[2, p * 1024 + q] = Sigma_57
             buf[3, p * 1024 + q] = Theta_57
     # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -1226,12 +1187,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_59_yy = Dy[19, q]
             Sigma_59 = buf[1, p * 1024 + q]
             Theta_59 = buf[0, p * 1024 + q]
-            c59_0 = math.sqrt(Sigma_59_xx*Sigma_59_yy)
-            c59_1 = _clip1(Sigma_59/c59_0)
-            c59_2 = math.acos(c59_1) - 3.141592653589793
-            c59_3 = (0.5)/3.141592653589793
-            Sigma_60 = c59_0*c59_3*(-c59_1*c59_2 + math.sqrt(1.0 - (c59_1*c59_1)))
-            Theta_60 = -Theta_59*c59_2*c59_3
+            c59_0 = _corr(Sigma_59, Sigma_59_xx, Sigma_59_yy)
+            c59_1 = math.acos(c59_0) - 3.141592653589793
+            c59_2 = (0.5)/3.141592653589793
+            Sigma_60 = c59_2*math.sqrt(Sigma_59_xx*Sigma_59_yy)*(-c59_0*c59_1 + math.sqrt(1.0 - (c59_0*c59_0)))
+            Theta_60 = -Theta_59*c59_1*c59_2
             buf[0, p * 1024 + q] = Sigma_60
             buf[1, p * 1024 + q] = Theta_60
     # global_avg_pool_40: global_avg_pool over 32x32 pixels

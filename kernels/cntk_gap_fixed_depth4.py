@@ -130,9 +130,8 @@ def image_pass(Xa, buf, tmp, D):
         for q in range(1024):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            Sigma_3 = (0.5)*c2_0*(-c2_1*(math.acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
             buf[1, p * 1024 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -154,12 +153,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 1024 + q]
             Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[1, p * 1024 + q] = Sigma_6
             buf[0, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -183,12 +181,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 1024 + q]
             Theta_8 = buf[2, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[2, p * 1024 + q] = Sigma_9
             buf[3, p * 1024 + q] = Theta_9
     # global_avg_pool_6: global_avg_pool over 32x32 pixels
@@ -225,9 +222,8 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
         for q in range(1024):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            Sigma_3 = (0.5)*c2_0*(-c2_1*(math.acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
             buf[1, p * 1024 + q] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
     _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
@@ -247,12 +243,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[0, p * 1024 + q]
             Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[1, p * 1024 + q] = Sigma_6
             buf[0, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -274,12 +269,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[3, p * 1024 + q]
             Theta_8 = buf[2, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[2, p * 1024 + q] = Sigma_9
             buf[3, p * 1024 + q] = Theta_9
     # global_avg_pool_6: global_avg_pool over 32x32 pixels

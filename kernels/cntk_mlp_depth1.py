@@ -29,10 +29,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
@@ -60,7 +61,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_1_yy):
     Theta_1 = c0_0
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_1 = _clip1(Sigma_1/c1_0)
+    c1_1 = _clip1(Sigma_1, c1_0)
     c1_2 = math.acos(c1_1) - 3.141592653589793
     c1_3 = (0.5)/3.141592653589793
     Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))

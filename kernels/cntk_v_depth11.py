@@ -134,12 +134,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -163,12 +162,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -192,12 +190,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[0, p * 1024 + q]
             Theta_8 = buf[1, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[1, p * 1024 + q] = Sigma_9
             buf[0, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -221,12 +218,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[2, p * 1024 + q]
             Theta_11 = buf[3, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[3, p * 1024 + q] = Sigma_12
             buf[2, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -250,12 +246,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[1, p * 1024 + q]
             Theta_14 = buf[0, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[0, p * 1024 + q] = Sigma_15
             buf[1, p * 1024 + q] = Theta_15
     # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -279,12 +274,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_17_yy = Dy[5, q]
             Sigma_17 = buf[3, p * 1024 + q]
             Theta_17 = buf[2, p * 1024 + q]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17/c17_0)
-            c17_2 = math.acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
+            c17_0 = _corr(Sigma_17, Sigma_17_xx, Sigma_17_yy)
+            c17_1 = math.acos(c17_0) - 3.141592653589793
+            c17_2 = (0.5)/3.141592653589793
+            Sigma_18 = c17_2*math.sqrt(Sigma_17_xx*Sigma_17_yy)*(-c17_0*c17_1 + math.sqrt(1.0 - (c17_0*c17_0)))
+            Theta_18 = -Theta_17*c17_1*c17_2
             buf[2, p * 1024 + q] = Sigma_18
             buf[3, p * 1024 + q] = Theta_18
     # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -308,12 +302,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_20_yy = Dy[6, q]
             Sigma_20 = buf[0, p * 1024 + q]
             Theta_20 = buf[1, p * 1024 + q]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20/c20_0)
-            c20_2 = math.acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
+            c20_0 = _corr(Sigma_20, Sigma_20_xx, Sigma_20_yy)
+            c20_1 = math.acos(c20_0) - 3.141592653589793
+            c20_2 = (0.5)/3.141592653589793
+            Sigma_21 = c20_2*math.sqrt(Sigma_20_xx*Sigma_20_yy)*(-c20_0*c20_1 + math.sqrt(1.0 - (c20_0*c20_0)))
+            Theta_21 = -Theta_20*c20_1*c20_2
             buf[1, p * 1024 + q] = Sigma_21
             buf[0, p * 1024 + q] = Theta_21
     # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -337,12 +330,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_23_yy = Dy[7, q]
             Sigma_23 = buf[2, p * 1024 + q]
             Theta_23 = buf[3, p * 1024 + q]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23/c23_0)
-            c23_2 = math.acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
+            c23_0 = _corr(Sigma_23, Sigma_23_xx, Sigma_23_yy)
+            c23_1 = math.acos(c23_0) - 3.141592653589793
+            c23_2 = (0.5)/3.141592653589793
+            Sigma_24 = c23_2*math.sqrt(Sigma_23_xx*Sigma_23_yy)*(-c23_0*c23_1 + math.sqrt(1.0 - (c23_0*c23_0)))
+            Theta_24 = -Theta_23*c23_1*c23_2
             buf[3, p * 1024 + q] = Sigma_24
             buf[2, p * 1024 + q] = Theta_24
     # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -366,12 +358,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_26_yy = Dy[8, q]
             Sigma_26 = buf[1, p * 1024 + q]
             Theta_26 = buf[0, p * 1024 + q]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26/c26_0)
-            c26_2 = math.acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
+            c26_0 = _corr(Sigma_26, Sigma_26_xx, Sigma_26_yy)
+            c26_1 = math.acos(c26_0) - 3.141592653589793
+            c26_2 = (0.5)/3.141592653589793
+            Sigma_27 = c26_2*math.sqrt(Sigma_26_xx*Sigma_26_yy)*(-c26_0*c26_1 + math.sqrt(1.0 - (c26_0*c26_0)))
+            Theta_27 = -Theta_26*c26_1*c26_2
             buf[0, p * 1024 + q] = Sigma_27
             buf[1, p * 1024 + q] = Theta_27
     # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -395,12 +386,11 @@ def image_pass(Xa, buf, tmp, D):
             Sigma_29_yy = Dy[9, q]
             Sigma_29 = buf[3, p * 1024 + q]
             Theta_29 = buf[2, p * 1024 + q]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29/c29_0)
-            c29_2 = math.acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
+            c29_0 = _corr(Sigma_29, Sigma_29_xx, Sigma_29_yy)
+            c29_1 = math.acos(c29_0) - 3.141592653589793
+            c29_2 = (0.5)/3.141592653589793
+            Sigma_30 = c29_2*math.sqrt(Sigma_29_xx*Sigma_29_yy)*(-c29_0*c29_1 + math.sqrt(1.0 - (c29_0*c29_0)))
+            Theta_30 = -Theta_29*c29_1*c29_2
             buf[2, p * 1024 + q] = Sigma_30
             buf[3, p * 1024 + q] = Theta_30
     # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal)
@@ -441,12 +431,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_2_yy = Dy[0, q]
             Sigma_2 = buf[1, p * 1024 + q]
             Theta_2 = buf[0, p * 1024 + q]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2/c2_0)
-            c2_2 = math.acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
+            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
+            c2_1 = math.acos(c2_0) - 3.141592653589793
+            c2_2 = (0.5)/3.141592653589793
+            Sigma_3 = c2_2*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
+            Theta_3 = -Theta_2*c2_1*c2_2
             buf[0, p * 1024 + q] = Sigma_3
             buf[1, p * 1024 + q] = Theta_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -468,12 +457,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_5_yy = Dy[1, q]
             Sigma_5 = buf[3, p * 1024 + q]
             Theta_5 = buf[2, p * 1024 + q]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5/c5_0)
-            c5_2 = math.acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
+            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
+            c5_1 = math.acos(c5_0) - 3.141592653589793
+            c5_2 = (0.5)/3.141592653589793
+            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Theta_6 = -Theta_5*c5_1*c5_2
             buf[2, p * 1024 + q] = Sigma_6
             buf[3, p * 1024 + q] = Theta_6
     # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -495,12 +483,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_8_yy = Dy[2, q]
             Sigma_8 = buf[0, p * 1024 + q]
             Theta_8 = buf[1, p * 1024 + q]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8/c8_0)
-            c8_2 = math.acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
+            c8_0 = _corr(Sigma_8, Sigma_8_xx, Sigma_8_yy)
+            c8_1 = math.acos(c8_0) - 3.141592653589793
+            c8_2 = (0.5)/3.141592653589793
+            Sigma_9 = c8_2*math.sqrt(Sigma_8_xx*Sigma_8_yy)*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
+            Theta_9 = -Theta_8*c8_1*c8_2
             buf[1, p * 1024 + q] = Sigma_9
             buf[0, p * 1024 + q] = Theta_9
     # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -522,12 +509,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_11_yy = Dy[3, q]
             Sigma_11 = buf[2, p * 1024 + q]
             Theta_11 = buf[3, p * 1024 + q]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11/c11_0)
-            c11_2 = math.acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
+            c11_0 = _corr(Sigma_11, Sigma_11_xx, Sigma_11_yy)
+            c11_1 = math.acos(c11_0) - 3.141592653589793
+            c11_2 = (0.5)/3.141592653589793
+            Sigma_12 = c11_2*math.sqrt(Sigma_11_xx*Sigma_11_yy)*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
+            Theta_12 = -Theta_11*c11_1*c11_2
             buf[3, p * 1024 + q] = Sigma_12
             buf[2, p * 1024 + q] = Theta_12
     # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -549,12 +535,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_14_yy = Dy[4, q]
             Sigma_14 = buf[1, p * 1024 + q]
             Theta_14 = buf[0, p * 1024 + q]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14/c14_0)
-            c14_2 = math.acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
+            c14_0 = _corr(Sigma_14, Sigma_14_xx, Sigma_14_yy)
+            c14_1 = math.acos(c14_0) - 3.141592653589793
+            c14_2 = (0.5)/3.141592653589793
+            Sigma_15 = c14_2*math.sqrt(Sigma_14_xx*Sigma_14_yy)*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
+            Theta_15 = -Theta_14*c14_1*c14_2
             buf[0, p * 1024 + q] = Sigma_15
             buf[1, p * 1024 + q] = Theta_15
     # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -576,12 +561,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_17_yy = Dy[5, q]
             Sigma_17 = buf[3, p * 1024 + q]
             Theta_17 = buf[2, p * 1024 + q]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17/c17_0)
-            c17_2 = math.acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
+            c17_0 = _corr(Sigma_17, Sigma_17_xx, Sigma_17_yy)
+            c17_1 = math.acos(c17_0) - 3.141592653589793
+            c17_2 = (0.5)/3.141592653589793
+            Sigma_18 = c17_2*math.sqrt(Sigma_17_xx*Sigma_17_yy)*(-c17_0*c17_1 + math.sqrt(1.0 - (c17_0*c17_0)))
+            Theta_18 = -Theta_17*c17_1*c17_2
             buf[2, p * 1024 + q] = Sigma_18
             buf[3, p * 1024 + q] = Theta_18
     # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -603,12 +587,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_20_yy = Dy[6, q]
             Sigma_20 = buf[0, p * 1024 + q]
             Theta_20 = buf[1, p * 1024 + q]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20/c20_0)
-            c20_2 = math.acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
+            c20_0 = _corr(Sigma_20, Sigma_20_xx, Sigma_20_yy)
+            c20_1 = math.acos(c20_0) - 3.141592653589793
+            c20_2 = (0.5)/3.141592653589793
+            Sigma_21 = c20_2*math.sqrt(Sigma_20_xx*Sigma_20_yy)*(-c20_0*c20_1 + math.sqrt(1.0 - (c20_0*c20_0)))
+            Theta_21 = -Theta_20*c20_1*c20_2
             buf[1, p * 1024 + q] = Sigma_21
             buf[0, p * 1024 + q] = Theta_21
     # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -630,12 +613,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_23_yy = Dy[7, q]
             Sigma_23 = buf[2, p * 1024 + q]
             Theta_23 = buf[3, p * 1024 + q]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23/c23_0)
-            c23_2 = math.acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
+            c23_0 = _corr(Sigma_23, Sigma_23_xx, Sigma_23_yy)
+            c23_1 = math.acos(c23_0) - 3.141592653589793
+            c23_2 = (0.5)/3.141592653589793
+            Sigma_24 = c23_2*math.sqrt(Sigma_23_xx*Sigma_23_yy)*(-c23_0*c23_1 + math.sqrt(1.0 - (c23_0*c23_0)))
+            Theta_24 = -Theta_23*c23_1*c23_2
             buf[3, p * 1024 + q] = Sigma_24
             buf[2, p * 1024 + q] = Theta_24
     # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -657,12 +639,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_26_yy = Dy[8, q]
             Sigma_26 = buf[1, p * 1024 + q]
             Theta_26 = buf[0, p * 1024 + q]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26/c26_0)
-            c26_2 = math.acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
+            c26_0 = _corr(Sigma_26, Sigma_26_xx, Sigma_26_yy)
+            c26_1 = math.acos(c26_0) - 3.141592653589793
+            c26_2 = (0.5)/3.141592653589793
+            Sigma_27 = c26_2*math.sqrt(Sigma_26_xx*Sigma_26_yy)*(-c26_0*c26_1 + math.sqrt(1.0 - (c26_0*c26_0)))
+            Theta_27 = -Theta_26*c26_1*c26_2
             buf[0, p * 1024 + q] = Sigma_27
             buf[1, p * 1024 + q] = Theta_27
     # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
@@ -684,12 +665,11 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
             Sigma_29_yy = Dy[9, q]
             Sigma_29 = buf[3, p * 1024 + q]
             Theta_29 = buf[2, p * 1024 + q]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29/c29_0)
-            c29_2 = math.acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
+            c29_0 = _corr(Sigma_29, Sigma_29_xx, Sigma_29_yy)
+            c29_1 = math.acos(c29_0) - 3.141592653589793
+            c29_2 = (0.5)/3.141592653589793
+            Sigma_30 = c29_2*math.sqrt(Sigma_29_xx*Sigma_29_yy)*(-c29_0*c29_1 + math.sqrt(1.0 - (c29_0*c29_0)))
+            Theta_30 = -Theta_29*c29_1*c29_2
             buf[2, p * 1024 + q] = Sigma_30
             buf[3, p * 1024 + q] = Theta_30
     # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal)

@@ -29,10 +29,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
@@ -74,7 +75,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
     c1_0 = (1.0/3.141592653589793)
     c1_1 = 2.0*Sigma_1_xx + 1.0
     c1_2 = 2.0*Sigma_1_yy + 1.0
-    Sigma_2 = 2.0*c1_0*math.asin(_clip1(2.0*Sigma_1/math.sqrt(c1_1*c1_2)))
+    Sigma_2 = 2.0*c1_0*math.asin(_clip1(2.0*Sigma_1, math.sqrt(c1_1*c1_2)))
     Theta_2 = 4.0*Theta_1*c1_0/math.sqrt(-4.0*(Sigma_1*Sigma_1) + c1_1*c1_2)
     # dense_2: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     c2_0 = 15.0*Sigma_2 + 1.0
@@ -84,7 +85,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
     c3_0 = (1.0/3.141592653589793)
     c3_1 = 2.0*Sigma_3_xx + 1.0
     c3_2 = 2.0*Sigma_3_yy + 1.0
-    Sigma_4 = 2.0*c3_0*math.asin(_clip1(2.0*Sigma_3/math.sqrt(c3_1*c3_2)))
+    Sigma_4 = 2.0*c3_0*math.asin(_clip1(2.0*Sigma_3, math.sqrt(c3_1*c3_2)))
     Theta_4 = 4.0*Theta_3*c3_0/math.sqrt(-4.0*(Sigma_3*Sigma_3) + c3_1*c3_2)
     # dense_4: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     c4_0 = 15.0*Sigma_4 + 1.0

@@ -29,10 +29,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
@@ -76,7 +77,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     # leaky_relu_1: leaky_relu(slope=0.1): phi(z) = Piecewise((z, z > 0), (0.1*z, True)); closed form (slope*c + (1-slope)^2 * ReLU arc-cosine kernel)
     c1_0 = (1.0/3.141592653589793)
     c1_1 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_2 = _clip1(Sigma_1/c1_1)
+    c1_2 = _clip1(Sigma_1, c1_1)
     c1_3 = math.acos(c1_2)
     Sigma_2 = 0.1*Sigma_1 + 0.405*c1_0*c1_1*(-c1_2*(c1_3 - 3.141592653589793) + math.sqrt(1.0 - (c1_2*c1_2)))
     Theta_2 = -Theta_1*(c1_0*(0.405*c1_3 - 0.405*3.141592653589793) - 0.1)
@@ -87,7 +88,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     # leaky_relu_3: leaky_relu(slope=0.1): phi(z) = Piecewise((z, z > 0), (0.1*z, True)); closed form (slope*c + (1-slope)^2 * ReLU arc-cosine kernel)
     c3_0 = (1.0/3.141592653589793)
     c3_1 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
-    c3_2 = _clip1(Sigma_3/c3_1)
+    c3_2 = _clip1(Sigma_3, c3_1)
     c3_3 = math.acos(c3_2)
     Sigma_4 = 0.1*Sigma_3 + 0.405*c3_0*c3_1*(-c3_2*(c3_3 - 3.141592653589793) + math.sqrt(1.0 - (c3_2*c3_2)))
     Theta_4 = -Theta_3*(c3_0*(0.405*c3_3 - 0.405*3.141592653589793) - 0.1)
@@ -98,7 +99,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     # leaky_relu_5: leaky_relu(slope=0.1): phi(z) = Piecewise((z, z > 0), (0.1*z, True)); closed form (slope*c + (1-slope)^2 * ReLU arc-cosine kernel)
     c5_0 = (1.0/3.141592653589793)
     c5_1 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-    c5_2 = _clip1(Sigma_5/c5_1)
+    c5_2 = _clip1(Sigma_5, c5_1)
     c5_3 = math.acos(c5_2)
     Sigma_6 = 0.1*Sigma_5 + 0.405*c5_0*c5_1*(-c5_2*(c5_3 - 3.141592653589793) + math.sqrt(1.0 - (c5_2*c5_2)))
     Theta_6 = -Theta_5*(c5_0*(0.405*c5_3 - 0.405*3.141592653589793) - 0.1)

@@ -29,10 +29,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
@@ -75,7 +76,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     Theta_1 = c0_0
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_1 = _clip1(Sigma_1/c1_0)
+    c1_1 = _clip1(Sigma_1, c1_0)
     c1_2 = math.acos(c1_1) - 3.141592653589793
     c1_3 = (0.5)/3.141592653589793
     Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
@@ -86,7 +87,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     Theta_3 = 2.0*Sigma_2*c2_0 + 2.0*Theta_2*c2_0
     # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c3_0 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
-    c3_1 = _clip1(Sigma_3/c3_0)
+    c3_1 = _clip1(Sigma_3, c3_0)
     c3_2 = math.acos(c3_1) - 3.141592653589793
     c3_3 = (0.5)/3.141592653589793
     Sigma_4 = c3_0*c3_3*(-c3_1*c3_2 + math.sqrt(1.0 - (c3_1*c3_1)))
@@ -97,7 +98,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
     Theta_5 = 2.0*Sigma_4*c4_0 + 2.0*Theta_4*c4_0
     # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-    c5_1 = _clip1(Sigma_5/c5_0)
+    c5_1 = _clip1(Sigma_5, c5_0)
     c5_2 = math.acos(c5_1) - 3.141592653589793
     c5_3 = (0.5)/3.141592653589793
     Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))

@@ -59,10 +59,11 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
         return 0.0
+    r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 '''
 
@@ -135,24 +136,28 @@ def kernel(X, X2=None, outputs=("ntk",)):
 
 
 class Clip1(sp.Function):
-    """clip(x, -1, 1), NaN (0/0 from a zero variance) -> 0: the lowered ClippedCorrelation."""
+    """clip(c / d, -1, 1) with d = sqrt(a b) >= 0, and 0 when d = 0 (a zero variance: the pair
+    is uncorrelated): the lowered ClippedCorrelation."""
 
-    nargs = 1
+    nargs = 2
 
 
 def _lower(expr):
-    """ClippedCorrelation(c, a, b) -> Clip1(c / sqrt(a b)), so that CSE shares sqrt(a b) with
+    """ClippedCorrelation(c, a, b) -> Clip1(c, sqrt(a b)), so that CSE shares sqrt(a b) with
     the sqrt(a b) prefactor of the dual kernels (one square root per layer instead of two)."""
     return expr.replace(ClippedCorrelation,
-                        lambda c, a, b: Clip1(c / sp.sqrt(a * b)))
+                        lambda c, a, b: Clip1(c, sp.sqrt(a * b)))
 
 
-def _cse_block(assignments, printer, prefix):
-    """Lines for one step: shared subexpressions first, then the assignments."""
+def _cse_block(assignments, printer, prefix, lower=False):
+    """Lines for one step: shared subexpressions first, then the assignments.
+
+    ``lower``: rewrite clipped correlations for CSE (the module must define ``_clip1``)."""
     if not assignments:
         return []
     names = sp.numbered_symbols(prefix)
-    repl, exprs = sp.cse([_lower(a.expr) for a in assignments], symbols=names,
+    exprs = [_lower(a.expr) if lower else a.expr for a in assignments]
+    repl, exprs = sp.cse(exprs, symbols=names,
                          optimizations="basic")
     lines = [f"{printer.doprint(s)} = {printer.doprint(e)}" for s, e in repl]
     for a, e in zip(assignments, exprs):
@@ -213,7 +218,7 @@ def generate_vector_source(program: KernelProgram) -> str:
     # per-example diagonal pass
     body = [f"{identifier(program.input_diag.name)} = sq"]
     for k, step in enumerate(program.steps):
-        body += [f"# {step.node}"] + _cse_block(step.diag, printer, f"d{k}_")
+        body += [f"# {step.node}"] + _cse_block(step.diag, printer, f"d{k}_", lower=True)
     ret = [identifier(s.name) for s in diag_needed]
     ret += [printer.doprint(program.diag_outputs[o]) for o in out_names]
     diag_fn = ("\n\n@njit(cache=True)\ndef diag_state(sq):\n" +
@@ -225,7 +230,7 @@ def generate_vector_source(program: KernelProgram) -> str:
     params = [identifier(program.input_cross.name)] + x_args + y_args
     body = []
     for k, step in enumerate(program.steps):
-        body += [f"# {step.node}: {step.description}"] + _cse_block(step.cross, printer, f"c{k}_")
+        body += [f"# {step.node}: {step.description}"] + _cse_block(step.cross, printer, f"c{k}_", lower=True)
     ret = [printer.doprint(program.outputs[o]) for o in out_names]
     pair_fn = ("\n\n@njit(cache=True)\ndef pair(" + ", ".join(params) +
                "):\n" + "".join(f"    {l}\n" for l in body) +

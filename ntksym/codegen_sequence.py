@@ -67,14 +67,6 @@ def _corr(c, a, b):
 
 
 @njit(cache=True)
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
-    if r != r:
-        return 0.0
-    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
-
-
-@njit(cache=True)
 def _dot(u, v):
     s = 0.0
     for k in range(u.shape[0]):

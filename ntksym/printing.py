@@ -76,7 +76,7 @@ class NumbaPrinter(PythonCodePrinter):
         return "_corr(%s, %s, %s)" % (c, a, b)
 
     def _print_Clip1(self, expr):
-        return "_clip1(%s)" % self._print(expr.args[0])
+        return "_clip1(%s, %s)" % (self._print(expr.args[0]), self._print(expr.args[1]))
 
     def _print_QuadratureExpectation(self, expr):
         cls = type(expr)

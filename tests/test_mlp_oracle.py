@@ -137,3 +137,16 @@ def test_float32_output(data, spec_dir):
     K32 = ntksym.kernel(arch, X, dtype="float32")
     assert K32.dtype == np.float32
     np.testing.assert_allclose(K32, K64, rtol=1e-6)
+
+
+def test_zero_inputs_are_uncorrelated(spec_dir):
+    """An all-zero example has zero variance at every layer: its kernel row is zero and no
+    division by zero happens (digits have all-zero border pixels)."""
+    X = np.random.default_rng(5).standard_normal((4, 64))
+    X[2] = 0.0
+    for name in ("cntk_mlp_depth3.toml", "erf_mlp_bias.toml"):
+        arch = ntksym.load_spec(spec_dir / name)
+        K = ntksym.kernel(arch, X, kind="both")
+        assert np.isfinite(K["ntk"]).all() and np.isfinite(K["nngp"]).all()
+    K = ntksym.kernel(ntksym.load_spec(spec_dir / "cntk_mlp_depth3.toml"), X)
+    assert np.all(K[2] == 0.0)
