@@ -76,14 +76,22 @@ def check(spec):
 
 @app.command()
 @SPEC_ARG
-@click.option("--format", "fmt", type=click.Choice(["text", "dot"]), default="text",
-              show_default=True, help="text table or Graphviz DOT (render with `dot -Tpng`).")
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "png"]), default="text",
+              show_default=True,
+              help="text table, Graphviz DOT, or a PNG drawing (matplotlib; needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to FILE.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def graph(spec, fmt, output, force):
-    """Print the networkx graph of SPEC as text or Graphviz DOT."""
-    from ntksym.graph import graph_dot, graph_text
+    """Print the networkx graph of SPEC as text or Graphviz DOT, or draw it to a PNG."""
+    from ntksym.graph import graph_dot, graph_png, graph_text
     arch = _load(spec)
+    if fmt == "png":
+        if not output:
+            raise DataError("--format png needs -o FILE.png")
+        from ntksym.engine import refuse_existing
+        refuse_existing(output, force)
+        graph_png(arch.graph, output)
+        return
     text = graph_text(arch.graph) if fmt == "text" else graph_dot(arch.graph)
     _write_text(output, text, force)
 

@@ -112,3 +112,42 @@ def graph_dot(g) -> str:
         out.append(f'  "{u}" -> "{v}";')
     out.append("}")
     return "\n".join(out)
+
+
+def graph_png(g, path):
+    """Draw the graph top to bottom (one row per topological generation) into a PNG file.
+
+    Needs matplotlib (``pip install ntksym[plot]``); written to a temporary name, then renamed.
+    """
+    import os
+    import tempfile
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ntksym.errors import NtksymError
+        raise NtksymError("--format png needs matplotlib: pip install 'ntksym[plot]'") from None
+    pos = {}
+    for depth, layer in enumerate(nx.topological_generations(g)):
+        for k, node in enumerate(sorted(layer)):
+            pos[node] = (k - (len(layer) - 1) / 2, -depth)
+    labels = {n: n + "\n[" + ", ".join("n" if s is None else str(s)
+                                         for s in g.nodes[n]["shape"]) + "]" for n in g.nodes}
+    depth = 1 - min(y for _, y in pos.values())
+    width = max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1
+    fig, ax = plt.subplots(figsize=(1.8 * width + 1, 1.1 * depth + 0.4))
+    nx.draw_networkx(g, pos, ax=ax, labels=labels, node_shape="o", node_color="#dde8f5",
+                     node_size=1500, font_size=6, arrows=True)
+    ax.set_axis_off()
+    ax.set_title(g.graph["name"], fontsize=9)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
