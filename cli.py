@@ -294,6 +294,27 @@ def reproduce(name, list_, out_dir, quick, as_json):
     _emit(summary, as_json)
 
 
+@app.command("prune-sim")
+@click.option("--width", "d", type=int, default=1024, show_default=True, help="hidden width d.")
+@click.option("--depth", "l", type=int, default=3, show_default=True,
+              help="number of weight layers l >= 3 (layers 2..l-1 are pruned).")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="floor(D^(1-alpha)) entries pruned per middle layer.")
+@click.option("--weights", type=click.Choice(["uniform", "gaussian"]), default="uniform",
+              show_default=True)
+@click.option("--pruning", type=click.Choice(["magnitude", "random"]), default="magnitude",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="fewer random inputs and ascent steps.")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON.")
+def prune_sim(d, l, alpha, weights, pruning, seed, quick, as_json):
+    """Qian & Klabjan simulator: observed gap <= certificate, beside Theorem 1's bound."""
+    from ntksym.pruning_sim import simulate
+    search = dict(n_random=256, n_ascent=8, steps=30) if quick else {}
+    r = simulate(d=d, l=l, alpha=alpha, weights=weights, pruning=pruning, seed=seed, **search)
+    _emit(r, as_json)
+
+
 # ---------------------------------------------------------------- bounds (issue 6) ------------
 # The group lives in ntksym/bounds/commands.py (list | show | eval | solve, --latex, --json).
 from ntksym.bounds.commands import bounds_group  # noqa: E402
