@@ -186,16 +186,13 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
         refuse_existing(output, force)
     arch = _load(spec)
     X = _data(x, dataset, arch)
-    kw = {}
-    if isinstance(X, tuple):                # sequences: padded array and lengths
-        from ntksym.engine_sequence import as_sequences, load_sequences
+    kw, X2 = {}, None
+    if isinstance(X, tuple):                # sequences: padded array and lengths, same for --x2
         X, kw["lengths"] = X
         if x2:
-            seqs, lengths = load_sequences(x2, name="--x2")
-            x2 = None
-            X2, kw["lengths2"] = as_sequences(seqs, arch.input_shape, lengths, name="--x2")
-    X2 = load_array(x2, name="--x2") if x2 else (kw and kw.get("lengths2") is not None and X2
-                                                  or None)
+            X2, kw["lengths2"] = _data(x2, None, arch, name="--x2")
+    elif x2:
+        X2 = load_array(x2, name="--x2")
     if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
         raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
                         "--max-memory, --scheduler or --workers yet")
