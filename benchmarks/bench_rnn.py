@@ -2,7 +2,8 @@
 one and two layers, last and mean readouts, float64.
 
 Reports per case: the first call in this process (JIT or disk-cache load), the best warm call,
-and the process's peak RSS (a high-water mark: it only grows across cases, so run one case per
+its CPU time (all threads: on a loaded machine the wall time overstates the cost, the
+CPU time divided by the threads does not), and the process's peak RSS (a high-water mark: it only grows across cases, so run one case per
 process with --case for a clean number).  The machine's cores are shared: timings are noisy.
 
     python benchmarks/bench_rnn.py [--n 2000] [--T 20] [--d 16] [--repeat 2] [--case 1-last]
@@ -63,14 +64,16 @@ def main():
         t = time.perf_counter()
         ntksym.kernel(arch, X[:8], kind="ntk", threads=a.threads)   # compile / cache load
         first = time.perf_counter() - t
-        warm = []
+        warm, cpu = [], []
         for _ in range(a.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             K = ntksym.kernel(arch, X, kind="ntk", threads=a.threads)
             warm.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append({"case": case, "n": a.n, "T": a.T, "d": a.d, "first_call_s": round(first, 2),
-                     "warm_s": round(min(warm), 3), "peak_rss_mib": round(rss, 1),
+                     "warm_s": round(min(warm), 3),
+                     "warm_cpu_s": round(min(cpu), 3), "peak_rss_mib": round(rss, 1),
                      "checksum": float(K.trace())})
         print(json.dumps(rows[-1]), flush=True)
     import numba
