@@ -30,9 +30,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sympy as sp
 
+from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, sympy_number
-from .dense import trainable_groups
+from .dense import _apply_mask, trainable_groups
 
 PADDINGS = ("same", "valid", "circular")
 
@@ -88,7 +90,9 @@ class Conv(Layer):
     keys = dict(WEIGHT_KEYS,
                 filter=Key("ints", [3, 3], _positive_pair, "q_h, q_w"),
                 stride=Key("ints", [1, 1], _positive_pair, "s_h, s_w"),
-                padding=Key("string", "same", one_of(*PADDINGS)))
+                padding=Key("string", "same", one_of(*PADDINGS)),
+                mask=Key("table", None, None, "pruning mask of W (ntksym.layers.mask; "
+                         "'filter' prunes whole q x q filters)"))
     has_weights = True
     parameter_names = ("W", "b")
 
@@ -98,6 +102,13 @@ class Conv(Layer):
             error("conv supports only parameterization = \"ntk\" (the standard "
                   "parameterization has no infinite-width limit for a hidden conv)",
                   "parameterization")
+        if params.get("mask") is None:
+            params.pop("mask", None)       # unmasked layers keep their params and spec hashes
+        else:
+            params["mask"] = masks.validate_mask(params["mask"], error)
+            if params["mask"]["kind"] == "magnitude" and params["mask"]["scope"] == "global":
+                error("global magnitude pruning is implemented for dense layers only; use "
+                      "scope = \"layer\" on conv", "mask.scope")
 
     @classmethod
     def output_shape(cls, node, in_shapes, error):
@@ -113,17 +124,31 @@ class Conv(Layer):
         node["geometry"] = dict(filter=q, stride=s, padding=p["padding"], pads=pads,
                                 in_hw=(shape[0], shape[1]), out_hw=(Ho, Wo))
         node["fan_in"] = None if C is None else C * q[0] * q[1]
+        masks.check_mask_size(p.get("mask"), node["fan_in"], p["width"], error)
         return (Ho, Wo, p["width"])
 
     @classmethod
     def describe(cls, node):
         p, g = node["params"], node["geometry"]
         groups = sorted(trainable_groups(node))
+        f = cls.mask_factors(node)
         return (f"conv {g['filter'][0]}x{g['filter'][1]}, stride {list(g['stride'])}, "
                 f"padding {g['padding']}: weight_var={p['weight_var']}, "
                 f"bias_var={p['bias_var']}, "
                 f"{'normalized by fan_in = C*q*q' if p['normalize'] else 'not normalized'}, "
-                f"trainable: {', '.join(groups) or 'none'}")
+                f"trainable: {', '.join(groups) or 'none'}"
+                + ("" if f is None else f"; {f.text}"))
+
+    @classmethod
+    def mask_factors(cls, node):
+        """The :class:`~ntksym.layers.mask.MaskFactors` of the node's mask, or None."""
+        m = node["params"].get("mask")
+        return None if m is None else masks.mask_factors(m, node.get("fan_in"), node.get("width"))
+
+    @classmethod
+    def notes(cls, node):
+        f = cls.mask_factors(node)
+        return [] if f is None else [f"{node['id']} mask: {f.note}"]
 
     @classmethod
     def structural_step(cls, node):
@@ -139,21 +164,44 @@ class Conv(Layer):
         w = w / q if p["normalize"] else w * node["in_shapes"][0][2]
         b = sympy_number(p["bias_var"])
         groups = trainable_groups(node)
-        ntk = {grp: w * t for grp, t in s.ntk.items()}
+        f = cls.mask_factors(node)
+        mq, mk = (1, 1) if f is None else (f.weight, f.grad)
+
+        def times(factor, expr):
+            # a sympy factor on the weight-variance / gradient terms, unevaluated so that
+            # `derive` shows it; the structural steps (and so codegen) are unchanged
+            return expr if factor == 1 else sp.UnevaluatedExpr(factor) * expr
+
+        ntk = {grp: times(mq, w * t) for grp, t in s.ntk.items()}
         if "W" in groups:
-            ntk[f"{node['id']}.W"] = w * s.nngp
+            ntk[f"{node['id']}.W"] = times(mk, w * s.nngp)
         if "b" in groups and p["bias_var"] != 0:
             ntk[f"{node['id']}.b"] = b
-        nngp = w * s.nngp + b
+        nngp = times(mq, w * s.nngp) + b
         if s.diagonal:
             return KernelState(nngp, ntk, nngp, nngp, True)
-        return KernelState(nngp, ntk, w * s.var_x + b, w * s.var_y + b, False)
+        return KernelState(nngp, ntk, times(mq, w * s.var_x) + b, times(mq, w * s.var_y) + b,
+                           False)
 
     # ------------------------------------------------------------------ finite width
     @classmethod
     def init(cls, node, rng):
-        return {"W": rng.standard_normal((node["fan_in"], node["width"])),
-                "b": rng.standard_normal(node["width"])}
+        """W ~ N(0, 1) stored masked (W ⊙ m), b ~ N(0, 1); with a mask also ``mask`` (bool, kept
+        entries, rows ordered (a_h, a_w, c) like :func:`im2col`) and ``mask_value``.  W and b
+        are drawn first, so unmasked networks keep their weights."""
+        out = {"W": rng.standard_normal((node["fan_in"], node["width"])),
+               "b": rng.standard_normal(node["width"])}
+        mask = node["params"].get("mask")
+        if mask is not None and mask["kind"] == "filter":
+            q = node["geometry"]["filter"]
+            per_filter = masks.bernoulli_keep(rng, (node["in_shapes"][0][2], node["width"]),
+                                              mask["keep"])
+            kept = np.tile(per_filter, (q[0] * q[1], 1))   # one decision per (c, o) filter
+            out["W"] *= kept
+            out["mask"], out["mask_value"] = kept, 1.0
+        elif mask is not None:
+            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+        return out
 
     @classmethod
     def scales(cls, node):
@@ -190,7 +238,15 @@ class Conv(Layer):
             x1, x2 = cache1.reshape(n1, -1, cache1.shape[-1]), cache2.reshape(n2, -1, cache2.shape[-1])
             dd = np.einsum("apk,bqk->abpq", d1, d2)
             xx = np.einsum("apk,bqk->abpq", x1, x2)
-            out[f"{node['id']}.W"] = c_w ** 2 * np.einsum("abpq,abpq->ab", dd, xx)
+            kept = weights.get("mask")
+            if kept is None:
+                out[f"{node['id']}.W"] = c_w ** 2 * np.einsum("abpq,abpq->ab", dd, xx)
+            else:
+                # d/dW_io = c sum_p col_pi m_io delta_po: per-example (fan_in, width) Jacobians
+                g1 = np.einsum("api,apo->aio", x1, d1) * kept
+                g2 = np.einsum("bpi,bpo->bio", x2, d2)
+                s = weights["mask_value"]
+                out[f"{node['id']}.W"] = c_w ** 2 * s * s * np.einsum("aio,bio->ab", g1, g2)
         if "b" in groups and c_b != 0:
             out[f"{node['id']}.b"] = c_b ** 2 * (d1.sum(1) @ d2.sum(1).T)
         return out

@@ -73,6 +73,9 @@ class Dense(Layer):
             params.pop("mask", None)
         else:
             params["mask"] = masks.validate_mask(params["mask"], error)
+            if params["mask"]["kind"] == "filter":
+                error("a 'filter' mask prunes whole conv filters; on dense use 'bernoulli', "
+                      "'magnitude' or 'count'", "mask.kind")
 
     @classmethod
     def output_shape(cls, node, in_shapes, error):

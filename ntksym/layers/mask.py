@@ -65,6 +65,8 @@ MASK_KINDS = {
     "bernoulli": {"keep": ("number", REQUIRED), "rescale": ("bool", False)},
     "magnitude": {"keep": ("number", REQUIRED), "scope": ("string", "layer")},
     "count": {"remove": ("int", REQUIRED), "replacement": ("bool", False)},
+    # conv only: whole q x q filters (one in-channel -> out-channel slice) kept with P = keep
+    "filter": {"keep": ("number", REQUIRED)},
 }
 SCOPES = ("layer", "global")
 
@@ -219,6 +221,13 @@ def mask_factors(mask, fan_in=None, width=None, digits=30):
         return MaskFactors(weight, keep, f"magnitude mask keep={mask['keep']} "
                            f"(scope {mask['scope']}): weight variance x {float(weight):.12g}, "
                            f"W-gradient term x {keep}", how)
+    if kind == "filter":
+        keep = sympy_number(mask["keep"])
+        return MaskFactors(keep, keep, f"filter mask keep={mask['keep']}: weight variance x "
+                           f"{keep}, W-gradient term x {keep}",
+                           "whole q x q filters kept with probability keep: every entry has "
+                           "E[m^2] = keep (the shared mask of a filter's offsets does not "
+                           "matter: the kernel only involves E[W_i^2 m_i^2] entry by entry)")
     if kind == "count":
         if fan_in is None or width is None:
             q = sp.Integer(1)
