@@ -156,7 +156,8 @@ def _write_text(output, text, force):
               help="gpu: closed-form MLP specs on an NVIDIA GPU via numba.cuda (float32 "
                    "then computes in float32); exit status 2 when no GPU is available.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="OUT.npy (one kernel) or OUT.npz (several, keyed by name).")
+              help="OUT.npy (one kernel) or OUT.npz (several, keyed by name); tiled runs: "
+                   "OUT.npy, or OUT.<name>.npy per kernel when several.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
 @click.option("--tile", type=int, help="compute in tiles of N x N into an OUT.npy memmap with a "
@@ -178,7 +179,8 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     Only the upper triangle of K(X, X) is computed; the diagonal uses the exact per-example
     rule.  The output is written to a temporary name and renamed when complete.  With --tile,
     --resume, --scheduler or --workers the matrix is computed tile by tile into OUT.npy
-    (OUT.npy.partial until complete, progress in OUT.npy.manifest.json).
+    (OUT.npy.partial until complete, progress in OUT.npy.manifest.json); several kernels
+    (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
     from ntksym.engine import refuse_existing, save_arrays

@@ -4,6 +4,7 @@
     PYTHONPATH=. python benchmarks/bench_scale.py                    # n = 20000 (3.2 GB), ~10 min
     PYTHONPATH=. python benchmarks/bench_scale.py --n 5000 --skip-dask
     PYTHONPATH=. python benchmarks/bench_scale.py --skip-memmap --dask-spec spec/SOME.toml
+    PYTHONPATH=. python benchmarks/bench_scale.py --skip-memmap --dask-n 200 --dask-tile 64
 
 Every measured run is a separate ``ntksym kernel`` process (what a user runs), so its peak
 memory is that process's RSS high-water mark (``os.wait4`` rusage, which counts the output
@@ -95,32 +96,50 @@ def bench_memmap(n, tile, workdir, d=64):
     return res
 
 
-def bench_dask(spec, workdir, workers=(1, 2), tile=None):
-    """The same kernel on the digits with 1 and 2 local Dask workers (processes)."""
+def bench_dask(spec, workdir, workers=(1, 2), tile=None, n=None, local=True, emit=print):
+    """The same kernel on the digits with 1 and 2 local Dask workers (processes), and threaded
+    in one process (``local``).  For every case: that case's own ``--dry-run`` estimate (run
+    with the same options, so a ``--workers`` dry run starts its LocalCluster and its estimate
+    covers process start-up, cluster start-up, kernel load, the tiles and the mirror), the
+    measured wall time of the command doing the run, and their ratio.  ``emit`` gets each
+    case's dict as soon as it is measured (a long benchmark interrupted keeps what it had)."""
     from ntksym.data import load_dataset
     import ntksym
     arch = ntksym.load_spec(spec)
     X = load_dataset("digits").X
     if len(arch.input_shape) == 3 and X.ndim == 2:
-        X = X.reshape(-1, 8, 8, 1)
+        X = X.reshape(-1, *arch.input_shape)
+    if n:
+        X = X[:n]
     xpath = Path(workdir) / "digits.npy"
     np.save(xpath, X)
     tile = tile or 128
-    res = {"benchmark": "dask", "spec": Path(spec).name, "n": int(X.shape[0]), "tile": tile}
-    _, dry = run_cli([spec, "--x", xpath, "--tile", tile, "--dry-run", "--json"])
-    res["dry_run_estimated_seconds"] = json.loads(dry)["estimated_seconds"]
-    for w in workers:
-        out = Path(workdir) / f"K_dask_{w}.npy"
-        seconds, summary = run_cli([spec, "--x", xpath, "--tile", tile, "--workers", w, "-o",
-                                    out, "--force", "--quiet", "--json"])
-        res[f"seconds_{w}_workers"] = round(seconds, 1)
-        res[f"compute_seconds_{w}_workers"] = json.loads(summary)["seconds"]
-        res.setdefault("outputs", []).append(str(out))
-    a, b = (np.load(p) for p in res.pop("outputs")[:2])
-    res["results_equal"] = bool(np.array_equal(a, b))
+    res = {"benchmark": "dask", "spec": Path(spec).name, "n": int(X.shape[0]), "tile": tile,
+           "cases": []}
+    outputs = {}
+    cases = [("dask", w) for w in workers] + ([("threaded", None)] if local else [])
+    for backend, w in cases:
+        opts = ["--workers", w] if w else []
+        _, dry = run_cli([spec, "--x", xpath, "--tile", tile, *opts, "--dry-run", "--json"])
+        est = json.loads(dry)["estimated_seconds"]
+        out = Path(workdir) / f"K_{backend}_{w or 0}.npy"
+        seconds, summary = run_cli([spec, "--x", xpath, "--tile", tile, *opts, "-o", out,
+                                    "--force", "--quiet", "--json"])
+        case = {"backend": backend, "workers": w, "dry_run_estimated_seconds": est,
+                "measured_seconds": round(seconds, 1),
+                "tile_seconds": json.loads(summary)["seconds"],
+                "estimate_over_measured": round(est / seconds, 3)}
+        res["cases"].append(case)
+        outputs[(backend, w)] = out
+        emit({"benchmark": "dask-case", "spec": res["spec"], "n": res["n"], "tile": tile,
+              **case})
+    ref = np.load(outputs[cases[0]])
+    res["results_equal"] = all(np.array_equal(ref, np.load(p)) for p in outputs.values())
+    secs = {c["workers"]: c["tile_seconds"] for c in res["cases"] if c["backend"] == "dask"}
     w0, w1 = workers[0], workers[-1]
-    res["speedup"] = round(res[f"compute_seconds_{w0}_workers"]
-                           / res[f"compute_seconds_{w1}_workers"], 3)
+    res["speedup_tile_seconds"] = round(secs[w0] / secs[w1], 3)
+    wall = {c["workers"]: c["measured_seconds"] for c in res["cases"] if c["backend"] == "dask"}
+    res["speedup_wall"] = round(wall[w0] / wall[w1], 3)
     return res
 
 
@@ -132,6 +151,10 @@ def main():
     ap.add_argument("--skip-memmap", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--dask-spec", default=None, help="spec for the 1-vs-2-worker run")
+    ap.add_argument("--dask-tile", type=int, default=128, help="tile of the digits runs")
+    ap.add_argument("--dask-n", type=int, default=None, help="first N digits (default: all)")
+    ap.add_argument("--skip-local", action="store_true",
+                    help="digits: only the Dask cases, not the threaded one")
     args = ap.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="ntksym_bench_")
     results = []
@@ -141,7 +164,9 @@ def main():
     if not args.skip_dask:
         gap = sorted(glob.glob(str(ROOT / "spec" / "cntk_gap*digits*.toml")))
         spec = args.dask_spec or (gap[0] if gap else str(MLP_SPEC))
-        results.append(bench_dask(spec, workdir))
+        results.append(bench_dask(spec, workdir, tile=args.dask_tile, n=args.dask_n,
+                                  local=not args.skip_local,
+                                  emit=lambda d: print(json.dumps(d), flush=True)))
         print(json.dumps(results[-1]), flush=True)
 
 

@@ -79,7 +79,8 @@ def _hold(X):
     return X
 
 
-def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, kind, dtype, threads):
+def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, kind, dtype, threads,
+              per_layer=False):
     """Worker side of one tile: rebuild the architecture from its text (memoized per worker
     process) and call :func:`ntksym.tiles.compute_tile` on the tile's slices."""
     from ntksym.tiles import compute_tile
@@ -89,9 +90,10 @@ def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, kind, dtype, thread
     arch = _arch_from_text(spec_text, spec_path)
     i0, i1, j0, j1 = bounds
     if diagonal:
-        return compute_tile(arch, X[i0:i1], None, kind=kind, dtype=dtype)
+        return compute_tile(arch, X[i0:i1], None, kind=kind, dtype=dtype, per_layer=per_layer)
     cols = X if X2 is None else X2
-    return compute_tile(arch, X[i0:i1], cols[j0:j1], kind=kind, dtype=dtype)
+    return compute_tile(arch, X[i0:i1], cols[j0:j1], kind=kind, dtype=dtype,
+                        per_layer=per_layer)
 
 
 def run_dask(run, client, progress=None, threads=None, window=None):
@@ -128,7 +130,7 @@ def run_dask(run, client, progress=None, threads=None, window=None):
         # no retries=: a worker's death is retried by the scheduler (allowed-failures); an
         # error raised by the tile itself (bad data) would only fail again
         fut = client.submit(dask_tile, spec.text, spec.path, X, X2, (i0, i1, j0, j1), diag,
-                            run.kind, run.dtype, threads, pure=False,
+                            run.kind, run.dtype, threads, run.per_layer, pure=False,
                             key=f"ntksym-tile-{key}-{k}-{attempts.get(k, 0)}")
         owner[fut.key] = k
         return fut

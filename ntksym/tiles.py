@@ -50,14 +50,15 @@ from ntksym.errors import DataError, OutputExistsError
 MANIFEST_FORMAT = "ntksym-tiles"
 MANIFEST_VERSION = 1
 DEFAULT_TILE = 1024
-TILED_KINDS = ("ntk", "nngp")
+TILED_KINDS = ("ntk", "nngp", "both")
 
 
 # ------------------------------------------------------------------------ the per-tile call
 
-def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64"):
+def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_layer=False):
     """One tile of the kernel matrix: K(X1_rows, X2_cols), or K(X1_rows, X1_rows) if
     ``X2_cols`` is None (a diagonal tile: upper triangle computed, diagonal by the exact rule).
+    With ``kind="both"`` or ``per_layer`` it is a dict name -> block, as from the engine.
 
     This is the unit of work of every backend (threads here, Dask workers in
     :mod:`ntksym.distributed`); it goes through :func:`ntksym.engine.kernel`, so every input kind
@@ -68,11 +69,11 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64"):
     up to the last bits of the Gram product.
     """
     if kind not in TILED_KINDS:
-        raise DataError(f"a tiled run computes one kernel (ntk or nngp), not {kind!r}; "
-                        "run once per kind")
+        raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(TILED_KINDS)}")
     from ntksym.engine import kernel
     # progress=False: the run reports tiles; a per-tile bar from the engine would interleave
-    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype, progress=False)
+    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype, per_layer=per_layer,
+                  progress=False)
 
 
 def tile_grid(n1, n2, tile, symmetric):
@@ -99,6 +100,26 @@ def data_hash(X):
     h = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
     h.update(memoryview(X).cast("B"))
     return h.hexdigest()
+
+
+def output_files(output, names):
+    """Where each kernel of a tiled run goes: one kernel -> ``output`` itself; several
+    (``--kernel both``, ``--per-layer``) -> one memmap each, ``OUT.<name>.npy`` beside
+    ``OUT.npy``, with a per-layer name's brackets turned into a dash (``ntk[l1.W]`` ->
+    ``OUT.ntk-l1.W.npy``).  ``OUT.npy`` itself is then not written; the one manifest is
+    ``OUT.npy.manifest.json`` and lists the files under ``"files"``.
+
+    >>> output_files("K.npy", ["nngp", "ntk", "ntk[l1.W]"])
+    {'nngp': 'K.nngp.npy', 'ntk': 'K.ntk.npy', 'ntk[l1.W]': 'K.ntk-l1.W.npy'}
+    >>> output_files("K.npy", ["ntk"])
+    {'ntk': 'K.npy'}
+    """
+    output = str(output)
+    if len(names) == 1:
+        return {names[0]: output}
+    stem = output[:-len(".npy")] if output.endswith(".npy") else output
+    safe = {n: n.replace("[", "-").replace("]", "").replace("/", "_") for n in names}
+    return {n: f"{stem}.{safe[n]}.npy" for n in names}
 
 
 # ------------------------------------------------------------------------ durable writes
@@ -222,18 +243,21 @@ class TiledRun:
     """
 
     def __init__(self, arch, X, X2, output, kind="ntk", dtype="float64", tile=None,
-                 resume=False, force=False, checkpoint_every=0.5):
+                 resume=False, force=False, checkpoint_every=0.5, per_layer=False):
         if kind not in TILED_KINDS:
-            raise DataError(f"a tiled run computes one kernel (ntk or nngp), not {kind!r}; "
-                            "run once per kind")
+            raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(TILED_KINDS)}")
         if dtype not in ("float64", "float32"):
             raise DataError(f"unknown dtype {dtype!r}; valid: float64, float32")
         self.output = Path(output)
         if self.output.suffix != ".npy":
             raise DataError(f"{output}: a tiled run writes one .npy file (a memmap); "
                             "use an output ending in .npy")
-        from ntksym.engine import check_data
-        self.arch, self.kind, self.dtype = arch, kind, dtype
+        from ntksym.engine import check_data, output_names
+        self.arch, self.kind, self.dtype, self.per_layer = arch, kind, dtype, bool(per_layer)
+        self.names = output_names(arch, kind, self.per_layer)
+        # several kernels: one memmap (and one partial file) each; one manifest for all
+        self.files = {n: Path(f) for n, f in output_files(self.output, self.names).items()}
+        self.partials = {n: partial_path(f) for n, f in self.files.items()}
         self.X = check_data(X, arch.input_shape, "X")
         self.X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
         self.symmetric = self.X2 is None
@@ -251,7 +275,7 @@ class TiledRun:
     # -- identity of the run: what must match for a resume
     def identity(self):
         return {"spec_name": self.arch.name, "spec_hash": self.arch.hash, "kind": self.kind,
-                "dtype": self.dtype, "shape": list(self.shape), "symmetric": self.symmetric,
+                "outputs": self.names, "dtype": self.dtype, "shape": list(self.shape), "symmetric": self.symmetric,
                 "x_hash": data_hash(self.X),
                 "x2_hash": None if self.symmetric else data_hash(self.X2)}
 
@@ -267,8 +291,10 @@ class TiledRun:
             raise OutputExistsError(
                 f"{self.output}: a {state} tiled run exists ({self.manifest_file}); pass --resume "
                 "to continue it or --force to start over")
-        elif m is None and self.output.exists() and not self.force:
-            raise OutputExistsError(f"{self.output} exists; pass --force to overwrite it")
+        elif m is None and not self.force:
+            for f in self.files.values():
+                if f.exists():
+                    raise OutputExistsError(f"{f} exists; pass --force to overwrite it")
         if m is not None:
             self._check_same(m, ident)
             if self.requested_tile and int(self.requested_tile) != m["tile"]:
@@ -278,33 +304,38 @@ class TiledRun:
             self.tile = int(m["tile"])
         self.tiles = tile_grid(*self.shape, self.tile, self.symmetric)
         if m is not None and m.get("status") == "complete":
-            if self.partial_file.exists() and not self.output.exists():
-                os.replace(self.partial_file, self.output)      # crashed between the two steps
-                _fsync_dir(self.output.parent)
-            if self.output.exists():
+            for n, f in self.files.items():
+                if self.partials[n].exists() and not f.exists():
+                    os.replace(self.partials[n], f)             # crashed between the steps
+                    _fsync_dir(f.parent)
+            if all(f.exists() for f in self.files.values()):
                 self.already_complete = True
                 self.done = np.ones(len(self.tiles), dtype=bool)
                 self.manifest = m
                 return self
             m = None                                           # output deleted: start over
-        if m is not None and not self.partial_file.exists():
+        if m is not None and not all(p.exists() for p in self.partials.values()):
             m = None                                           # partial deleted: start over
         if m is None:
             self._create(ident)
         else:
             self.manifest = m
             self.done = _decode_bits(m["done"], len(self.tiles))
-            self.mm = np.lib.format.open_memmap(self.partial_file, mode="r+")
-            if self.mm.shape != self.shape or self.mm.dtype != np.dtype(self.dtype):
-                raise DataError(f"{self.partial_file}: holds a {self.mm.dtype} {self.mm.shape} "
-                                "array, not what its manifest says; pass --force to start over")
+            self.mms = {n: np.lib.format.open_memmap(p, mode="r+")
+                        for n, p in self.partials.items()}
+            for n, mm in self.mms.items():
+                if mm.shape != self.shape or mm.dtype != np.dtype(self.dtype):
+                    raise DataError(f"{self.partials[n]}: holds a {mm.dtype} {mm.shape} array, "
+                                    "not what its manifest says; pass --force to start over")
         self._last_checkpoint = time.monotonic()
         return self
 
     def _check_same(self, m, ident):
         what = {"spec_hash": "spec", "x_hash": "data (X)", "x2_hash": "data (X2)",
-                "kind": "kernel kind", "dtype": "dtype", "shape": "shape",
+                "kind": "kernel kind", "outputs": "kernels (--per-layer)", "dtype": "dtype", "shape": "shape",
                 "symmetric": "symmetric/cross layout"}
+        m = dict(m)
+        m.setdefault("outputs", [m.get("kind")])   # manifests of one kernel before "outputs"
         bad = [f"{label} ({m.get(k)!s:.16} there, {ident[k]!s:.16} now)"
                for k, label in what.items() if m.get(k) != ident[k]]
         if bad:
@@ -313,18 +344,20 @@ class TiledRun:
                             + ". Use another -o, or --force to discard it and start over")
 
     def _create(self, ident):
-        for p in (self.partial_file, self.manifest_file):
+        for p in (*self.partials.values(), self.manifest_file):
             if p.exists():
                 p.unlink()
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        # the memmap exists (sparse, zero-filled) before any manifest refers to it
-        self.mm = np.lib.format.open_memmap(self.partial_file, mode="w+",
-                                            dtype=np.dtype(self.dtype), shape=self.shape)
+        # the memmaps exist (sparse, zero-filled) before any manifest refers to them
+        self.mms = {n: np.lib.format.open_memmap(p, mode="w+", dtype=np.dtype(self.dtype),
+                                                 shape=self.shape)
+                    for n, p in self.partials.items()}
         self.done = np.zeros(len(self.tiles), dtype=bool)
         self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
                          "status": "running", **ident, "tile": self.tile,
                          "n_tiles": len(self.tiles), "n_done": 0,
-                         "output": self.output.name, "partial": self.partial_file.name,
+                         "output": self.output.name, "partial": self.partial_file.name if len(self.names) == 1 else None,
+                         "files": {n: f.name for n, f in self.files.items()},
                          "ntksym_version": ntksym.__version__,
                          "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "done": ""}
         self.checkpoint()
@@ -345,18 +378,25 @@ class TiledRun:
         return self.X[i0:i1], (self.X if self.symmetric else self.X2)[j0:j1]
 
     def write(self, k, block):
+        """Store tile k: an array (one kernel) or a dict name -> array (several)."""
         i0, i1, j0, j1 = self.tiles[k]
-        if block.shape != (i1 - i0, j1 - j0):
-            raise RuntimeError(f"tile {k} has shape {block.shape}, expected "
-                               f"{(i1 - i0, j1 - j0)}")
-        self.mm[i0:i1, j0:j1] = block
+        blocks = block if isinstance(block, dict) else {self.names[0]: block}
+        if set(blocks) != set(self.names):
+            raise RuntimeError(f"tile {k} has kernels {sorted(blocks)}, expected {self.names}")
+        for b in blocks.values():
+            if b.shape != (i1 - i0, j1 - j0):
+                raise RuntimeError(f"tile {k} has shape {b.shape}, expected "
+                                   f"{(i1 - i0, j1 - j0)}")
+        for n, b in blocks.items():
+            self.mms[n][i0:i1, j0:j1] = b
         self.done[k] = True
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
             self.checkpoint()
 
     def checkpoint(self):
         """Make the tiles written so far durable, then record them in the manifest."""
-        self.mm.flush()                          # msync: data reach the file before the claim
+        for mm in self.mms.values():             # msync: data reach the files before the claim
+            mm.flush()
         self.manifest.update(n_done=int(self.done.sum()), done=_encode_bits(self.done),
                              updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         write_json_atomic(self.manifest_file, self.manifest)
@@ -373,17 +413,20 @@ class TiledRun:
         if not self.done.all():
             raise RuntimeError(f"finish() with {len(self.done) - self.n_done} tiles missing")
         self.checkpoint()
-        if self.symmetric:
-            for i0, i1, j0, j1 in self.tiles:
-                if j0 > i0:
-                    self.mm[j0:j1, i0:i1] = self.mm[i0:i1, j0:j1].T
-        self.mm.flush()
-        with open(self.partial_file, "rb+") as fh:
-            os.fsync(fh.fileno())
-        del self.mm
+        for n, mm in self.mms.items():
+            if self.symmetric:
+                for i0, i1, j0, j1 in self.tiles:
+                    if j0 > i0:
+                        mm[j0:j1, i0:i1] = mm[i0:i1, j0:j1].T
+            mm.flush()
+            with open(self.partials[n], "rb+") as fh:
+                os.fsync(fh.fileno())
+        del self.mms
         self.manifest["status"] = "complete"
         self.checkpoint_manifest_only()
-        os.replace(self.partial_file, self.output)
+        # the manifest says complete first: a crash among the renames is finished by --resume
+        for n, f in self.files.items():
+            os.replace(self.partials[n], f)
         _fsync_dir(self.output.parent)
 
     def checkpoint_manifest_only(self):
@@ -396,21 +439,23 @@ def run_threaded(run, progress=None):
     """Compute every pending tile in this process (numba threads inside each tile)."""
     for k in run.pending():
         X1, X2 = run.tile_inputs(k)
-        run.write(k, compute_tile(run.arch, X1, X2, kind=run.kind, dtype=run.dtype))
+        run.write(k, compute_tile(run.arch, X1, X2, kind=run.kind, dtype=run.dtype,
+                                  per_layer=run.per_layer))
         if progress is not None:
             progress.update(run.n_done)
 
 
 def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=None,
                  resume=False, force=False, progress=None, client=None, threads=None,
-                 checkpoint_every=0.5, on_tile=None):
+                 checkpoint_every=0.5, on_tile=None, per_layer=False):
     """Compute K(X, X2) tile by tile into the ``.npy`` file ``output`` (resumable).
 
     Parameters
     ----------
-    arch, X, X2, kind, dtype : as :func:`ntksym.engine.kernel` (one kind: "ntk" or "nngp").
+    arch, X, X2, kind, dtype, per_layer : as :func:`ntksym.engine.kernel`.
     output : path ending in ``.npy``; written as ``output + ".partial"`` and renamed when done;
-        the manifest is ``output + ".manifest.json"``.
+        the manifest is ``output + ".manifest.json"``.  Several kernels (``kind="both"``,
+        ``per_layer``) go to one file each, ``OUT.<name>.npy`` (:func:`output_files`).
     tile : rows (and columns) per tile (default 1024; a resume keeps the run's tile size).
     resume : continue a partial run of the same spec, data, kind and dtype (DataError if any
         differs); with nothing to resume, start afresh.
@@ -420,12 +465,13 @@ def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=
     threads : numba threads per tile (default: all cores; per worker with a client).
     on_tile : optional callback ``on_tile(n_done, n_tiles)`` after every tile (tests, GUIs).
 
-    Returns a summary dict: output, shape, tiles, computed (tiles done in this call), seconds.
+    Returns a summary dict: output, files (name -> path), shape, tiles, computed (tiles done
+    in this call), seconds.
 
     Example: ``tiled_kernel(arch, X, output="K.npy", tile=2048, resume=True)``.
     """
     run = TiledRun(arch, X, X2, output, kind=kind, dtype=dtype, tile=tile, resume=resume,
-                   force=force, checkpoint_every=checkpoint_every).open()
+                   force=force, checkpoint_every=checkpoint_every, per_layer=per_layer).open()
     t0 = time.perf_counter()
     n_before = run.n_done
     bar = Progress(len(run.tiles), run.n_done, enabled=progress)
@@ -441,7 +487,8 @@ def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=
             run_threaded(run, progress=prog)
         run.finish()
     bar.close()
-    return {"output": str(run.output), "shape": list(run.shape), "tiles": len(run.tiles),
+    return {"output": str(run.output), "files": {n: str(f) for n, f in run.files.items()},
+            "shape": list(run.shape), "tiles": len(run.tiles),
             "computed": run.n_done - n_before if not run.already_complete else 0,
             "tile": run.tile, "seconds": round(time.perf_counter() - t0, 4),
             "already_complete": run.already_complete}
@@ -514,18 +561,19 @@ def process_age():
         return 0.0
 
 
-def tile_working_bytes(tile, dtype="float64", in_flight=0):
-    """Bytes a tiled run holds per tile besides the output memmap: the Gram block (computed in
-    place when float64), a float64 buffer plus its cast when float32, a mirror copy at the end,
-    and ``in_flight`` finished tiles queued from Dask workers."""
+def tile_working_bytes(tile, dtype="float64", in_flight=0, n_outputs=1):
+    """Bytes a tiled run holds per tile besides the output memmaps: the Gram block (computed in
+    place for one float64 kernel), a float64 buffer per kernel plus its cast otherwise, a
+    mirror copy at the end, and ``in_flight`` finished tiles queued from Dask workers."""
     t2 = tile * tile
     item = np.dtype(dtype).itemsize
-    per = 8 * t2 + (8 * t2 + item * t2 if dtype == "float32" else 0) + item * t2
-    return per + in_flight * item * t2
+    one = n_outputs == 1 and dtype == "float64"
+    per = 8 * t2 + (0 if one else n_outputs * (8 * t2 + item * t2)) + item * t2
+    return per + in_flight * n_outputs * item * t2
 
 
 def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, budget_s=1.0,
-              max_tiles=3):
+              max_tiles=3, per_layer=False):
     """Seconds per pair, timed on a few tiles of the real data (after one tiny warm-up call
     that loads the compiled kernel).  Off-diagonal blocks are timed where the data allow,
     because they dominate the work; blocks are at most 1024 rows so calibration stays short.
@@ -533,7 +581,8 @@ def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, 
     cols_src = X if X2 is None else X2
     b = max(1, min(int(tile), 1024, X.shape[0]))
     t = time.perf_counter()
-    compute_tile(arch, X[:2], cols_src[:2], kind=kind, dtype=dtype)         # load the kernel
+    compute_tile(arch, X[:2], cols_src[:2], kind=kind, dtype=dtype,         # load the kernel
+                 per_layer=per_layer)
     calibrate.load_seconds = time.perf_counter() - t
     spent, pairs, k = 0.0, 0, 0
     while k < max_tiles and (k == 0 or spent < budget_s):
@@ -547,7 +596,7 @@ def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, 
         else:
             cols = X2[:b]
         t = time.perf_counter()
-        compute_tile(arch, rows, cols, kind=kind, dtype=dtype)
+        compute_tile(arch, rows, cols, kind=kind, dtype=dtype, per_layer=per_layer)
         spent += time.perf_counter() - t
         r = rows.shape[0]
         pairs += r * (r + 1) // 2 if cols is None else r * cols.shape[0]
@@ -556,7 +605,7 @@ def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, 
 
 
 def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=None,
-         parallel=1, in_flight=0, calibrate_time=True):
+         parallel=1, in_flight=0, calibrate_time=True, per_layer=False):
     """What a run would cost, before running it: pairs, tiles, output size, memory and time.
 
     ``max_memory`` (bytes) bounds the memory the run cannot give back: this process now
@@ -569,6 +618,8 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
 
     Example: ``plan(arch, X, tile=2048, max_memory=parse_bytes("8G"))["estimated_seconds"]``.
     """
+    from ntksym.engine import output_names
+    n_out = len(output_names(arch, kind, per_layer))
     n1 = X.shape[0]
     n2 = n1 if X2 is None else X2.shape[0]
     symmetric = X2 is None
@@ -577,21 +628,22 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
     if calibrate_time:
         # first: it loads the compiled kernel, which the memory baseline must include
         t = time.perf_counter()
-        spp = calibrate(arch, X, X2, kind=kind, dtype=dtype, tile=min(tile, 1024))
+        spp = calibrate(arch, X, X2, kind=kind, dtype=dtype, tile=min(tile, 1024),
+                        per_layer=per_layer)
         info["calibration_seconds"] = time.perf_counter() - t
     base = current_rss()
     retiled = False
     if max_memory is not None:
-        if base + tile_working_bytes(16, dtype, in_flight) > max_memory:
+        if base + tile_working_bytes(16, dtype, in_flight, n_out) > max_memory:
             raise DataError(f"--max-memory {human_bytes(max_memory)} is below what this process "
                             f"already holds ({human_bytes(base)}: interpreter, compiled kernel, "
                             "data); raise it")
-        while tile > 16 and base + tile_working_bytes(tile, dtype, in_flight) > max_memory:
+        while tile > 16 and base + tile_working_bytes(tile, dtype, in_flight, n_out) > max_memory:
             tile = max(16, int(tile * 0.8))
             retiled = True
     item = np.dtype(dtype).itemsize
-    work = tile_working_bytes(min(tile, max(n1, n2)), dtype, in_flight)
-    out_bytes = n1 * n2 * item
+    work = tile_working_bytes(min(tile, max(n1, n2)), dtype, in_flight, n_out)
+    out_bytes = n_out * n1 * n2 * item
     info.update(pairs=pairs_computed(n1, n2, symmetric), tile=tile, retiled=retiled,
                 tiles=len(tile_grid(n1, n2, tile, symmetric)), output_bytes=out_bytes,
                 base_rss_bytes=base, working_bytes=work,
@@ -640,17 +692,13 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
         if need <= max_b and not dry_run:
             return None
         if need > max_b:
-            if len(names) != 1 or (not dry_run and (output is None
-                                                    or not str(output).endswith(".npy"))):
+            if not dry_run and (output is None or not str(output).endswith(".npy")):
                 raise DataError(f"the in-memory kernel needs about {human_bytes(need)}, more than "
                                 f"--max-memory {human_bytes(max_b)}; to compute it in tiles instead, "
-                                "give -o OUT.npy and one kernel (ntk or nngp, no --per-layer)")
+                                "give -o OUT.npy")
             _say(f"in memory this run needs about {human_bytes(need)} > --max-memory "
                  f"{human_bytes(max_b)}: computing in tiles into {output}")
             tiled = True
-    if len(names) != 1:
-        raise DataError(f"a tiled run writes one kernel to one .npy file, but {', '.join(names)} "
-                        "were asked; run once per kind (and without --per-layer)")
     distributed = bool(scheduler or workers)
     in_flight = 0
     client = cluster = None
@@ -662,11 +710,12 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
         parallel = len(client.nthreads()) if (client is not None and cluster is None) else 1
         if dry_run:
             p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
-                     parallel=parallel, in_flight=in_flight)
+                     parallel=parallel, in_flight=in_flight, per_layer=per_layer)
             # a real run also pays this process's start-up (imports, spec, data) and the
             # loading of the compiled kernel, both measured here
             est = p["estimated_seconds"] + process_age() + calibrate.load_seconds
-            return {"spec": arch.name, "kernel": kind, "dtype": dtype, "shape": p["shape"],
+            return {"spec": arch.name, "kernel": kind, "kernels": names, "dtype": dtype,
+                    "shape": p["shape"],
                     "pairs": p["pairs"], "tile": p["tile"], "tiles": p["tiles"],
                     "retiled_for_max_memory": p["retiled"],
                     "seconds_per_pair": float(f"{p['seconds_per_pair']:.4g}"),
@@ -683,7 +732,7 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
             raise DataError("a tiled run writes to a file: give -o OUT.npy")
         if max_b is not None:
             p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
-                     in_flight=in_flight, calibrate_time=False)
+                     in_flight=in_flight, calibrate_time=False, per_layer=per_layer)
             if p["retiled"]:
                 _say(f"tiles of {p['tile']} rows fit --max-memory {human_bytes(max_b)}"
                      + (f" (asked: {tile})" if tile else ""))
@@ -694,13 +743,14 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
         every = float(os.environ.get("NTKSYM_CHECKPOINT_SECONDS", "0.5"))
         info = tiled_kernel(arch, X, X2, output=output, kind=kind, dtype=dtype, tile=tile,
                             resume=resume, force=force, progress=progress, client=client,
-                            threads=threads, checkpoint_every=every)
+                            threads=threads, checkpoint_every=every, per_layer=per_layer)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    return {"spec": arch.name, "kernels": [kind], "shape": info["shape"], "dtype": dtype,
+    return {"spec": arch.name, "kernels": names, "shape": info["shape"], "dtype": dtype,
             "tile": info["tile"], "tiles": info["tiles"], "tiles_computed": info["computed"],
-            "seconds": info["seconds"], "output": info["output"],
+            "seconds": info["seconds"],
+            "output": info["output"] if len(names) == 1 else info["files"],
             "manifest": str(manifest_path(output))}

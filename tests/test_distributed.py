@@ -71,3 +71,20 @@ def test_killed_worker_costs_only_its_tiles(arch, client, tmp_path):
     assert killed and info["computed"] == info["tiles"] == 91
     assert np.array_equal(np.load(ref), np.load(tmp_path / "d.npy"))
     assert victim not in client.run(os.getpid).values()      # the nanny started a new worker
+
+
+def test_images_and_both_kernels_tile_on_the_cluster(client, tmp_path):
+    # the CNTK-GAP on 8x8x1 digits (blank pixels: zero-variance patches) tiles on Dask workers
+    # exactly as in one process, for both kernels at once (one memmap each)
+    from ntksym.data import load_dataset
+    gap = ntksym.load_spec(ROOT / "spec" / "cntk_gap_digits_depth4.toml")
+    X = load_dataset("digits").X[:22].reshape(-1, 8, 8, 1)
+    ref = ntksym.kernel(gap, X, kind="both")
+    t = tiled_kernel(gap, X, output=tmp_path / "t.npy", kind="both", tile=8, progress=False)
+    d = tiled_kernel(gap, X, output=tmp_path / "d.npy", kind="both", tile=8, progress=False,
+                     client=client)
+    assert d["computed"] == d["tiles"] == 6
+    for name in ("nngp", "ntk"):
+        assert np.array_equal(np.load(t["files"][name]), np.load(d["files"][name]))
+        np.testing.assert_allclose(np.load(d["files"][name]), ref[name], rtol=1e-12)
+        assert np.isfinite(ref[name]).all()

@@ -109,6 +109,63 @@ def test_interrupted_in_process_run_resumes_to_same_bits(arch, tmp_path):
     assert tiled_kernel(arch, X, output=out, tile=9, force=True, progress=False)["tile"] == 9
 
 
+def test_both_and_per_layer_write_one_memmap_each_and_resume(arch, tmp_path):
+    X, Z = _data(33), _data(12, seed=4)
+    ref = ntksym.kernel(arch, X, kind="both", per_layer=True)
+    assert len(ref) > 3                       # nngp, ntk and at least two per-layer terms
+    out = tmp_path / "K.npy"
+    with pytest.raises(_Stop):
+        tiled_kernel(arch, X, output=out, kind="both", per_layer=True, tile=8,
+                     progress=False, checkpoint_every=0.0, on_tile=_interrupt_after(4))
+    m = json.loads(manifest_path(out).read_text())
+    assert m["outputs"] == list(ref) and m["n_done"] == 4 and m["status"] == "running"
+    # a resume asking for other kernels is refused, naming what differs
+    with pytest.raises(DataError, match="different kernel kind"):
+        tiled_kernel(arch, X, output=out, kind="ntk", resume=True, progress=False)
+    with pytest.raises(DataError, match="different kernels"):
+        tiled_kernel(arch, X, output=out, kind="both", resume=True, progress=False)
+    info = tiled_kernel(arch, X, output=out, kind="both", per_layer=True, resume=True,
+                        progress=False)
+    assert info["computed"] == info["tiles"] - 4
+    assert not out.exists()                   # several kernels: OUT.<name>.npy, never OUT.npy
+    assert set(info["files"]) == set(ref)
+    assert Path(info["files"]["nngp"]).name == "K.nngp.npy"
+    for name, path in info["files"].items():
+        assert Path(path).exists() and not partial_path(path).exists()
+        np.testing.assert_allclose(np.load(path), ref[name], rtol=1e-12, atol=1e-12)
+    # the per-layer files sum to the NTK file
+    terms = sum(np.load(p) for n, p in info["files"].items() if n.startswith("ntk["))
+    np.testing.assert_allclose(terms, np.load(info["files"]["ntk"]), rtol=1e-12)
+    # a cross kernel in float32, kind "both": the same numbers as the engine's
+    outc = tmp_path / "C.npy"
+    infoc = tiled_kernel(arch, X, Z, output=outc, kind="both", dtype="float32", tile=5,
+                         progress=False)
+    refc = ntksym.kernel(arch, X, Z, kind="both", dtype="float32")
+    for name in ("nngp", "ntk"):
+        assert np.array_equal(np.load(infoc["files"][name]), refc[name])
+    # an existing OUT.<name>.npy is not overwritten without --force
+    (tmp_path / "D.nngp.npy").write_bytes(b"x")
+    with pytest.raises(OutputExistsError, match="D.nngp.npy"):
+        tiled_kernel(arch, X, output=tmp_path / "D.npy", kind="both", progress=False)
+
+
+def test_cli_kernel_both_tiled_writes_two_files(arch, tmp_path):
+    X = _data(20)
+    np.save(tmp_path / "X.npy", X)
+    p = _cli(SPEC, "--x", tmp_path / "X.npy", "--kernel", "both", "--tile", 8, "-o",
+             tmp_path / "K.npy", "--json")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["kernels"] == ["nngp", "ntk"]
+    assert summary["output"] == {"nngp": str(tmp_path / "K.nngp.npy"),
+                                 "ntk": str(tmp_path / "K.ntk.npy")}
+    ref = ntksym.kernel(arch, X, kind="both")
+    for name in ("nngp", "ntk"):
+        np.testing.assert_allclose(np.load(tmp_path / f"K.{name}.npy"), ref[name],
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_progress_text_and_quiet_when_piped():
     import io
     buf = io.StringIO()
