@@ -54,7 +54,7 @@ def test_conv_mask_factors_in_derive_and_rescale_is_dense():
     arch = ntksym.loads_spec(SPEC.format(mask='{ kind = "filter", keep = 0.25 }'))
     text = str(arch.derive())
     assert "filter mask keep=0.25: weight variance x 1/4, W-gradient term x 1/4" in text
-    assert "note: conv_1 mask: whole q x q filters" in text
+    assert "note: conv_2 mask: whole q x q filters" in text
     X = _X()
     resc = ntksym.loads_spec(SPEC.format(mask='{ kind = "bernoulli", keep = 0.3, rescale = true }'))
     dense = ntksym.loads_spec(UNMASKED.format())
