@@ -247,5 +247,7 @@ def grid(a, b, c):
         assert abs(out[i, 0] - gaussian_expectation(relu, relu, x, y, z, (0.0,))) < 1e-13
         assert abs(out[i, 1] - gaussian_expectation(hub, relu, x, y, z, (0.0, 0.5), breakpoints_g=(0.0,))) < 1e-13
         assert abs(out[i, 2] - x / 2) < 1e-13
-    assert any((tmp_path / "cache").rglob("*.nbi"))
+    # numba writes its index to NUMBA_CACHE_DIR, or beside the module when numba read its
+    # configuration before the variable was set (the whole suite imports numba early)
+    assert any(tmp_path.rglob("*.nbi"))
     sys.modules.pop("ntksym_quadmod_test", None)
