@@ -12,11 +12,12 @@ from numba import njit, prange
 
 SPEC_NAME = 'cntk-gap-fixed-depth3'
 SPEC_HASH = 'a1a178d4132f4ca16346716bd7fbb69030c6d1da5e32607b86505d7518190ea2'
-CODEGEN_VERSION = '1'
+CODEGEN_VERSION = '2'
 INPUT_KIND = "image"
 INPUT_SCALE = 3
 OUTPUTS = ('nngp', 'ntk')
-NBUF, PMAX, TMPSIZE, NSLOT = 4, 1024, 1048576, 2
+SCHEDULE = 'offset-slices'
+NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = 4, 1024, 1024, 1024, 6
 
 
 @njit(cache=True)
@@ -26,6 +27,25 @@ def _corr(c, a, b):
     if d <= 0.0:
         return 0.0
     r = c / d
+    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, inline="always")
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
+        return 0.0
+    r = c / d
+    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, inline="always")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1]; a zero variance gives 0 * inf = NaN (its
+    # covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
@@ -108,135 +128,441 @@ def _gram(X1, X2, scale, out):
             out[p * P + q] = acc / scale
 
 
+@njit(cache=True, inline="always")
+def _acos(x):
+    # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
+    # (ntksym/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 2.0 * a - 1.0
+    p = -5.795290904059953e-12
+    p = p * t + 1.876182859892961e-11
+    p = p * t + -3.2014692981963206e-11
+    p = p * t + 1.053763456017404e-10
+    p = p * t + -4.1049316570048077e-10
+    p = p * t + 1.3625081119011203e-09
+    p = p * t + -4.483282655698544e-09
+    p = p * t + 1.512789380154231e-08
+    p = p * t + -5.160954742353246e-08
+    p = p * t + 1.7797568309347217e-07
+    p = p * t + -6.225323011373912e-07
+    p = p * t + 2.216018964166176e-06
+    p = p * t + -8.063539634680944e-06
+    p = p * t + 3.0187170145817538e-05
+    p = p * t + -0.0001174125041523598
+    p = p * t + 0.0004820541005614757
+    p = p * t + -0.0021491358590143865
+    p = p * t + 0.01102931331797911
+    p = p * t + -0.07601609123466499
+    p = p * t + 1.480960979386122
+    r = math.sqrt(1.0 - a) * p
+    return math.pi - r if x < 0.0 else r
+
+
+# ---- per-offset-slice templates (see ntksym/codegen_slices.py for why they are exact)
+
+@njit(cache=True, inline="always")
+def _rect(n, d, circ):
+    # the indices i of an n-grid whose partner i + d is inside it (all of them when circular)
+    if circ:
+        return 0, n
+    return max(0, -d), min(n, n - d)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, out):
+    # out[i W + j] = <x_(i, j), x'_(i + di, j + dj)> / scale inside the slice's rectangle;
+    # channel-major images (C, H W) so that the loop over j is contiguous
+    C = XaT.shape[0]
+    r0, r1 = _rect(H, di, circ)
+    c0, c1 = _rect(W, dj, circ)
+    for i in range(r0, r1):
+        iy = i + di
+        if iy >= H:
+            iy -= H
+        for j in range(c0, c1):
+            out[np.uint64(i * W + j)] = 0.0
+        for c in range(C):
+            xa = XaT[c]
+            xb = XbT[c]
+            if circ:
+                for j in range(c0, c1):
+                    jy = j + dj - W if j + dj >= W else j + dj
+                    out[np.uint64(i * W + j)] += xa[np.uint64(i * W + j)] * xb[np.uint64(iy * W + jy)]
+            else:
+                shift = iy * W + dj
+                for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+                    out[p] += xa[p] * xb[np.uint64(np.int64(p) - i * W + shift)]
+        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+            out[p] /= scale
+
+
 @njit(cache=True)
-def image_pass(Xa, buf, tmp, D):
+def _fill_slice(value, H, W, di, dj, circ, out):
+    r0, r1 = _rect(H, di, circ)
+    c0, c1 = _rect(W, dj, circ)
+    for i in range(r0, r1):
+        for j in range(c0, c1):
+            out[i * W + j] = value
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
+    """Stride-1 patch sum of the offset-(di, dj) slice A (H x W grid) into out (Ho x Wo grid):
+    out[i, j] = sum_{a, b} A[i + a - ph, j + b - pw] over source pixels inside A's rectangle
+    (zero padding, and partners outside the image, contribute nothing).  Separable: rows into
+    tmp (Ho x W), then columns; per window offset, the range of outputs whose source is
+    inside is one contiguous run (unsigned indices: the runs vectorize)."""
+    ra, rb = _rect(H, di, circ)
+    ca, cb = _rect(W, dj, circ)
+    oa, ob = _rect(Ho, di, circ)
+    oc, od = _rect(Wo, dj, circ)
+    for i in range(oa, ob):
+        t0 = i * W
+        for p in range(np.uint64(t0 + ca), np.uint64(t0 + cb)):
+            tmp[p] = 0.0
+        for a in range(qh):
+            r = i + a - ph
+            if circ:
+                r %= H
+            elif r < ra or r >= rb:
+                continue
+            s = r * W - t0
+            for p in range(np.uint64(t0 + ca), np.uint64(t0 + cb)):
+                tmp[p] += A[np.uint64(np.int64(p) + s)]
+    for i in range(oa, ob):
+        t0 = i * W
+        o0 = i * Wo
+        for p in range(np.uint64(o0 + oc), np.uint64(o0 + od)):
+            out[p] = 0.0
+        for b in range(qw):
+            if circ:
+                for j in range(oc, od):
+                    c = (j + b - pw) % W
+                    out[np.uint64(o0 + j)] += tmp[np.uint64(t0 + c)]
+                continue
+            # outputs j whose source column j + b - pw lies in [ca, cb)
+            j0 = max(oc, ca - b + pw)
+            j1 = min(od, cb - b + pw)
+            s = t0 + b - pw - o0
+            for p in range(np.uint64(o0 + j0), np.uint64(o0 + max(j0, j1))):
+                out[p] += tmp[np.uint64(np.int64(p) + s)]
+
+
+@njit(cache=True)
+def _slice_sum(A, H, W, di, dj, circ):
+    r0, r1 = _rect(H, di, circ)
+    c0, c1 = _rect(W, dj, circ)
+    acc = 0.0
+    for i in range(r0, r1):
+        for j in range(c0, c1):
+            acc += A[i * W + j]
+    return acc
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def offset_self(Xa, buf, tmp, cbuf, D):
+    """Offset 0 of the pair (x, x): stores the per-pixel diagonals in D."""
     Xb = Xa
     Dx = D
     Dy = D
-    _gram(Xa, Xb, 3.0, buf[0])
+    di = 0
+    dj = 0
+    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
     # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
-    _window_pairs(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[1], tmp)
+    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
     # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
-    for p in range(1024):
-        for q in range(1024):
-            Sigma_1 = buf[1, p * 1024 + q]
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_1 = v1[p]
             Sigma_2 = 3.0*Sigma_1
-            buf[1, p * 1024 + q] = Sigma_2
+            v1[p] = Sigma_2
     for p in range(1024):
-        D[0, p] = buf[1, p * 1024 + p]
+        D[0, p] = buf[1, p]
+        D[2, p] = math.sqrt(buf[1, p])
+        D[3, p] = 1.0 / D[2, p]
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    for p in range(1024):
-        Sigma_2_xx = Dx[0, p]
-        for q in range(1024):
-            Sigma_2_yy = Dy[0, q]
-            Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
-            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
-            buf[1, p * 1024 + q] = Sigma_3
+    v1 = buf[1]
+    dx0 = Dx[0]
+    dy0 = Dy[0]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_2_xx = dx0[p]
+            Sigma_2_yy = dy0[q]
+            Sigma_2 = v1[p]
+            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
+            c2_1 = _clip1(Sigma_2, c2_0)
+            Sigma_3 = (0.5)*c2_0*(-c2_1*(_acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            v1[p] = Sigma_3
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
+    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
     # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    for p in range(1024):
-        for q in range(1024):
-            Sigma_4 = buf[0, p * 1024 + q]
+    v0 = buf[0]
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_4 = v0[p]
             c4_0 = (0.2222222222222222)*Sigma_4
             Sigma_5 = c4_0
             Theta_5 = c4_0
-            buf[0, p * 1024 + q] = Sigma_5
-            buf[1, p * 1024 + q] = Theta_5
+            v0[p] = Sigma_5
+            v1[p] = Theta_5
     for p in range(1024):
-        D[1, p] = buf[0, p * 1024 + p]
+        D[1, p] = buf[0, p]
+        D[4, p] = math.sqrt(buf[0, p])
+        D[5, p] = 1.0 / D[4, p]
     # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    for p in range(1024):
-        Sigma_5_xx = Dx[1, p]
-        for q in range(1024):
-            Sigma_5_yy = Dy[1, q]
-            Sigma_5 = buf[0, p * 1024 + q]
-            Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
-            c5_1 = math.acos(c5_0) - 3.141592653589793
+    v0 = buf[0]
+    v1 = buf[1]
+    dx1 = Dx[1]
+    dy1 = Dy[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_5_xx = dx1[p]
+            Sigma_5_yy = dy1[q]
+            Sigma_5 = v0[p]
+            Theta_5 = v1[p]
+            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
+            c5_1 = _clip1(Sigma_5, c5_0)
+            c5_2 = _acos(c5_1) - 3.141592653589793
+            c5_3 = (0.5)/3.141592653589793
+            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
+            Theta_6 = -Theta_5*c5_2*c5_3
+            v1[p] = Sigma_6
+            v0[p] = Theta_6
+    # global_avg_pool_4: global_avg_pool over 32x32 pixels (this offset's share)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):
+    """One offset slice of the pair (x, x') through every layer; adds its share of the readout to acc."""
+    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
+    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_1 = v1[p]
+            Sigma_2 = 3.0*Sigma_1
+            v1[p] = Sigma_2
+    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+    v1 = buf[1]
+    dx3 = Dx[3]
+    dy3 = Dy[3]
+    dx2 = Dx[2]
+    dy2 = Dy[2]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_2_isqrt_xx = dx3[p]
+            Sigma_2_isqrt_yy = dy3[q]
+            Sigma_2_sqrt_xx = dx2[p]
+            Sigma_2_sqrt_yy = dy2[q]
+            Sigma_2 = v1[p]
+            c2_0 = _clip_scaled(Sigma_2, Sigma_2_isqrt_xx, Sigma_2_isqrt_yy)
+            Sigma_3 = (0.5)*Sigma_2_sqrt_xx*Sigma_2_sqrt_yy*(-c2_0*(_acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
+            v1[p] = Sigma_3
+    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+    v0 = buf[0]
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_4 = v0[p]
+            c4_0 = (0.2222222222222222)*Sigma_4
+            Sigma_5 = c4_0
+            Theta_5 = c4_0
+            v0[p] = Sigma_5
+            v1[p] = Theta_5
+    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+    v0 = buf[0]
+    v1 = buf[1]
+    dx5 = Dx[5]
+    dy5 = Dy[5]
+    dx4 = Dx[4]
+    dy4 = Dy[4]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_5_isqrt_xx = dx5[p]
+            Sigma_5_isqrt_yy = dy5[q]
+            Sigma_5_sqrt_xx = dx4[p]
+            Sigma_5_sqrt_yy = dy4[q]
+            Sigma_5 = v0[p]
+            Theta_5 = v1[p]
+            c5_0 = _clip_scaled(Sigma_5, Sigma_5_isqrt_xx, Sigma_5_isqrt_yy)
+            c5_1 = _acos(c5_0) - 3.141592653589793
             c5_2 = (0.5)/3.141592653589793
-            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+            Sigma_6 = Sigma_5_sqrt_xx*Sigma_5_sqrt_yy*c5_2*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
             Theta_6 = -Theta_5*c5_1*c5_2
-            buf[1, p * 1024 + q] = Sigma_6
-            buf[0, p * 1024 + q] = Theta_6
-    # global_avg_pool_4: global_avg_pool over 32x32 pixels
-    _global_avg(buf[1], 1024, buf[2])
-    _global_avg(buf[0], 1024, buf[3])
+            v1[p] = Sigma_6
+            v0[p] = Theta_6
+    # global_avg_pool_4: global_avg_pool over 32x32 pixels (this offset's share)
+    acc[0] += _slice_sum(buf[1], 32, 32, di, dj, False)
+    acc[1] += _slice_sum(buf[0], 32, 32, di, dj, False)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def offset_pass_self(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):
+    """offset_pass for the pair (x, x), with c / sqrt(a b) kept exact."""
+    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
+    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_1 = v1[p]
+            Sigma_2 = 3.0*Sigma_1
+            v1[p] = Sigma_2
+    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+    v1 = buf[1]
+    dx0 = Dx[0]
+    dy0 = Dy[0]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_2_xx = dx0[p]
+            Sigma_2_yy = dy0[q]
+            Sigma_2 = v1[p]
+            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
+            c2_1 = _clip1(Sigma_2, c2_0)
+            Sigma_3 = (0.5)*c2_0*(-c2_1*(_acos(c2_1) - 3.141592653589793) + math.sqrt(1.0 - (c2_1*c2_1)))/3.141592653589793
+            v1[p] = Sigma_3
+    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+    v0 = buf[0]
+    v1 = buf[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_4 = v0[p]
+            c4_0 = (0.2222222222222222)*Sigma_4
+            Sigma_5 = c4_0
+            Theta_5 = c4_0
+            v0[p] = Sigma_5
+            v1[p] = Theta_5
+    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+    v0 = buf[0]
+    v1 = buf[1]
+    dx1 = Dx[1]
+    dy1 = Dy[1]
+    r0, r1 = _rect(32, di, False)
+    c0, c1 = _rect(32, dj, False)
+    shift = di * 32 + dj
+    for i in range(r0, r1):
+        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+            q = np.uint64(np.int64(p) + shift)
+            Sigma_5_xx = dx1[p]
+            Sigma_5_yy = dy1[q]
+            Sigma_5 = v0[p]
+            Theta_5 = v1[p]
+            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
+            c5_1 = _clip1(Sigma_5, c5_0)
+            c5_2 = _acos(c5_1) - 3.141592653589793
+            c5_3 = (0.5)/3.141592653589793
+            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
+            Theta_6 = -Theta_5*c5_2*c5_3
+            v1[p] = Sigma_6
+            v0[p] = Theta_6
+    # global_avg_pool_4: global_avg_pool over 32x32 pixels (this offset's share)
+    acc[0] += _slice_sum(buf[1], 32, 32, di, dj, False)
+    acc[1] += _slice_sum(buf[0], 32, 32, di, dj, False)
+
+
+@njit(cache=True)
+def tail_self(acc, D):
+    Dx = D
+    Dy = D
+    Sigma_7 = acc[0] * 9.5367431640625e-07
+    Theta_7 = acc[1] * 9.5367431640625e-07
     # dense_5: dense: weight_var=0.2222222222222222, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: none
-    for p in range(1):
-        for q in range(1):
-            Sigma_7 = buf[2, p * 1 + q]
-            Theta_7 = buf[3, p * 1 + q]
-            Sigma_9 = (0.2222222222222222)*Sigma_7
-            Theta_9 = (0.2222222222222222)*Theta_7
-            buf[3, p * 1 + q] = Sigma_9
-            buf[2, p * 1 + q] = Theta_9
-    Sigma_9 = buf[3, 0]
-    Theta_9 = buf[2, 0]
+    Sigma_9 = (0.2222222222222222)*Sigma_7
+    Theta_9 = (0.2222222222222222)*Theta_7
     return (Sigma_9, Theta_9,)
+
+
+@njit(cache=True)
+def tail_pair(acc, Dx, Dy):
+    Sigma_7 = acc[0] * 9.5367431640625e-07
+    Theta_7 = acc[1] * 9.5367431640625e-07
+    # dense_5: dense: weight_var=0.2222222222222222, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: none
+    Sigma_9 = (0.2222222222222222)*Sigma_7
+    Theta_9 = (0.2222222222222222)*Theta_7
+    return (Sigma_9, Theta_9,)
+
+
+@njit(cache=True)
+def image_pass(Xa, buf, tmp, D):
+    """K(x, x): per-pixel diagonals from offset 0, then every offset the readout needs."""
+    cbuf = np.empty(BUFLEN)
+    Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
+    offset_self(Xa, buf, tmp, cbuf, D)
+    acc = np.zeros(2)
+    offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, 0, 0, acc)
+    half = np.zeros(2)
+    for di in range(0, 32):
+        for dj in range(-31 if di > 0 else 1, 32):
+            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, half)
+    for k in range(2):
+        acc[k] += 2.0 * half[k]
+    return tail_self(acc, D)
 
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    _gram(Xa, Xb, 3.0, buf[0])
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
-    _window_pairs(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[1], tmp)
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: none
-    for p in range(1024):
-        for q in range(1024):
-            Sigma_1 = buf[1, p * 1024 + q]
-            Sigma_2 = 3.0*Sigma_1
-            buf[1, p * 1024 + q] = Sigma_2
-    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    for p in range(1024):
-        Sigma_2_xx = Dx[0, p]
-        for q in range(1024):
-            Sigma_2_yy = Dy[0, q]
-            Sigma_2 = buf[1, p * 1024 + q]
-            c2_0 = _corr(Sigma_2, Sigma_2_xx, Sigma_2_yy)
-            Sigma_3 = (0.5)*math.sqrt(Sigma_2_xx*Sigma_2_yy)*(-c2_0*(math.acos(c2_0) - 3.141592653589793) + math.sqrt(1.0 - (c2_0*c2_0)))/3.141592653589793
-            buf[1, p * 1024 + q] = Sigma_3
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _window_pairs(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, False, True, 1.0, buf[0], tmp)
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    for p in range(1024):
-        for q in range(1024):
-            Sigma_4 = buf[0, p * 1024 + q]
-            c4_0 = (0.2222222222222222)*Sigma_4
-            Sigma_5 = c4_0
-            Theta_5 = c4_0
-            buf[0, p * 1024 + q] = Sigma_5
-            buf[1, p * 1024 + q] = Theta_5
-    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    for p in range(1024):
-        Sigma_5_xx = Dx[1, p]
-        for q in range(1024):
-            Sigma_5_yy = Dy[1, q]
-            Sigma_5 = buf[0, p * 1024 + q]
-            Theta_5 = buf[1, p * 1024 + q]
-            c5_0 = _corr(Sigma_5, Sigma_5_xx, Sigma_5_yy)
-            c5_1 = math.acos(c5_0) - 3.141592653589793
-            c5_2 = (0.5)/3.141592653589793
-            Sigma_6 = c5_2*math.sqrt(Sigma_5_xx*Sigma_5_yy)*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
-            Theta_6 = -Theta_5*c5_1*c5_2
-            buf[1, p * 1024 + q] = Sigma_6
-            buf[0, p * 1024 + q] = Theta_6
-    # global_avg_pool_4: global_avg_pool over 32x32 pixels
-    _global_avg(buf[1], 1024, buf[2])
-    _global_avg(buf[0], 1024, buf[3])
-    # dense_5: dense: weight_var=0.2222222222222222, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: none
-    for p in range(1):
-        for q in range(1):
-            Sigma_7 = buf[2, p * 1 + q]
-            Theta_7 = buf[3, p * 1 + q]
-            Sigma_9 = (0.2222222222222222)*Sigma_7
-            Theta_9 = (0.2222222222222222)*Theta_7
-            buf[3, p * 1 + q] = Sigma_9
-            buf[2, p * 1 + q] = Theta_9
-    Sigma_9 = buf[3, 0]
-    Theta_9 = buf[2, 0]
-    return (Sigma_9, Theta_9,)
+    """K(x, x'): every offset slice the readout needs, one at a time, then the scalar tail."""
+    cbuf = np.empty(BUFLEN)
+    Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
+    Xb = np.ascontiguousarray(Xb.T)
+    acc = np.zeros(2)
+    for di in range(-31, 32):
+        for dj in range(-31, 32):
+            offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc)
+    return tail_pair(acc, Dx, Dy)
 
 
 @njit(cache=True, parallel=True)
@@ -246,7 +572,7 @@ def diagonal(X):
     D = np.zeros((n, NSLOT, PMAX))
     O = np.empty((n, 2))
     for i in prange(n):
-        buf = np.empty((NBUF, PMAX * PMAX))
+        buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
         v = image_pass(X[i], buf, tmp, D[i])
         O[i, 0] = v[0]
@@ -268,7 +594,7 @@ def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
     for t in prange(rows.shape[0]):
         i = rows[t]
-        buf = np.empty((NBUF, PMAX * PMAX))
+        buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
         j0 = i + 1 if symmetric else 0
         for j in range(j0, X2.shape[0]):

@@ -68,8 +68,19 @@ def _corr(c, a, b):
 
 
 @njit(cache=True, inline="always")
-def _clip1(r):
-    # r = c / sqrt(a b); NaN only from 0/0 (a zero variance): the pair is uncorrelated
+def _clip1(c, d):
+    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
+    if d <= 0.0:
+        return 0.0
+    r = c / d
+    return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, inline="always")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1]; a zero variance gives 0 * inf = NaN (its
+    # covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
     if r != r:
         return 0.0
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
@@ -196,6 +207,11 @@ class ImagePrinter(NumbaPrinter):
 
     def _print_acos(self, expr):
         return "_acos(%s)" % self._print(expr.args[0])
+
+    def _print_Function(self, expr):
+        if type(expr).__name__ == "ClipScaled":
+            return "_clip_scaled(%s)" % ", ".join(self._print(x) for x in expr.args)
+        return super()._print_Function(expr)
 
 
 class _Layout:

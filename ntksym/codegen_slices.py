@@ -171,36 +171,42 @@ def slice_plan(program):
             "final_hw": (int(H), int(W))}
 
 
+class ClipScaled(sp.Function):
+    """clip(c ia ib, -1, 1), ia = 1/sqrt(a), ib = 1/sqrt(b) from per-pixel tables; 0 when
+    a variance is 0 (then c = 0 and 0 * inf is NaN): the slice loops' clipped correlation."""
+
+    nargs = 3
+
+
 def _diag_sqrt_rewrite(assignments, tables):
-    """sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy) and 1/sqrt(A_xx) ... read from per-pixel tables
-    that ``offset_self`` fills once per image: a pixel-pair loop then needs no square root and
-    no division for the correlation c / sqrt(a b).  ``tables`` collects the diagonal names
-    that need them."""
-    from ntksym.codegen import _lower
+    """Clip1(c, sqrt(A_xx B_yy)) -> ClipScaled(c, 1/sqrt(A_xx), 1/sqrt(B_yy)) and the remaining
+    sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``offset_self``
+    fills once per image: a pixel-pair loop then needs no square root and no division for the
+    correlation.  ``tables`` collects the diagonal names that need them."""
+    from ntksym.codegen import Clip1, _lower
     from ntksym.ir import Assign
 
     def is_diag_product(e):
-        return (e.is_Pow and e.exp in (sp.S.Half, -sp.S.Half) and e.base.is_Mul and len(e.base.args) == 2
+        return (e.is_Pow and e.exp == sp.S.Half and e.base.is_Mul and len(e.base.args) == 2
                 and all(isinstance(f, sp.Symbol) and f.name.endswith(("_xx", "_yy"))
                         for f in e.base.args))
 
     def root(f, kind):
+        tables.add(f.name[:-3])
         return sp.Symbol(f"{f.name[:-3]}_{kind}{f.name[-3:]}", real=True)
+
+    def scaled(e):
+        if isinstance(e, Clip1) and is_diag_product(e.args[1]):
+            return ClipScaled(e.args[0], *[root(f, "isqrt") for f in e.args[1].base.args])
+        return None
 
     out = []
     for a in assignments:
         e = _lower(a.expr)
-        inv = {}
-
-        def split(pw):
-            syms = pw.base.args
-            for f in syms:
-                tables.add(f.name[:-3])
-                inv[1 / root(f, "sqrt")] = root(f, "isqrt")
-            return sp.Mul(*[root(f, "sqrt" if pw.exp > 0 else "isqrt") for f in syms])
-
-        e = e.replace(is_diag_product, split)
-        out.append(Assign(a.target, e.xreplace(inv)))
+        e = e.replace(lambda x: scaled(x) is not None, scaled)
+        e = e.replace(is_diag_product,
+                      lambda pw: sp.Mul(*[root(f, "sqrt") for f in pw.base.args]))
+        out.append(Assign(a.target, e))
     return out
 
 
@@ -229,8 +235,13 @@ def slice_functions(program, layout, printer, plan, cse_block):
         for kind in ("sqrt", "isqrt"):
             layout.diag_slot.setdefault(f"{name}_{kind}", len(layout.diag_slot))
 
-    def prefix(mode):
-        """Body of offset_self (mode "self": offset 0, stores diagonals) or offset_pass."""
+    def prefix(mode, use_tables=True):
+        """Body of offset_self (mode "self": offset 0, stores diagonals) or offset_pass.
+
+        Without ``use_tables`` the correlation is c / sqrt(a b) as printed: on the pixel
+        diagonal of a self pair that is exactly 1 (sqrt(a a) = a), so K(x, x) carries no
+        arccos round-off; with the tables, c (1/sqrt a)(1/sqrt b) can miss 1 by an ulp,
+        which acos turns into ~1e-8."""
         s0 = program.input_cross.name
         H0, W0 = program.shapes[s0]
         L = []
@@ -272,7 +283,7 @@ def slice_functions(program, layout, printer, plan, cse_block):
                 continue
             H, W = program.shapes[step.cross[0].target.name]
             reads = layout.reads(step)
-            cross = rewritten[k]
+            cross = rewritten[k] if use_tables else step.cross
             dsyms = sorted({s.name for a in cross for s in a.expr.free_symbols
                             if s.name.endswith(("_xx", "_yy"))})
             # 1-D views and unsigned indices: no negative-index wraparound in the loop, so
@@ -306,7 +317,7 @@ def slice_functions(program, layout, printer, plan, cse_block):
                 L.append(f"        {identifier(d)} = {side}{layout.diag_slot[d[:-3]]}[{idx}]")
             for r in reads:
                 L.append(f"        {identifier(r)} = v{layout.slot[r]}[p]")
-            for line in cse_block(cross, printer, f"c{k}_"):
+            for line in cse_block(cross, printer, f"c{k}_", lower=True):
                 L.append("        " + line)
             for a in step.cross:
                 L.append(f"        v{layout.slot[a.target.name]}[p] = "
@@ -369,15 +380,15 @@ def slice_functions(program, layout, printer, plan, cse_block):
         # K(x, x) is symmetric at every layer, so the slice of offset -d is the mirror image
         # of the slice of d and has the same sum: run d = 0 and half of the others, twice
         self_offsets = (
-            f"offset_pass(Xa, Xa, buf, tmp, cbuf, D, D, 0, 0, acc)\n"
+            f"offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, 0, 0, acc)\n"
             f"    half = np.zeros({nacc})\n"
             f"    for di in range(0, {Hf}):\n"
             f"        for dj in range({-(Wf - 1)} if di > 0 else 1, {Wf}):\n"
-            f"            offset_pass(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, half)\n"
+            f"            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, half)\n"
             f"    for k in range({nacc}):\n"
             f"        acc[k] += 2.0 * half[k]")
     else:
-        self_offsets = offsets + "\n            offset_pass(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, acc)"
+        self_offsets = offsets + "\n            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, acc)"
 
     def fn(header, body):
         return header + "".join(f"    {l}\n" for l in body)
@@ -385,11 +396,15 @@ def slice_functions(program, layout, printer, plan, cse_block):
     return (
         fn(f"\n\n{_JIT}\ndef offset_self(Xa, buf, tmp, cbuf, D):\n"
            '    """Offset 0 of the pair (x, x): stores the per-pixel diagonals in D."""\n',
-           prefix("self")) +
+           prefix("self", use_tables=False)) +
         fn(f"\n\n{_JIT}\n"
            "def offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):\n"
            '    """One offset slice of the pair (x, x\') through every layer; adds its share '
            'of the readout to acc."""\n', prefix("pair")) +
+        fn(f"\n\n{_JIT}\n"
+           "def offset_pass_self(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):\n"
+           '    """offset_pass for the pair (x, x), with c / sqrt(a b) kept exact."""\n',
+           prefix("pair", use_tables=False)) +
         fn("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", tail("self")) +
         fn("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", tail("pair")) +
         f'''
