@@ -368,7 +368,9 @@ def slice_functions(program, layout, printer, plan, cse_block):
         L.append(f"return ({', '.join(outs)},)")
         return L
 
-    if circ:
+    if plan["op"] == "flatten":             # the trace: the offset-0 slice only
+        offsets = "for di in range(0, 1):\n        for dj in range(0, 1):"
+    elif circ:
         offsets = f"for di in range({Hf}):\n        for dj in range({Wf}):"
     elif plan["op"] == "global_avg":
         offsets = (f"for di in range({-(Hf - 1)}, {Hf}):\n"
