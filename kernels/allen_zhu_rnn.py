@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'allen-zhu-rnn'
 SPEC_HASH = 'e7004b556528f277392847eb74a2280de4615d300c5861d57022de306793fd6f'
-CODEGEN_VERSION = 'seq-1'
+CODEGEN_VERSION = 'seq-2'
 INPUT_KIND = "sequence"
 INPUT_SCALE = 4
 OUTPUTS = ('nngp', 'ntk')

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'rntk-last'
 SPEC_HASH = 'faf392d19d2515d5321951cdfaf53e539a3626208894176900aabcd9123768f6'
-CODEGEN_VERSION = 'seq-1'
+CODEGEN_VERSION = 'seq-2'
 INPUT_KIND = "sequence"
 INPUT_SCALE = 4
 OUTPUTS = ('nngp', 'ntk')
@@ -168,9 +168,28 @@ def _row(X, L, D, R, X2, L2, D2, R2, out, i, j0):
 def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric):
     """out[q, i, j]; symmetric: only j > i is computed, mirrored, the diagonal from R."""
     n1 = X.shape[0]
+    T = X.shape[1]
+    eq = T > 0 and X2.shape[1] == T
+    X2t = np.empty((T if eq else 0, X2.shape[2], X2.shape[0]))
+    if eq:
+        for j in range(X2.shape[0]):
+            for t in range(T):
+                for k in range(X2.shape[2]):
+                    X2t[t, k, j] = X2[j, t, k]
+        for i in range(n1):
+            if L[i] != T:
+                eq = False
+        for j in range(X2.shape[0]):
+            if L2[j] != T:
+                eq = False
     if symmetric:
         # rows r and n1-1-r together: every parallel task has the same number of pairs
         for r in prange((n1 + 1) // 2):
+            if eq:
+                _row_eq(X, D, R, X2t, D2, R2, out, r, r + 1, T)
+                if n1 - 1 - r != r:
+                    _row_eq(X, D, R, X2t, D2, R2, out, n1 - 1 - r, n1 - r, T)
+                continue
             _row(X, L, D, R, X2, L2, D2, R2, out, r, r + 1)
             if n1 - 1 - r != r:
                 _row(X, L, D, R, X2, L2, D2, R2, out, n1 - 1 - r, n1 - r)
@@ -181,7 +200,65 @@ def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric):
                     out[q, i, j] = out[q, j, i]
     else:
         for i in prange(n1):
-            _row(X, L, D, R, X2, L2, D2, R2, out, i, 0)
+            if eq:
+                _row_eq(X, D, R, X2t, D2, R2, out, i, 0, T)
+            else:
+                _row(X, L, D, R, X2, L2, D2, R2, out, i, 0)
+
+
+
+@njit(cache=True)
+def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
+    """Row i against j >= j0 when every sequence has length T (cross pairs only).
+
+    X2t (T, d, n2): X2 with the examples last, so that the input products of step t for the
+    whole row are one vectorizable sweep (k outer, j inner; same summation order as _dot)."""
+    nj = X2t.shape[2] - j0
+    if nj <= 0:
+        return
+    Xi = X[i]
+    Di = D[i]
+    P = np.empty(nj)
+    Sigma_1p_a = np.zeros(nj)
+    Theta_1p_a = np.zeros(nj)
+    accs = np.zeros((nj, 2))
+    for t in range(T):
+        tp = t
+        for jj in range(nj):
+            P[jj] = 0.0
+        for k in range(Xi.shape[1]):
+            xk = Xi[t, k]
+            for jj in range(nj):
+                P[jj] += xk * X2t[t, k, j0 + jj]
+        for jj in range(nj):
+            j = j0 + jj
+            Dj = D2[j]
+            Sigma_1p = Sigma_1p_a[jj]
+            Theta_1p = Theta_1p_a[jj]
+            Sigma_1g_xx = Di[t, 1]
+            Sigma_1g_yy = Dj[tp, 1]
+            Sigma_0 = P[jj] / 4.0
+            # rnn_0
+            c0_0_0 = Sigma_0 + 2.0*Sigma_1p + 0.1
+            Sigma_1g = c0_0_0
+            Theta_1g = 2.0*Theta_1p + c0_0_0
+            c0_1_0 = _corr(Sigma_1g, Sigma_1g_xx, Sigma_1g_yy)
+            c0_1_1 = math.acos(c0_1_0) - 3.141592653589793
+            c0_1_2 = (0.5)/3.141592653589793
+            Sigma_1 = c0_1_2*math.sqrt(Sigma_1g_xx*Sigma_1g_yy)*(-c0_1_0*c0_1_1 + math.sqrt(1.0 - (c0_1_0*c0_1_0)))
+            Theta_1 = -Theta_1g*c0_1_1*c0_1_2
+            Sigma_1p_a[jj] = Sigma_1
+            Theta_1p_a[jj] = Theta_1
+            if t == T - 1:
+                accs[jj, 0] = Sigma_1
+                accs[jj, 1] = Theta_1
+    v = np.empty(2)
+    res = np.empty(2)
+    for jj in range(nj):
+        _normalize(accs[jj], T, T, v)
+        scalar_cross(v, R[i, :N_R], R2[j0 + jj, :N_R], res)
+        for q in range(2):
+            out[q, i, j0 + jj] = res[q]
 
 
 @njit(cache=True, parallel=True)

@@ -148,3 +148,23 @@ def test_spec_errors():
         rnn(act="relux")
     with pytest.raises(SpecError, match="trainable"):
         rnn(extra='trainable = ["V"]')
+
+
+def test_equal_length_fast_path_matches_the_pair_walk():
+    """"last" with every length equal runs _row_eq (pairs innermost, vectorized input
+    products); one shorter sequence forces the per-pair walk.  The shared block must agree."""
+    arch = ntksym.load_spec("spec/rntk_last.toml")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((7, 5, 4))
+    short = np.zeros((1, 5, 4))
+    short[0, :3] = rng.standard_normal((3, 4))
+    Xs = np.concatenate([X, short])
+    Ls = np.array([5] * 7 + [3])
+    for kind in ("nngp", "ntk"):
+        fast = ntksym.kernel(arch, X, kind=kind)
+        slow = ntksym.kernel(arch, Xs, kind=kind, lengths=Ls)
+        np.testing.assert_allclose(fast, slow[:7, :7], rtol=1e-13, atol=0)
+        cross_fast = ntksym.kernel(arch, X[:3], X[3:], kind=kind)
+        cross_slow = ntksym.kernel(arch, Xs[:3], Xs[3:], kind=kind, lengths=Ls[:3],
+                                   lengths2=Ls[3:])
+        np.testing.assert_allclose(cross_fast, cross_slow[:, :4], rtol=1e-13, atol=0)
