@@ -18,7 +18,7 @@ cycle, AVX2 + 2 FMA pipes) and of its scalar acos/sqrt throughput (measured here
 
 The machine is shared: wall times are noisy (the load average is recorded); CPU time is the
 steadier figure.  neural-tangents 0.6.5 (2-core machine of this kind, float64, from
-/work/shared/notes/peers.md): CNTK-GAP depth 4, 32x32x3, unbatched asks 27 GB and fails at
+the shared notes on peers): CNTK-GAP depth 4, 32x32x3, unbatched asks 27 GB and fails at
 n = 20; with nt.batch(batch_size=2) n = 10 takes 39 s and n = 20 228 s.
 """
 

@@ -2,7 +2,7 @@
 
 Run ONLY in a separate environment with neural-tangents installed (never by CI):
 
-    /work/nt-env/bin/python tests/reference/make_nt_reference.py
+    nt-env/bin/python tests/reference/make_nt_reference.py   # a venv with neural-tangents 0.6.5, jax 0.4.26
 
 Each case is a stax network and the ntksym spec text describing the same network; the script
 writes tests/reference/nt_<case>.npz holding X (n, 6, 6, 2), nngp, ntk and the spec text.
