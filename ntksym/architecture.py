@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 from functools import cached_property
 
 from ntksym.graph import build_graph
@@ -67,6 +69,18 @@ class Architecture:
 def load_spec(path) -> Architecture:
     """Load and validate a spec file (SPEC.md §1); errors are :class:`ntksym.SpecError`."""
     return Architecture(load_spec_file(path))
+
+
+def as_architecture(arch) -> Architecture:
+    """``arch`` itself if it is an Architecture, else the spec file it names (str or Path).
+
+    Lets every API function take a spec path: ``ntksym.kernel("spec/x.toml", X)``.
+    """
+    if isinstance(arch, Architecture):
+        return arch
+    if isinstance(arch, (str, os.PathLike)):
+        return load_spec(arch)
+    raise TypeError(f"expected an ntksym.Architecture or a spec file path, got {type(arch).__name__}")
 
 
 def loads_spec_arch(text, path=None) -> Architecture:

@@ -150,3 +150,16 @@ def test_zero_inputs_are_uncorrelated(spec_dir):
         assert np.isfinite(K["ntk"]).all() and np.isfinite(K["nngp"]).all()
     K = ntksym.kernel(ntksym.load_spec(spec_dir / "cntk_mlp_depth3.toml"), X)
     assert np.all(K[2] == 0.0)
+
+
+def test_api_takes_a_spec_path(data, spec_dir):
+    # ntksym.kernel / empirical_kernel accept a path (str or Path) as well as an Architecture
+    path = spec_dir / "cntk_mlp_depth2.toml"
+    arch = ntksym.load_spec(path)
+    X = data[0][:5]
+    np.testing.assert_array_equal(ntksym.kernel(str(path), X), ntksym.kernel(arch, X))
+    np.testing.assert_array_equal(ntksym.kernel(path, X), ntksym.kernel(arch, X))
+    e = ntksym.empirical_kernel(str(path), X, width=16, samples=2)
+    assert e.mean["ntk"].shape == (5, 5)
+    with pytest.raises(TypeError, match="spec file path"):
+        ntksym.kernel(3, X)
