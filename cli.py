@@ -203,7 +203,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
             raise DataError("--device gpu does not combine with --tile, --resume, --dry-run, "
                             "--max-memory, --scheduler or --workers yet; drop those options")
-        from ntksym.tiles import kernel_command
+        from ntksym.kernel_run import kernel_command
         summary = kernel_command(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
                                  dtype=dtype, threads=threads, tile=tile, resume=resume,
                                  force=force, dry_run=dry_run, max_memory=max_memory,

@@ -14,8 +14,9 @@ import pytest
 
 import ntksym
 from ntksym.errors import DataError, OutputExistsError
-from ntksym.tiles import (Progress, TiledRun, compute_tile, kernel_command, manifest_path,
-                          parse_bytes, partial_path, plan, tile_grid, tiled_kernel)
+from ntksym.kernel_run import kernel_command, parse_bytes, plan
+from ntksym.tiles import (Progress, TiledRun, compute_tile, manifest_path, partial_path,
+                          tile_grid, tiled_kernel)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec" / "cntk_mlp_depth3.toml"
@@ -207,7 +208,7 @@ def test_dry_run_reports_pairs_time_memory(arch):
 def test_max_memory_retiles_an_in_memory_run(arch, tmp_path):
     X = _data(600)
     out = tmp_path / "K.npy"
-    from ntksym.tiles import current_rss
+    from ntksym.kernel_run import current_rss
     # room for tiles (2 MiB) but not for the 600 x 600 in-memory matrix (2.7 MiB)
     limit = current_rss() + 2 * 2**20
     s = kernel_command(arch, X, output=out, max_memory=str(limit))

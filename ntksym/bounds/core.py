@@ -201,8 +201,8 @@ class Bound:
         """The value of ``expr`` at ``values`` (symbols with a default may be omitted).
 
         >>> from ntksym.bounds import yang_wang
-        >>> yang_wang.theorem_3_5_width.evaluate(alpha=0.5, L=3, eps=0.1, delta=0.05)
-        29160000.0
+        >>> round(yang_wang.theorem_3_5_width.evaluate(alpha=0.5, L=3, eps=0.1))
+        14580000
         """
         vals = self._values(values, need=self.args)
         try:
@@ -247,7 +247,7 @@ class Bound:
         one (use :meth:`solve_all` then).
 
         >>> from ntksym.bounds import yang_wang
-        >>> round(yang_wang.theorem_3_5_width.solve("eps", d=29160000, alpha=0.5, L=3), 9)
+        >>> round(yang_wang.theorem_3_5_width.solve("eps", d=14580000, alpha=0.5, L=3), 9)
         0.1
         """
         roots = self.solve_all(var, **values)

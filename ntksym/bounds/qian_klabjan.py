@@ -392,7 +392,7 @@ def largest_pruning(theorem, d, eps, delta=None, **constants):
     >>> r = largest_pruning(1, d=2**20, eps=0.1, delta=0.1, l=3, K=1, c_0=1.17,
     ...                     delta_0=0.005, L_prod=1, C_lat=0.63)
     >>> round(r["alpha_min"], 3), r["feasible"]
-    (0.445, True)
+    (0.39, True)
     """
     if theorem == 1:
         b, vals = theorem_1_alpha_min, dict(d=d, eps=eps, delta=delta, **constants)
