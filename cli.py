@@ -153,8 +153,10 @@ def _write_text(output, text, force):
               show_default=True)
 @click.option("--threads", type=int, help="threads (default: all cores).")
 @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
-              help="gpu: closed-form MLP specs on an NVIDIA GPU via numba.cuda (float32 "
-                   "then computes in float32); exit status 2 when no GPU is available.")
+              help="gpu: closed-form MLP specs and stride-1 convolutional specs "
+                   "(global_avg_pool / flatten readout) on an NVIDIA GPU via numba.cuda "
+                   "(float32 then computes in float32); exit status 2 when no GPU is "
+                   "available.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="OUT.npy (one kernel) or OUT.npz (several, keyed by name); tiled runs: "
                    "OUT.npy, or OUT.<name>.npy per kernel when several.")

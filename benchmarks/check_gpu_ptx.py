@@ -2,8 +2,9 @@
 
 The CUDA simulator runs kernels as Python, so it cannot tell whether a kernel compiles for a
 real GPU or whether an fp32 kernel silently computes in double precision.  This script
-compiles ``pair_kernel`` and ``diagonal_kernel`` of each spec for a fixed compute capability
-(numba-cuda's ``compile_ptx``; needs only NVVM/NVRTC, e.g. the pip wheels
+compiles ``pair_kernel`` and ``diagonal_kernel`` of each spec (the MLP specs, and the CNTK-GAP
+and CNTK-V image specs on 32 x 32 x 3 through ntksym.codegen_cuda_image) for a fixed compute
+capability (numba-cuda's ``compile_ptx``; needs only NVVM/NVRTC, e.g. the pip wheels
 ``numba-cuda nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12``, no driver) and fails if an fp32
 kernel contains any ``.f64`` instruction.
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 import re
 import sys
 
-SPECS = ["spec/cntk_mlp_depth3.toml", "spec/erf_mlp_bias.toml", "spec/leaky_relu_mlp.toml"]
+SPECS = ["spec/cntk_mlp_depth3.toml", "spec/erf_mlp_bias.toml", "spec/leaky_relu_mlp.toml",
+         "spec/cntk_gap_depth4.toml", "spec/cntk_v_depth4.toml", "spec/cntk_gap_depth21.toml"]
 CC = (8, 0)
 
 
@@ -42,17 +44,25 @@ def main(paths):
 
     import ntksym
     from ntksym.codegen_cuda import compile_cuda_program
+    from ntksym.codegen_cuda_image import compile_cuda_image_program
     failed = False
     for path in paths:
         arch = ntksym.load_spec(path)
+        image = len(arch.input_shape) == 3
         for dtype, nt in (("float32", float32), ("float64", float64)):
-            mod = compile_cuda_program(arch.derive(), dtype)
             A2, A3 = types.Array(nt, 2, "C"), types.Array(nt, 3, "C")
             sel = types.Array(int64, 1, "C")
+            if image:
+                mod = compile_cuda_image_program(arch.derive(), dtype)
+                pair_sig = (A3, A3, A3, A3, sel, sel, sel, A2, A3)
+                diag_sig = (A3, A3, A2, A3)
+            else:
+                mod = compile_cuda_program(arch.derive(), dtype)
+                pair_sig = (A2, A2, int64, int64, A2, A2, sel, A3, boolean)
+                diag_sig = (A2, A2, A2)
             try:
-                ptx, _ = cuda.compile_ptx(mod.pair_kernel.py_func,
-                                          (A2, A2, int64, int64, A2, A2, sel, A3, boolean), cc=CC)
-                dptx, _ = cuda.compile_ptx(mod.diagonal_kernel.py_func, (A2, A2, A2), cc=CC)
+                ptx, _ = cuda.compile_ptx(mod.pair_kernel.py_func, pair_sig, cc=CC)
+                dptx, _ = cuda.compile_ptx(mod.diagonal_kernel.py_func, diag_sig, cc=CC)
             except Exception as e:
                 if "libnvvm" in str(e) or "nvrtc" in str(e).lower():
                     print(f"check_gpu_ptx: NVVM/NVRTC not found ({e})", file=sys.stderr)

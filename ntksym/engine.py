@@ -82,9 +82,11 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
         as "ntk[<node>.<param>]" entries (they sum to "ntk").
     threads : number of threads (default: numba's, i.e. all cores).
     progress : image programs draw a progress bar on a terminal (None: when stderr is a tty).
-    device : "cpu" (default) or "gpu": closed-form MLP programs on an NVIDIA GPU through
-        numba.cuda (:mod:`ntksym.engine_gpu`), where float32 means float32 arithmetic;
-        DeviceError without a GPU (unless NUMBA_ENABLE_CUDASIM=1 runs the simulator).
+    device : "cpu" (default) or "gpu": closed-form MLP programs, and convolutional programs of
+        stride-1 convolutions with a global_avg_pool / flatten readout, on an NVIDIA GPU
+        through numba.cuda (:mod:`ntksym.engine_gpu`), where float32 means float32
+        arithmetic; DeviceError without a GPU (unless NUMBA_ENABLE_CUDASIM=1 runs the
+        simulator), and for sequence specs.
     lengths, lengths2 : sequence specs only: lengths of the sequences of a padded X (n, T, d)
         (X may also be a list of (T_i, d) arrays); see :mod:`ntksym.engine_sequence`.
 
@@ -94,7 +96,13 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     """
     if dtype not in DTYPES:
         raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    if device not in ("cpu", "gpu"):
+        raise DataError(f"unknown device {device!r}; valid: cpu, gpu")
     if len(arch.input_shape) == 2:      # sequences (RNN specs): lengths, time-pair recursion
+        if device != "cpu":
+            from ntksym.errors import DeviceError
+            raise DeviceError(f"the GPU backend runs MLP and convolutional specs only; "
+                              f"'{arch.name}' has sequence inputs: use --device cpu")
         from ntksym.engine_sequence import sequence_kernel
         return sequence_kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer,
                                threads=threads, lengths=lengths, lengths2=lengths2)
@@ -105,8 +113,6 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
     if X2 is not None:
         X2 = check_data(X2, arch.input_shape, "X2")
     program = arch.derive(per_layer=per_layer)
-    if device not in ("cpu", "gpu"):
-        raise DataError(f"unknown device {device!r}; valid: cpu, gpu")
     if device == "gpu":
         from ntksym.engine_gpu import gpu_kernel
         out = gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer)

@@ -1,11 +1,12 @@
-"""Evaluate vector (MLP) kernel programs on an NVIDIA GPU through ``numba.cuda``.
+"""Evaluate kernel programs on an NVIDIA GPU through ``numba.cuda``.
 
-Called by :func:`ntksym.engine.kernel` with ``device="gpu"``.  The data go to the device once;
-per-example diagonals are computed once (``diagonal_kernel``); then the Gram matrix is computed
-in row tiles (``pair_kernel``, upper triangle only for K(X, X)), each tile copied back into the
-host result, so device memory holds X, X2 and one tile whatever n is.  The lower triangle is
-mirrored on the host block by block (no n^2 index arrays) and the diagonal is the exact
-per-example rule.
+Called by :func:`ntksym.engine.kernel` with ``device="gpu"``.  Image (convolutional) programs
+go to :mod:`ntksym.engine_gpu_image`; the rest of this module runs vector (MLP) programs.  The
+data go to the device once; per-example diagonals are computed once (``diagonal_kernel``); then
+the Gram matrix is computed in row tiles (``pair_kernel``, upper triangle only for K(X, X)),
+each tile copied back into the host result, so device memory holds X, X2 and one tile whatever
+n is.  The lower triangle is mirrored on the host block by block (no n^2 index arrays) and the
+diagonal is the exact per-example rule.
 
 Without a GPU this raises :class:`~ntksym.errors.DeviceError`, unless Numba's CUDA simulator is
 on (``NUMBA_ENABLE_CUDASIM=1`` in the environment before numba is imported), where the same
@@ -87,7 +88,11 @@ def gpu_kernel(arch, X, X2, names, dtype="float64", per_layer=False, tile_rows=N
     rows per launch; by default one tile holds about 256 MiB of output.
     """
     from ntksym.codegen_cuda import check_gpu_program
-    check_gpu_program(arch.derive(per_layer=per_layer))   # refuse what no GPU could run first
+    program = arch.derive(per_layer=per_layer)
+    if program.input_kind == "image":
+        from ntksym.engine_gpu_image import gpu_image_kernel
+        return gpu_image_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer)
+    check_gpu_program(program)                 # refuse what no GPU could run first
     cuda = cuda_module()
     mod = _module(arch, per_layer, dtype)
     ftype = np.dtype(dtype)

@@ -108,10 +108,11 @@ def test_fp32_device_code_stays_fp32():
             assert all(r == types.float32 for r in sig.return_type), (name, fn, sig)
 
 
-def test_refuses_image_and_quadrature_programs():
-    img = ntksym.load_spec(SPEC_DIR / "cntk_gap_digits_depth4.toml")
-    with pytest.raises(DeviceError, match="MLP .vector-input. specs only"):
-        ntksym.kernel(img, np.zeros((2,) + tuple(img.input_shape)), device="gpu")
+def test_refuses_sequence_and_quadrature_programs():
+    """(Image specs run on the GPU: tests/test_gpu_image.py, with their refusals.)"""
+    seq = ntksym.load_spec(SPEC_DIR / "rntk_last.toml")
+    with pytest.raises(DeviceError, match="sequence inputs"):
+        ntksym.kernel(seq, np.zeros((2, 3) + tuple(seq.input_shape[1:])), device="gpu")
     quad = ntksym.load_spec(SPEC_DIR / "clb_huberized_relu.toml")
     with pytest.raises(DeviceError, match="Gauss quadrature"):
         ntksym.kernel(quad, np.ones((2,) + tuple(quad.input_shape)), device="gpu")
