@@ -272,6 +272,23 @@ def test_cli_refused_image_spec_exits_2(tmp_path):
     assert not out.exists()
 
 
+def test_cli_image_without_gpu_exits_2(tmp_path):
+    """Without the simulator and without a GPU, an image spec gets the no-GPU message."""
+    probe = subprocess.run([sys.executable, "-c", "from numba import cuda; "
+                            "print(cuda.is_available())"], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items()
+                                if k != "NUMBA_ENABLE_CUDASIM"})
+    if probe.stdout.strip() == "True":
+        pytest.skip("a real GPU is present: the no-GPU path cannot be exercised here")
+    out = tmp_path / "K.npy"
+    r = _cli(["kernel", str(ROOT / "spec" / "cntk_gap_digits_depth4.toml"), "--dataset",
+              "digits:3", "--device", "gpu", "-o", str(out)], False)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no CUDA GPU is available" in lines[0], r.stderr
+    assert not out.exists()
+
+
 def test_cli_image_on_simulator_matches_cpu(tmp_path):
     spec = tmp_path / "gap.toml"
     spec.write_text(SPECS["gap-zero"])
