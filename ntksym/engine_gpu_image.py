@@ -8,17 +8,18 @@ looping over the pairs of its grid stride.  Each chunk's outputs come back to th
 scattered into the result (and its mirror for K(X, X)); device memory holds the images, their
 diagonals and one chunk, whatever n is.  See :mod:`ntksym.codegen_cuda_image` for the kernels.
 
+Programs off the slice schedule are refused before CUDA is probed (the example needs no GPU;
+``ntksym.kernel(arch, X, device="gpu")`` is the call for one that fits):
+
 >>> import numpy as np, ntksym
->>> arch = ntksym.loads_spec('name = "c"\\ninput = { shape = [3, 3, 1] }\\n'
-...     '[[layer]]\\nkind = "conv"\\nactivation = "relu"\\n'
+>>> arch = ntksym.loads_spec('name = "s"\\ninput = { shape = [4, 4, 1] }\\n'
+...     '[[layer]]\\nkind = "conv"\\nstride = 2\\nactivation = "relu"\\n'
 ...     '[[layer]]\\nkind = "flatten"\\n[[layer]]\\nkind = "dense"\\n')
->>> X = np.random.default_rng(0).standard_normal((3, 3, 3, 1))
 >>> try:
-...     K = ntksym.kernel(arch, X, device="gpu")
-... except ntksym.errors.DeviceError:
-...     K = ntksym.kernel(arch, X)               # no GPU here: the CPU gives the same
->>> K.shape
-(3, 3)
+...     ntksym.kernel(arch, np.ones((2, 4, 4, 1)), device="gpu")
+... except ntksym.errors.DeviceError as e:
+...     print(str(e)[:40])
+'s' has layers that mix pixel offsets (s
 """
 
 from __future__ import annotations
