@@ -143,7 +143,7 @@ def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both
         from ntksym.empirical_sequence import sequence_empirical_kernel
         return sequence_empirical_kernel(arch, X, X2, width=width, samples=samples, seed=seed,
                                          kind=kind, per_layer=per_layer, lengths=lengths,
-                                         lengths2=lengths2)
+                                         lengths2=lengths2, gradient=gradient)
     X = check_data(X, arch.input_shape, "X")
     X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
     graph = arch.finite_graph(int(width))

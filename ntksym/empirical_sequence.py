@@ -11,6 +11,10 @@ readouts, one per readout step for ``readout = "all"``.
   backpropagated gradient there), from Gram products of stacked (example, step) rows; the
   Jacobian is never formed.
 * NNGP of one network: E[f(x) f(x')] over the readout's weights given its finite inputs.
+* Pruning masks (rnn W / A, dense W) are sampled with the network's seed, one per matrix for
+  all time steps; a masked group's term keeps only the kept entries (gradients w.r.t. the
+  unmasked parameters, see :func:`_masked_pair_sum`).  ``gradient = "fresh"`` backpropagates
+  through independent copies of W, A (and of dense W), as :mod:`ntksym.empirical` does.
 
 >>> import numpy as np, ntksym
 >>> arch = ntksym.loads_spec('name = "r"\\ninput = { shape = [3, 2] }\\n'
@@ -27,8 +31,10 @@ import numpy as np
 
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers import rnn as rnn_mod
+from ntksym.layers.dense import Dense
 from ntksym.layers.dense import trainable_groups as dense_groups
 from ntksym.layers.dense import weight_scales
+from ntksym.layers.mask import finalize_global_masks
 
 
 def _pair_sum(D1, Y1, D2, Y2):
@@ -45,6 +51,50 @@ def _pair_sum(D1, Y1, D2, Y2):
     return np.einsum("oitpjs,itjs->oipj", P, Q)
 
 
+def _masked_pair_sum(D1, Y1, D2, Y2, kept, budget=1 << 24):
+    """The term of a masked matrix: sum_{t,s} sum_{i,j} Y1[i', t, i] Y2[j', s, i] kept[i, j]
+    D1[o, i', t, j] D2[p, j', s, j]  ->  (O1, n1, O2, n2).
+
+    The gradient of output o of example i' w.r.t. the matrix (k x m) is sum_t y_t delta_t^T on
+    the kept entries (times the constants, applied by the caller); the term is the Gram matrix
+    of these per-example gradients.  kept^2 = kept, so the mask is applied to one side only.
+    Rows of (output, example) are processed in chunks of about ``budget`` floats.
+
+    >>> r = np.random.default_rng(0)
+    >>> D, Y, K = r.standard_normal((1, 2, 3, 4)), r.standard_normal((2, 3, 5)), r.random((5, 4)) < .5
+    >>> ref = np.einsum("ati,bsi,ij,oatj,pbsj->oapb", Y, Y, K, D, D)
+    >>> bool(np.allclose(_masked_pair_sum(D, Y, D, Y, K), ref))
+    True
+    """
+    O1, n1, _, m = D1.shape
+    O2, n2, _, _ = D2.shape
+    size = Y1.shape[2] * m
+    Kf = kept.reshape(-1).astype(np.float64)
+    step = max(1, budget // max(size, 1))
+
+    def grads(Y, D, lo, hi):
+        o, a = np.divmod(np.arange(lo, hi), D.shape[1])
+        return np.matmul(Y[a].transpose(0, 2, 1), D[o, a]).reshape(hi - lo, size)
+
+    out = np.empty((O1 * n1, O2 * n2))
+    for lo2 in range(0, O2 * n2, step):
+        hi2 = min(O2 * n2, lo2 + step)
+        G2 = grads(Y2, D2, lo2, hi2)
+        for lo1 in range(0, O1 * n1, step):
+            hi1 = min(O1 * n1, lo1 + step)
+            out[lo1:hi1, lo2:hi2] = (grads(Y1, D1, lo1, hi1) * Kf) @ G2.T
+    return out.reshape(O1, n1, O2, n2)
+
+
+def _group_term(weights, key, D1, Y1, D2, Y2):
+    """The pair sum of parameter matrix ``key`` ("W", "A"), masked if the network masks it."""
+    kept = weights.get("mask" if key == "dense" else "mask_" + key)
+    if kept is None:
+        return _pair_sum(D1, Y1, D2, Y2)
+    s = weights["mask_value"]
+    return s * s * _masked_pair_sum(D1, Y1, D2, Y2, kept)
+
+
 class FiniteSequenceNetwork:
     """One random draw of the finite network of a sequence graph (widths all set)."""
 
@@ -54,6 +104,7 @@ class FiniteSequenceNetwork:
         rng = np.random.default_rng(seed)
         self.weights = {n: LAYER_KINDS[graph.nodes[n]["kind"]].init(graph.nodes[n], rng)
                         for n in self.order}
+        finalize_global_masks(graph, self.weights)     # dense layers with scope = "global"
 
     def forward(self, X, L, stream=0):
         """Values (n, T, k) per node and caches; ``stream`` picks independent h_0 draws."""
@@ -139,14 +190,16 @@ class FiniteSequenceNetwork:
                                         ("A", c_a, y1, y2), ("b", c_b, None, None)):
                     if name in groups:
                         f = 1.0 if std else c ** 2
-                        terms[groups[name]] = f * _pair_sum(d1[node], Y1, d2[node], Y2)
+                        terms[groups[name]] = f * (
+                            _pair_sum(d1[node], None, d2[node], None) if name == "b" else
+                            _group_term(self.weights[node], name, d1[node], Y1, d2[node], Y2))
             elif a["kind"] == "dense":
                 c_w, c_b = weight_scales(a)
                 std = a["params"]["parameterization"] == "standard"
                 g = dense_groups(a)
                 if "W" in g:
-                    terms[f"{node}.W"] = (1.0 if std else c_w ** 2) * _pair_sum(
-                        d1[node], c1[node], d2[node], c2[node])
+                    terms[f"{node}.W"] = (1.0 if std else c_w ** 2) * _group_term(
+                        self.weights[node], "dense", d1[node], c1[node], d2[node], c2[node])
                 if "b" in g and (std or c_b != 0):
                     terms[f"{node}.b"] = (1.0 if std else c_b ** 2) * _pair_sum(
                         d1[node], None, d2[node], None)
@@ -161,6 +214,8 @@ class FiniteSequenceNetwork:
         v1, _ = self.forward(X, L, 0)
         v2 = v1 if X2 is None else self.forward(X2, L2, 1)[0]
         c_w, c_b = weight_scales(self.graph.nodes[out])
+        f = Dense.mask_factors(self.graph.nodes[out])
+        c_w = c_w * (1.0 if f is None else float(f.weight) ** 0.5)   # E[(W m)^2] of a masked readout
         y1, y2 = v1[pred], v2[pred]
         n1, T1, k = y1.shape
         n2, T2, _ = y2.shape
@@ -178,9 +233,10 @@ def _layout(a):
 
 
 def sequence_empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both",
-                              per_layer=False, lengths=None, lengths2=None):
+                              per_layer=False, lengths=None, lengths2=None, gradient="true"):
     """Monte Carlo NNGP and empirical NTK of ``samples`` finite RNNs of ``width``; see
-    :func:`ntksym.empirical.empirical_kernel`.  Network s uses seed ``seed + s``."""
+    :func:`ntksym.empirical.empirical_kernel`.  Network s uses seed ``seed + s``;
+    ``gradient = "fresh"`` backpropagates through independent copies of the weight matrices."""
     from ntksym.empirical import EmpiricalResult
     from ntksym.engine_sequence import as_sequences
     X, L = as_sequences(X, arch.input_shape, lengths, "X")
@@ -189,6 +245,8 @@ def sequence_empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, k
     else:
         L2 = None
     graph = arch.finite_graph(int(width))
+    for n in graph.nodes:
+        graph.nodes[n]["gradient"] = gradient
     kinds = ["nngp", "ntk"] if kind == "both" else [kind]
     draws = {k: [] for k in kinds}
     for s in range(int(samples)):

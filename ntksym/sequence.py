@@ -84,12 +84,15 @@ def derive_sequence(graph, per_layer=False) -> KernelProgram:
     cross = {"input": KernelState(s0, {}, s0x, y_side(s0x), False)}
     diag = {"input": KernelState(s0x, {}, s0x, s0x, True)}
     steps, k, phase = [], 0, "grid"
+    notes = []
     fname = graph.graph.get("name")
     for node in nx.topological_sort(graph):
         if node == "input":
             continue
         attrs = graph.nodes[node]
         cls = LAYER_KINDS[attrs["kind"]]
+        if hasattr(cls, "notes"):          # how a mask's factors were derived
+            notes.extend(cls.notes(attrs))
         preds = list(graph.predecessors(node))
         if attrs["kind"] == "rnn":
             (p,) = preds
@@ -175,7 +178,7 @@ def derive_sequence(graph, per_layer=False) -> KernelProgram:
         input_cross=s0, input_diag=s0x, input_scale=d, steps=steps, outputs=outputs,
         diag_outputs=diag_outputs, per_layer=per_layer,
         notes=["1{x = x'} is 1 for the same example of a Gram matrix K(X, X), else 0 "
-               "(h_0 is drawn independently for every example)"])
+               "(h_0 is drawn independently for every example)"] + notes)
 
 
 class Readout(sp.Function):

@@ -188,20 +188,31 @@ class Conv(Layer):
     def init(cls, node, rng):
         """W ~ N(0, 1) stored masked (W ⊙ m), b ~ N(0, 1); with a mask also ``mask`` (bool, kept
         entries, rows ordered (a_h, a_w, c) like :func:`im2col`) and ``mask_value``.  W and b
-        are drawn first, so unmasked networks keep their weights."""
+        are drawn first, so unmasked networks keep their weights.  A node with
+        ``gradient = "fresh"`` also gets ``W_back``, an independent draw masked by its own
+        draw of the mask, used only by the backward pass (as on ``dense``)."""
         out = {"W": rng.standard_normal((node["fan_in"], node["width"])),
                "b": rng.standard_normal(node["width"])}
         mask = node["params"].get("mask")
-        if mask is not None and mask["kind"] == "filter":
-            q = node["geometry"]["filter"]
-            per_filter = masks.bernoulli_keep(rng, (node["in_shapes"][0][2], node["width"]),
-                                              mask["keep"])
-            kept = np.tile(per_filter, (q[0] * q[1], 1))   # one decision per (c, o) filter
-            out["W"] *= kept
-            out["mask"], out["mask_value"] = kept, 1.0
-        elif mask is not None:
-            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+        if mask is not None:
+            out["mask"], out["mask_value"] = cls._mask(node, mask, out["W"], rng)
+        if node.get("gradient") == "fresh":
+            out["W_back"] = rng.standard_normal(out["W"].shape)
+            if mask is not None:
+                cls._mask(node, mask, out["W_back"], rng)
         return out
+
+    @classmethod
+    def _mask(cls, node, mask, W, rng):
+        """Sample the mask of W and apply it in place; (kept, value)."""
+        if mask["kind"] != "filter":
+            return _apply_mask(mask, W, rng)
+        q = node["geometry"]["filter"]
+        per_filter = masks.bernoulli_keep(rng, (node["in_shapes"][0][2], node["width"]),
+                                          mask["keep"])
+        kept = np.tile(per_filter, (q[0] * q[1], 1))   # one decision per (c, o) filter
+        W *= kept
+        return kept, 1.0
 
     @classmethod
     def scales(cls, node):
@@ -224,7 +235,7 @@ class Conv(Layer):
     @classmethod
     def backward(cls, node, weights, cache, grad):
         c_w, _ = cls.scales(node)
-        W = weights["W"]
+        W = weights.get("W_back", weights["W"])         # the fresh copy if any
         dcols = c_w * (grad.reshape(-1, W.shape[1]) @ W.T).reshape(grad.shape[:-1] + (W.shape[0],))
         return [col2im(dcols, node["geometry"], node["in_shapes"][0][2])]
 

@@ -1,12 +1,13 @@
 """Pruning masks on weight matrices: spec keys, the sympy factors of the kernel rule, and the
-finite-width mask sampling.  Shared by every weight layer that accepts ``mask`` (``dense`` now;
-``conv`` and ``rnn`` reuse the same three functions).
+finite-width mask sampling.  Shared by every weight layer that accepts ``mask`` (``dense``,
+``conv`` and ``rnn`` use the same functions).
 
 Spec (SPEC.md §1)::
 
     mask = { kind = "bernoulli", keep = 0.5, rescale = true }    # Yang & Wang (2023)
     mask = { kind = "magnitude", keep = 0.9, scope = "layer" }   # keep the largest |w|
     mask = { kind = "count", remove = 1000, replacement = true } # Qian & Klabjan (2021)
+    mask = { kind = "bernoulli", keep = 0.5, matrices = ["W"] }  # rnn: which matrices (W, A)
 
 Conventions
 -----------
@@ -71,11 +72,13 @@ MASK_KINDS = {
 SCOPES = ("layer", "global")
 
 
-def validate_mask(value, error):
+def validate_mask(value, error, extra=None):
     """Check a ``mask`` table; return it with defaults filled in.
 
     ``error(message, key)`` raises the caller's SpecError (file, line, layer, key).
-    Keys are reported as ``mask.keep`` etc.
+    Keys are reported as ``mask.keep`` etc.  ``extra``: layer-specific keys accepted by every
+    kind, {key: (type name, default)} (type "list" is a list of strings; the layer checks
+    the values), e.g. ``matrices`` on ``rnn``.
 
     >>> validate_mask({"kind": "bernoulli", "keep": 0.5}, None)
     {'kind': 'bernoulli', 'keep': 0.5, 'rescale': False}
@@ -89,7 +92,7 @@ def validate_mask(value, error):
         close = difflib.get_close_matches(str(kind), list(MASK_KINDS), n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         error(f"unknown mask kind {kind!r}; valid: {', '.join(MASK_KINDS)}{hint}", "mask.kind")
-    keys = MASK_KINDS[kind]
+    keys = dict(MASK_KINDS[kind], **(extra or {}))
     out = {"kind": kind}
     for k in value:
         if k != "kind" and k not in keys:
@@ -101,7 +104,7 @@ def validate_mask(value, error):
         if k not in value:
             if default == REQUIRED:
                 error(f"a '{kind}' mask needs '{k}'", f"mask.{k}")
-            out[k] = default
+            out[k] = list(default) if isinstance(default, list) else default
             continue
         v = value[k]
         isnum = isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -113,7 +116,9 @@ def validate_mask(value, error):
             error(f"expected true or false, got {v!r}", f"mask.{k}")
         if typ == "string" and not isinstance(v, str):
             error(f"expected a string, got {v!r}", f"mask.{k}")
-        out[k] = float(v) if typ == "number" else v
+        if typ == "list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            error(f"expected a list of names, got {v!r}", f"mask.{k}")
+        out[k] = float(v) if typ == "number" else (list(v) if typ == "list" else v)
     if "keep" in out and not (0.0 < out["keep"] <= 1.0):
         error(f"keep is the kept fraction and must be in (0, 1], got {out['keep']!r}", "mask.keep")
     if kind == "magnitude" and out["scope"] not in SCOPES:
@@ -124,17 +129,18 @@ def validate_mask(value, error):
     return out
 
 
-def check_mask_size(mask, fan_in, width, error):
+def check_mask_size(mask, fan_in, width, error, what="this weight matrix"):
     """A count mask without replacement cannot remove more entries than the matrix has.
 
     Checked whenever both sizes are known (a finite network, or widths given in the spec).
+    ``what`` names the matrix in the message (e.g. "the recurrent matrix W" on rnn).
     """
     if mask is None or mask["kind"] != "count" or fan_in is None or width is None:
         return
     total = int(fan_in) * int(width)
     if not mask["replacement"] and mask["remove"] > total:
         error(f"mask.remove = {mask['remove']} exceeds the {fan_in} x {width} = {total} entries "
-              "of this weight matrix (without replacement); lower remove, widen the layer, or "
+              f"of {what} (without replacement); lower remove, widen the layer, or "
               "set replacement = true", "mask.remove")
 
 

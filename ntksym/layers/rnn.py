@@ -19,6 +19,15 @@ Conventions (DESIGN.md "Conventions", applied per weight matrix):
   the kernel is one matrix per pair of time steps).  Stacks: a layer reading another rnn layer
   needs that layer's ``readout = "all"`` (with readout_from = 1).
 * ``trainable``: true | false | a list of "W", "A", "b".
+* ``mask``: a pruning mask (:mod:`ntksym.layers.mask`: bernoulli, magnitude with scope "layer",
+  count) on the matrices listed in its ``matrices`` key: ["W"] (the recurrent matrix) by
+  default, ["A"] or ["W", "A"] to prune the input matrix too; b is never masked.  Each listed
+  matrix gets its own draw of the mask, shared across time like the matrix itself; a count mask
+  removes ``remove`` entries from each.  Gradients are taken with respect to W and A (as on
+  dense).  The kernel rule's factor for A is the limit when A's fan_in grows too (an rnn
+  reading another rnn's sequence): with a fixed input dimension d the masked input term
+  sum_k A_kj m_kj x_k has d terms, a Gaussian mixture rather than a Gaussian, and the finite
+  network's kernel stays away from the rule (``derive`` notes this).
 
 Kernel rule over a time pair (t, t'), per-coordinate covariances, w = weight_var, a = input_var
 (times fan_in when not normalized), b = bias_var:
@@ -31,6 +40,8 @@ Kernel rule over a time pair (t, t'), per-coordinate covariances, w = weight_var
 
 with Sigma_h(0, 0) = hidden_init_var 1{x = x'}, Sigma_h = 0 when exactly one time index is 0,
 Theta_h = 0 on the boundary, g_W = w, g_A = a, g_b = b (ntk) or width, fan_in, 1 (standard).
+A mask on matrix M multiplies its variance (w or a, in Sigma_g and in the propagated Theta term)
+by q_M = E[(M m)^2] and its gradient term g_M by k_M = E[m^2], exactly as on ``dense``.
 
 >>> import ntksym
 >>> arch = ntksym.loads_spec('name = "r"\\ninput = { shape = [5, 3] }\\n'
@@ -45,13 +56,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sympy as sp
 
 from ntksym.numeric import elementwise_function
 
+from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
 
 READOUTS = ("last", "mean", "all")
 MATRICES = ("W", "A")
+#: the rnn-only key of a mask table: which matrices it prunes
+MASK_EXTRA = {"matrices": ("list", ["W"])}
+MATRIX_NAMES = {"W": "the recurrent matrix W", "A": "the input matrix A"}
 
 
 def _check_activation(text):
@@ -110,6 +126,8 @@ class Rnn(Layer):
         "readout": Key("string", "last", one_of(*READOUTS), "last | mean | all"),
         "readout_from": Key("int", 1, lambda v: None if v >= 1 else "must be >= 1",
                             "first time step of the readout (1-based)"),
+        "mask": Key("table", None, None, "pruning mask of W and/or A (ntksym.layers.mask; "
+                    "matrices = [\"W\"] by default)"),
     })
 
     @classmethod
@@ -121,6 +139,21 @@ class Rnn(Layer):
                     error(f"unknown matrix {v!r} in normalize; valid: W, A", "normalize")
         if params["readout"] == "last" and params["readout_from"] != 1:
             error("readout_from applies to the 'mean' and 'all' readouts", "readout_from")
+        if params.get("mask") is None:
+            params.pop("mask", None)       # unmasked layers keep their params and spec hashes
+            return
+        m = masks.validate_mask(params["mask"], error, extra=MASK_EXTRA)
+        if m["kind"] == "filter":
+            error("a 'filter' mask prunes whole conv filters; on rnn use 'bernoulli', "
+                  "'magnitude' or 'count'", "mask.kind")
+        if m["kind"] == "magnitude" and m["scope"] == "global":
+            error("global magnitude pruning is implemented for dense layers only; use "
+                  "scope = \"layer\" on rnn", "mask.scope")
+        mats = m["matrices"]
+        if not mats or any(v not in MATRICES for v in mats) or len(set(mats)) != len(mats):
+            error(f"matrices lists the matrices to prune, a non-empty list of distinct names "
+                  f"from \"W\" (recurrent) and \"A\" (input); got {mats!r}", "mask.matrices")
+        params["mask"] = m
 
     @classmethod
     def output_shape(cls, node, in_shapes, error):
@@ -132,6 +165,10 @@ class Rnn(Layer):
         node["fan_in"] = shape[1]
         node["seq_len"] = shape[0]
         p = node["params"]
+        m = p.get("mask")
+        for M in (m["matrices"] if m else ()):
+            masks.check_mask_size(m, p["width"] if M == "W" else shape[1], p["width"], error,
+                                  MATRIX_NAMES[M])
         if p["readout"] == "all":
             T = shape[0]
             if T not in (-1, None) and p["readout_from"] > T:
@@ -152,7 +189,30 @@ class Rnn(Layer):
                 f"bias_var={p['bias_var']}, hidden_init_var={p['hidden_init_var']}, "
                 f"{p['parameterization']} parameterization, normalized: "
                 f"{', '.join(norm) or 'none'} (fan_in={node.get('fan_in')}), "
-                f"readout={p['readout']}{frm}, trainable: {', '.join(groups) or 'none'}")
+                f"readout={p['readout']}{frm}, trainable: {', '.join(groups) or 'none'}"
+                + "".join(f"; {M}: {f.text.replace('W-gradient', M + '-gradient')}"
+                          for M, f in cls.mask_factors(node).items()))
+
+    @classmethod
+    def mask_factors(cls, node):
+        """{matrix: :class:`~ntksym.layers.mask.MaskFactors`} of the masked matrices (W: width
+        x width, A: fan_in x width); empty without a mask."""
+        m = node["params"].get("mask")
+        if m is None:
+            return {}
+        width = node.get("width")
+        rows = {"W": width, "A": node.get("fan_in")}
+        return {M: masks.mask_factors(m, rows[M], width) for M in m["matrices"]}
+
+    @classmethod
+    def notes(cls, node):
+        out = [f"{node['id']} mask on {M}: {f.note}" for M, f in cls.mask_factors(node).items()]
+        if "A" in cls.mask_factors(node) and node.get("fan_in") is not None:
+            out.append(f"{node['id']} mask on A: A's fan_in = {node['fan_in']} does not grow "
+                       "with the width, so the masked input term is a Gaussian mixture; the "
+                       "factor is the limit as fan_in -> inf as well (exact for an rnn reading "
+                       "another rnn layer of open width)")
+        return out
 
     # ------------------------------------------------------------------ kernel rule
     @classmethod
@@ -194,18 +254,28 @@ class Rnn(Layer):
         layer's post-activation state ``prev`` at (t-1, t'-1)."""
         w, a, b, _, gw, ga, gb = cls.constants(node)
         groups = {g.rsplit(".", 1)[1]: g for g in cls.own_groups(node)}
+        f = cls.mask_factors(node)
+        one = sp.Integer(1)
+        # mask factors: q on the variance (forward and propagated Theta), k on the gradient term
+        qw, kw = (f["W"].weight, f["W"].grad) if "W" in f else (one, one)
+        qa, ka = (f["A"].weight, f["A"].grad) if "A" in f else (one, one)
+
+        def times(factor, expr):
+            # unevaluated, so that `ntksym derive` shows the mask factor next to the variance
+            return expr if factor == 1 or expr == 0 else sp.UnevaluatedExpr(factor) * expr
 
         def affine(sh, sin):
-            return w * sh + a * sin + b
+            return times(qw, w * sh) + times(qa, a * sin) + b
 
         nngp = affine(prev.nngp, inp.nngp)
         ntk = {}
         for g in set(prev.ntk) | set(inp.ntk):
-            ntk[g] = w * prev.ntk.get(g, 0) + a * inp.ntk.get(g, 0)
-        for name, factor, base in (("W", gw, prev.nngp), ("A", ga, inp.nngp), ("b", gb, 1)):
+            ntk[g] = times(qw, w * prev.ntk.get(g, 0)) + times(qa, a * inp.ntk.get(g, 0))
+        for name, factor, k, base in (("W", gw, kw, prev.nngp), ("A", ga, ka, inp.nngp),
+                                      ("b", gb, one, 1)):
             if name in groups:
                 g = groups[name]
-                ntk[g] = ntk.get(g, 0) + factor * base
+                ntk[g] = ntk.get(g, 0) + times(k, factor * base)
         if inp.diagonal:
             return KernelState(nngp, ntk, nngp, nngp, True)
         return KernelState(nngp, ntk, affine(prev.var_x, inp.var_x),
@@ -222,11 +292,32 @@ class Rnn(Layer):
     # ------------------------------------------------------------------ finite width
     @classmethod
     def init(cls, node, rng):
+        """W (width x width, h @ W), A (fan_in x width, y @ A), b ~ N(0, 1) and the seed of
+        h_0.  With a mask, each masked matrix M is stored masked (M ⊙ m, one mask for all time
+        steps) and ``mask_M`` (bool, the kept entries) and ``mask_value`` (s) are added.  A
+        node with ``gradient = "fresh"`` also gets ``W_back`` and ``A_back``: independent draws
+        (masked by their own draws of the mask) used only by backpropagation through time.
+
+        The unmasked draws come first, so an unmasked network keeps the weights it had before
+        masks existed; masks and fresh copies follow from the same generator.
+        """
+        from .dense import _apply_mask
         m, fan_in = node["width"], node["fan_in"]
-        return {"W": rng.standard_normal((m, m)), "A": rng.standard_normal((fan_in, m)),
-                "b": rng.standard_normal(m),
-                # h_0 is drawn per example at forward time from this seed (see forward)
-                "h0_seed": int(rng.integers(2 ** 62))}
+        out = {"W": rng.standard_normal((m, m)), "A": rng.standard_normal((fan_in, m)),
+               "b": rng.standard_normal(m),
+               # h_0 is drawn per example at forward time from this seed (see forward)
+               "h0_seed": int(rng.integers(2 ** 62))}
+        mask = node["params"].get("mask")
+        masked = mask["matrices"] if mask else ()
+        for M in MATRICES:
+            if M in masked:
+                out["mask_" + M], out["mask_value"] = _apply_mask(mask, out[M], rng)
+        if node.get("gradient") == "fresh":
+            for M in MATRICES:
+                out[M + "_back"] = rng.standard_normal(out[M].shape)
+                if M in masked:
+                    _apply_mask(mask, out[M + "_back"], rng)
+        return out
 
     @classmethod
     def forward_sequence(cls, node, weights, Y, stream=0):
@@ -267,7 +358,7 @@ class Rnn(Layer):
         D = dphi(G)                            # (n, T, m)
         dG = np.empty_like(dH)
         T = G.shape[1]
-        WcT = c_w * weights["W"].T
+        WcT = c_w * weights.get("W_back", weights["W"]).T     # the fresh copy if any
         carry = np.zeros_like(dH[:, :, 0])
         for t in range(T - 1, -1, -1):
             dG[:, :, t] = (dH[:, :, t] + carry) * D[:, t]
@@ -278,5 +369,5 @@ class Rnn(Layer):
     def input_gradient(cls, node, weights, dG):
         """d outputs / d y_t (O, n, T, fan_in) from dG."""
         c_a = scales(node)[1]
-        return c_a * (dG @ weights["A"].T)
+        return c_a * (dG @ weights.get("A_back", weights["A"]).T)
 
