@@ -38,6 +38,20 @@ from ntksym.layers.mask import finalize_global_masks
 GRADIENTS = ("true", "fresh")
 
 
+def feeds_trainable(graph, order):
+    """Nodes at or above a layer with trainable parameters: the ones whose output gradient
+    some NTK term needs (``order`` topological, without "input")."""
+    from ntksym.layers.dense import trainable_groups
+    feeds = set()
+    for node in order:
+        attrs = graph.nodes[node]
+        cls = LAYER_KINDS[attrs["kind"]]
+        own = cls.has_weights and trainable_groups(attrs, cls.parameter_names)
+        if own or any(p in feeds for p in graph.predecessors(node)):
+            feeds.add(node)
+    return feeds
+
+
 class FiniteNetwork:
     """One random draw of the finite network described by ``graph`` (widths all set)."""
 
@@ -52,6 +66,7 @@ class FiniteNetwork:
             self.weights[node] = LAYER_KINDS[attrs["kind"]].init(attrs, rng)
         # masks whose threshold spans several layers (global magnitude pruning)
         finalize_global_masks(graph, self.weights)
+        self.feeds_trainable = feeds_trainable(graph, self.order)
 
     def forward(self, X):
         """Outputs (n, 1) and the per-node caches needed by backward and the NTK terms."""
@@ -63,8 +78,11 @@ class FiniteNetwork:
                 attrs, self.weights[node], inputs)
         return values, caches
 
-    def backward(self, caches, n):
-        """Output gradients of every node for a scalar output per example (df/dz rows)."""
+    def backward(self, caches, n, only_trainable=False):
+        """Output gradients of every node for a scalar output per example (df/dz rows).
+
+        ``only_trainable``: skip the backward steps whose result no trainable parameter
+        needs (below the lowest trainable layer, e.g. into a fixed first conv layer)."""
         out = self.graph.graph["output"]
         deltas = {out: np.ones((n, 1))}
         for node in reversed(self.order):
@@ -73,9 +91,12 @@ class FiniteNetwork:
             if grad is None:
                 continue
             deltas[(node, "out")] = grad
+            preds = list(self.graph.predecessors(node))
+            if only_trainable and not any(p in self.feeds_trainable for p in preds):
+                continue
             grads = LAYER_KINDS[attrs["kind"]].backward(attrs, self.weights[node],
                                                          caches[node], grad)
-            for p, gp in zip(self.graph.predecessors(node), grads):
+            for p, gp in zip(preds, grads):
                 if p != "input":
                     deltas[p] = deltas[p] + gp if p in deltas else gp
         return {k[0]: v for k, v in deltas.items() if isinstance(k, tuple)}
@@ -83,12 +104,12 @@ class FiniteNetwork:
     def ntk(self, X, X2=None, per_layer=False):
         """Empirical NTK matrix (and per-group terms) between rows of X and X2."""
         vals1, c1 = self.forward(X)
-        d1 = self.backward(c1, X.shape[0])
+        d1 = self.backward(c1, X.shape[0], only_trainable=True)
         if X2 is None:
             c2, d2 = c1, d1
         else:
             _, c2 = self.forward(X2)
-            d2 = self.backward(c2, X2.shape[0])
+            d2 = self.backward(c2, X2.shape[0], only_trainable=True)
         terms = {}
         for node in self.order:
             attrs = self.graph.nodes[node]
