@@ -54,9 +54,10 @@ def test_empirical_ntk_converges(pad, stride, readout, bias):
     assert spreads[1] < spreads[0] / 2, spreads       # 16x the width: ~1/4 the spread
 
 
-def test_finite_conv_backward_is_the_adjoint():
+@pytest.mark.parametrize("pad,stride", [("circular", 2), ("same", 1), ("valid", 2)])
+def test_finite_conv_backward_is_the_adjoint(pad, stride):
     """<conv(y), g> = <y, backward(g)> for the finite layers (gradient correctness)."""
-    arch = ntksym.loads_spec(SPEC.format(pad="circular", stride=2, readout="flatten", bias=0.0))
+    arch = ntksym.loads_spec(SPEC.format(pad=pad, stride=stride, readout="flatten", bias=0.0))
     from ntksym.empirical import FiniteNetwork
     net = FiniteNetwork(arch.finite_graph(5), seed=0)
     rng = np.random.default_rng(1)
@@ -76,3 +77,21 @@ def test_finite_conv_backward_is_the_adjoint():
     fd = (fp - fm)[:, 0] / (2 * h)
     an = np.einsum("nhwc,nhwc->n", grad_in, V)
     np.testing.assert_allclose(fd, an, rtol=1e-5, atol=1e-8)
+
+
+def test_backward_skips_only_layers_no_parameter_needs():
+    """With the first conv fixed, the NTK's backward pass stops above it; the output gradients
+    it does compute equal those of the full pass (and so does the NTK)."""
+    spec = SPEC.format(pad="same", stride=1, readout="global_avg_pool", bias=0.0).replace(
+        "normalize = false", "normalize = false\ntrainable = false")
+    from ntksym.empirical import FiniteNetwork
+    net = FiniteNetwork(ntksym.loads_spec(spec).finite_graph(6), seed=0)
+    X = np.random.default_rng(2).standard_normal((3, 6, 6, 2))
+    _, caches = net.forward(X)
+    full, part = net.backward(caches, 3), net.backward(caches, 3, only_trainable=True)
+    first = net.order[0]
+    assert first in full and first not in part
+    assert "conv_2" in part and "dense_5" in part          # the trainable layers' gradients
+    assert set(part) < set(full)
+    for node, d in part.items():
+        np.testing.assert_array_equal(d, full[node])
