@@ -8,11 +8,11 @@ Outputs: nngp, ntk.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 SPEC_NAME = 'cntk-v-depth11'
 SPEC_HASH = '459121cd91147230b12c68d1b30f53d3a4e2492976bf15901fbcf8f4a23a2fa3'
-CODEGEN_VERSION = '2'
+CODEGEN_VERSION = '3'
 INPUT_KIND = "image"
 INPUT_SCALE = 3
 OUTPUTS = ('nngp', 'ntk')
@@ -249,6 +249,21 @@ def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
 
 
 @njit(cache=True)
+def _store_diag(A, n, out):
+    for p in range(n):
+        out[p] = A[p]
+
+
+@njit(cache=True, error_model="numpy")
+def _store_roots(A, n, sq, isq):
+    # per-pixel sqrt and 1/sqrt of the diagonal: the slice loops' correlation tables (a blank
+    # pixel's 1/0 = inf is meant: _clip_scaled maps the 0 * inf = NaN to an uncorrelated pair)
+    for p in range(n):
+        sq[p] = math.sqrt(A[p])
+        isq[p] = 1.0 / sq[p]
+
+
+@njit(cache=True)
 def _slice_sum(A, H, W, di, dj, circ):
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
@@ -259,1331 +274,83 @@ def _slice_sum(A, H, W, di, dj, circ):
     return acc
 
 
+# ---- the distinct per-layer elementwise steps (ntksym/codegen_steps.py)
+
+# _step0: conv_0
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def offset_self(Xa, buf, tmp, cbuf, D):
-    """Offset 0 of the pair (x, x): stores the per-pixel diagonals in D."""
-    Xb = Xa
-    Dx = D
-    Dy = D
-    di = 0
-    dj = 0
-    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
+def _step0(a0, a1, H, W, di, dj):
+    r0, r1 = _rect(H, di, False)
+    c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_1 = v1[p]
-            c1_0 = 3.0*Sigma_1
-            Sigma_2 = c1_0
-            Theta_2 = c1_0
-            v1[p] = Sigma_2
-            v0[p] = Theta_2
-    for p in range(1024):
-        D[0, p] = buf[1, p]
-        D[16, p] = math.sqrt(buf[1, p])
-        D[17, p] = 1.0 / D[16, p]
-    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx0 = Dx[0]
-    dy0 = Dy[0]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_2_xx = dx0[p]
-            Sigma_2_yy = dy0[q]
-            Sigma_2 = v1[p]
-            Theta_2 = v0[p]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2, c2_0)
-            c2_2 = _acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
-            v0[p] = Sigma_3
-            v1[p] = Theta_3
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_4 = v2[p]
-            Theta_4 = v3[p]
-            Sigma_5 = (0.2222222222222222)*Sigma_4
-            Theta_5 = (0.2222222222222222)*(Sigma_4 + Theta_4)
-            v3[p] = Sigma_5
-            v2[p] = Theta_5
-    for p in range(1024):
-        D[1, p] = buf[3, p]
-        D[26, p] = math.sqrt(buf[3, p])
-        D[27, p] = 1.0 / D[26, p]
-    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx1 = Dx[1]
-    dy1 = Dy[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_5_xx = dx1[p]
-            Sigma_5_yy = dy1[q]
-            Sigma_5 = v3[p]
-            Theta_5 = v2[p]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5, c5_0)
-            c5_2 = _acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
-            v2[p] = Sigma_6
-            v3[p] = Theta_6
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_7 = v1[p]
-            Theta_7 = v0[p]
-            Sigma_8 = (0.2222222222222222)*Sigma_7
-            Theta_8 = (0.2222222222222222)*(Sigma_7 + Theta_7)
-            v0[p] = Sigma_8
-            v1[p] = Theta_8
-    for p in range(1024):
-        D[2, p] = buf[0, p]
-        D[28, p] = math.sqrt(buf[0, p])
-        D[29, p] = 1.0 / D[28, p]
-    # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx2 = Dx[2]
-    dy2 = Dy[2]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_8_xx = dx2[p]
-            Sigma_8_yy = dy2[q]
-            Sigma_8 = v0[p]
-            Theta_8 = v1[p]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8, c8_0)
-            c8_2 = _acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
-            v1[p] = Sigma_9
-            v0[p] = Theta_9
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_10 = v3[p]
-            Theta_10 = v2[p]
-            Sigma_11 = (0.2222222222222222)*Sigma_10
-            Theta_11 = (0.2222222222222222)*(Sigma_10 + Theta_10)
-            v2[p] = Sigma_11
-            v3[p] = Theta_11
-    for p in range(1024):
-        D[3, p] = buf[2, p]
-        D[10, p] = math.sqrt(buf[2, p])
-        D[11, p] = 1.0 / D[10, p]
-    # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx3 = Dx[3]
-    dy3 = Dy[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_11_xx = dx3[p]
-            Sigma_11_yy = dy3[q]
-            Sigma_11 = v2[p]
-            Theta_11 = v3[p]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11, c11_0)
-            c11_2 = _acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
-            v3[p] = Sigma_12
-            v2[p] = Theta_12
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_13 = v0[p]
-            Theta_13 = v1[p]
-            Sigma_14 = (0.2222222222222222)*Sigma_13
-            Theta_14 = (0.2222222222222222)*(Sigma_13 + Theta_13)
-            v1[p] = Sigma_14
-            v0[p] = Theta_14
-    for p in range(1024):
-        D[4, p] = buf[1, p]
-        D[12, p] = math.sqrt(buf[1, p])
-        D[13, p] = 1.0 / D[12, p]
-    # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx4 = Dx[4]
-    dy4 = Dy[4]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_14_xx = dx4[p]
-            Sigma_14_yy = dy4[q]
-            Sigma_14 = v1[p]
-            Theta_14 = v0[p]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14, c14_0)
-            c14_2 = _acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
-            v0[p] = Sigma_15
-            v1[p] = Theta_15
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_16 = v2[p]
-            Theta_16 = v3[p]
-            Sigma_17 = (0.2222222222222222)*Sigma_16
-            Theta_17 = (0.2222222222222222)*(Sigma_16 + Theta_16)
-            v3[p] = Sigma_17
-            v2[p] = Theta_17
-    for p in range(1024):
-        D[5, p] = buf[3, p]
-        D[14, p] = math.sqrt(buf[3, p])
-        D[15, p] = 1.0 / D[14, p]
-    # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx5 = Dx[5]
-    dy5 = Dy[5]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_17_xx = dx5[p]
-            Sigma_17_yy = dy5[q]
-            Sigma_17 = v3[p]
-            Theta_17 = v2[p]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17, c17_0)
-            c17_2 = _acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
-            v2[p] = Sigma_18
-            v3[p] = Theta_18
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_19 = v1[p]
-            Theta_19 = v0[p]
-            Sigma_20 = (0.2222222222222222)*Sigma_19
-            Theta_20 = (0.2222222222222222)*(Sigma_19 + Theta_19)
-            v0[p] = Sigma_20
-            v1[p] = Theta_20
-    for p in range(1024):
-        D[6, p] = buf[0, p]
-        D[18, p] = math.sqrt(buf[0, p])
-        D[19, p] = 1.0 / D[18, p]
-    # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx6 = Dx[6]
-    dy6 = Dy[6]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_20_xx = dx6[p]
-            Sigma_20_yy = dy6[q]
-            Sigma_20 = v0[p]
-            Theta_20 = v1[p]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20, c20_0)
-            c20_2 = _acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
-            v1[p] = Sigma_21
-            v0[p] = Theta_21
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_22 = v3[p]
-            Theta_22 = v2[p]
-            Sigma_23 = (0.2222222222222222)*Sigma_22
-            Theta_23 = (0.2222222222222222)*(Sigma_22 + Theta_22)
-            v2[p] = Sigma_23
-            v3[p] = Theta_23
-    for p in range(1024):
-        D[7, p] = buf[2, p]
-        D[20, p] = math.sqrt(buf[2, p])
-        D[21, p] = 1.0 / D[20, p]
-    # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx7 = Dx[7]
-    dy7 = Dy[7]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_23_xx = dx7[p]
-            Sigma_23_yy = dy7[q]
-            Sigma_23 = v2[p]
-            Theta_23 = v3[p]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23, c23_0)
-            c23_2 = _acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
-            v3[p] = Sigma_24
-            v2[p] = Theta_24
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_25 = v0[p]
-            Theta_25 = v1[p]
-            Sigma_26 = (0.2222222222222222)*Sigma_25
-            Theta_26 = (0.2222222222222222)*(Sigma_25 + Theta_25)
-            v1[p] = Sigma_26
-            v0[p] = Theta_26
-    for p in range(1024):
-        D[8, p] = buf[1, p]
-        D[22, p] = math.sqrt(buf[1, p])
-        D[23, p] = 1.0 / D[22, p]
-    # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx8 = Dx[8]
-    dy8 = Dy[8]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_26_xx = dx8[p]
-            Sigma_26_yy = dy8[q]
-            Sigma_26 = v1[p]
-            Theta_26 = v0[p]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26, c26_0)
-            c26_2 = _acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
-            v0[p] = Sigma_27
-            v1[p] = Theta_27
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_28 = v2[p]
-            Theta_28 = v3[p]
-            Sigma_29 = (0.2222222222222222)*Sigma_28
-            Theta_29 = (0.2222222222222222)*(Sigma_28 + Theta_28)
-            v3[p] = Sigma_29
-            v2[p] = Theta_29
-    for p in range(1024):
-        D[9, p] = buf[3, p]
-        D[24, p] = math.sqrt(buf[3, p])
-        D[25, p] = 1.0 / D[24, p]
-    # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx9 = Dx[9]
-    dy9 = Dy[9]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_29_xx = dx9[p]
-            Sigma_29_yy = dy9[q]
-            Sigma_29 = v3[p]
-            Theta_29 = v2[p]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29, c29_0)
-            c29_2 = _acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
-            v2[p] = Sigma_30
-            v3[p] = Theta_30
-    # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
+        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+            Sigma_in0 = a0[p]
+            cse0 = 3.0*Sigma_in0
+            Sigma_out0 = cse0
+            Theta_out1 = cse0
+            a0[p] = Sigma_out0
+            a1[p] = Theta_out1
 
 
+# _step1: relu_1, relu_3, relu_5, relu_7, relu_9, relu_11, relu_13, relu_15, relu_17, relu_19
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):
-    """One offset slice of the pair (x, x') through every layer; adds its share of the readout to acc."""
-    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
+def _step1(a0, a1, Dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, H, W, di, dj):
+    r0, r1 = _rect(H, di, False)
+    c0, c1 = _rect(W, dj, False)
+    shift = di * W + dj
     for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_1 = v1[p]
-            c1_0 = 3.0*Sigma_1
-            Sigma_2 = c1_0
-            Theta_2 = c1_0
-            v1[p] = Sigma_2
-            v0[p] = Theta_2
-    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx17 = Dx[17]
-    dy17 = Dy[17]
-    dx16 = Dx[16]
-    dy16 = Dy[16]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_2_isqrt_xx = dx17[p]
-            Sigma_2_isqrt_yy = dy17[q]
-            Sigma_2_sqrt_xx = dx16[p]
-            Sigma_2_sqrt_yy = dy16[q]
-            Sigma_2 = v1[p]
-            Theta_2 = v0[p]
-            c2_0 = _clip_scaled(Sigma_2, Sigma_2_isqrt_xx, Sigma_2_isqrt_yy)
-            c2_1 = _acos(c2_0) - 3.141592653589793
-            c2_2 = (0.5)/3.141592653589793
-            Sigma_3 = Sigma_2_sqrt_xx*Sigma_2_sqrt_yy*c2_2*(-c2_0*c2_1 + math.sqrt(1.0 - (c2_0*c2_0)))
-            Theta_3 = -Theta_2*c2_1*c2_2
-            v0[p] = Sigma_3
-            v1[p] = Theta_3
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_4 = v2[p]
-            Theta_4 = v3[p]
-            Sigma_5 = (0.2222222222222222)*Sigma_4
-            Theta_5 = (0.2222222222222222)*(Sigma_4 + Theta_4)
-            v3[p] = Sigma_5
-            v2[p] = Theta_5
-    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx27 = Dx[27]
-    dy27 = Dy[27]
-    dx26 = Dx[26]
-    dy26 = Dy[26]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_5_isqrt_xx = dx27[p]
-            Sigma_5_isqrt_yy = dy27[q]
-            Sigma_5_sqrt_xx = dx26[p]
-            Sigma_5_sqrt_yy = dy26[q]
-            Sigma_5 = v3[p]
-            Theta_5 = v2[p]
-            c5_0 = _clip_scaled(Sigma_5, Sigma_5_isqrt_xx, Sigma_5_isqrt_yy)
-            c5_1 = _acos(c5_0) - 3.141592653589793
-            c5_2 = (0.5)/3.141592653589793
-            Sigma_6 = Sigma_5_sqrt_xx*Sigma_5_sqrt_yy*c5_2*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
-            Theta_6 = -Theta_5*c5_1*c5_2
-            v2[p] = Sigma_6
-            v3[p] = Theta_6
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_7 = v1[p]
-            Theta_7 = v0[p]
-            Sigma_8 = (0.2222222222222222)*Sigma_7
-            Theta_8 = (0.2222222222222222)*(Sigma_7 + Theta_7)
-            v0[p] = Sigma_8
-            v1[p] = Theta_8
-    # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx29 = Dx[29]
-    dy29 = Dy[29]
-    dx28 = Dx[28]
-    dy28 = Dy[28]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_8_isqrt_xx = dx29[p]
-            Sigma_8_isqrt_yy = dy29[q]
-            Sigma_8_sqrt_xx = dx28[p]
-            Sigma_8_sqrt_yy = dy28[q]
-            Sigma_8 = v0[p]
-            Theta_8 = v1[p]
-            c8_0 = _clip_scaled(Sigma_8, Sigma_8_isqrt_xx, Sigma_8_isqrt_yy)
-            c8_1 = _acos(c8_0) - 3.141592653589793
-            c8_2 = (0.5)/3.141592653589793
-            Sigma_9 = Sigma_8_sqrt_xx*Sigma_8_sqrt_yy*c8_2*(-c8_0*c8_1 + math.sqrt(1.0 - (c8_0*c8_0)))
-            Theta_9 = -Theta_8*c8_1*c8_2
-            v1[p] = Sigma_9
-            v0[p] = Theta_9
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_10 = v3[p]
-            Theta_10 = v2[p]
-            Sigma_11 = (0.2222222222222222)*Sigma_10
-            Theta_11 = (0.2222222222222222)*(Sigma_10 + Theta_10)
-            v2[p] = Sigma_11
-            v3[p] = Theta_11
-    # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx11 = Dx[11]
-    dy11 = Dy[11]
-    dx10 = Dx[10]
-    dy10 = Dy[10]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_11_isqrt_xx = dx11[p]
-            Sigma_11_isqrt_yy = dy11[q]
-            Sigma_11_sqrt_xx = dx10[p]
-            Sigma_11_sqrt_yy = dy10[q]
-            Sigma_11 = v2[p]
-            Theta_11 = v3[p]
-            c11_0 = _clip_scaled(Sigma_11, Sigma_11_isqrt_xx, Sigma_11_isqrt_yy)
-            c11_1 = _acos(c11_0) - 3.141592653589793
-            c11_2 = (0.5)/3.141592653589793
-            Sigma_12 = Sigma_11_sqrt_xx*Sigma_11_sqrt_yy*c11_2*(-c11_0*c11_1 + math.sqrt(1.0 - (c11_0*c11_0)))
-            Theta_12 = -Theta_11*c11_1*c11_2
-            v3[p] = Sigma_12
-            v2[p] = Theta_12
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_13 = v0[p]
-            Theta_13 = v1[p]
-            Sigma_14 = (0.2222222222222222)*Sigma_13
-            Theta_14 = (0.2222222222222222)*(Sigma_13 + Theta_13)
-            v1[p] = Sigma_14
-            v0[p] = Theta_14
-    # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx13 = Dx[13]
-    dy13 = Dy[13]
-    dx12 = Dx[12]
-    dy12 = Dy[12]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_14_isqrt_xx = dx13[p]
-            Sigma_14_isqrt_yy = dy13[q]
-            Sigma_14_sqrt_xx = dx12[p]
-            Sigma_14_sqrt_yy = dy12[q]
-            Sigma_14 = v1[p]
-            Theta_14 = v0[p]
-            c14_0 = _clip_scaled(Sigma_14, Sigma_14_isqrt_xx, Sigma_14_isqrt_yy)
-            c14_1 = _acos(c14_0) - 3.141592653589793
-            c14_2 = (0.5)/3.141592653589793
-            Sigma_15 = Sigma_14_sqrt_xx*Sigma_14_sqrt_yy*c14_2*(-c14_0*c14_1 + math.sqrt(1.0 - (c14_0*c14_0)))
-            Theta_15 = -Theta_14*c14_1*c14_2
-            v0[p] = Sigma_15
-            v1[p] = Theta_15
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_16 = v2[p]
-            Theta_16 = v3[p]
-            Sigma_17 = (0.2222222222222222)*Sigma_16
-            Theta_17 = (0.2222222222222222)*(Sigma_16 + Theta_16)
-            v3[p] = Sigma_17
-            v2[p] = Theta_17
-    # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx15 = Dx[15]
-    dy15 = Dy[15]
-    dx14 = Dx[14]
-    dy14 = Dy[14]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_17_isqrt_xx = dx15[p]
-            Sigma_17_isqrt_yy = dy15[q]
-            Sigma_17_sqrt_xx = dx14[p]
-            Sigma_17_sqrt_yy = dy14[q]
-            Sigma_17 = v3[p]
-            Theta_17 = v2[p]
-            c17_0 = _clip_scaled(Sigma_17, Sigma_17_isqrt_xx, Sigma_17_isqrt_yy)
-            c17_1 = _acos(c17_0) - 3.141592653589793
-            c17_2 = (0.5)/3.141592653589793
-            Sigma_18 = Sigma_17_sqrt_xx*Sigma_17_sqrt_yy*c17_2*(-c17_0*c17_1 + math.sqrt(1.0 - (c17_0*c17_0)))
-            Theta_18 = -Theta_17*c17_1*c17_2
-            v2[p] = Sigma_18
-            v3[p] = Theta_18
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_19 = v1[p]
-            Theta_19 = v0[p]
-            Sigma_20 = (0.2222222222222222)*Sigma_19
-            Theta_20 = (0.2222222222222222)*(Sigma_19 + Theta_19)
-            v0[p] = Sigma_20
-            v1[p] = Theta_20
-    # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx19 = Dx[19]
-    dy19 = Dy[19]
-    dx18 = Dx[18]
-    dy18 = Dy[18]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_20_isqrt_xx = dx19[p]
-            Sigma_20_isqrt_yy = dy19[q]
-            Sigma_20_sqrt_xx = dx18[p]
-            Sigma_20_sqrt_yy = dy18[q]
-            Sigma_20 = v0[p]
-            Theta_20 = v1[p]
-            c20_0 = _clip_scaled(Sigma_20, Sigma_20_isqrt_xx, Sigma_20_isqrt_yy)
-            c20_1 = _acos(c20_0) - 3.141592653589793
-            c20_2 = (0.5)/3.141592653589793
-            Sigma_21 = Sigma_20_sqrt_xx*Sigma_20_sqrt_yy*c20_2*(-c20_0*c20_1 + math.sqrt(1.0 - (c20_0*c20_0)))
-            Theta_21 = -Theta_20*c20_1*c20_2
-            v1[p] = Sigma_21
-            v0[p] = Theta_21
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_22 = v3[p]
-            Theta_22 = v2[p]
-            Sigma_23 = (0.2222222222222222)*Sigma_22
-            Theta_23 = (0.2222222222222222)*(Sigma_22 + Theta_22)
-            v2[p] = Sigma_23
-            v3[p] = Theta_23
-    # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx21 = Dx[21]
-    dy21 = Dy[21]
-    dx20 = Dx[20]
-    dy20 = Dy[20]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_23_isqrt_xx = dx21[p]
-            Sigma_23_isqrt_yy = dy21[q]
-            Sigma_23_sqrt_xx = dx20[p]
-            Sigma_23_sqrt_yy = dy20[q]
-            Sigma_23 = v2[p]
-            Theta_23 = v3[p]
-            c23_0 = _clip_scaled(Sigma_23, Sigma_23_isqrt_xx, Sigma_23_isqrt_yy)
-            c23_1 = _acos(c23_0) - 3.141592653589793
-            c23_2 = (0.5)/3.141592653589793
-            Sigma_24 = Sigma_23_sqrt_xx*Sigma_23_sqrt_yy*c23_2*(-c23_0*c23_1 + math.sqrt(1.0 - (c23_0*c23_0)))
-            Theta_24 = -Theta_23*c23_1*c23_2
-            v3[p] = Sigma_24
-            v2[p] = Theta_24
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_25 = v0[p]
-            Theta_25 = v1[p]
-            Sigma_26 = (0.2222222222222222)*Sigma_25
-            Theta_26 = (0.2222222222222222)*(Sigma_25 + Theta_25)
-            v1[p] = Sigma_26
-            v0[p] = Theta_26
-    # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx23 = Dx[23]
-    dy23 = Dy[23]
-    dx22 = Dx[22]
-    dy22 = Dy[22]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_26_isqrt_xx = dx23[p]
-            Sigma_26_isqrt_yy = dy23[q]
-            Sigma_26_sqrt_xx = dx22[p]
-            Sigma_26_sqrt_yy = dy22[q]
-            Sigma_26 = v1[p]
-            Theta_26 = v0[p]
-            c26_0 = _clip_scaled(Sigma_26, Sigma_26_isqrt_xx, Sigma_26_isqrt_yy)
-            c26_1 = _acos(c26_0) - 3.141592653589793
-            c26_2 = (0.5)/3.141592653589793
-            Sigma_27 = Sigma_26_sqrt_xx*Sigma_26_sqrt_yy*c26_2*(-c26_0*c26_1 + math.sqrt(1.0 - (c26_0*c26_0)))
-            Theta_27 = -Theta_26*c26_1*c26_2
-            v0[p] = Sigma_27
-            v1[p] = Theta_27
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_28 = v2[p]
-            Theta_28 = v3[p]
-            Sigma_29 = (0.2222222222222222)*Sigma_28
-            Theta_29 = (0.2222222222222222)*(Sigma_28 + Theta_28)
-            v3[p] = Sigma_29
-            v2[p] = Theta_29
-    # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx25 = Dx[25]
-    dy25 = Dy[25]
-    dx24 = Dx[24]
-    dy24 = Dy[24]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_29_isqrt_xx = dx25[p]
-            Sigma_29_isqrt_yy = dy25[q]
-            Sigma_29_sqrt_xx = dx24[p]
-            Sigma_29_sqrt_yy = dy24[q]
-            Sigma_29 = v3[p]
-            Theta_29 = v2[p]
-            c29_0 = _clip_scaled(Sigma_29, Sigma_29_isqrt_xx, Sigma_29_isqrt_yy)
-            c29_1 = _acos(c29_0) - 3.141592653589793
-            c29_2 = (0.5)/3.141592653589793
-            Sigma_30 = Sigma_29_sqrt_xx*Sigma_29_sqrt_yy*c29_2*(-c29_0*c29_1 + math.sqrt(1.0 - (c29_0*c29_0)))
-            Theta_30 = -Theta_29*c29_1*c29_2
-            v2[p] = Sigma_30
-            v3[p] = Theta_30
-    # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-    acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
-    acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+            Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[p]
+            Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[q]
+            Sigma_in0_sqrt_xx = Dx_Sigma_in0_sqrt[p]
+            Sigma_in0_sqrt_yy = Dy_Sigma_in0_sqrt[q]
+            Sigma_in0 = a0[p]
+            Theta_in1 = a1[p]
+            cse0 = _clip_scaled(Sigma_in0, Sigma_in0_isqrt_xx, Sigma_in0_isqrt_yy)
+            cse1 = _acos(cse0) - 3.141592653589793
+            cse2 = (0.5)/3.141592653589793
+            Sigma_out0 = Sigma_in0_sqrt_xx*Sigma_in0_sqrt_yy*cse2*(-cse0*cse1 + math.sqrt(1.0 - (cse0*cse0)))
+            Theta_out1 = -Theta_in1*cse1*cse2
+            a1[p] = Sigma_out0
+            a0[p] = Theta_out1
 
 
+# _step2: conv_2, conv_4, conv_6, conv_8, conv_10, conv_12, conv_14, conv_16, conv_18
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def offset_pass_self(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):
-    """offset_pass for the pair (x, x), with c / sqrt(a b) kept exact."""
-    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
+def _step2(a0, a1, H, W, di, dj):
+    r0, r1 = _rect(H, di, False)
+    c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_1 = v1[p]
-            c1_0 = 3.0*Sigma_1
-            Sigma_2 = c1_0
-            Theta_2 = c1_0
-            v1[p] = Sigma_2
-            v0[p] = Theta_2
-    # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx0 = Dx[0]
-    dy0 = Dy[0]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
+        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+            Sigma_in0 = a0[p]
+            Theta_in1 = a1[p]
+            Sigma_out0 = (0.2222222222222222)*Sigma_in0
+            Theta_out1 = (0.2222222222222222)*(Sigma_in0 + Theta_in1)
+            a1[p] = Sigma_out0
+            a0[p] = Theta_out1
+
+
+# _step3: relu_1, relu_3, relu_5, relu_7, relu_9, relu_11, relu_13, relu_15, relu_17, relu_19
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _step3(a0, a1, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
+    r0, r1 = _rect(H, di, False)
+    c0, c1 = _rect(W, dj, False)
+    shift = di * W + dj
     for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
+        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_2_xx = dx0[p]
-            Sigma_2_yy = dy0[q]
-            Sigma_2 = v1[p]
-            Theta_2 = v0[p]
-            c2_0 = math.sqrt(Sigma_2_xx*Sigma_2_yy)
-            c2_1 = _clip1(Sigma_2, c2_0)
-            c2_2 = _acos(c2_1) - 3.141592653589793
-            c2_3 = (0.5)/3.141592653589793
-            Sigma_3 = c2_0*c2_3*(-c2_1*c2_2 + math.sqrt(1.0 - (c2_1*c2_1)))
-            Theta_3 = -Theta_2*c2_2*c2_3
-            v0[p] = Sigma_3
-            v1[p] = Theta_3
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_4 = v2[p]
-            Theta_4 = v3[p]
-            Sigma_5 = (0.2222222222222222)*Sigma_4
-            Theta_5 = (0.2222222222222222)*(Sigma_4 + Theta_4)
-            v3[p] = Sigma_5
-            v2[p] = Theta_5
-    # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx1 = Dx[1]
-    dy1 = Dy[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_5_xx = dx1[p]
-            Sigma_5_yy = dy1[q]
-            Sigma_5 = v3[p]
-            Theta_5 = v2[p]
-            c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-            c5_1 = _clip1(Sigma_5, c5_0)
-            c5_2 = _acos(c5_1) - 3.141592653589793
-            c5_3 = (0.5)/3.141592653589793
-            Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-            Theta_6 = -Theta_5*c5_2*c5_3
-            v2[p] = Sigma_6
-            v3[p] = Theta_6
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_7 = v1[p]
-            Theta_7 = v0[p]
-            Sigma_8 = (0.2222222222222222)*Sigma_7
-            Theta_8 = (0.2222222222222222)*(Sigma_7 + Theta_7)
-            v0[p] = Sigma_8
-            v1[p] = Theta_8
-    # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx2 = Dx[2]
-    dy2 = Dy[2]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_8_xx = dx2[p]
-            Sigma_8_yy = dy2[q]
-            Sigma_8 = v0[p]
-            Theta_8 = v1[p]
-            c8_0 = math.sqrt(Sigma_8_xx*Sigma_8_yy)
-            c8_1 = _clip1(Sigma_8, c8_0)
-            c8_2 = _acos(c8_1) - 3.141592653589793
-            c8_3 = (0.5)/3.141592653589793
-            Sigma_9 = c8_0*c8_3*(-c8_1*c8_2 + math.sqrt(1.0 - (c8_1*c8_1)))
-            Theta_9 = -Theta_8*c8_2*c8_3
-            v1[p] = Sigma_9
-            v0[p] = Theta_9
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_10 = v3[p]
-            Theta_10 = v2[p]
-            Sigma_11 = (0.2222222222222222)*Sigma_10
-            Theta_11 = (0.2222222222222222)*(Sigma_10 + Theta_10)
-            v2[p] = Sigma_11
-            v3[p] = Theta_11
-    # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx3 = Dx[3]
-    dy3 = Dy[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_11_xx = dx3[p]
-            Sigma_11_yy = dy3[q]
-            Sigma_11 = v2[p]
-            Theta_11 = v3[p]
-            c11_0 = math.sqrt(Sigma_11_xx*Sigma_11_yy)
-            c11_1 = _clip1(Sigma_11, c11_0)
-            c11_2 = _acos(c11_1) - 3.141592653589793
-            c11_3 = (0.5)/3.141592653589793
-            Sigma_12 = c11_0*c11_3*(-c11_1*c11_2 + math.sqrt(1.0 - (c11_1*c11_1)))
-            Theta_12 = -Theta_11*c11_2*c11_3
-            v3[p] = Sigma_12
-            v2[p] = Theta_12
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_13 = v0[p]
-            Theta_13 = v1[p]
-            Sigma_14 = (0.2222222222222222)*Sigma_13
-            Theta_14 = (0.2222222222222222)*(Sigma_13 + Theta_13)
-            v1[p] = Sigma_14
-            v0[p] = Theta_14
-    # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx4 = Dx[4]
-    dy4 = Dy[4]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_14_xx = dx4[p]
-            Sigma_14_yy = dy4[q]
-            Sigma_14 = v1[p]
-            Theta_14 = v0[p]
-            c14_0 = math.sqrt(Sigma_14_xx*Sigma_14_yy)
-            c14_1 = _clip1(Sigma_14, c14_0)
-            c14_2 = _acos(c14_1) - 3.141592653589793
-            c14_3 = (0.5)/3.141592653589793
-            Sigma_15 = c14_0*c14_3*(-c14_1*c14_2 + math.sqrt(1.0 - (c14_1*c14_1)))
-            Theta_15 = -Theta_14*c14_2*c14_3
-            v0[p] = Sigma_15
-            v1[p] = Theta_15
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_16 = v2[p]
-            Theta_16 = v3[p]
-            Sigma_17 = (0.2222222222222222)*Sigma_16
-            Theta_17 = (0.2222222222222222)*(Sigma_16 + Theta_16)
-            v3[p] = Sigma_17
-            v2[p] = Theta_17
-    # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx5 = Dx[5]
-    dy5 = Dy[5]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_17_xx = dx5[p]
-            Sigma_17_yy = dy5[q]
-            Sigma_17 = v3[p]
-            Theta_17 = v2[p]
-            c17_0 = math.sqrt(Sigma_17_xx*Sigma_17_yy)
-            c17_1 = _clip1(Sigma_17, c17_0)
-            c17_2 = _acos(c17_1) - 3.141592653589793
-            c17_3 = (0.5)/3.141592653589793
-            Sigma_18 = c17_0*c17_3*(-c17_1*c17_2 + math.sqrt(1.0 - (c17_1*c17_1)))
-            Theta_18 = -Theta_17*c17_2*c17_3
-            v2[p] = Sigma_18
-            v3[p] = Theta_18
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_19 = v1[p]
-            Theta_19 = v0[p]
-            Sigma_20 = (0.2222222222222222)*Sigma_19
-            Theta_20 = (0.2222222222222222)*(Sigma_19 + Theta_19)
-            v0[p] = Sigma_20
-            v1[p] = Theta_20
-    # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx6 = Dx[6]
-    dy6 = Dy[6]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_20_xx = dx6[p]
-            Sigma_20_yy = dy6[q]
-            Sigma_20 = v0[p]
-            Theta_20 = v1[p]
-            c20_0 = math.sqrt(Sigma_20_xx*Sigma_20_yy)
-            c20_1 = _clip1(Sigma_20, c20_0)
-            c20_2 = _acos(c20_1) - 3.141592653589793
-            c20_3 = (0.5)/3.141592653589793
-            Sigma_21 = c20_0*c20_3*(-c20_1*c20_2 + math.sqrt(1.0 - (c20_1*c20_1)))
-            Theta_21 = -Theta_20*c20_2*c20_3
-            v1[p] = Sigma_21
-            v0[p] = Theta_21
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_22 = v3[p]
-            Theta_22 = v2[p]
-            Sigma_23 = (0.2222222222222222)*Sigma_22
-            Theta_23 = (0.2222222222222222)*(Sigma_22 + Theta_22)
-            v2[p] = Sigma_23
-            v3[p] = Theta_23
-    # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx7 = Dx[7]
-    dy7 = Dy[7]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_23_xx = dx7[p]
-            Sigma_23_yy = dy7[q]
-            Sigma_23 = v2[p]
-            Theta_23 = v3[p]
-            c23_0 = math.sqrt(Sigma_23_xx*Sigma_23_yy)
-            c23_1 = _clip1(Sigma_23, c23_0)
-            c23_2 = _acos(c23_1) - 3.141592653589793
-            c23_3 = (0.5)/3.141592653589793
-            Sigma_24 = c23_0*c23_3*(-c23_1*c23_2 + math.sqrt(1.0 - (c23_1*c23_1)))
-            Theta_24 = -Theta_23*c23_2*c23_3
-            v3[p] = Sigma_24
-            v2[p] = Theta_24
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-    _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-    # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v0 = buf[0]
-    v1 = buf[1]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_25 = v0[p]
-            Theta_25 = v1[p]
-            Sigma_26 = (0.2222222222222222)*Sigma_25
-            Theta_26 = (0.2222222222222222)*(Sigma_25 + Theta_25)
-            v1[p] = Sigma_26
-            v0[p] = Theta_26
-    # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v0 = buf[0]
-    v1 = buf[1]
-    dx8 = Dx[8]
-    dy8 = Dy[8]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_26_xx = dx8[p]
-            Sigma_26_yy = dy8[q]
-            Sigma_26 = v1[p]
-            Theta_26 = v0[p]
-            c26_0 = math.sqrt(Sigma_26_xx*Sigma_26_yy)
-            c26_1 = _clip1(Sigma_26, c26_0)
-            c26_2 = _acos(c26_1) - 3.141592653589793
-            c26_3 = (0.5)/3.141592653589793
-            Sigma_27 = c26_0*c26_3*(-c26_1*c26_2 + math.sqrt(1.0 - (c26_1*c26_1)))
-            Theta_27 = -Theta_26*c26_2*c26_3
-            v0[p] = Sigma_27
-            v1[p] = Theta_27
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-    _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-    # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-    v2 = buf[2]
-    v3 = buf[3]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_28 = v2[p]
-            Theta_28 = v3[p]
-            Sigma_29 = (0.2222222222222222)*Sigma_28
-            Theta_29 = (0.2222222222222222)*(Sigma_28 + Theta_28)
-            v3[p] = Sigma_29
-            v2[p] = Theta_29
-    # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    v2 = buf[2]
-    v3 = buf[3]
-    dx9 = Dx[9]
-    dy9 = Dy[9]
-    r0, r1 = _rect(32, di, False)
-    c0, c1 = _rect(32, dj, False)
-    shift = di * 32 + dj
-    for i in range(r0, r1):
-        for p in range(np.uint64(i * 32 + c0), np.uint64(i * 32 + c1)):
-            q = np.uint64(np.int64(p) + shift)
-            Sigma_29_xx = dx9[p]
-            Sigma_29_yy = dy9[q]
-            Sigma_29 = v3[p]
-            Theta_29 = v2[p]
-            c29_0 = math.sqrt(Sigma_29_xx*Sigma_29_yy)
-            c29_1 = _clip1(Sigma_29, c29_0)
-            c29_2 = _acos(c29_1) - 3.141592653589793
-            c29_3 = (0.5)/3.141592653589793
-            Sigma_30 = c29_0*c29_3*(-c29_1*c29_2 + math.sqrt(1.0 - (c29_1*c29_1)))
-            Theta_30 = -Theta_29*c29_2*c29_3
-            v2[p] = Sigma_30
-            v3[p] = Theta_30
-    # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-    acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
-    acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+            Sigma_in0_xx = Dx_Sigma_in0[p]
+            Sigma_in0_yy = Dy_Sigma_in0[q]
+            Sigma_in0 = a0[p]
+            Theta_in1 = a1[p]
+            cse0 = math.sqrt(Sigma_in0_xx*Sigma_in0_yy)
+            cse1 = _clip1(Sigma_in0, cse0)
+            cse2 = _acos(cse1) - 3.141592653589793
+            cse3 = (0.5)/3.141592653589793
+            Sigma_out0 = cse0*cse3*(-cse1*cse2 + math.sqrt(1.0 - (cse1*cse1)))
+            Theta_out1 = -Theta_in1*cse2*cse3
+            a1[p] = Sigma_out0
+            a0[p] = Theta_out1
 
 
 @njit(cache=True)
@@ -1610,14 +377,121 @@ def tail_pair(acc, Dx, Dy):
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): per-pixel diagonals from offset 0, then every offset the readout needs."""
+    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
+    diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
-    offset_self(Xa, buf, tmp, cbuf, D)
+    Xb = Xa
+    Dx = D
+    Dy = D
     acc = np.zeros(2)
     for di in range(0, 1):
         for dj in range(0, 1):
-            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, acc)
+            store = di == 0 and dj == 0
+            w = 1.0
+            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
+            _step0(buf[1], buf[0], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[1], 1024, D[0])
+                _store_roots(buf[1], 1024, D[16], D[17])
+            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
+            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[3], 1024, D[1])
+                _store_roots(buf[3], 1024, D[26], D[27])
+            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
+            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[1], buf[0], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[0], 1024, D[2])
+                _store_roots(buf[0], 1024, D[28], D[29])
+            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[0], buf[1], Dx[2], Dy[2], 32, 32, di, dj)
+            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[3], buf[2], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[2], 1024, D[3])
+                _store_roots(buf[2], 1024, D[10], D[11])
+            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[2], buf[3], Dx[3], Dy[3], 32, 32, di, dj)
+            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[0], buf[1], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[1], 1024, D[4])
+                _store_roots(buf[1], 1024, D[12], D[13])
+            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[1], buf[0], Dx[4], Dy[4], 32, 32, di, dj)
+            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[3], 1024, D[5])
+                _store_roots(buf[3], 1024, D[14], D[15])
+            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[3], buf[2], Dx[5], Dy[5], 32, 32, di, dj)
+            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[1], buf[0], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[0], 1024, D[6])
+                _store_roots(buf[0], 1024, D[18], D[19])
+            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[0], buf[1], Dx[6], Dy[6], 32, 32, di, dj)
+            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[3], buf[2], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[2], 1024, D[7])
+                _store_roots(buf[2], 1024, D[20], D[21])
+            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[2], buf[3], Dx[7], Dy[7], 32, 32, di, dj)
+            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[0], buf[1], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[1], 1024, D[8])
+                _store_roots(buf[1], 1024, D[22], D[23])
+            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[1], buf[0], Dx[8], Dy[8], 32, 32, di, dj)
+            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            if store:
+                _store_diag(buf[3], 1024, D[9])
+                _store_roots(buf[3], 1024, D[24], D[25])
+            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
+            # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
+            acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
+            acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
     return tail_self(acc, D)
 
 
@@ -1630,17 +504,93 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     acc = np.zeros(2)
     for di in range(0, 1):
         for dj in range(0, 1):
-            offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc)
+            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
+            _step0(buf[1], buf[0], 32, 32, di, dj)
+            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[1], buf[0], Dx[17], Dy[17], Dx[16], Dy[16], 32, 32, di, dj)
+            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[3], buf[2], Dx[27], Dy[27], Dx[26], Dy[26], 32, 32, di, dj)
+            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[1], buf[0], 32, 32, di, dj)
+            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[0], buf[1], Dx[29], Dy[29], Dx[28], Dy[28], 32, 32, di, dj)
+            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[3], buf[2], 32, 32, di, dj)
+            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[2], buf[3], Dx[11], Dy[11], Dx[10], Dy[10], 32, 32, di, dj)
+            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[0], buf[1], 32, 32, di, dj)
+            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[1], buf[0], Dx[13], Dy[13], Dx[12], Dy[12], 32, 32, di, dj)
+            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[3], buf[2], Dx[15], Dy[15], Dx[14], Dy[14], 32, 32, di, dj)
+            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[1], buf[0], 32, 32, di, dj)
+            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[0], buf[1], Dx[19], Dy[19], Dx[18], Dy[18], 32, 32, di, dj)
+            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[3], buf[2], 32, 32, di, dj)
+            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[2], buf[3], Dx[21], Dy[21], Dx[20], Dy[20], 32, 32, di, dj)
+            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[0], buf[1], 32, 32, di, dj)
+            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[1], buf[0], Dx[23], Dy[23], Dx[22], Dy[22], 32, 32, di, dj)
+            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
+            _step2(buf[2], buf[3], 32, 32, di, dj)
+            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+            _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
+            # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
+            acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
+            acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
     return tail_pair(acc, Dx, Dy)
 
 
-@njit(cache=True, parallel=True)
+# The drivers are serial and release the GIL: callers run blocks of images or rows in threads
+# (ntksym/engine_image.py).  A prange here would outline its body into a gufunc that links and
+# re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
+
+@njit(cache=True, nogil=True)
 def diagonal(X):
     """Per-image diagonals D (n, NSLOT, PMAX) and exact K(x, x) outputs O (n, len(OUTPUTS))."""
     n = X.shape[0]
     D = np.zeros((n, NSLOT, PMAX))
     O = np.empty((n, 2))
-    for i in prange(n):
+    for i in range(n):
         buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
         v = image_pass(X[i], buf, tmp, D[i])
@@ -1658,10 +608,10 @@ def _pick(v, s):
     return math.nan
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
-    for t in prange(rows.shape[0]):
+    for t in range(rows.shape[0]):
         i = rows[t]
         buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)

@@ -19,6 +19,10 @@ are zeros of the full tensor, so the patch sum reads only inside the rectangle a
 steps compute only inside it (an activation of a zero entry would not be zero).  With
 ``circular`` padding offsets are taken mod (H, W), every slice is full and partners wrap.
 
+Each layer's elementwise loop is a call of a step function shared by every layer with the
+same canonical loop body (:mod:`ntksym.codegen_steps`), so the pass functions are call
+sequences and the cold JIT does not grow with depth beyond one call line per layer.
+
 Slices are stored on the full pixel grid of their node (row stride W), so ``D_x[p]`` and the
 partner ``D_y[p + d_i W + d_j]`` index the per-image diagonals directly.
 
@@ -30,12 +34,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ntksym.codegen_steps import StepFunctions
 from ntksym.ir import Elementwise, Structural
 from ntksym.printing import identifier
-
-# the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which _clip1 maps to an
-# uncorrelated pair) and fused multiply-adds, so that they vectorize
-_JIT = '@njit(cache=True, error_model="numpy", fastmath={"contract"})'
 
 SLICE_TEMPLATES = '''
 
@@ -130,6 +131,21 @@ def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
 
 
 @njit(cache=True)
+def _store_diag(A, n, out):
+    for p in range(n):
+        out[p] = A[p]
+
+
+@njit(cache=True, error_model="numpy")
+def _store_roots(A, n, sq, isq):
+    # per-pixel sqrt and 1/sqrt of the diagonal: the slice loops' correlation tables (a blank
+    # pixel's 1/0 = inf is meant: _clip_scaled maps the 0 * inf = NaN to an uncorrelated pair)
+    for p in range(n):
+        sq[p] = math.sqrt(A[p])
+        isq[p] = 1.0 / sq[p]
+
+
+@njit(cache=True)
 def _slice_sum(A, H, W, di, dj, circ):
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
@@ -216,8 +232,9 @@ def _pixels(program, name):
 
 
 def slice_functions(program, layout, printer, plan, cse_block):
-    """Source of ``offset_self``, ``offset_pass``, ``tail_self``, ``tail_pair``, ``image_pass``
-    and ``pair_pass`` for the slice schedule."""
+    """Source of the shared step functions (:mod:`ntksym.codegen_steps`), ``offset_self``,
+    ``offset_pass``, ``offset_pass_self``, ``tail_self``, ``tail_pair``, ``image_pass`` and
+    ``pair_pass`` for the slice schedule."""
     red = plan["reduce_step"]
     circ = plan["circular"]
     Hf, Wf = plan["final_hw"]
@@ -235,30 +252,35 @@ def slice_functions(program, layout, printer, plan, cse_block):
         for kind in ("sqrt", "isqrt"):
             layout.diag_slot.setdefault(f"{name}_{kind}", len(layout.diag_slot))
 
-    def prefix(mode, use_tables=True):
-        """Body of offset_self (mode "self": offset 0, stores diagonals) or offset_pass.
+    steps = StepFunctions(printer, circ)
 
-        Without ``use_tables`` the correlation is c / sqrt(a b) as printed: on the pixel
-        diagonal of a self pair that is exactly 1 (sqrt(a a) = a), so K(x, x) carries no
-        arccos round-off; with the tables, c (1/sqrt a)(1/sqrt b) can miss 1 by an ulp,
-        which acos turns into ~1e-8."""
+    def sequence(mode):
+        """The calls that carry one offset slice through every layer and add its share of
+        the readout to acc: a patch sum, a shared step function (:mod:`ntksym.codegen_steps`)
+        or a diagonal store per line, no loop, so that the pass stays cheap to compile at any
+        depth.
+
+        mode "pair": the pair (x, x'), correlations from the per-pixel sqrt tables; mode
+        "self": the pair (x, x), weight w per offset, and at offset 0 (``store``) the
+        per-pixel diagonals are stored in D as soon as each layer has them (later layers of
+        the same offset read them).  "self" keeps the correlation c / sqrt(a b) as printed:
+        on the pixel diagonal of a self pair that is exactly 1 (sqrt(a a) = a), so K(x, x)
+        carries no arccos round-off; with the tables, c (1/sqrt a)(1/sqrt b) can miss 1 by
+        an ulp, which acos turns into ~1e-8."""
         s0 = program.input_cross.name
         H0, W0 = program.shapes[s0]
-        L = []
-        if mode == "self":
-            L += ["Xb = Xa", "Dx = D", "Dy = D", "di = 0", "dj = 0"]
-        L.append(f"_gram_slice(Xa, Xb, {H0}, {W0}, di, dj, {circ}, "
-                 f"{float(program.input_scale)!r}, buf[{layout.slot[s0]}])")
+        L = [f"_gram_slice(Xa, Xb, {H0}, {W0}, di, dj, {circ}, "
+             f"{float(program.input_scale)!r}, buf[{layout.slot[s0]}])"]
 
         def store_diag(name):
             if mode == "self" and name in layout.diag_slot:
-                L.append(f"for p in range({_pixels(program, name)}):")
-                L.append(f"    D[{layout.diag_slot[name]}, p] = buf[{layout.slot[name]}, p]")
+                src, n = f"buf[{layout.slot[name]}]", _pixels(program, name)
+                L.append("if store:")
+                L.append(f"    _store_diag({src}, {n}, D[{layout.diag_slot[name]}])")
                 if name in tables:
-                    L.append(f"    D[{layout.diag_slot[name + '_sqrt']}, p] = "
-                             f"math.sqrt(buf[{layout.slot[name]}, p])")
-                    L.append(f"    D[{layout.diag_slot[name + '_isqrt']}, p] = "
-                             f"1.0 / D[{layout.diag_slot[name + '_sqrt']}, p]")
+                    L.append(f"    _store_roots({src}, {n}, "
+                             f"D[{layout.diag_slot[name + '_sqrt']}], "
+                             f"D[{layout.diag_slot[name + '_isqrt']}])")
 
         store_diag(s0)
         for k, step in enumerate(program.steps[:red]):
@@ -281,47 +303,10 @@ def slice_functions(program, layout, printer, plan, cse_block):
                 continue
             if not step.cross:
                 continue
-            H, W = program.shapes[step.cross[0].target.name]
-            reads = layout.reads(step)
-            cross = rewritten[k] if use_tables else step.cross
-            dsyms = sorted({s.name for a in cross for s in a.expr.free_symbols
-                            if s.name.endswith(("_xx", "_yy"))})
-            # 1-D views and unsigned indices: no negative-index wraparound in the loop, so
-            # LLVM vectorizes it (with error_model="numpy": no ZeroDivisionError branch)
-            views = {}
-            for r in reads + [a.target.name for a in step.cross]:
-                views.setdefault(layout.slot[r], f"v{layout.slot[r]}")
-            for slot, v in sorted(views.items()):
-                L.append(f"{v} = buf[{slot}]")
-            for d in dsyms:
-                side = "Dx" if d.endswith("_xx") else "Dy"
-                L.append(f"{side.lower()}{layout.diag_slot[d[:-3]]} = "
-                         f"{side}[{layout.diag_slot[d[:-3]]}]")
-            L.append(f"r0, r1 = _rect({H}, di, {circ})")
-            L.append(f"c0, c1 = _rect({W}, dj, {circ})")
-            if not circ:
-                L.append(f"shift = di * {W} + dj")
-            L.append("for i in range(r0, r1):")
-            if circ:
-                L.append(f"    iy = i + di - {H} if i + di >= {H} else i + di")
-                L.append("    for j in range(c0, c1):")
-                L.append(f"        p = np.uint64(i * {W} + j)")
-                L.append(f"        q = np.uint64(iy * {W} + (j + dj - {W} if j + dj >= {W} "
-                         "else j + dj))")
-            else:
-                L.append(f"    for p in range(np.uint64(i * {W} + c0), np.uint64(i * {W} + c1)):")
-                L.append("        q = np.uint64(np.int64(p) + shift)")
-            for d in dsyms:
-                side = "dx" if d.endswith("_xx") else "dy"
-                idx = "p" if d.endswith("_xx") else "q"
-                L.append(f"        {identifier(d)} = {side}{layout.diag_slot[d[:-3]]}[{idx}]")
-            for r in reads:
-                L.append(f"        {identifier(r)} = v{layout.slot[r]}[p]")
-            for line in cse_block(cross, printer, f"c{k}_", lower=True):
-                L.append("        " + line)
-            for a in step.cross:
-                L.append(f"        v{layout.slot[a.target.name]}[p] = "
-                         f"{identifier(a.target.name)}")
+            hw = program.shapes[step.cross[0].target.name]
+            cross = rewritten[k] if mode == "pair" else step.cross
+            L.append(steps.call(cross, layout.reads(step), layout.slot, layout.diag_slot, hw,
+                                node=step.node))
             for a in step.cross:
                 store_diag(a.target.name)
         L.append(f"# {rstep.node}: {rstep.description} (this offset's share)")
@@ -332,9 +317,8 @@ def slice_functions(program, layout, printer, plan, cse_block):
             else:
                 src = "cbuf"
                 L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf)")
-            if mode == "self":
-                continue
-            L.append(f"acc[{n}] += _slice_sum({src}, {H}, {W}, di, dj, {circ})")
+            w = "w * " if mode == "self" else ""
+            L.append(f"acc[{n}] += {w}_slice_sum({src}, {H}, {W}, di, dj, {circ})")
         return L
 
     def tail(mode):
@@ -369,58 +353,48 @@ def slice_functions(program, layout, printer, plan, cse_block):
         return L
 
     if plan["op"] == "flatten":             # the trace: the offset-0 slice only
-        offsets = "for di in range(0, 1):\n        for dj in range(0, 1):"
+        offsets = ("0, 1", "0, 1")
     elif circ:
-        offsets = f"for di in range({Hf}):\n        for dj in range({Wf}):"
-    elif plan["op"] == "global_avg":
-        offsets = (f"for di in range({-(Hf - 1)}, {Hf}):\n"
-                   f"        for dj in range({-(Wf - 1)}, {Wf}):")
+        offsets = (f"{Hf}", f"{Wf}")
     else:
-        offsets = "for di in range(0, 1):\n        for dj in range(0, 1):"
-    nacc = max(len(reduced), 1)
+        offsets = (f"{-(Hf - 1)}, {Hf}", f"{-(Wf - 1)}, {Wf}")
     if plan["op"] == "global_avg" and not circ:
         # K(x, x) is symmetric at every layer, so the slice of offset -d is the mirror image
         # of the slice of d and has the same sum: run d = 0 and half of the others, twice
-        self_offsets = (
-            f"offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, 0, 0, acc)\n"
-            f"    half = np.zeros({nacc})\n"
-            f"    for di in range(0, {Hf}):\n"
-            f"        for dj in range({-(Wf - 1)} if di > 0 else 1, {Wf}):\n"
-            f"            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, half)\n"
-            f"    for k in range({nacc}):\n"
-            f"        acc[k] += 2.0 * half[k]")
+        self_offsets = (f"0, {Hf}", f"{-(Wf - 1)} if di > 0 else 0, {Wf}")
+        weight = "1.0 if store else 2.0"
     else:
-        self_offsets = offsets + "\n            offset_pass_self(Xa, Xa, buf, tmp, cbuf, D, D, di, dj, acc)"
+        self_offsets, weight = offsets, "1.0"
+    nacc = max(len(reduced), 1)
 
-    def fn(header, body):
-        return header + "".join(f"    {l}\n" for l in body)
+    def fn(header, body, indent="    "):
+        return header + "".join(f"{indent}{l}\n" for l in body)
 
+    pair_seq = sequence("pair")
+    self_seq = sequence("self")
     return (
-        fn(f"\n\n{_JIT}\ndef offset_self(Xa, buf, tmp, cbuf, D):\n"
-           '    """Offset 0 of the pair (x, x): stores the per-pixel diagonals in D."""\n',
-           prefix("self", use_tables=False)) +
-        fn(f"\n\n{_JIT}\n"
-           "def offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):\n"
-           '    """One offset slice of the pair (x, x\') through every layer; adds its share '
-           'of the readout to acc."""\n', prefix("pair")) +
-        fn(f"\n\n{_JIT}\n"
-           "def offset_pass_self(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc):\n"
-           '    """offset_pass for the pair (x, x), with c / sqrt(a b) kept exact."""\n',
-           prefix("pair", use_tables=False)) +
+        "\n\n# ---- the distinct per-layer elementwise steps (ntksym/codegen_steps.py)" +
+        steps.source() +
         fn("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", tail("self")) +
         fn("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", tail("pair")) +
-        f'''
+        fn(f'''
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): per-pixel diagonals from offset 0, then every offset the readout needs."""
+    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
+    diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
-    offset_self(Xa, buf, tmp, cbuf, D)
+    Xb = Xa
+    Dx = D
+    Dy = D
     acc = np.zeros({nacc})
-    {self_offsets}
-    return tail_self(acc, D)
-
+    for di in range({self_offsets[0]}):
+        for dj in range({self_offsets[1]}):
+            store = di == 0 and dj == 0
+            w = {weight}
+''', self_seq, " " * 12) + "    return tail_self(acc, D)\n" +
+        fn(f'''
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
@@ -429,7 +403,6 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros({nacc})
-    {offsets}
-            offset_pass(Xa, Xb, buf, tmp, cbuf, Dx, Dy, di, dj, acc)
-    return tail_pair(acc, Dx, Dy)
-''')
+    for di in range({offsets[0]}):
+        for dj in range({offsets[1]}):
+''', pair_seq, " " * 12) + "    return tail_pair(acc, Dx, Dy)\n")

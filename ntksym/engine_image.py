@@ -1,8 +1,10 @@
 """Evaluate compiled image kernel programs (see :mod:`ntksym.codegen_image`) on data.
 
 Called by :func:`ntksym.engine.kernel` when ``program.input_kind == "image"``.  Per-image
-diagonals are computed once per image (``diagonal``), then pairs stream in parallel in blocks
-of rows (``cross_rows``), only the upper triangle for K(X, X).  Between blocks a progress bar
+diagonals are computed once per image (``diagonal``), then pairs stream in blocks of rows
+(``cross_rows``), only the upper triangle for K(X, X).  The generated drivers are serial and
+release the GIL; blocks run in ``numba.get_num_threads()`` Python threads (a ``prange`` in the
+generated module would cost more cold JIT than the rest of it).  Between blocks a progress bar
 is drawn on a terminal (stderr); nothing is drawn when stderr is not a terminal or
 ``progress=False``.
 
@@ -39,27 +41,59 @@ def _row_blocks(n1, n2, symmetric, pairs_per_block):
             for k in range(0, len(order), rows_per_block)]
 
 
+def _threaded(fn, tasks, threads):
+    """fn(*task) for every task, results in order as they complete (the generated drivers
+    release the GIL, so ``threads`` Python threads run them on as many cores)."""
+    if threads <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield fn(*t)
+        return
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in as_completed([pool.submit(fn, *t) for t in tasks]):
+            yield f.result()
+
+
+def _diagonal(mod, X, threads):
+    """mod.diagonal on chunks of images in threads: (D, O) for all of X."""
+    n = X.shape[0]
+    step = max(1, -(-n // (4 * threads)))
+    chunks = [(k, X[k:k + step]) for k in range(0, n, step)]
+    parts = dict(_threaded(lambda k, Xc: (k, mod.diagonal(Xc)), chunks, threads))
+    return (np.concatenate([parts[k][0] for k, _ in chunks]),
+            np.concatenate([parts[k][1] for k, _ in chunks]))
+
+
 def image_kernel(program, mod, X, X2, names, progress=None):
     """(len(names), n1, n2) float64 array of the requested outputs; see engine.kernel."""
+    import numba
+    threads = numba.get_num_threads()
     shape = X.shape
     X1 = np.ascontiguousarray(X.reshape(shape[0], shape[1] * shape[2], shape[3]))
     select = np.array([mod.OUTPUTS.index(o) for o in names], dtype=np.int64)
-    D1, O1 = mod.diagonal(X1)
+    D1, O1 = _diagonal(mod, X1, threads)
     if X2 is None:
         Xb, D2, symmetric = X1, D1, True
     else:
         Xb = np.ascontiguousarray(X2.reshape(X2.shape[0], -1, X2.shape[3]))
-        D2, _ = mod.diagonal(Xb)
+        D2, _ = _diagonal(mod, Xb, threads)
         symmetric = False
     n1, n2 = X1.shape[0], Xb.shape[0]
     out = np.zeros((len(names), n1, n2))
     total = n1 * (n1 - 1) // 2 if symmetric else n1 * n2
     pixels = X1.shape[1]
-    blocks = _row_blocks(n1, n2, symmetric, max(8, int(2e8 // max(pixels * pixels, 1))))
+    # blocks small enough to keep every thread busy to the end
+    per_block = min(max(8, int(2e8 // max(pixels * pixels, 1))), max(8, total // (8 * threads)))
+    blocks = _row_blocks(n1, n2, symmetric, per_block)
     show = progress if progress is not None else sys.stderr.isatty()
     done = 0
-    for rows in blocks:
+
+    def run(rows):
+        # blocks write disjoint rows of out
         mod.cross_rows(X1, Xb, D1, D2, select, out, rows, symmetric)
+        return rows
+
+    for rows in _threaded(run, [(b,) for b in blocks], threads):
         done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
         if show:
             frac = done / max(total, 1)
