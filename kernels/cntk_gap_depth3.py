@@ -353,6 +353,37 @@ def _step3(a0, a1, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
             a0[p] = Theta_out1
 
 
+# ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: call_table);
+# row = op code, then the buf / D / acc indices of the call
+PAIR_OPS = np.array([
+    [0, 0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 3, 3, 2, 2],  # relu_1: _step1(buf[1], buf[0], Dx[3], Dy[3], Dx[2], Dy[2], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 5, 5, 4, 4],  # relu_3: _step1(buf[3], buf[2], Dx[5], Dy[5], Dx[4], Dy[4], 32, 32, di, dj)
+    [5, 0, 2, 0, 0, 0, 0],  # global_avg_pool_4: acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
+    [5, 1, 3, 0, 0, 0, 0],  # global_avg_pool_4: acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+SELF_OPS = np.array([
+    [0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 1, 2, 3],  # conv_0: if store: / _store_diag(buf[1], 1024, D[0]) / _store_roots(buf[1], 1024, D[2], D[3])
+    [4, 1, 0, 0, 0, 0],  # relu_1: _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 1, 3, 4, 5],  # conv_2: if store: / _store_diag(buf[3], 1024, D[1]) / _store_roots(buf[3], 1024, D[4], D[5])
+    [4, 3, 2, 1, 1, 0],  # relu_3: _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
+    [6, 0, 2, 0, 0, 0],  # global_avg_pool_4: acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
+    [6, 1, 3, 0, 0, 0],  # global_avg_pool_4: acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+
 @njit(cache=True)
 def tail_self(acc, D):
     Dx = D
@@ -377,8 +408,8 @@ def tail_pair(acc, Dx, Dy):
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
-    diagonals in D (the other offsets read them)."""
+    """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
+    stores the per-pixel diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
@@ -389,58 +420,62 @@ def image_pass(Xa, buf, tmp, D):
         for dj in range(-31 if di > 0 else 0, 32):
             store = di == 0 and dj == 0
             w = 1.0 if store else 2.0
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[0])
-                _store_roots(buf[1], 1024, D[2], D[3])
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[1])
-                _store_roots(buf[3], 1024, D[4], D[5])
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
-            # global_avg_pool_4: global_avg_pool over 32x32 pixels (this offset's share)
-            acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
-            acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+            for r in range(SELF_OPS.shape[0]):
+                op = SELF_OPS[r, 0]
+                o1 = SELF_OPS[r, 1]
+                o2 = SELF_OPS[r, 2]
+                o3 = SELF_OPS[r, 3]
+                o4 = SELF_OPS[r, 4]
+                o5 = SELF_OPS[r, 5]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    if store:
+                        _store_diag(buf[o1], 1024, D[o2])
+                        _store_roots(buf[o3], 1024, D[o4], D[o5])
+                elif op == 4:
+                    _step3(buf[o1], buf[o2], Dx[o3], Dy[o4], 32, 32, di, dj)
+                elif op == 5:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 6:
+                    acc[o1] += w * _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_self(acc, D)
 
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    """K(x, x'): every offset slice the readout needs, one at a time, then the scalar tail."""
+    """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
+    then the scalar tail."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros(2)
     for di in range(-31, 32):
         for dj in range(-31, 32):
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[3], Dy[3], Dx[2], Dy[2], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[5], Dy[5], Dx[4], Dy[4], 32, 32, di, dj)
-            # global_avg_pool_4: global_avg_pool over 32x32 pixels (this offset's share)
-            acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
-            acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+            for r in range(PAIR_OPS.shape[0]):
+                op = PAIR_OPS[r, 0]
+                o1 = PAIR_OPS[r, 1]
+                o2 = PAIR_OPS[r, 2]
+                o3 = PAIR_OPS[r, 3]
+                o4 = PAIR_OPS[r, 4]
+                o5 = PAIR_OPS[r, 5]
+                o6 = PAIR_OPS[r, 6]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    _step1(buf[o1], buf[o2], Dx[o3], Dy[o4], Dx[o5], Dy[o6], 32, 32, di, dj)
+                elif op == 4:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 5:
+                    acc[o1] += _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_pair(acc, Dx, Dy)
 
 

@@ -353,6 +353,109 @@ def _step3(a0, a1, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
             a0[p] = Theta_out1
 
 
+# ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: call_table);
+# row = op code, then the buf / D / acc indices of the call
+PAIR_OPS = np.array([
+    [0, 0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 17, 17, 16, 16],  # relu_1: _step1(buf[1], buf[0], Dx[17], Dy[17], Dx[16], Dy[16], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 27, 27, 26, 26],  # relu_3: _step1(buf[3], buf[2], Dx[27], Dy[27], Dx[26], Dy[26], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_4: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 29, 29, 28, 28],  # relu_5: _step1(buf[0], buf[1], Dx[29], Dy[29], Dx[28], Dy[28], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_6: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_6: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_6: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 11, 11, 10, 10],  # relu_7: _step1(buf[2], buf[3], Dx[11], Dy[11], Dx[10], Dy[10], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_8: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 13, 13, 12, 12],  # relu_9: _step1(buf[1], buf[0], Dx[13], Dy[13], Dx[12], Dy[12], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_10: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_10: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_10: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 15, 15, 14, 14],  # relu_11: _step1(buf[3], buf[2], Dx[15], Dy[15], Dx[14], Dy[14], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_12: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 19, 19, 18, 18],  # relu_13: _step1(buf[0], buf[1], Dx[19], Dy[19], Dx[18], Dy[18], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_14: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_14: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_14: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 21, 21, 20, 20],  # relu_15: _step1(buf[2], buf[3], Dx[21], Dy[21], Dx[20], Dy[20], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_16: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 23, 23, 22, 22],  # relu_17: _step1(buf[1], buf[0], Dx[23], Dy[23], Dx[22], Dy[22], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_18: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_18: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 25, 25, 24, 24],  # relu_19: _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
+    [5, 0, 2, 0, 0, 0, 0],  # flatten_20: acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
+    [5, 1, 3, 0, 0, 0, 0],  # flatten_20: acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+SELF_OPS = np.array([
+    [0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 1, 16, 17],  # conv_0: if store: / _store_diag(buf[1], 1024, D[0]) / _store_roots(buf[1], 1024, D[16], D[17])
+    [4, 1, 0, 0, 0, 0],  # relu_1: _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 1, 3, 26, 27],  # conv_2: if store: / _store_diag(buf[3], 1024, D[1]) / _store_roots(buf[3], 1024, D[26], D[27])
+    [4, 3, 2, 1, 1, 0],  # relu_3: _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_4: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_4: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 2, 0, 28, 29],  # conv_4: if store: / _store_diag(buf[0], 1024, D[2]) / _store_roots(buf[0], 1024, D[28], D[29])
+    [4, 0, 1, 2, 2, 0],  # relu_5: _step3(buf[0], buf[1], Dx[2], Dy[2], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_6: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_6: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_6: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 2, 10, 11],  # conv_6: if store: / _store_diag(buf[2], 1024, D[3]) / _store_roots(buf[2], 1024, D[10], D[11])
+    [4, 2, 3, 3, 3, 0],  # relu_7: _step3(buf[2], buf[3], Dx[3], Dy[3], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_8: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_8: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 4, 1, 12, 13],  # conv_8: if store: / _store_diag(buf[1], 1024, D[4]) / _store_roots(buf[1], 1024, D[12], D[13])
+    [4, 1, 0, 4, 4, 0],  # relu_9: _step3(buf[1], buf[0], Dx[4], Dy[4], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_10: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_10: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_10: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 5, 3, 14, 15],  # conv_10: if store: / _store_diag(buf[3], 1024, D[5]) / _store_roots(buf[3], 1024, D[14], D[15])
+    [4, 3, 2, 5, 5, 0],  # relu_11: _step3(buf[3], buf[2], Dx[5], Dy[5], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_12: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_12: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 6, 0, 18, 19],  # conv_12: if store: / _store_diag(buf[0], 1024, D[6]) / _store_roots(buf[0], 1024, D[18], D[19])
+    [4, 0, 1, 6, 6, 0],  # relu_13: _step3(buf[0], buf[1], Dx[6], Dy[6], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_14: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_14: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_14: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 7, 2, 20, 21],  # conv_14: if store: / _store_diag(buf[2], 1024, D[7]) / _store_roots(buf[2], 1024, D[20], D[21])
+    [4, 2, 3, 7, 7, 0],  # relu_15: _step3(buf[2], buf[3], Dx[7], Dy[7], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_16: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_16: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 8, 1, 22, 23],  # conv_16: if store: / _store_diag(buf[1], 1024, D[8]) / _store_roots(buf[1], 1024, D[22], D[23])
+    [4, 1, 0, 8, 8, 0],  # relu_17: _step3(buf[1], buf[0], Dx[8], Dy[8], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_18: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_18: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 9, 3, 24, 25],  # conv_18: if store: / _store_diag(buf[3], 1024, D[9]) / _store_roots(buf[3], 1024, D[24], D[25])
+    [4, 3, 2, 9, 9, 0],  # relu_19: _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
+    [6, 0, 2, 0, 0, 0],  # flatten_20: acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
+    [6, 1, 3, 0, 0, 0],  # flatten_20: acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+
 @njit(cache=True)
 def tail_self(acc, D):
     Dx = D
@@ -377,8 +480,8 @@ def tail_pair(acc, Dx, Dy):
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
-    diagonals in D (the other offsets read them)."""
+    """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
+    stores the per-pixel diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
@@ -389,194 +492,62 @@ def image_pass(Xa, buf, tmp, D):
         for dj in range(0, 1):
             store = di == 0 and dj == 0
             w = 1.0
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[0])
-                _store_roots(buf[1], 1024, D[16], D[17])
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[1])
-                _store_roots(buf[3], 1024, D[26], D[27])
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[2])
-                _store_roots(buf[0], 1024, D[28], D[29])
-            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[2], Dy[2], 32, 32, di, dj)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[3])
-                _store_roots(buf[2], 1024, D[10], D[11])
-            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[3], Dy[3], 32, 32, di, dj)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[4])
-                _store_roots(buf[1], 1024, D[12], D[13])
-            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[4], Dy[4], 32, 32, di, dj)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[5])
-                _store_roots(buf[3], 1024, D[14], D[15])
-            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[5], Dy[5], 32, 32, di, dj)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[6])
-                _store_roots(buf[0], 1024, D[18], D[19])
-            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[6], Dy[6], 32, 32, di, dj)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[7])
-                _store_roots(buf[2], 1024, D[20], D[21])
-            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[7], Dy[7], 32, 32, di, dj)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[8])
-                _store_roots(buf[1], 1024, D[22], D[23])
-            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[8], Dy[8], 32, 32, di, dj)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[9])
-                _store_roots(buf[3], 1024, D[24], D[25])
-            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
-            # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-            acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
-            acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+            for r in range(SELF_OPS.shape[0]):
+                op = SELF_OPS[r, 0]
+                o1 = SELF_OPS[r, 1]
+                o2 = SELF_OPS[r, 2]
+                o3 = SELF_OPS[r, 3]
+                o4 = SELF_OPS[r, 4]
+                o5 = SELF_OPS[r, 5]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    if store:
+                        _store_diag(buf[o1], 1024, D[o2])
+                        _store_roots(buf[o3], 1024, D[o4], D[o5])
+                elif op == 4:
+                    _step3(buf[o1], buf[o2], Dx[o3], Dy[o4], 32, 32, di, dj)
+                elif op == 5:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 6:
+                    acc[o1] += w * _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_self(acc, D)
 
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    """K(x, x'): every offset slice the readout needs, one at a time, then the scalar tail."""
+    """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
+    then the scalar tail."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros(2)
     for di in range(0, 1):
         for dj in range(0, 1):
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[17], Dy[17], Dx[16], Dy[16], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[27], Dy[27], Dx[26], Dy[26], 32, 32, di, dj)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[29], Dy[29], Dx[28], Dy[28], 32, 32, di, dj)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[11], Dy[11], Dx[10], Dy[10], 32, 32, di, dj)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[13], Dy[13], Dx[12], Dy[12], 32, 32, di, dj)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[15], Dy[15], Dx[14], Dy[14], 32, 32, di, dj)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[19], Dy[19], Dx[18], Dy[18], 32, 32, di, dj)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[21], Dy[21], Dx[20], Dy[20], 32, 32, di, dj)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[23], Dy[23], Dx[22], Dy[22], 32, 32, di, dj)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
-            # flatten_20: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-            acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
-            acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+            for r in range(PAIR_OPS.shape[0]):
+                op = PAIR_OPS[r, 0]
+                o1 = PAIR_OPS[r, 1]
+                o2 = PAIR_OPS[r, 2]
+                o3 = PAIR_OPS[r, 3]
+                o4 = PAIR_OPS[r, 4]
+                o5 = PAIR_OPS[r, 5]
+                o6 = PAIR_OPS[r, 6]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    _step1(buf[o1], buf[o2], Dx[o3], Dy[o4], Dx[o5], Dy[o6], 32, 32, di, dj)
+                elif op == 4:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 5:
+                    acc[o1] += _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_pair(acc, Dx, Dy)
 
 

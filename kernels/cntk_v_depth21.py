@@ -356,6 +356,199 @@ def _step3(a0, a1, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
             a0[p] = Theta_out1
 
 
+# ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: call_table);
+# row = op code, then the buf / D / acc indices of the call
+PAIR_OPS = np.array([
+    [0, 0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 27, 27, 26, 26],  # relu_1: _step1(buf[1], buf[0], Dx[27], Dy[27], Dx[26], Dy[26], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 49, 49, 48, 48],  # relu_3: _step1(buf[3], buf[2], Dx[49], Dy[49], Dx[48], Dy[48], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_4: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 59, 59, 58, 58],  # relu_5: _step1(buf[0], buf[1], Dx[59], Dy[59], Dx[58], Dy[58], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_6: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_6: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_6: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 21, 21, 20, 20],  # relu_7: _step1(buf[2], buf[3], Dx[21], Dy[21], Dx[20], Dy[20], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_8: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 23, 23, 22, 22],  # relu_9: _step1(buf[1], buf[0], Dx[23], Dy[23], Dx[22], Dy[22], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_10: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_10: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_10: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 25, 25, 24, 24],  # relu_11: _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_12: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 29, 29, 28, 28],  # relu_13: _step1(buf[0], buf[1], Dx[29], Dy[29], Dx[28], Dy[28], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_14: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_14: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_14: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 31, 31, 30, 30],  # relu_15: _step1(buf[2], buf[3], Dx[31], Dy[31], Dx[30], Dy[30], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_16: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 33, 33, 32, 32],  # relu_17: _step1(buf[1], buf[0], Dx[33], Dy[33], Dx[32], Dy[32], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_18: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_18: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 35, 35, 34, 34],  # relu_19: _step1(buf[3], buf[2], Dx[35], Dy[35], Dx[34], Dy[34], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_20: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_20: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_20: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 37, 37, 36, 36],  # relu_21: _step1(buf[0], buf[1], Dx[37], Dy[37], Dx[36], Dy[36], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_22: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_22: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_22: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 39, 39, 38, 38],  # relu_23: _step1(buf[2], buf[3], Dx[39], Dy[39], Dx[38], Dy[38], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_24: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_24: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_24: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 41, 41, 40, 40],  # relu_25: _step1(buf[1], buf[0], Dx[41], Dy[41], Dx[40], Dy[40], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_26: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_26: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_26: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 43, 43, 42, 42],  # relu_27: _step1(buf[3], buf[2], Dx[43], Dy[43], Dx[42], Dy[42], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_28: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_28: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_28: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 45, 45, 44, 44],  # relu_29: _step1(buf[0], buf[1], Dx[45], Dy[45], Dx[44], Dy[44], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_30: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_30: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_30: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 47, 47, 46, 46],  # relu_31: _step1(buf[2], buf[3], Dx[47], Dy[47], Dx[46], Dy[46], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_32: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_32: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [4, 0, 1, 0, 0, 0, 0],  # conv_32: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 0, 51, 51, 50, 50],  # relu_33: _step1(buf[1], buf[0], Dx[51], Dy[51], Dx[50], Dy[50], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_34: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_34: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [4, 2, 3, 0, 0, 0, 0],  # conv_34: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 2, 53, 53, 52, 52],  # relu_35: _step1(buf[3], buf[2], Dx[53], Dy[53], Dx[52], Dy[52], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0, 0],  # conv_36: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0, 0],  # conv_36: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [4, 1, 0, 0, 0, 0, 0],  # conv_36: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 1, 55, 55, 54, 54],  # relu_37: _step1(buf[0], buf[1], Dx[55], Dy[55], Dx[54], Dy[54], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0, 0],  # conv_38: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0, 0],  # conv_38: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [4, 3, 2, 0, 0, 0, 0],  # conv_38: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 57, 57, 56, 56],  # relu_39: _step1(buf[2], buf[3], Dx[57], Dy[57], Dx[56], Dy[56], 32, 32, di, dj)
+    [5, 0, 3, 0, 0, 0, 0],  # flatten_40: acc[0] += _slice_sum(buf[3], 32, 32, di, dj, False)
+    [5, 1, 2, 0, 0, 0, 0],  # flatten_40: acc[1] += _slice_sum(buf[2], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+SELF_OPS = np.array([
+    [0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
+    [1, 0, 1, 0, 0, 0],  # conv_0: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [2, 1, 0, 0, 0, 0],  # conv_0: _step0(buf[1], buf[0], 32, 32, di, dj)
+    [3, 1, 0, 1, 26, 27],  # conv_0: if store: / _store_diag(buf[1], 1024, D[0]) / _store_roots(buf[1], 1024, D[26], D[27])
+    [4, 1, 0, 0, 0, 0],  # relu_1: _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_2: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_2: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_2: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 1, 3, 48, 49],  # conv_2: if store: / _store_diag(buf[3], 1024, D[1]) / _store_roots(buf[3], 1024, D[48], D[49])
+    [4, 3, 2, 1, 1, 0],  # relu_3: _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_4: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_4: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_4: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 2, 0, 58, 59],  # conv_4: if store: / _store_diag(buf[0], 1024, D[2]) / _store_roots(buf[0], 1024, D[58], D[59])
+    [4, 0, 1, 2, 2, 0],  # relu_5: _step3(buf[0], buf[1], Dx[2], Dy[2], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_6: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_6: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_6: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 3, 2, 20, 21],  # conv_6: if store: / _store_diag(buf[2], 1024, D[3]) / _store_roots(buf[2], 1024, D[20], D[21])
+    [4, 2, 3, 3, 3, 0],  # relu_7: _step3(buf[2], buf[3], Dx[3], Dy[3], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_8: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_8: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_8: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 4, 1, 22, 23],  # conv_8: if store: / _store_diag(buf[1], 1024, D[4]) / _store_roots(buf[1], 1024, D[22], D[23])
+    [4, 1, 0, 4, 4, 0],  # relu_9: _step3(buf[1], buf[0], Dx[4], Dy[4], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_10: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_10: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_10: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 5, 3, 24, 25],  # conv_10: if store: / _store_diag(buf[3], 1024, D[5]) / _store_roots(buf[3], 1024, D[24], D[25])
+    [4, 3, 2, 5, 5, 0],  # relu_11: _step3(buf[3], buf[2], Dx[5], Dy[5], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_12: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_12: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_12: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 6, 0, 28, 29],  # conv_12: if store: / _store_diag(buf[0], 1024, D[6]) / _store_roots(buf[0], 1024, D[28], D[29])
+    [4, 0, 1, 6, 6, 0],  # relu_13: _step3(buf[0], buf[1], Dx[6], Dy[6], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_14: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_14: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_14: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 7, 2, 30, 31],  # conv_14: if store: / _store_diag(buf[2], 1024, D[7]) / _store_roots(buf[2], 1024, D[30], D[31])
+    [4, 2, 3, 7, 7, 0],  # relu_15: _step3(buf[2], buf[3], Dx[7], Dy[7], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_16: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_16: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_16: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 8, 1, 32, 33],  # conv_16: if store: / _store_diag(buf[1], 1024, D[8]) / _store_roots(buf[1], 1024, D[32], D[33])
+    [4, 1, 0, 8, 8, 0],  # relu_17: _step3(buf[1], buf[0], Dx[8], Dy[8], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_18: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_18: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 9, 3, 34, 35],  # conv_18: if store: / _store_diag(buf[3], 1024, D[9]) / _store_roots(buf[3], 1024, D[34], D[35])
+    [4, 3, 2, 9, 9, 0],  # relu_19: _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_20: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_20: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_20: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 10, 0, 36, 37],  # conv_20: if store: / _store_diag(buf[0], 1024, D[10]) / _store_roots(buf[0], 1024, D[36], D[37])
+    [4, 0, 1, 10, 10, 0],  # relu_21: _step3(buf[0], buf[1], Dx[10], Dy[10], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_22: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_22: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_22: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 11, 2, 38, 39],  # conv_22: if store: / _store_diag(buf[2], 1024, D[11]) / _store_roots(buf[2], 1024, D[38], D[39])
+    [4, 2, 3, 11, 11, 0],  # relu_23: _step3(buf[2], buf[3], Dx[11], Dy[11], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_24: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_24: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_24: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 12, 1, 40, 41],  # conv_24: if store: / _store_diag(buf[1], 1024, D[12]) / _store_roots(buf[1], 1024, D[40], D[41])
+    [4, 1, 0, 12, 12, 0],  # relu_25: _step3(buf[1], buf[0], Dx[12], Dy[12], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_26: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_26: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_26: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 13, 3, 42, 43],  # conv_26: if store: / _store_diag(buf[3], 1024, D[13]) / _store_roots(buf[3], 1024, D[42], D[43])
+    [4, 3, 2, 13, 13, 0],  # relu_27: _step3(buf[3], buf[2], Dx[13], Dy[13], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_28: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_28: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_28: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 14, 0, 44, 45],  # conv_28: if store: / _store_diag(buf[0], 1024, D[14]) / _store_roots(buf[0], 1024, D[44], D[45])
+    [4, 0, 1, 14, 14, 0],  # relu_29: _step3(buf[0], buf[1], Dx[14], Dy[14], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_30: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_30: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_30: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 15, 2, 46, 47],  # conv_30: if store: / _store_diag(buf[2], 1024, D[15]) / _store_roots(buf[2], 1024, D[46], D[47])
+    [4, 2, 3, 15, 15, 0],  # relu_31: _step3(buf[2], buf[3], Dx[15], Dy[15], 32, 32, di, dj)
+    [1, 3, 0, 0, 0, 0],  # conv_32: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [1, 2, 1, 0, 0, 0],  # conv_32: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [5, 0, 1, 0, 0, 0],  # conv_32: _step2(buf[0], buf[1], 32, 32, di, dj)
+    [3, 1, 16, 1, 50, 51],  # conv_32: if store: / _store_diag(buf[1], 1024, D[16]) / _store_roots(buf[1], 1024, D[50], D[51])
+    [4, 1, 0, 16, 16, 0],  # relu_33: _step3(buf[1], buf[0], Dx[16], Dy[16], 32, 32, di, dj)
+    [1, 0, 2, 0, 0, 0],  # conv_34: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [1, 1, 3, 0, 0, 0],  # conv_34: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [5, 2, 3, 0, 0, 0],  # conv_34: _step2(buf[2], buf[3], 32, 32, di, dj)
+    [3, 3, 17, 3, 52, 53],  # conv_34: if store: / _store_diag(buf[3], 1024, D[17]) / _store_roots(buf[3], 1024, D[52], D[53])
+    [4, 3, 2, 17, 17, 0],  # relu_35: _step3(buf[3], buf[2], Dx[17], Dy[17], 32, 32, di, dj)
+    [1, 2, 1, 0, 0, 0],  # conv_36: _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
+    [1, 3, 0, 0, 0, 0],  # conv_36: _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
+    [5, 1, 0, 0, 0, 0],  # conv_36: _step2(buf[1], buf[0], 32, 32, di, dj)
+    [3, 0, 18, 0, 54, 55],  # conv_36: if store: / _store_diag(buf[0], 1024, D[18]) / _store_roots(buf[0], 1024, D[54], D[55])
+    [4, 0, 1, 18, 18, 0],  # relu_37: _step3(buf[0], buf[1], Dx[18], Dy[18], 32, 32, di, dj)
+    [1, 1, 3, 0, 0, 0],  # conv_38: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
+    [1, 0, 2, 0, 0, 0],  # conv_38: _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
+    [5, 3, 2, 0, 0, 0],  # conv_38: _step2(buf[3], buf[2], 32, 32, di, dj)
+    [3, 2, 19, 2, 56, 57],  # conv_38: if store: / _store_diag(buf[2], 1024, D[19]) / _store_roots(buf[2], 1024, D[56], D[57])
+    [4, 2, 3, 19, 19, 0],  # relu_39: _step3(buf[2], buf[3], Dx[19], Dy[19], 32, 32, di, dj)
+    [6, 0, 3, 0, 0, 0],  # flatten_40: acc[0] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+    [6, 1, 2, 0, 0, 0],  # flatten_40: acc[1] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
+], dtype=np.int64)
+
+
 @njit(cache=True)
 def tail_self(acc, D):
     Dx = D
@@ -380,8 +573,8 @@ def tail_pair(acc, Dx, Dy):
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
-    diagonals in D (the other offsets read them)."""
+    """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
+    stores the per-pixel diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
@@ -392,364 +585,62 @@ def image_pass(Xa, buf, tmp, D):
         for dj in range(0, 1):
             store = di == 0 and dj == 0
             w = 1.0
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[0])
-                _store_roots(buf[1], 1024, D[26], D[27])
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[0], Dy[0], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[1])
-                _store_roots(buf[3], 1024, D[48], D[49])
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[1], Dy[1], 32, 32, di, dj)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[2])
-                _store_roots(buf[0], 1024, D[58], D[59])
-            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[2], Dy[2], 32, 32, di, dj)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[3])
-                _store_roots(buf[2], 1024, D[20], D[21])
-            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[3], Dy[3], 32, 32, di, dj)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[4])
-                _store_roots(buf[1], 1024, D[22], D[23])
-            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[4], Dy[4], 32, 32, di, dj)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[5])
-                _store_roots(buf[3], 1024, D[24], D[25])
-            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[5], Dy[5], 32, 32, di, dj)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[6])
-                _store_roots(buf[0], 1024, D[28], D[29])
-            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[6], Dy[6], 32, 32, di, dj)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[7])
-                _store_roots(buf[2], 1024, D[30], D[31])
-            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[7], Dy[7], 32, 32, di, dj)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[8])
-                _store_roots(buf[1], 1024, D[32], D[33])
-            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[8], Dy[8], 32, 32, di, dj)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[9])
-                _store_roots(buf[3], 1024, D[34], D[35])
-            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
-            # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[10])
-                _store_roots(buf[0], 1024, D[36], D[37])
-            # relu_21: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[10], Dy[10], 32, 32, di, dj)
-            # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[11])
-                _store_roots(buf[2], 1024, D[38], D[39])
-            # relu_23: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[11], Dy[11], 32, 32, di, dj)
-            # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[12])
-                _store_roots(buf[1], 1024, D[40], D[41])
-            # relu_25: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[12], Dy[12], 32, 32, di, dj)
-            # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[13])
-                _store_roots(buf[3], 1024, D[42], D[43])
-            # relu_27: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[13], Dy[13], 32, 32, di, dj)
-            # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[14])
-                _store_roots(buf[0], 1024, D[44], D[45])
-            # relu_29: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[14], Dy[14], 32, 32, di, dj)
-            # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[15])
-                _store_roots(buf[2], 1024, D[46], D[47])
-            # relu_31: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[15], Dy[15], 32, 32, di, dj)
-            # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[1], 1024, D[16])
-                _store_roots(buf[1], 1024, D[50], D[51])
-            # relu_33: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[1], buf[0], Dx[16], Dy[16], 32, 32, di, dj)
-            # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[3], 1024, D[17])
-                _store_roots(buf[3], 1024, D[52], D[53])
-            # relu_35: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[3], buf[2], Dx[17], Dy[17], 32, 32, di, dj)
-            # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[0], 1024, D[18])
-                _store_roots(buf[0], 1024, D[54], D[55])
-            # relu_37: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[0], buf[1], Dx[18], Dy[18], 32, 32, di, dj)
-            # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            if store:
-                _store_diag(buf[2], 1024, D[19])
-                _store_roots(buf[2], 1024, D[56], D[57])
-            # relu_39: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step3(buf[2], buf[3], Dx[19], Dy[19], 32, 32, di, dj)
-            # flatten_40: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-            acc[0] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
-            acc[1] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
+            for r in range(SELF_OPS.shape[0]):
+                op = SELF_OPS[r, 0]
+                o1 = SELF_OPS[r, 1]
+                o2 = SELF_OPS[r, 2]
+                o3 = SELF_OPS[r, 3]
+                o4 = SELF_OPS[r, 4]
+                o5 = SELF_OPS[r, 5]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    if store:
+                        _store_diag(buf[o1], 1024, D[o2])
+                        _store_roots(buf[o3], 1024, D[o4], D[o5])
+                elif op == 4:
+                    _step3(buf[o1], buf[o2], Dx[o3], Dy[o4], 32, 32, di, dj)
+                elif op == 5:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 6:
+                    acc[o1] += w * _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_self(acc, D)
 
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    """K(x, x'): every offset slice the readout needs, one at a time, then the scalar tail."""
+    """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
+    then the scalar tail."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros(2)
     for di in range(0, 1):
         for dj in range(0, 1):
-            _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_0: conv 3x3, stride [1, 1], padding same: weight_var=1.0, bias_var=0.0, not normalized, trainable: W, b
-            _step0(buf[1], buf[0], 32, 32, di, dj)
-            # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[27], Dy[27], Dx[26], Dy[26], 32, 32, di, dj)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_2: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[49], Dy[49], Dx[48], Dy[48], 32, 32, di, dj)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_4: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[59], Dy[59], Dx[58], Dy[58], 32, 32, di, dj)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_6: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[21], Dy[21], Dx[20], Dy[20], 32, 32, di, dj)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_8: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[23], Dy[23], Dx[22], Dy[22], 32, 32, di, dj)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_10: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_11: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_12: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_13: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[29], Dy[29], Dx[28], Dy[28], 32, 32, di, dj)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_14: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_15: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[31], Dy[31], Dx[30], Dy[30], 32, 32, di, dj)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_16: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_17: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[33], Dy[33], Dx[32], Dy[32], 32, 32, di, dj)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_18: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_19: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[35], Dy[35], Dx[34], Dy[34], 32, 32, di, dj)
-            # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_20: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_21: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[37], Dy[37], Dx[36], Dy[36], 32, 32, di, dj)
-            # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_22: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_23: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[39], Dy[39], Dx[38], Dy[38], 32, 32, di, dj)
-            # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_24: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_25: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[41], Dy[41], Dx[40], Dy[40], 32, 32, di, dj)
-            # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_26: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_27: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[43], Dy[43], Dx[42], Dy[42], 32, 32, di, dj)
-            # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_28: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_29: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[45], Dy[45], Dx[44], Dy[44], 32, 32, di, dj)
-            # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_30: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_31: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[47], Dy[47], Dx[46], Dy[46], 32, 32, di, dj)
-            # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            # conv_32: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[0], buf[1], 32, 32, di, dj)
-            # relu_33: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[1], buf[0], Dx[51], Dy[51], Dx[50], Dy[50], 32, 32, di, dj)
-            # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            # conv_34: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[2], buf[3], 32, 32, di, dj)
-            # relu_35: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[3], buf[2], Dx[53], Dy[53], Dx[52], Dy[52], 32, 32, di, dj)
-            # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[2], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[1], tmp)
-            _patch_slice(buf[3], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[0], tmp)
-            # conv_36: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[1], buf[0], 32, 32, di, dj)
-            # relu_37: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[0], buf[1], Dx[55], Dy[55], Dx[54], Dy[54], 32, 32, di, dj)
-            # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
-            _patch_slice(buf[0], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[2], tmp)
-            # conv_38: conv 3x3, stride [1, 1], padding same: weight_var=2.0, bias_var=0.0, normalized by fan_in = C*q*q, trainable: W, b
-            _step2(buf[3], buf[2], 32, 32, di, dj)
-            # relu_39: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-            _step1(buf[2], buf[3], Dx[57], Dy[57], Dx[56], Dy[56], 32, 32, di, dj)
-            # flatten_40: flatten 32x32 pixels (kernel: mean of the pixel diagonal) (this offset's share)
-            acc[0] += _slice_sum(buf[3], 32, 32, di, dj, False)
-            acc[1] += _slice_sum(buf[2], 32, 32, di, dj, False)
+            for r in range(PAIR_OPS.shape[0]):
+                op = PAIR_OPS[r, 0]
+                o1 = PAIR_OPS[r, 1]
+                o2 = PAIR_OPS[r, 2]
+                o3 = PAIR_OPS[r, 3]
+                o4 = PAIR_OPS[r, 4]
+                o5 = PAIR_OPS[r, 5]
+                o6 = PAIR_OPS[r, 6]
+                if op == 0:
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                elif op == 1:
+                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                elif op == 2:
+                    _step0(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 3:
+                    _step1(buf[o1], buf[o2], Dx[o3], Dy[o4], Dx[o5], Dy[o6], 32, 32, di, dj)
+                elif op == 4:
+                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                elif op == 5:
+                    acc[o1] += _slice_sum(buf[o2], 32, 32, di, dj, False)
     return tail_pair(acc, Dx, Dy)
 
 

@@ -13,8 +13,8 @@ node; 1 x 1 after ``flatten`` / ``global_avg_pool``).  The generated module has
   ``symmetric`` computes only j >= i+1 of each row.
 
 With the per-offset-slice schedule (:mod:`ntksym.codegen_slices`) each layer's pixel-pair loop
-is a call of a step function shared by the layers with the same loop body
-(:mod:`ntksym.codegen_steps`).
+is a call of a step function shared by the layers with the same loop body, listed in a
+constant call table (:mod:`ntksym.codegen_steps`): the compiled code does not grow with depth.
 
 Memory: each thread owns ``buf`` (NBUF x PMAX^2 floats) and ``tmp``; the entries of the state
 share buffers by liveness (an elementwise step may write in place), so a pair needs a few

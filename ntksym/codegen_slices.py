@@ -5,7 +5,7 @@ Why it works.  A stride-1 patch sum moves both pixels of a pair by the same wind
 ``d = p' - p`` fixed; an elementwise step keeps it fixed trivially and reads only the per-image
 diagonals ``D_x[p]`` and ``D_y[p + d]``.  Hence the entries with one offset d, the *slice*
 ``S_d[p] = Sigma[p, p + d]`` (a 2-D array over p), pass through every stride-1 conv and
-elementwise layer on their own.  The generated ``offset_pass`` carries one slice of every live
+elementwise layer on their own.  The generated ``pair_pass`` carries one slice of every live
 state entry through all layers up to the readout while it sits in cache (a slice has at most
 H W entries), and adds its contribution to the readout:
 
@@ -20,8 +20,9 @@ steps compute only inside it (an activation of a zero entry would not be zero). 
 ``circular`` padding offsets are taken mod (H, W), every slice is full and partners wrap.
 
 Each layer's elementwise loop is a call of a step function shared by every layer with the
-same canonical loop body (:mod:`ntksym.codegen_steps`), so the pass functions are call
-sequences and the cold JIT does not grow with depth beyond one call line per layer.
+same canonical loop body, and the calls of one slice are rows of a constant table that the
+pass functions loop over (:mod:`ntksym.codegen_steps`): the compiled code, and so the cold
+JIT, does not grow with depth.
 
 Slices are stored on the full pixel grid of their node (row stride W), so ``D_x[p]`` and the
 partner ``D_y[p + d_i W + d_j]`` index the per-image diagonals directly.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen_steps import StepFunctions
+from ntksym.codegen_steps import StepFunctions, call_table
 from ntksym.ir import Elementwise, Structural
 from ntksym.printing import identifier
 
@@ -196,7 +197,7 @@ class ClipScaled(sp.Function):
 
 def _diag_sqrt_rewrite(assignments, tables):
     """Clip1(c, sqrt(A_xx B_yy)) -> ClipScaled(c, 1/sqrt(A_xx), 1/sqrt(B_yy)) and the remaining
-    sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``offset_self``
+    sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``image_pass``
     fills once per image: a pixel-pair loop then needs no square root and no division for the
     correlation.  ``tables`` collects the diagonal names that need them."""
     from ntksym.codegen import Clip1, _lower
@@ -232,9 +233,8 @@ def _pixels(program, name):
 
 
 def slice_functions(program, layout, printer, plan, cse_block):
-    """Source of the shared step functions (:mod:`ntksym.codegen_steps`), ``offset_self``,
-    ``offset_pass``, ``offset_pass_self``, ``tail_self``, ``tail_pair``, ``image_pass`` and
-    ``pair_pass`` for the slice schedule."""
+    """Source of the shared step functions and call tables (:mod:`ntksym.codegen_steps`),
+    ``tail_self``, ``tail_pair``, ``image_pass`` and ``pair_pass`` for the slice schedule."""
     red = plan["reduce_step"]
     circ = plan["circular"]
     Hf, Wf = plan["final_hw"]
@@ -275,12 +275,12 @@ def slice_functions(program, layout, printer, plan, cse_block):
         def store_diag(name):
             if mode == "self" and name in layout.diag_slot:
                 src, n = f"buf[{layout.slot[name]}]", _pixels(program, name)
-                L.append("if store:")
-                L.append(f"    _store_diag({src}, {n}, D[{layout.diag_slot[name]}])")
+                text = f"if store:\n    _store_diag({src}, {n}, D[{layout.diag_slot[name]}])"
                 if name in tables:
-                    L.append(f"    _store_roots({src}, {n}, "
+                    text += (f"\n    _store_roots({src}, {n}, "
                              f"D[{layout.diag_slot[name + '_sqrt']}], "
                              f"D[{layout.diag_slot[name + '_isqrt']}])")
+                L.append(text)
 
         store_diag(s0)
         for k, step in enumerate(program.steps[:red]):
@@ -370,19 +370,22 @@ def slice_functions(program, layout, printer, plan, cse_block):
     def fn(header, body, indent="    "):
         return header + "".join(f"{indent}{l}\n" for l in body)
 
-    pair_seq = sequence("pair")
-    self_seq = sequence("self")
+    pair_table, pair_loop = call_table("PAIR_OPS", sequence("pair"), " " * 12)
+    self_table, self_loop = call_table("SELF_OPS", sequence("self"), " " * 12)
     return (
         "\n\n# ---- the distinct per-layer elementwise steps (ntksym/codegen_steps.py)" +
         steps.source() +
+        "\n\n# ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: "
+        "call_table);\n# row = op code, then the buf / D / acc indices of the call\n" +
+        pair_table + "\n" + self_table +
         fn("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", tail("self")) +
         fn("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", tail("pair")) +
-        fn(f'''
+        f'''
 
 @njit(cache=True)
 def image_pass(Xa, buf, tmp, D):
-    """K(x, x): every offset the readout needs, offset 0 first, which stores the per-pixel
-    diagonals in D (the other offsets read them)."""
+    """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
+    stores the per-pixel diagonals in D (the other offsets read them)."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
@@ -393,16 +396,16 @@ def image_pass(Xa, buf, tmp, D):
         for dj in range({self_offsets[1]}):
             store = di == 0 and dj == 0
             w = {weight}
-''', self_seq, " " * 12) + "    return tail_self(acc, D)\n" +
-        fn(f'''
+''' + self_loop + "    return tail_self(acc, D)\n" + f'''
 
 @njit(cache=True)
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    """K(x, x'): every offset slice the readout needs, one at a time, then the scalar tail."""
+    """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
+    then the scalar tail."""
     cbuf = np.empty(BUFLEN)
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros({nacc})
     for di in range({offsets[0]}):
         for dj in range({offsets[1]}):
-''', pair_seq, " " * 12) + "    return tail_pair(acc, Dx, Dy)\n")
+''' + pair_loop + "    return tail_pair(acc, Dx, Dy)\n")

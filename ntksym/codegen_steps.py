@@ -174,3 +174,54 @@ class StepFunctions:
                                   initial_indent="# ", subsequent_indent="#   ")
             out.append(f"\n\n{users}\n{JIT}\n{text.replace('NAME', name, 1)}")
         return "".join(out)
+
+
+_OPERAND = re.compile(r"\b(buf|Dx|Dy|D|acc)\[(\d+)\]")
+
+
+def call_table(name, lines, indent):
+    """(table source, dispatch source): ``lines`` (calls, one per item, items may span lines;
+    ``# node: ...`` comments name the layer of the calls after them) as a constant table.
+
+    Why.  Even as calls only, a pass unrolled over the layers grows with depth, and Numba's
+    typing and LLVM's O3 of every function that links it (the drivers) grow with it: about
+    1 s of cold JIT per layer.  So the buffer, diagonal-row and accumulator indices of every
+    call become operands in row r of ``name`` (an int64 array, a compile-time constant), and
+    the pass loops over the rows, dispatching on the row's op code to one call site per
+    distinct call (literal arguments such as the grid size stay literal there, so Numba
+    still specializes the callee on them).  Each row's comment shows its call in full.
+
+    >>> table, loop = call_table("OPS", ["# relu_1: relu", "_step0(buf[1], Dx[0], 8, di, dj)",
+    ...                                  "# relu_3: relu", "_step0(buf[2], Dx[1], 8, di, dj)"],
+    ...                          "")
+    >>> print(table.splitlines()[2])
+        [0, 2, 1],  # relu_3: _step0(buf[2], Dx[1], 8, di, dj)
+    >>> loop.splitlines()[-1].strip()
+    '_step0(buf[o1], Dx[o2], 8, di, dj)'
+    """
+    ops, rows, node = {}, [], ""
+    for text in lines:
+        if text.startswith("#"):
+            node = text[1:].split(":")[0].strip()
+            continue
+        operands = []
+
+        def operand(m):
+            operands.append(int(m.group(2)))
+            return f"{m.group(1)}[o{len(operands)}]"
+
+        code = ops.setdefault(_OPERAND.sub(operand, text), len(ops))
+        rows.append((code, operands, node, text))
+    width = max(len(r[1]) for r in rows)
+    table = [f"{name} = np.array(["]
+    for code, operands, node, text in rows:
+        cells = ", ".join(str(v) for v in [code] + operands + [0] * (width - len(operands)))
+        shown = " / ".join(t.strip() for t in text.splitlines())
+        table.append(f"    [{cells}],  # {node}: {shown}" if node else f"    [{cells}],  # {shown}")
+    table.append("], dtype=np.int64)")
+    loop = [f"for r in range({name}.shape[0]):", f"    op = {name}[r, 0]"]
+    loop += [f"    o{k} = {name}[r, {k}]" for k in range(1, width + 1)]
+    for tmpl, code in ops.items():
+        loop.append(f"    {'if' if code == 0 else 'elif'} op == {code}:")
+        loop += [f"        {t}" for t in tmpl.splitlines()]
+    return "\n".join(table) + "\n", "".join(f"{indent}{l}\n" for l in loop)
