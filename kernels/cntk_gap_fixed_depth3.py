@@ -159,6 +159,8 @@ def _acos(x):
 
 
 # ---- per-offset-slice templates (see ntksym/codegen_slices.py for why they are exact)
+# Array operands come as (2-D array, row): a view made by the caller and passed to a call
+# costs two atomic reference-count updates, which on 8x8 slices cost as much as the work.
 
 @njit(cache=True, inline="always")
 def _rect(n, d, circ):
@@ -169,10 +171,11 @@ def _rect(n, d, circ):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, out):
+def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
     # out[i W + j] = <x_(i, j), x'_(i + di, j + dj)> / scale inside the slice's rectangle;
     # channel-major images (C, H W) so that the loop over j is contiguous
     C = XaT.shape[0]
+    out = outs[so]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
@@ -197,7 +200,8 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, out):
 
 
 @njit(cache=True)
-def _fill_slice(value, H, W, di, dj, circ, out):
+def _fill_slice(value, H, W, di, dj, circ, outs, so):
+    out = outs[so]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
@@ -206,12 +210,14 @@ def _fill_slice(value, H, W, di, dj, circ, out):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
+def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, tmp):
     """Stride-1 patch sum of the offset-(di, dj) slice A (H x W grid) into out (Ho x Wo grid):
     out[i, j] = sum_{a, b} A[i + a - ph, j + b - pw] over source pixels inside A's rectangle
     (zero padding, and partners outside the image, contribute nothing).  Separable: rows into
     tmp (Ho x W), then columns; per window offset, the range of outputs whose source is
     inside is one contiguous run (unsigned indices: the runs vectorize)."""
+    A = As[sa]
+    out = outs[so]
     ra, rb = _rect(H, di, circ)
     ca, cb = _rect(W, dj, circ)
     oa, ob = _rect(Ho, di, circ)
@@ -249,22 +255,28 @@ def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
 
 
 @njit(cache=True)
-def _store_diag(A, n, out):
+def _store_diag(As, sa, n, outs, so):
+    A = As[sa]
+    out = outs[so]
     for p in range(n):
         out[p] = A[p]
 
 
 @njit(cache=True, error_model="numpy")
-def _store_roots(A, n, sq, isq):
+def _store_roots(As, sa, n, sqs, ssq, isqs, sisq):
     # per-pixel sqrt and 1/sqrt of the diagonal: the slice loops' correlation tables (a blank
     # pixel's 1/0 = inf is meant: _clip_scaled maps the 0 * inf = NaN to an uncorrelated pair)
+    A = As[sa]
+    sq = sqs[ssq]
+    isq = isqs[sisq]
     for p in range(n):
         sq[p] = math.sqrt(A[p])
         isq[p] = 1.0 / sq[p]
 
 
 @njit(cache=True)
-def _slice_sum(A, H, W, di, dj, circ):
+def _slice_sum(As, sa, H, W, di, dj, circ):
+    A = As[sa]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     acc = 0.0
@@ -277,114 +289,114 @@ def _slice_sum(A, H, W, di, dj, circ):
 # ---- the distinct per-layer elementwise steps (ntksym/codegen_steps.py)
 
 # _step0: conv_0
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step0(a0, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step0(a0, s0, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
-            Sigma_in0 = a0[p]
+            Sigma_in0 = a0[s0, p]
             Sigma_out0 = 3.0*Sigma_in0
-            a0[p] = Sigma_out0
+            a0[s0, p] = Sigma_out0
 
 
 # _step1: relu_1
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step1(a0, Dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step1(a0, s0, Dx_Sigma_in0_isqrt, dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, dy_Sigma_in0_sqrt, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     shift = di * W + dj
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[p]
-            Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[q]
-            Sigma_in0_sqrt_xx = Dx_Sigma_in0_sqrt[p]
-            Sigma_in0_sqrt_yy = Dy_Sigma_in0_sqrt[q]
-            Sigma_in0 = a0[p]
+            Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[dx_Sigma_in0_isqrt, p]
+            Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[dy_Sigma_in0_isqrt, q]
+            Sigma_in0_sqrt_xx = Dx_Sigma_in0_sqrt[dx_Sigma_in0_sqrt, p]
+            Sigma_in0_sqrt_yy = Dy_Sigma_in0_sqrt[dy_Sigma_in0_sqrt, q]
+            Sigma_in0 = a0[s0, p]
             cse0 = _clip_scaled(Sigma_in0, Sigma_in0_isqrt_xx, Sigma_in0_isqrt_yy)
             Sigma_out0 = (0.5)*Sigma_in0_sqrt_xx*Sigma_in0_sqrt_yy*(-cse0*(_acos(cse0) - 3.141592653589793) + math.sqrt(1.0 - (cse0*cse0)))/3.141592653589793
-            a0[p] = Sigma_out0
+            a0[s0, p] = Sigma_out0
 
 
 # _step2: conv_2
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step2(a0, a1, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step2(a0, s0, a1, s1, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
-            Sigma_in0 = a0[p]
+            Sigma_in0 = a0[s0, p]
             cse0 = (0.2222222222222222)*Sigma_in0
             Sigma_out0 = cse0
             Theta_out1 = cse0
-            a0[p] = Sigma_out0
-            a1[p] = Theta_out1
+            a0[s0, p] = Sigma_out0
+            a1[s1, p] = Theta_out1
 
 
 # _step3: relu_3
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step3(a0, a1, Dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step3(a0, s0, a1, s1, Dx_Sigma_in0_isqrt, dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, dy_Sigma_in0_sqrt, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     shift = di * W + dj
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[p]
-            Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[q]
-            Sigma_in0_sqrt_xx = Dx_Sigma_in0_sqrt[p]
-            Sigma_in0_sqrt_yy = Dy_Sigma_in0_sqrt[q]
-            Sigma_in0 = a0[p]
-            Theta_in1 = a1[p]
+            Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[dx_Sigma_in0_isqrt, p]
+            Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[dy_Sigma_in0_isqrt, q]
+            Sigma_in0_sqrt_xx = Dx_Sigma_in0_sqrt[dx_Sigma_in0_sqrt, p]
+            Sigma_in0_sqrt_yy = Dy_Sigma_in0_sqrt[dy_Sigma_in0_sqrt, q]
+            Sigma_in0 = a0[s0, p]
+            Theta_in1 = a1[s1, p]
             cse0 = _clip_scaled(Sigma_in0, Sigma_in0_isqrt_xx, Sigma_in0_isqrt_yy)
             cse1 = _acos(cse0) - 3.141592653589793
             cse2 = (0.5)/3.141592653589793
             Sigma_out0 = Sigma_in0_sqrt_xx*Sigma_in0_sqrt_yy*cse2*(-cse0*cse1 + math.sqrt(1.0 - (cse0*cse0)))
             Theta_out1 = -Theta_in1*cse1*cse2
-            a1[p] = Sigma_out0
-            a0[p] = Theta_out1
+            a1[s1, p] = Sigma_out0
+            a0[s0, p] = Theta_out1
 
 
 # _step4: relu_1
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step4(a0, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step4(a0, s0, Dx_Sigma_in0, dx_Sigma_in0, Dy_Sigma_in0, dy_Sigma_in0, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     shift = di * W + dj
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_in0_xx = Dx_Sigma_in0[p]
-            Sigma_in0_yy = Dy_Sigma_in0[q]
-            Sigma_in0 = a0[p]
+            Sigma_in0_xx = Dx_Sigma_in0[dx_Sigma_in0, p]
+            Sigma_in0_yy = Dy_Sigma_in0[dy_Sigma_in0, q]
+            Sigma_in0 = a0[s0, p]
             cse0 = math.sqrt(Sigma_in0_xx*Sigma_in0_yy)
             cse1 = _clip1(Sigma_in0, cse0)
             Sigma_out0 = (0.5)*cse0*(-cse1*(_acos(cse1) - 3.141592653589793) + math.sqrt(1.0 - (cse1*cse1)))/3.141592653589793
-            a0[p] = Sigma_out0
+            a0[s0, p] = Sigma_out0
 
 
 # _step5: relu_3
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _step5(a0, a1, Dx_Sigma_in0, Dy_Sigma_in0, H, W, di, dj):
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _step5(a0, s0, a1, s1, Dx_Sigma_in0, dx_Sigma_in0, Dy_Sigma_in0, dy_Sigma_in0, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     shift = di * W + dj
     for i in range(r0, r1):
         for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
             q = np.uint64(np.int64(p) + shift)
-            Sigma_in0_xx = Dx_Sigma_in0[p]
-            Sigma_in0_yy = Dy_Sigma_in0[q]
-            Sigma_in0 = a0[p]
-            Theta_in1 = a1[p]
+            Sigma_in0_xx = Dx_Sigma_in0[dx_Sigma_in0, p]
+            Sigma_in0_yy = Dy_Sigma_in0[dy_Sigma_in0, q]
+            Sigma_in0 = a0[s0, p]
+            Theta_in1 = a1[s1, p]
             cse0 = math.sqrt(Sigma_in0_xx*Sigma_in0_yy)
             cse1 = _clip1(Sigma_in0, cse0)
             cse2 = _acos(cse1) - 3.141592653589793
             cse3 = (0.5)/3.141592653589793
             Sigma_out0 = cse0*cse3*(-cse1*cse2 + math.sqrt(1.0 - (cse1*cse1)))
             Theta_out1 = -Theta_in1*cse2*cse3
-            a1[p] = Sigma_out0
-            a0[p] = Theta_out1
+            a1[s1, p] = Sigma_out0
+            a0[s0, p] = Theta_out1
 
 
 # ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: call_table);
@@ -438,11 +450,11 @@ def tail_pair(acc, Dx, Dy):
     return (Sigma_9, Theta_9,)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def image_pass(Xa, buf, tmp, D):
     """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
     stores the per-pixel diagonals in D (the other offsets read them)."""
-    cbuf = np.empty(BUFLEN)
+    cbuf = np.empty((1, BUFLEN))
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
     Dx = D
@@ -460,31 +472,31 @@ def image_pass(Xa, buf, tmp, D):
                 o4 = SELF_OPS[r, 4]
                 o5 = SELF_OPS[r, 5]
                 if op == 0:
-                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf, o1)
                 elif op == 1:
-                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                    _patch_slice(buf, o1, 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf, o2, tmp)
                 elif op == 2:
-                    _step0(buf[o1], 32, 32, di, dj)
+                    _step0(buf, o1, 32, 32, di, dj)
                 elif op == 3:
                     if store:
-                        _store_diag(buf[o1], 1024, D[o2])
-                        _store_roots(buf[o3], 1024, D[o4], D[o5])
+                        _store_diag(buf, o1, 1024, D, o2)
+                        _store_roots(buf, o3, 1024, D, o4, D, o5)
                 elif op == 4:
-                    _step4(buf[o1], Dx[o2], Dy[o3], 32, 32, di, dj)
+                    _step4(buf, o1, Dx, o2, Dy, o3, 32, 32, di, dj)
                 elif op == 5:
-                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                    _step2(buf, o1, buf, o2, 32, 32, di, dj)
                 elif op == 6:
-                    _step5(buf[o1], buf[o2], Dx[o3], Dy[o4], 32, 32, di, dj)
+                    _step5(buf, o1, buf, o2, Dx, o3, Dy, o4, 32, 32, di, dj)
                 elif op == 7:
-                    acc[o1] += w * _slice_sum(buf[o2], 32, 32, di, dj, False)
+                    acc[o1] += w * _slice_sum(buf, o2, 32, 32, di, dj, False)
     return tail_self(acc, D)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
     then the scalar tail."""
-    cbuf = np.empty(BUFLEN)
+    cbuf = np.empty((1, BUFLEN))
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros(2)
@@ -499,19 +511,19 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
                 o5 = PAIR_OPS[r, 5]
                 o6 = PAIR_OPS[r, 6]
                 if op == 0:
-                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[o1])
+                    _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf, o1)
                 elif op == 1:
-                    _patch_slice(buf[o1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[o2], tmp)
+                    _patch_slice(buf, o1, 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf, o2, tmp)
                 elif op == 2:
-                    _step0(buf[o1], 32, 32, di, dj)
+                    _step0(buf, o1, 32, 32, di, dj)
                 elif op == 3:
-                    _step1(buf[o1], Dx[o2], Dy[o3], Dx[o4], Dy[o5], 32, 32, di, dj)
+                    _step1(buf, o1, Dx, o2, Dy, o3, Dx, o4, Dy, o5, 32, 32, di, dj)
                 elif op == 4:
-                    _step2(buf[o1], buf[o2], 32, 32, di, dj)
+                    _step2(buf, o1, buf, o2, 32, 32, di, dj)
                 elif op == 5:
-                    _step3(buf[o1], buf[o2], Dx[o3], Dy[o4], Dx[o5], Dy[o6], 32, 32, di, dj)
+                    _step3(buf, o1, buf, o2, Dx, o3, Dy, o4, Dx, o5, Dy, o6, 32, 32, di, dj)
                 elif op == 6:
-                    acc[o1] += _slice_sum(buf[o2], 32, 32, di, dj, False)
+                    acc[o1] += _slice_sum(buf, o2, 32, 32, di, dj, False)
     return tail_pair(acc, Dx, Dy)
 
 

@@ -42,6 +42,8 @@ from ntksym.printing import identifier
 SLICE_TEMPLATES = '''
 
 # ---- per-offset-slice templates (see ntksym/codegen_slices.py for why they are exact)
+# Array operands come as (2-D array, row): a view made by the caller and passed to a call
+# costs two atomic reference-count updates, which on 8x8 slices cost as much as the work.
 
 @njit(cache=True, inline="always")
 def _rect(n, d, circ):
@@ -52,10 +54,11 @@ def _rect(n, d, circ):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, out):
+def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
     # out[i W + j] = <x_(i, j), x'_(i + di, j + dj)> / scale inside the slice's rectangle;
     # channel-major images (C, H W) so that the loop over j is contiguous
     C = XaT.shape[0]
+    out = outs[so]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
@@ -80,7 +83,8 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, out):
 
 
 @njit(cache=True)
-def _fill_slice(value, H, W, di, dj, circ, out):
+def _fill_slice(value, H, W, di, dj, circ, outs, so):
+    out = outs[so]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
@@ -89,12 +93,14 @@ def _fill_slice(value, H, W, di, dj, circ, out):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
+def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, tmp):
     """Stride-1 patch sum of the offset-(di, dj) slice A (H x W grid) into out (Ho x Wo grid):
     out[i, j] = sum_{a, b} A[i + a - ph, j + b - pw] over source pixels inside A's rectangle
     (zero padding, and partners outside the image, contribute nothing).  Separable: rows into
     tmp (Ho x W), then columns; per window offset, the range of outputs whose source is
     inside is one contiguous run (unsigned indices: the runs vectorize)."""
+    A = As[sa]
+    out = outs[so]
     ra, rb = _rect(H, di, circ)
     ca, cb = _rect(W, dj, circ)
     oa, ob = _rect(Ho, di, circ)
@@ -132,22 +138,28 @@ def _patch_slice(A, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, out, tmp):
 
 
 @njit(cache=True)
-def _store_diag(A, n, out):
+def _store_diag(As, sa, n, outs, so):
+    A = As[sa]
+    out = outs[so]
     for p in range(n):
         out[p] = A[p]
 
 
 @njit(cache=True, error_model="numpy")
-def _store_roots(A, n, sq, isq):
+def _store_roots(As, sa, n, sqs, ssq, isqs, sisq):
     # per-pixel sqrt and 1/sqrt of the diagonal: the slice loops' correlation tables (a blank
     # pixel's 1/0 = inf is meant: _clip_scaled maps the 0 * inf = NaN to an uncorrelated pair)
+    A = As[sa]
+    sq = sqs[ssq]
+    isq = isqs[sisq]
     for p in range(n):
         sq[p] = math.sqrt(A[p])
         isq[p] = 1.0 / sq[p]
 
 
 @njit(cache=True)
-def _slice_sum(A, H, W, di, dj, circ):
+def _slice_sum(As, sa, H, W, di, dj, circ):
+    A = As[sa]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     acc = 0.0
@@ -295,8 +307,8 @@ def slice_functions(program, layout, printer, plan, cse_block):
                     if isinstance(a, sp.Symbol):
                         src = f"buf[{layout.slot[a.name]}]"
                     else:               # a constant entry (a frozen layer's zero NTK)
-                        src = "cbuf"
-                        L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf)")
+                        src = "cbuf[0]"
+                        L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf[0])")
                     L.append(f"_patch_slice({src}, {H}, {W}, {Ho}, {Wo}, {qh}, {qw}, {ph}, "
                              f"{pw}, di, dj, {circ}, buf[{layout.slot[b.name]}], tmp)")
                     store_diag(b.name)
@@ -315,8 +327,8 @@ def slice_functions(program, layout, printer, plan, cse_block):
             if isinstance(a, sp.Symbol):
                 src = f"buf[{layout.slot[a.name]}]"
             else:
-                src = "cbuf"
-                L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf)")
+                src = "cbuf[0]"
+                L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf[0])")
             w = "w * " if mode == "self" else ""
             L.append(f"acc[{n}] += {w}_slice_sum({src}, {H}, {W}, di, dj, {circ})")
         return L
@@ -382,11 +394,11 @@ def slice_functions(program, layout, printer, plan, cse_block):
         fn("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", tail("pair")) +
         f'''
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={{"contract"}})
 def image_pass(Xa, buf, tmp, D):
     """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
     stores the per-pixel diagonals in D (the other offsets read them)."""
-    cbuf = np.empty(BUFLEN)
+    cbuf = np.empty((1, BUFLEN))
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
     Dx = D
@@ -398,11 +410,11 @@ def image_pass(Xa, buf, tmp, D):
             w = {weight}
 ''' + self_loop + "    return tail_self(acc, D)\n" + f'''
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={{"contract"}})
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
     then the scalar tail."""
-    cbuf = np.empty(BUFLEN)
+    cbuf = np.empty((1, BUFLEN))
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros({nacc})

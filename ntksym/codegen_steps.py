@@ -8,14 +8,19 @@ repeat: after the first one or two, every ReLU step is the same loop with other 
 other diagonal rows.  So each elementwise step is printed *canonically* -- its symbols renamed
 by role (``Sigma_in0``, ``Theta_out1``, ...), its buffers and diagonal rows turned into
 parameters, the common-subexpression names fixed -- and steps with the same canonical text
-share one ``@njit`` function, called once per layer.  The number of distinct step functions
-then depends on the kinds of layers, not on their count, and so does the compile time, up to
-one call line per layer.
+share one ``@njit`` function.  The calls of one offset slice are rows of a constant table
+(:func:`call_table`), one row per call, which the pass functions loop over.  The compiled
+code then depends on the kinds of layers, not on their count, and so does the compile time.
+
+Each step function is ``inline="always"`` (at the Numba IR level): the pass functions call
+it from a single site (the dispatch of :func:`call_table`), so inlining does not multiply
+code, it saves a call per layer and offset (on 8x8 slices a call costs about as much as the
+work) and the loop compiles under the pass's error model and fastmath flags.
 
 Buffers are parameters per *slot*, not per symbol: a step that writes in place (a target in
-the slot of a dying read) gets one array for both, so LLVM sees a load and a store of the
-same address and still vectorizes (two aliasing parameters would make its runtime overlap
-check fail and fall back to scalar code).
+the slot of a dying read) reads and writes through one (array, row) parameter, so LLVM sees
+a load and a store of the same address and still vectorizes (two parameters for one row
+would make its runtime overlap check fail and fall back to scalar code).
 
 >>> import sympy as sp
 >>> from ntksym.ir import Assign
@@ -39,8 +44,9 @@ import sympy as sp
 from ntksym.printing import identifier
 
 # the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which the clipped
-# correlation maps to an uncorrelated pair) and fused multiply-adds, so that they vectorize
-JIT = '@njit(cache=True, error_model="numpy", fastmath={"contract"})'
+# correlation maps to an uncorrelated pair) and fused multiply-adds, so that they vectorize;
+# the pass functions they are inlined into carry the same flags
+JIT = '@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})'
 
 _DIAG = ("_xx", "_yy")
 
@@ -106,19 +112,20 @@ class StepFunctions:
         assigns, ren = canonical(cross, reads)
         back = {v: k for k, v in ren.items()}
         # one array parameter per buffer slot, in order of first use
+        # (array, row) parameter pairs: see call_table
         params, args = [], []
         arr = {}
         for name in sorted(reads, key=_natural) + [a.target.name for a in cross]:
             s = slot[name]
             if s not in arr:
-                arr[s] = f"a{len(arr)}"
+                arr[s] = f"a{len(arr)}, s{len(arr)}"
                 params.append(arr[s])
                 args.append(f"{buf}[{s}]")
         dsyms = sorted({s.name for a in assigns for s in a.expr.free_symbols
                         if s.name.endswith(_DIAG)}, key=_natural)
         for d in dsyms:
             side = "Dx" if d.endswith("_xx") else "Dy"
-            params.append(f"{side}_{identifier(d[:-3])}")
+            params.append(f"{side}_{identifier(d[:-3])}, {side.lower()}_{identifier(d[:-3])}")
             args.append(f"{Dx if side == 'Dx' else Dy}[{diag_slot[back[d[:-3]]]}]")
         H, W = hw
         L = [f"def NAME({', '.join(params)}, H, W, di, dj):"]
@@ -147,14 +154,17 @@ class StepFunctions:
         ind = " " * 12
         for d in dsyms:
             side = "Dx" if d.endswith("_xx") else "Dy"
-            L.append(f"{ind}{identifier(d)} = {side}_{identifier(d[:-3])}"
-                     f"[{'p' if side == 'Dx' else 'q'}]")
+            b = identifier(d[:-3])
+            L.append(f"{ind}{identifier(d)} = {side}_{b}"
+                     f"[{side.lower()}_{b}, {'p' if side == 'Dx' else 'q'}]")
         for r in sorted(reads, key=_natural):
-            L.append(f"{ind}{identifier(ren[r])} = {arr[slot[r]]}[p]")
+            a, row = arr[slot[r]].split(", ")
+            L.append(f"{ind}{identifier(ren[r])} = {a}[{row}, p]")
         for line in _cse_block(assigns, self.printer, "cse", lower=True):
             L.append(ind + line)
-        for a, orig in zip(assigns, cross):
-            L.append(f"{ind}{arr[slot[orig.target.name]]}[p] = {identifier(a.target.name)}")
+        for x, orig in zip(assigns, cross):
+            a, row = arr[slot[orig.target.name]].split(", ")
+            L.append(f"{ind}{a}[{row}, p] = {identifier(x.target.name)}")
         text = "\n".join(L) + "\n"
         name = self.by_text.get(text)
         if name is None:
@@ -176,7 +186,7 @@ class StepFunctions:
         return "".join(out)
 
 
-_OPERAND = re.compile(r"\b(buf|Dx|Dy|D|acc)\[(\d+)\]")
+_OPERAND = re.compile(r"\b(buf|cbuf|Dx|Dy|D|acc)\[(\d+)\]")
 
 
 def call_table(name, lines, indent):
@@ -189,7 +199,8 @@ def call_table(name, lines, indent):
     call become operands in row r of ``name`` (an int64 array, a compile-time constant), and
     the pass loops over the rows, dispatching on the row's op code to one call site per
     distinct call (literal arguments such as the grid size stay literal there, so Numba
-    still specializes the callee on them).  Each row's comment shows its call in full.
+    still specializes the callee on them).  Each row's comment shows its call in full; the
+    call itself passes a row ``buf[k]`` as ``buf, k`` (no view: see SLICE_TEMPLATES).
 
     >>> table, loop = call_table("OPS", ["# relu_1: relu", "_step0(buf[1], Dx[0], 8, di, dj)",
     ...                                  "# relu_3: relu", "_step0(buf[2], Dx[1], 8, di, dj)"],
@@ -197,7 +208,7 @@ def call_table(name, lines, indent):
     >>> print(table.splitlines()[2])
         [0, 2, 1],  # relu_3: _step0(buf[2], Dx[1], 8, di, dj)
     >>> loop.splitlines()[-1].strip()
-    '_step0(buf[o1], Dx[o2], 8, di, dj)'
+    '_step0(buf, o1, Dx, o2, 8, di, dj)'
     """
     ops, rows, node = {}, [], ""
     for text in lines:
@@ -207,8 +218,10 @@ def call_table(name, lines, indent):
         operands = []
 
         def operand(m):
+            # rows of 2-D arrays are passed as (array, row), not as views: see SLICE_TEMPLATES
             operands.append(int(m.group(2)))
-            return f"{m.group(1)}[o{len(operands)}]"
+            k = len(operands)
+            return f"acc[o{k}]" if m.group(1) == "acc" else f"{m.group(1)}, o{k}"
 
         code = ops.setdefault(_OPERAND.sub(operand, text), len(ops))
         rows.append((code, operands, node, text))
