@@ -8,11 +8,11 @@ Outputs: nngp, ntk.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 SPEC_NAME = 'vgg-small-bernoulli'
 SPEC_HASH = 'b596f368eedb4278b8acb881e35c3de91840a34ef8b86a1db94e64293738bbde'
-CODEGEN_VERSION = '2'
+CODEGEN_VERSION = '3'
 INPUT_KIND = "image"
 INPUT_SCALE = 1
 OUTPUTS = ('nngp', 'ntk')
@@ -413,13 +413,17 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     return (Sigma_19, Theta_19,)
 
 
-@njit(cache=True, parallel=True)
+# The drivers are serial and release the GIL: callers run blocks of images or rows in threads
+# (ntksym/engine_image.py).  A prange here would outline its body into a gufunc that links and
+# re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
+
+@njit(cache=True, nogil=True)
 def diagonal(X):
     """Per-image diagonals D (n, NSLOT, PMAX) and exact K(x, x) outputs O (n, len(OUTPUTS))."""
     n = X.shape[0]
     D = np.zeros((n, NSLOT, PMAX))
     O = np.empty((n, 2))
-    for i in prange(n):
+    for i in range(n):
         buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
         v = image_pass(X[i], buf, tmp, D[i])
@@ -437,10 +441,10 @@ def _pick(v, s):
     return math.nan
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
-    for t in prange(rows.shape[0]):
+    for t in range(rows.shape[0]):
         i = rows[t]
         buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
