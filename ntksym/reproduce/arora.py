@@ -52,6 +52,7 @@ kernel cache.  The test images of seed 0 were not looked at before the choice.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import time
 
@@ -144,11 +145,24 @@ def exact_accuracy(arch, Xtr, ytr, Xte, yte):
     return _accuracy(K, ytr, Ks, yte)
 
 
+def _one_blas_thread():
+    """Single-threaded BLAS (threadpoolctl, installed with scikit-learn, which the digits
+    need).  The finite CNN's products are mid-sized: with OpenBLAS's two spinning threads the
+    full table 2 took 397 s of wall time (417 s CPU) at load average 3 on 2 cores, with one
+    thread 106 s (104 s CPU)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                              # no scikit-learn: leave BLAS alone
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def random_feature_accuracy(arch, Xtr, ytr, Xte, yte, seed, width=TABLE2_WIDTH):
     """Accuracy with the empirical NTK of one finite CNN (initialization ``seed``)."""
     import ntksym
     X = np.concatenate([Xtr, Xte])                  # one network for both blocks
-    E = ntksym.empirical_kernel(arch, X, width=width, samples=1, seed=seed, kind="ntk")
+    with _one_blas_thread():
+        E = ntksym.empirical_kernel(arch, X, width=width, samples=1, seed=seed, kind="ntk")
     K = E.mean["ntk"]
     n = len(Xtr)
     return _accuracy(K[:n, :n], ytr, K[n:, :n], yte)
