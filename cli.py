@@ -35,7 +35,7 @@ def _data(x, dataset, arch, name="--x"):
         raise DataError(f"give exactly one of {name} FILE or --dataset NAME[:N]")
     if x is not None:
         if len(arch.input_shape) == 2:      # sequences: (X, lengths) or a list of arrays
-            from ntksym.engine_sequence import as_sequences, load_sequences
+            from ntksym.engine.sequence import as_sequences, load_sequences
             seqs, lengths = load_sequences(x, name=name)
             return as_sequences(seqs, arch.input_shape, lengths, name=name)
         return load_array(x, name=name)
@@ -68,7 +68,7 @@ def app():
 @SPEC_ARG
 def check(spec):
     """Validate SPEC; print its layers, shapes and constants."""
-    from ntksym.graph import graph_text
+    from ntksym.spec.graph import graph_text
     arch = _load(spec)
     click.echo(graph_text(arch.graph))
     click.echo(f"spec sha256: {arch.hash}")
@@ -83,12 +83,12 @@ def check(spec):
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def graph(spec, fmt, output, force):
     """Print the networkx graph of SPEC as text or Graphviz DOT, or draw it to a PNG."""
-    from ntksym.graph import graph_dot, graph_png, graph_text
+    from ntksym.spec.graph import graph_dot, graph_png, graph_text
     arch = _load(spec)
     if fmt == "png":
         if not output:
             raise DataError("--format png needs -o FILE.png")
-        from ntksym.engine import refuse_existing
+        from ntksym.engine.dispatch import refuse_existing
         refuse_existing(output, force)
         graph_png(arch.graph, output)
         return
@@ -108,7 +108,7 @@ def derive(spec, which, fmt, per_layer):
     arch = _load(spec)
     program = arch.derive(per_layer=per_layer)
     if which == "nngp":
-        from ntksym.symbolic import restrict_to_nngp
+        from ntksym.derive.walker import restrict_to_nngp
         program = restrict_to_nngp(program)
     text = {"text": str, "latex": lambda p: p.latex(), "python": lambda p: p.python()}[fmt](program)
     click.echo(text)
@@ -121,7 +121,7 @@ def derive(spec, which, fmt, per_layer):
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def codegen(spec, output, force):
     """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
-    from ntksym.codegen import generate_source
+    from ntksym.codegen.vector import generate_source
     arch = _load(spec)
     _write_text(output, generate_source(arch.derive()), force)
 
@@ -132,7 +132,7 @@ def _write_text(output, text, force):
         return
     import os
     import tempfile
-    from ntksym.engine import refuse_existing
+    from ntksym.engine.dispatch import refuse_existing
     refuse_existing(output, force)
     path = Path(output)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".part")
@@ -185,7 +185,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
-    from ntksym.engine import refuse_existing, save_arrays
+    from ntksym.engine.dispatch import refuse_existing, save_arrays
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -205,7 +205,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
             raise DataError("--device gpu does not combine with --tile, --resume, --dry-run, "
                             "--max-memory, --scheduler or --workers yet; drop those options")
-        from ntksym.kernel_run import kernel_command
+        from ntksym.scale.run import kernel_command
         summary = kernel_command(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
                                  dtype=dtype, threads=threads, tile=tile, resume=resume,
                                  force=force, dry_run=dry_run, max_memory=max_memory,
@@ -244,7 +244,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
               as_json):
     """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
-    from ntksym.engine import refuse_existing, save_arrays
+    from ntksym.engine.dispatch import refuse_existing, save_arrays
     refuse_existing(output, force)
     arch = _load(spec)
     X = _data(x, dataset, arch)
@@ -281,7 +281,7 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
 def reproduce(name, list_, out_dir, quick, as_json):
     """Reproduce a paper's figure or table (ntksym reproduce --list names them)."""
-    from ntksym import reproduce as registry
+    from ntksym.apps import reproduce as registry
     if list_ or name is None:
         if name is None and not list_:
             raise UserError("give a reproduction NAME or --list")
@@ -310,7 +310,7 @@ def reproduce(name, list_, out_dir, quick, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON.")
 def prune_sim(d, l, alpha, weights, pruning, seed, quick, as_json):
     """Qian & Klabjan simulator: observed gap <= certificate, beside Theorem 1's bound."""
-    from ntksym.pruning_sim import simulate
+    from ntksym.apps.pruning_sim import simulate
     search = dict(n_random=256, n_ascent=8, steps=30) if quick else {}
     r = simulate(d=d, l=l, alpha=alpha, weights=weights, pruning=pruning, seed=seed, **search)
     _emit(r, as_json)
@@ -350,7 +350,7 @@ def regress(spec, dataset, n_train, n_test, ridge, kind, seed, dtype, as_json):
     triangle) and test-train blocks are computed, never test-test.  Vector specs adapt their
     input dimension to the dataset; image specs take flat rows such as digits as H x W x C.
     """
-    from ntksym.regress import regress as run_regress
+    from ntksym.apps.regress import regress as run_regress
     arch = _load(spec)
     r = run_regress(arch, dataset, n_train, n_test, ridge=ridge, kind=kind, seed=seed,
                     dtype=dtype)
@@ -391,9 +391,9 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     expect about -0.5.  Columns of the CSV: width, samples, mean_abs_dev, mean_abs_dev_se,
     mean_rel_dev, mean_rel_dev_se, mc_mean_abs_dev, max_abs_dev, seconds.
     """
-    from ntksym.convergence import (convergence_study, parse_widths, plot_convergence,
+    from ntksym.apps.convergence import (convergence_study, parse_widths, plot_convergence,
                                     write_csv)
-    from ntksym.engine import refuse_existing
+    from ntksym.engine.dispatch import refuse_existing
     width_list = parse_widths(widths)
     for path, suffix, opt in ((plot, ".png", "--plot"), (output, ".csv", "-o")):
         if path is not None and Path(path).suffix.lower() != suffix:

@@ -61,9 +61,9 @@ def work_per_pair(program):
     and the schedule its generated code uses (the slice schedule visits sum_d |rect_d| entries
     per layer, the full schedule P^2)."""
     import sympy as sp
-    from ntksym.codegen import _lower
-    from ntksym.codegen_slices import slice_plan
-    from ntksym.ir import Elementwise, Structural
+    from ntksym.codegen.vector import _lower
+    from ntksym.codegen.slices import slice_plan
+    from ntksym.ir.program import Elementwise, Structural
     plan = slice_plan(program)
 
     def entries(hw):
@@ -157,7 +157,7 @@ def run_one(case, dtype, repeat, threads):
         cpus.append(time.process_time() - c)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     program = arch.derive()
-    from ntksym.codegen_image import compile_image_program
+    from ntksym.codegen.image import compile_image_program
     work = work_per_pair(program)
     pairs = n * (n + 1) // 2                     # upper triangle and the diagonal
     return {"case": case, "spec": spec, "n": n, "image": list(X.shape[1:]), "dtype": dtype,

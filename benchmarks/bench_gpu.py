@@ -118,7 +118,7 @@ def main():
                     help="images for the CNTK-GAP timings (gap-n (gap-n - 1) / 2 pairs)")
     ap.add_argument("--json", help="write the results to this JSON file")
     args = ap.parse_args()
-    from ntksym.engine_gpu import cuda_module, simulator_enabled
+    from ntksym.engine.gpu import cuda_module, simulator_enabled
     if simulator_enabled():
         print("bench_gpu: NUMBA_ENABLE_CUDASIM=1 is set; simulator timings mean nothing. "
               "Unset it and run on a GPU.", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 For each (variant, depth) a fresh process with an empty ``NTKSYM_CACHE_DIR`` (so that neither
 ntksym's source cache nor Numba's ``cache=True`` files exist) builds
-``ntksym.reproduce.arora.digits_arch(variant, depth)`` (8x8x1 digits), derives the program,
+``ntksym.apps.reproduce.arora.digits_arch(variant, depth)`` (8x8x1 digits), derives the program,
 generates its source and times the first ``ntksym.kernel(arch, X[:4])`` (the JIT of every
 function the module needs, plus a negligible 4-image kernel), then a second call (warm).
 
@@ -30,8 +30,8 @@ import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
 import ntksym
-from ntksym.codegen_image import generate_image_source
-from ntksym.reproduce.arora import digits_arch
+from ntksym.codegen.image import generate_image_source
+from ntksym.apps.reproduce.arora import digits_arch
 from sklearn.datasets import load_digits
 variant, depth = sys.argv[1], int(sys.argv[2])
 X = load_digits().images[:4, :, :, None] / 16.0

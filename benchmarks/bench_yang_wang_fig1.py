@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from ntksym.reproduce.yang_wang import sample_pair, two_inputs
+from ntksym.apps.reproduce.yang_wang import sample_pair, two_inputs
 
 
 def main():

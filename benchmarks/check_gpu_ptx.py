@@ -3,7 +3,7 @@
 The CUDA simulator runs kernels as Python, so it cannot tell whether a kernel compiles for a
 real GPU or whether an fp32 kernel silently computes in double precision.  This script
 compiles ``pair_kernel`` and ``diagonal_kernel`` of each spec (the MLP specs, and the CNTK-GAP
-and CNTK-V image specs on 32 x 32 x 3 through ntksym.codegen_cuda_image) for a fixed compute
+and CNTK-V image specs on 32 x 32 x 3 through ntksym.codegen.cuda_slices) for a fixed compute
 capability (numba-cuda's ``compile_ptx``; needs only NVVM/NVRTC, e.g. the pip wheels
 ``numba-cuda nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12``, no driver) and fails if an fp32
 kernel contains any ``.f64`` instruction.
@@ -43,8 +43,8 @@ def main(paths):
     dispatcher.get_current_device = lambda: _Device()
 
     import ntksym
-    from ntksym.codegen_cuda import compile_cuda_program
-    from ntksym.codegen_cuda_image import compile_cuda_image_program
+    from ntksym.codegen.cuda import compile_cuda_program
+    from ntksym.codegen.cuda_slices import compile_cuda_image_program
     failed = False
     for path in paths:
         arch = ntksym.load_spec(path)

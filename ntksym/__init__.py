@@ -17,17 +17,17 @@ __version__ = "0.1.0"
 
 
 def kernel(arch, X, X2=None, kind="ntk", **kw):
-    """Kernel matrix of ``arch`` (an Architecture or a spec path) on data; see :func:`ntksym.engine.kernel`."""
+    """Kernel matrix of ``arch`` (an Architecture or a spec path) on data; see :func:`ntksym.engine.dispatch.kernel`."""
     from ntksym.architecture import as_architecture
-    from ntksym.engine import kernel as _kernel
+    from ntksym.engine.dispatch import kernel as _kernel
     return _kernel(as_architecture(arch), X, X2, kind=kind, **kw)
 
 
 def empirical_kernel(arch, X, X2=None, **kw):
     """Empirical/Monte Carlo kernels of the finite network; see
-    :func:`ntksym.empirical.empirical_kernel`."""
+    :func:`ntksym.empirical.network.empirical_kernel`."""
     from ntksym.architecture import as_architecture
-    from ntksym.empirical import empirical_kernel as _emp
+    from ntksym.empirical.network import empirical_kernel as _emp
     return _emp(as_architecture(arch), X, X2, **kw)
 
 

@@ -12,8 +12,8 @@ import os
 
 from functools import cached_property
 
-from ntksym.graph import build_graph
-from ntksym.spec import Spec, load_spec_file, loads_spec
+from ntksym.spec.graph import build_graph
+from ntksym.spec.parse import Spec, load_spec_file, loads_spec
 
 
 class Architecture:
@@ -55,10 +55,10 @@ class Architecture:
         return Architecture(spec)
 
     def derive(self, per_layer=False):
-        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.symbolic.derive`."""
+        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.walker.derive`."""
         key = ("_program", per_layer)
         if key not in self.__dict__:
-            from ntksym.symbolic import derive
+            from ntksym.derive.walker import derive
             self.__dict__[key] = derive(self.graph, per_layer=per_layer)
         return self.__dict__[key]
 

@@ -9,7 +9,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # engine_image's example compiles a CNN program (minutes on a cold cache); the CNN tests
 # cover the same calls
-SLOW = {"ntksym.engine_image"}
+SLOW = {"ntksym.engine.image"}
 
 
 def _modules_with_examples():

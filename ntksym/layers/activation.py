@@ -1,7 +1,7 @@
 """Activation layers: ``relu``, ``erf``, ``tanh``, ``activation(expr=...)`` ... (one class per kind).
 
 The mathematics of each activation (phi, phi', its dual kernels and which path computes them)
-lives in :mod:`ntksym.activations`; this module makes each registered activation a layer kind.
+lives in :mod:`ntksym.duals.activations`; this module makes each registered activation a layer kind.
 
 Kernel rule, with V = E[phi(u) phi(v)] and V' = E[phi'(u) phi'(v)] for
 (u, v) ~ N(0, [[Sigma(x,x), Sigma(x,x')], [Sigma(x,x'), Sigma(x',x')]]):
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntksym.activations import ACTIVATION_KINDS, get_activation
-from ntksym.activations import REQUIRED as ACTIVATION_REQUIRED
-from ntksym.numeric import elementwise_function
+from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
+from ntksym.duals.activations import REQUIRED as ACTIVATION_REQUIRED
+from ntksym.codegen.elementwise import elementwise_function
 
 from .base import REQUIRED, Key, KernelState, Layer
 

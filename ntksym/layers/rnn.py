@@ -58,7 +58,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from ntksym.numeric import elementwise_function
+from ntksym.codegen.elementwise import elementwise_function
 
 from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
@@ -71,7 +71,7 @@ MATRIX_NAMES = {"W": "the recurrent matrix W", "A": "the input matrix A"}
 
 
 def _check_activation(text):
-    from ntksym.activations import get_activation, parse_shorthand
+    from ntksym.duals.activations import get_activation, parse_shorthand
     try:
         kind, params = parse_shorthand(text)
         get_activation(kind, **params)
@@ -81,8 +81,8 @@ def _check_activation(text):
 
 
 def activation_of(node):
-    """The registry :class:`~ntksym.activations.Activation` of an rnn node."""
-    from ntksym.activations import get_activation, parse_shorthand
+    """The registry :class:`~ntksym.duals.activations.Activation` of an rnn node."""
+    from ntksym.duals.activations import get_activation, parse_shorthand
     kind, params = parse_shorthand(node["params"]["activation"])
     return get_activation(kind, **params)
 

@@ -1,0 +1,103 @@
+"""The Numba printer: sympy expressions of the KernelProgram -> Python source for ``@njit``.
+
+A small subclass of sympy's ``PythonCodePrinter`` (one ``_print_X`` method per expression type,
+like sympy's own code printers): numbers become float literals, symbols become identifiers,
+``ClippedCorrelation`` and ``QuadratureExpectation`` become calls of helpers that the generated
+module defines.
+
+>>> import sympy as sp
+>>> from ntksym.ir.program import ClippedCorrelation
+>>> a, b, c = sp.symbols("Sigma_1_xx Sigma_1_yy Sigma_1")
+>>> NumbaPrinter().doprint(sp.acos(ClippedCorrelation(c, a, b)) / sp.pi)
+'math.acos(_corr(Sigma_1, Sigma_1_xx, Sigma_1_yy))/3.141592653589793'
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from ntksym.ir.program import QuadratureExpectation
+
+
+def identifier(name):
+    """A Python identifier for a symbol name: 'Theta_3[dense_0.W]' -> 'Theta_3__dense_0_W'."""
+    s = re.sub(r"[^0-9a-zA-Z_]", "_", name.replace("[", "__").replace("]", ""))
+    return s if not s[0].isdigit() else "_" + s
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """Prints sympy expressions as Numba-compilable Python using the ``math`` module."""
+
+    printmethod = "_numbacode"
+
+    def __init__(self, settings=None, quadrature_names=None):
+        super().__init__(dict(settings or {}, fully_qualified_modules=True))
+        # {QuadratureExpectation subclass: helper function name}, filled while printing
+        self.quadrature_names = {} if quadrature_names is None else quadrature_names
+
+    def _print_Symbol(self, expr):
+        return identifier(expr.name)
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    _print_Half = _print_Rational
+
+    def _print_Integer(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_NumberSymbol(self, expr):
+        return repr(float(expr))
+
+    _print_Pi = _print_NumberSymbol
+    _print_Exp1 = _print_NumberSymbol
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp == sp.S.Half:
+            return "math.sqrt(%s)" % self._print(base)
+        if exp == -sp.S.Half:
+            return "(1.0/math.sqrt(%s))" % self._print(base)
+        if exp.is_Integer and 2 <= int(exp) <= 4:
+            b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
+            return "*".join([b] * int(exp)).join("()")
+        if exp.is_Integer and int(exp) == -1:
+            return "(1.0/%s)" % self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_ClippedCorrelation(self, expr):
+        c, a, b = (self._print(x) for x in expr.args)
+        return "_corr(%s, %s, %s)" % (c, a, b)
+
+    def _print_Clip1(self, expr):
+        return "_clip1(%s, %s)" % (self._print(expr.args[0]), self._print(expr.args[1]))
+
+    def _print_QuadratureExpectation(self, expr):
+        cls = type(expr)
+        name = self.quadrature_names.setdefault(cls, "_quad_%d" % len(self.quadrature_names))
+        args = [self._print(x) for x in expr.args]
+        if len(args) == 1:
+            name += "_diag"
+        return "%s(%s)" % (name, ", ".join(args))
+
+    def _print_Function(self, expr):
+        # sympy's dispatch skips renamed Function subclasses (the Equad_k classes)
+        if isinstance(expr, QuadratureExpectation):
+            return self._print_QuadratureExpectation(expr)
+        if type(expr).__name__ == "Clip1":
+            return self._print_Clip1(expr)
+        return super()._print_Function(expr)
+
+    def _print_sign(self, expr):
+        x = self._print(expr.args[0])
+        return "(1.0 if %s > 0 else (-1.0 if %s < 0 else 0.0))" % (x, x)
+
+
+def is_quadrature(expr):
+    return any(isinstance(e, QuadratureExpectation) for e in sp.preorder_traversal(expr))

@@ -1,0 +1,1 @@
+"""Evaluation: validate data once, pick the compiled program and its target, run, finish."""

@@ -1,0 +1,1 @@
+"""Scale: tiled runs on disk with a manifest (resumable), planning (--dry-run, memory), Dask."""

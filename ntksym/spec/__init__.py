@@ -1,0 +1,1 @@
+"""Spec files: TOML text -> validated :class:`Spec` (``parse``) -> networkx graph (``graph``)."""

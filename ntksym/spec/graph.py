@@ -1,0 +1,153 @@
+"""A validated spec as a ``networkx.DiGraph``: nodes are layers, edges are data flow.
+
+Node attributes: ``kind``, ``params`` (validated spec keys), ``id``, ``line`` (in the spec file),
+``shape`` (output shape of one example; ``None`` entries are widths left to the finite network),
+``in_shapes``, ``fan_in`` (weight layers), ``width``, ``is_output``.  The node ``"input"`` holds
+the input shape.  Graph attributes: ``name``, ``spec_hash``, ``input_shape``, ``output``.
+
+>>> from ntksym.spec.parse import loads_spec
+>>> g = build_graph(loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+...                            '[[layer]]\\nkind = "dense"\\nwidth = 8\\nactivation = "relu"\\n'
+...                            '[[layer]]\\nkind = "dense"\\n'))
+>>> list(g.nodes)
+['input', 'dense_0', 'relu_1', 'dense_2']
+>>> g.nodes["dense_2"]["fan_in"], g.nodes["dense_2"]["shape"]
+(8, (1,))
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from ntksym.errors import SpecError
+from ntksym.layers import LAYER_KINDS
+
+
+def build_graph(spec, widths=None) -> nx.DiGraph:
+    """The graph of a :class:`~ntksym.spec.parse.Spec`.
+
+    ``widths``: an int setting the width of every hidden weight layer that has none in the spec
+    (the finite network of ``ntksym empirical --width N``), or None for the analytic graph.
+    """
+    g = nx.DiGraph(name=spec.name, spec_hash=spec.hash, input_shape=spec.input_shape,
+                   description=spec.description)
+    g.add_node("input", kind="input", id="input", params={}, shape=tuple(spec.input_shape),
+               line=None)
+    prev = "input"
+    for i, layer in enumerate(spec.layers):
+        g.add_node(layer.id, kind=layer.kind, id=layer.id, params=dict(layer.params),
+                   line=layer.line, source_index=layer.source_index)
+        for src in (layer.inputs or [prev]):
+            g.add_edge(src, layer.id)
+        prev = layer.id
+    output = spec.layers[-1].id
+    g.graph["output"] = output
+    fname = spec.path or "<spec>"
+    for node in nx.topological_sort(g):
+        if node == "input":
+            continue
+        attrs = g.nodes[node]
+        cls = LAYER_KINDS[attrs["kind"]]
+        attrs["is_output"] = node == output
+        attrs["in_shapes"] = [g.nodes[p]["shape"] for p in g.predecessors(node)]
+        if cls.has_weights:
+            w = attrs["params"].get("width")
+            if w is None:
+                w = 1 if node == output else widths
+            attrs["params"]["width"] = w
+            attrs["width"] = w
+
+        def error(msg, key=None, _a=attrs):
+            raise SpecError(msg, file=fname, line=_a["line"], layer=_a["source_index"], key=key)
+
+        attrs["shape"] = tuple(cls.output_shape(attrs, attrs["in_shapes"], error))
+        if attrs["params"].get("mask") is not None:
+            attrs["mask"] = attrs["params"]["mask"]   # pruning mask (ntksym.layers.mask)
+        if cls.has_weights and "fan_in" not in attrs:
+            attrs["fan_in"] = _fan_in(attrs["in_shapes"][0])
+    last = g.nodes[output]
+    if not LAYER_KINDS[last["kind"]].has_weights or last["shape"][-1] != 1:
+        raise SpecError("the network must end in a readout: a weight layer with width = 1 "
+                        f"(the last layer is '{last['kind']}' with output shape "
+                        f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
+                        file=fname, line=last["line"], layer=last["source_index"], key="kind")
+    return g
+
+
+def _fan_in(shape):
+    n = 1
+    for s in shape:
+        if s is None:
+            return None
+        n *= s
+    return n
+
+
+def graph_text(g) -> str:
+    """One line per node: id, kind, shape, constants; then the edges that are not sequential."""
+    lines = [f"{g.graph['name']}: {g.number_of_nodes() - 1} layers, input shape "
+             f"{list(g.graph['input_shape'])}"]
+    for node in nx.topological_sort(g):
+        a = g.nodes[node]
+        if node == "input":
+            lines.append(f"  input{'':14s} shape {list(a['shape'])}")
+            continue
+        desc = LAYER_KINDS[a["kind"]].describe(a)
+        shape = ["n" if s is None else s for s in a["shape"]]
+        preds = list(g.predecessors(node))
+        src = f"  <- {', '.join(preds)}" if len(preds) > 1 else ""
+        lines.append(f"  {node:19s} shape {shape!s:14s} {desc}{src}")
+    return "\n".join(lines)
+
+
+def graph_dot(g) -> str:
+    """Graphviz DOT text of the graph (render with ``dot -Tpng``)."""
+    out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=TB;", "  node [shape=box, fontname=\"Helvetica\"];"]
+    for node in g.nodes:
+        a = g.nodes[node]
+        shape = ["n" if s is None else s for s in a["shape"]]
+        label = f"{node}\\n{a['kind']} {shape}".replace('"', "'")
+        out.append(f'  "{node}" [label="{label}"];')
+    for u, v in g.edges:
+        out.append(f'  "{u}" -> "{v}";')
+    out.append("}")
+    return "\n".join(out)
+
+
+def graph_png(g, path):
+    """Draw the graph top to bottom (one row per topological generation) into a PNG file.
+
+    Needs matplotlib (``pip install ntksym[plot]``); written to a temporary name, then renamed.
+    """
+    import os
+    import tempfile
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ntksym.errors import NtksymError
+        raise NtksymError("--format png needs matplotlib: pip install 'ntksym[plot]'") from None
+    pos = {}
+    for depth, layer in enumerate(nx.topological_generations(g)):
+        for k, node in enumerate(sorted(layer)):
+            pos[node] = (k - (len(layer) - 1) / 2, -depth)
+    labels = {n: n + "\n[" + ", ".join("n" if s is None else str(s)
+                                         for s in g.nodes[n]["shape"]) + "]" for n in g.nodes}
+    depth = 1 - min(y for _, y in pos.values())
+    width = max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1
+    fig, ax = plt.subplots(figsize=(1.8 * width + 1, 1.1 * depth + 0.4))
+    nx.draw_networkx(g, pos, ax=ax, labels=labels, node_shape="o", node_color="#dde8f5",
+                     node_size=1500, font_size=6, arrows=True)
+    ax.set_axis_off()
+    ax.set_title(g.graph["name"], fontsize=9)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,356 @@
+"""Spec files: TOML text -> a validated, expanded list of layers (never evaluated as code).
+
+The format is SPEC.md §1.  Parsing is ``tomllib`` (data only); every value is then checked
+against the keys its layer kind declares.  Each mistake raises one :class:`SpecError` that names
+the file, line, layer and key, lists the valid choices, and suggests the closest valid name.
+
+>>> spec = loads_spec('''
+... name = "mlp"
+... input = { shape = [4] }
+... [defaults]
+... weight_var = 2.0
+... [[layer]]
+... kind = "dense"
+... activation = "relu"
+... repeat = 2
+... [[layer]]
+... kind = "dense"
+... ''')
+>>> [layer.kind for layer in spec.layers]
+['dense', 'relu', 'dense', 'relu', 'dense']
+>>> spec.layers[0].params["weight_var"]
+2.0
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ntksym.errors import SpecError
+from ntksym.layers import LAYER_KINDS
+from ntksym.layers.base import REQUIRED
+
+TOP_KEYS = ("name", "description", "input", "defaults", "layer")
+COMMON_KEYS = ("kind", "id", "inputs", "repeat")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_LAYERS = 10_000
+
+
+@dataclass
+class LayerSpec:
+    """One layer after ``repeat`` expansion and defaults: kind, validated params, id, inputs."""
+
+    kind: str
+    params: dict
+    id: str
+    inputs: list | None = None
+    line: int | None = None
+    source_index: int = 0          # 1-based index of the [[layer]] table in the file
+
+
+@dataclass
+class Spec:
+    name: str
+    description: str
+    input_shape: tuple
+    layers: list
+    path: str | None = None
+    text: str = ""
+    defaults: dict = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the normalized content (comments and key order do not matter)."""
+        doc = {"name": self.name, "input": list(self.input_shape),
+               "layers": [[l.kind, l.params, l.id, l.inputs] for l in self.layers]}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def suggest(word, choices):
+    m = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{m[0]}'?" if m else None
+
+
+class _Lines:
+    """Line numbers of keys in the TOML text: (section, table index, key) -> line."""
+
+    HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+)\s*\]\]?")
+    KEY = re.compile(r"^\s*([A-Za-z0-9_\"-]+)\s*=")
+
+    def __init__(self, text):
+        self.keys, self.tables = {}, {}
+        section, index = "", 0
+        counts = {}
+        for no, raw in enumerate(text.splitlines(), 1):
+            m = self.HEADER.match(raw)
+            if m:
+                section = m.group(2).strip('"')
+                counts[section] = counts.get(section, 0) + 1
+                index = counts[section]
+                self.tables.setdefault((section, index), no)
+                continue
+            m = self.KEY.match(raw)
+            if m:
+                self.keys.setdefault((section, index, m.group(1).strip('"')), no)
+
+    def key(self, section, index, key):
+        return self.keys.get((section, index, key), self.tables.get((section, index)))
+
+    def layer(self, index):
+        return self.tables.get(("layer", index))
+
+
+def _type_error(key, expected, value):
+    return f"expected {expected}, got {type(value).__name__} {value!r}"
+
+
+def check_value(key, spec_key, value):
+    """Type-check one value against a Key; return (value, error message or None)."""
+    t = spec_key.type
+    isnum = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t == "number":
+        if not isnum or not math.isfinite(value):
+            return value, _type_error(key, "a finite number", value)
+        value = float(value)
+    elif t == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return value, _type_error(key, "an integer", value)
+    elif t == "bool":
+        if not isinstance(value, bool):
+            return value, _type_error(key, "true or false", value)
+    elif t == "string":
+        if not isinstance(value, str):
+            return value, _type_error(key, "a string", value)
+    elif t == "table":
+        if not isinstance(value, dict):
+            return value, _type_error(key, "a table { ... }", value)
+    elif t == "ints":      # an int or a list of ints (filter sizes, strides)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not (isinstance(value, list) and value
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            return value, _type_error(key, "an integer or a list of integers", value)
+    elif t == "bool|list":
+        if not (isinstance(value, bool) or
+                (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            return value, _type_error(key, "true, false or a list of parameter names", value)
+    elif t == "strings":
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value, _type_error(key, "a list of strings", value)
+    if spec_key.check is not None:
+        msg = spec_key.check(value)
+        if msg:
+            return value, f"{msg}, got {value!r}"
+    return value, None
+
+
+def loads_spec(text: str, path: str | None = None) -> Spec:
+    """Parse and validate spec text; ``path`` is only used in messages."""
+    fname = str(path) if path is not None else "<spec>"
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise SpecError(f"malformed TOML: {e}", file=fname,
+                        line=int(m.group(1)) if m else None) from None
+    lines = _Lines(text)
+
+    def fail(msg, line=None, layer=None, key=None, hint=None):
+        raise SpecError(msg, file=fname, line=line, layer=layer, key=key, hint=hint)
+
+    for k in doc:
+        if k not in TOP_KEYS:
+            fail(f"unknown top-level key; valid keys: {', '.join(TOP_KEYS)}",
+                 lines.key("", 0, k), key=k, hint=suggest(k, TOP_KEYS))
+    name = doc.get("name")
+    if name is None:
+        fail("the spec needs a name, e.g. name = \"my-mlp\"", 1, key="name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        fail("name must be letters, digits, '-' or '_'", lines.key("", 0, "name"), key="name")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        fail("description must be a string", lines.key("", 0, "description"), key="description")
+
+    input_shape = _parse_input(doc.get("input"), lines, fail)
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        fail("[defaults] must be a table", lines.key("", 0, "defaults"), key="defaults")
+    known = {k for cls in LAYER_KINDS.values() for k in cls.keys}
+    for k in defaults:
+        if k not in known or k in ("width",):
+            fail("unknown default; defaults apply keys of layer kinds, e.g. "
+                 "weight_var, bias_var, parameterization, normalize",
+                 lines.key("defaults", 1, k), key=k, hint=suggest(k, sorted(known)))
+
+    tables = doc.get("layer")
+    if tables is None:
+        fail("the spec has no layers; add [[layer]] tables", 1, key="layer")
+    if not isinstance(tables, list):
+        fail("'layer' must be an array of tables [[layer]]", lines.key("", 0, "layer"), key="layer")
+
+    layers = []
+    for idx, table in enumerate(tables, 1):
+        layers.extend(_expand_layer(idx, table, defaults, lines, fail, len(layers)))
+        if len(layers) > MAX_LAYERS:
+            fail(f"more than {MAX_LAYERS} layers after repeat", lines.layer(idx), layer=idx,
+                 key="repeat")
+    if not layers:
+        fail("the spec has no layers; add [[layer]] tables", 1, key="layer")
+    _check_ids(layers, fail)
+    return Spec(name=name, description=description, input_shape=input_shape, layers=layers,
+                path=str(path) if path is not None else None, text=text, defaults=defaults)
+
+
+def _parse_input(inp, lines, fail):
+    line = lines.key("", 0, "input") or lines.key("input", 1, "shape")
+    if inp is None:
+        fail("the spec needs an input shape, e.g. input = { shape = [784] }", 1, key="input")
+    if not isinstance(inp, dict):
+        fail("input must be a table like { shape = [784] }", line, key="input")
+    for k in inp:
+        if k != "shape":
+            fail("unknown key in input; valid: shape", line, key=f"input.{k}",
+                 hint=suggest(k, ["shape"]))
+    shape = inp.get("shape")
+    ok = (isinstance(shape, list) and 1 <= len(shape) <= 3 and
+          all(isinstance(s, int) and not isinstance(s, bool) for s in shape))
+    if not ok:
+        fail("input.shape must be [d], [H, W, C] or [T, d] (integers)", line, key="input.shape")
+    for i, s in enumerate(shape):
+        if s < 1 and not (s == -1 and len(shape) == 2 and i == 0):
+            fail("input.shape entries must be >= 1 (T = -1 marks variable-length sequences)",
+                 line, key="input.shape")
+    return tuple(shape)
+
+
+def _expand_layer(idx, table, defaults, lines, fail, position):
+    from ntksym.duals.activations import parse_shorthand
+
+    def line(key=None):
+        return lines.key("layer", idx, key) if key else lines.layer(idx)
+
+    if not isinstance(table, dict):
+        fail("each layer must be a table", line(), layer=idx)
+    kind = table.get("kind")
+    if kind is None:
+        fail("missing 'kind'; valid kinds: " + ", ".join(sorted(LAYER_KINDS)), line(), layer=idx,
+             key="kind")
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        fail("unknown kind " + repr(kind) + "; valid kinds: " + ", ".join(sorted(LAYER_KINDS)),
+             line("kind"), layer=idx, key="kind", hint=suggest(kind, LAYER_KINDS))
+    cls = LAYER_KINDS[kind]
+    allowed = set(cls.keys) | set(COMMON_KEYS) | ({"activation"} if cls.has_weights else set())
+    for k in table:
+        if k not in allowed:
+            fail(f"unknown key for a '{kind}' layer; valid keys: {', '.join(sorted(allowed))}",
+                 line(k), layer=idx, key=k, hint=suggest(k, allowed))
+
+    params = _validate_params(cls, table, defaults, lambda k: line(k), idx, fail)
+    repeat = table.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        fail("repeat must be an integer >= 1", line("repeat"), layer=idx, key="repeat")
+    user_id = table.get("id")
+    if user_id is not None and (not isinstance(user_id, str) or not NAME_RE.match(user_id)):
+        fail("id must be letters, digits, '-' or '_'", line("id"), layer=idx, key="id")
+    inputs = table.get("inputs")
+    if inputs is not None and not (isinstance(inputs, list) and inputs and
+                                   all(isinstance(v, str) for v in inputs)):
+        fail("inputs must be a list of layer ids", line("inputs"), layer=idx, key="inputs")
+
+    act = None
+    # layers that own their activation (rnn: phi acts inside the recurrence) take it as a key
+    if "activation" in table and not getattr(cls, "owns_activation", False):
+        text = table["activation"]
+        if not isinstance(text, str):
+            fail("activation must be a string like \"relu\" or \"leaky_relu(0.1)\"",
+                 line("activation"), layer=idx, key="activation")
+        try:
+            akind, aparams = parse_shorthand(text)
+        except (ValueError, SpecError) as e:
+            fail(str(e), line("activation"), layer=idx, key="activation")
+        if akind not in LAYER_KINDS:
+            fail(f"unknown activation {akind!r}", line("activation"), layer=idx, key="activation",
+                 hint=suggest(akind, LAYER_KINDS))
+        acls = LAYER_KINDS[akind]
+        act = (akind, _validate_params(acls, aparams, {}, lambda k: line("activation"), idx, fail,
+                                       prefix="activation."))
+
+    out = []
+    for r in range(repeat):
+        n = position + len(out)
+        lid = user_id if user_id and repeat == 1 else (
+            f"{user_id}_{r + 1}" if user_id else f"{kind}_{n}")
+        out.append(LayerSpec(kind, dict(params), lid, inputs if r == 0 else None, line(), idx))
+        if act is not None:
+            n = position + len(out)
+            out.append(LayerSpec(act[0], dict(act[1]), f"{act[0]}_{n}", None, line("activation"),
+                                 idx))
+    return out
+
+
+def _validate_params(cls, table, defaults, line_of, idx, fail, prefix=""):
+    params = {}
+    for key, spec_key in cls.keys.items():
+        if key in table:
+            value, where = table[key], line_of(key)
+        elif key in defaults and key != "width":
+            value, where = defaults[key], line_of(None)
+        elif spec_key.default is REQUIRED:
+            fail(f"required parameter of '{cls.kind}' is missing", line_of(None), layer=idx,
+                 key=prefix + key)
+            continue
+        else:
+            params[key] = spec_key.default
+            continue
+        value, err = check_value(key, spec_key, value)
+        if err:
+            fail(err, where, layer=idx, key=prefix + key)
+        params[key] = value
+    if isinstance(params.get("trainable"), list):
+        names = getattr(cls, "parameter_names", ())
+        for v in params["trainable"]:
+            if v not in names:
+                fail(f"unknown parameter {v!r} in trainable; valid: {', '.join(names)}",
+                     line_of("trainable"), layer=idx, key=prefix + "trainable",
+                     hint=suggest(v, names))
+
+    def error(msg, key=None):
+        # "mask.keep": the line of the inline table "mask = { ... }"
+        fail(msg, line_of(key.split(".")[0] if key else None), layer=idx,
+             key=(prefix + key) if key else None)
+
+    cls.validate(params, error)
+    return params
+
+
+def _check_ids(layers, fail):
+    seen = {}
+    for l in layers:
+        if l.id in seen or l.id == "input":
+            fail(f"duplicate layer id {l.id!r}", l.line, layer=l.source_index, key="id")
+        seen[l.id] = l
+    for l in layers:
+        for ref in l.inputs or ():
+            if ref not in seen and ref != "input":
+                fail(f"inputs names {ref!r}, which is no layer id; ids: " +
+                     ", ".join(["input"] + list(seen)), l.line, layer=l.source_index,
+                     key="inputs", hint=suggest(ref, seen))
+
+
+def load_spec_file(path) -> Spec:
+    """Read and validate a spec file; a missing or unreadable file is a SpecError."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise SpecError("no such spec file", file=str(path)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read spec file: {e}", file=str(path)) from None
+    return loads_spec(text, path=str(path))
