@@ -56,6 +56,7 @@ from ntksym.codegen.vector import _cse_block
 from ntksym.codegen.cuda import DTYPES, CudaPrinter, refuse_quadrature
 from ntksym.codegen.slices import slice_plan
 from ntksym.errors import DeviceError
+from ntksym.ir.ops import Flatten, GlobalAvg
 from ntksym.ir.program import Elementwise, KernelProgram, Structural
 from ntksym.codegen.printer import identifier
 
@@ -235,9 +236,8 @@ class _Generator:
         return L
 
     def _patch_lines(self, step, keep):
-        g = step.params
-        (H, W), (Ho, Wo) = g["in_hw"], g["out_hw"]
-        (qh, qw), (ph, pw) = g["filter"], g["pads"]
+        (H, W), (Ho, Wo) = step.op.in_hw, step.op.out_hw
+        (qh, qw), (ph, pw) = step.op.filter, step.op.pads
         pairs = [(a, b) for a, b in zip(step.inputs, step.outputs) if not _is_diag(b.name)]
         L = ["cuda.syncthreads()          # the inputs are complete"]
         if not self.circ:
@@ -280,7 +280,8 @@ class _Generator:
         p, sl = self.p, self.slots
         Hf, Wf = self.plan["final_hw"]
         Pf = Hf * Wf
-        norm = sp.Rational(1, Pf * Pf) if self.plan["op"] == "global_avg" else sp.Rational(1, Pf)
+        norm = (sp.Rational(1, Pf * Pf) if isinstance(self.plan["op"], GlobalAvg)
+                else sp.Rational(1, Pf))
         L = ["Dx = D", "Dy = D"] if store else []
 
         def keep(name):
@@ -313,7 +314,7 @@ class _Generator:
         if self_pair:
             call = "offset_pass(S, Xa, Xa, Dt, Dt, di, dj, acc, comp, {w})"
             L = ["offset_store(S, Xa, Dt, acc, comp)"]
-            if self.plan["op"] == "flatten":
+            if isinstance(self.plan["op"], Flatten):
                 return L
             if self.circ:
                 return L + [f"for di in range({Hf}):", f"    for dj in range({Wf}):",
@@ -324,7 +325,7 @@ class _Generator:
                         f"    for dj in range({-(Wf - 1)} if di > 0 else 1, {Wf}):",
                         "        " + call.format(w=two)]
         call = f"offset_pass(S, Xa, Xb, Dx, Dy, di, dj, acc, comp, {one})"
-        if self.plan["op"] == "flatten":
+        if isinstance(self.plan["op"], Flatten):
             return [f"di = 0", "dj = 0", call]
         lo_h, lo_w = (0, 0) if self.circ else (-(Hf - 1), -(Wf - 1))
         return [f"for di in range({lo_h}, {Hf}):", f"    for dj in range({lo_w}, {Wf}):",
@@ -482,7 +483,7 @@ def generate_cuda_image_source(program: KernelProgram, dtype="float64",
            gen.tail_lines(store=False)) + pick)
     header = _HEADER.format(
         name=program.name, hash=program.spec_hash, dtype=dtype, scale=program.input_scale,
-        op=plan["op"], padding="circular" if plan["circular"] else "zero",
+        op=plan["op"].label, padding="circular" if plan["circular"] else "zero",
         outputs=", ".join(out_names), output_names=out_names,
         version=CODEGEN_CUDA_IMAGE_VERSION, nbuf=gen.slots.nbuf, pmax=pmax,
         nslot=max(len(gen.slots.diag_slot), 1), nacc=nacc, threads=threads, shared=shared,

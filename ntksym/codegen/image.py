@@ -36,6 +36,7 @@ import sympy as sp
 from ntksym.codegen.vector import _cse_block, _quadrature_source
 from ntksym.codegen.fastmath import acos_source
 from ntksym.codegen.slices import SLICE_TEMPLATES, slice_functions, slice_plan
+from ntksym.ir.ops import Flatten, GlobalAvg, PatchSum, WindowOp
 from ntksym.ir.program import Elementwise, KernelProgram, Structural
 from ntksym.codegen.printer import NumbaPrinter, identifier
 
@@ -314,28 +315,28 @@ def _body(program, layout, printer, mode):
             pairs = [(a, b) for a, b in zip(step.inputs, step.outputs)
                      if not b.name.endswith("_xx")]
             for a, b in pairs:
-                Pin = (step.params["in_hw"][0] * step.params["in_hw"][1])
+                op = step.op
+                Pin = op.in_hw[0] * op.in_hw[1]
                 if isinstance(a, sp.Symbol):
                     src = f"buf[{layout.slot[a.name]}]"
                 else:                                     # a constant entry: materialize it
                     src = "tmp2"
                     lines.append(f"tmp2 = np.full({Pin * Pin}, {float(a)!r})")
                 dst = f"buf[{layout.slot[b.name]}]"
-                g = step.params
-                if step.op in ("patch_sum", "avg_pool"):
-                    (H, W), (Ho, Wo) = g["in_hw"], g["out_hw"]
-                    (qh, qw), (sh, sw), (ph, pw) = g["filter"], g["stride"], g["pads"]
-                    same = step.op == "patch_sum"
+                if isinstance(op, WindowOp):
+                    (H, W), (Ho, Wo) = op.in_hw, op.out_hw
+                    (qh, qw), (sh, sw), (ph, pw) = op.filter, op.stride, op.pads
+                    same = isinstance(op, PatchSum)
                     scale = 1.0 if same else 1.0 / (qh * qw) ** 2
                     lines.append(f"_window_pairs({src}, {H}, {W}, {Ho}, {Wo}, {qh}, {qw}, {sh}, "
-                                 f"{sw}, {ph}, {pw}, {g['padding'] == 'circular'}, {same}, "
+                                 f"{sw}, {ph}, {pw}, {op.circular}, {same}, "
                                  f"{scale!r}, {dst}, tmp)")
-                elif step.op == "global_avg":
+                elif isinstance(op, GlobalAvg):
                     lines.append(f"_global_avg({src}, {Pin}, {dst})")
-                elif step.op == "flatten":
+                elif isinstance(op, Flatten):
                     lines.append(f"_flatten({src}, {Pin}, {dst})")
                 else:
-                    raise ValueError(f"no loop template for structural op {step.op!r}")
+                    raise ValueError(f"no loop template for structural op {op!r}")
                 store_diag(b.name)
             continue
         if not step.cross:

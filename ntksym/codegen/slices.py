@@ -36,6 +36,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ntksym.codegen.steps import StepFunctions, call_table
+from ntksym.ir.ops import Flatten, GlobalAvg, PatchSum
 from ntksym.ir.program import Elementwise, Structural
 from ntksym.codegen.printer import identifier
 
@@ -181,21 +182,21 @@ def slice_plan(program):
         return None
     red = structural[-1]
     rstep = program.steps[red]
-    if rstep.op not in ("global_avg", "flatten"):
+    if not isinstance(rstep.op, (GlobalAvg, Flatten)):
         return None
     circ = set()
     for k in structural[:-1]:
         s = program.steps[k]
-        if s.op != "patch_sum" or tuple(s.params["stride"]) != (1, 1):
+        if not isinstance(s.op, PatchSum) or not s.op.is_stride_one:
             return None
-        circ.add(s.params["padding"] == "circular")
+        circ.add(s.op.circular)
     if len(circ) > 1:
         return None
     for s in program.steps[red + 1:]:
         for a in s.cross:
             if program.shapes.get(a.target.name, (1, 1)) != (1, 1):
                 return None
-    H, W = rstep.params["in_hw"]
+    H, W = rstep.op.in_hw
     return {"reduce_step": red, "circular": bool(circ and circ.pop()), "op": rstep.op,
             "final_hw": (int(H), int(W))}
 
@@ -252,7 +253,7 @@ def slice_functions(program, layout, printer, plan, cse_block):
     Hf, Wf = plan["final_hw"]
     rstep = program.steps[red]
     Pf = Hf * Wf
-    norm = 1.0 / (Pf * Pf) if plan["op"] == "global_avg" else 1.0 / Pf
+    norm = 1.0 / (Pf * Pf) if isinstance(plan["op"], GlobalAvg) else 1.0 / Pf
     # accumulator index of every (cross) readout output, and what it sums
     reduced = [(a, b) for a, b in zip(rstep.inputs, rstep.outputs) if not b.name.endswith("_xx")]
     # pixel-loop assignments with per-pixel square-root tables, and those tables' D slots
@@ -298,9 +299,8 @@ def slice_functions(program, layout, printer, plan, cse_block):
         for k, step in enumerate(program.steps[:red]):
             L.append(f"# {step.node}: {step.description}")
             if isinstance(step, Structural):
-                g = step.params
-                (H, W), (Ho, Wo) = g["in_hw"], g["out_hw"]
-                (qh, qw), (ph, pw) = g["filter"], g["pads"]
+                (H, W), (Ho, Wo) = step.op.in_hw, step.op.out_hw
+                (qh, qw), (ph, pw) = step.op.filter, step.op.pads
                 for a, b in zip(step.inputs, step.outputs):
                     if b.name.endswith("_xx"):
                         continue
@@ -322,7 +322,7 @@ def slice_functions(program, layout, printer, plan, cse_block):
             for a in step.cross:
                 store_diag(a.target.name)
         L.append(f"# {rstep.node}: {rstep.description} (this offset's share)")
-        H, W = rstep.params["in_hw"]
+        H, W = rstep.op.in_hw
         for n, (a, b) in enumerate(reduced):
             if isinstance(a, sp.Symbol):
                 src = f"buf[{layout.slot[a.name]}]"
@@ -364,13 +364,13 @@ def slice_functions(program, layout, printer, plan, cse_block):
         L.append(f"return ({', '.join(outs)},)")
         return L
 
-    if plan["op"] == "flatten":             # the trace: the offset-0 slice only
+    if isinstance(plan["op"], Flatten):     # the trace: the offset-0 slice only
         offsets = ("0, 1", "0, 1")
     elif circ:
         offsets = (f"{Hf}", f"{Wf}")
     else:
         offsets = (f"{-(Hf - 1)}, {Hf}", f"{-(Wf - 1)}, {Wf}")
-    if plan["op"] == "global_avg" and not circ:
+    if isinstance(plan["op"], GlobalAvg) and not circ:
         # K(x, x) is symmetric at every layer, so the slice of offset -d is the mirror image
         # of the slice of d and has the same sum: run d = 0 and half of the others, twice
         self_offsets = (f"0, {Hf}", f"{-(Wf - 1)} if di > 0 else 0, {Wf}")

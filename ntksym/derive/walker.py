@@ -87,12 +87,11 @@ def derive(graph, per_layer: bool = False) -> KernelProgram:
         if structure is not None:
             # an index-moving operation (patch sum, pooling ...) feeds the layer's rule
             k += 1
-            op, params = structure(attrs)
-            sstep = Structural(node, cls.describe(attrs), op, params)
+            sstep = Structural(node, cls.describe(attrs), structure(attrs))
             moved_c, moved_d = _structural(sstep, k, ins_c[0], ins_d[0])
             ins_c, ins_d = [moved_c], [moved_d]
             steps.append(sstep)
-            _record_shapes(shapes, sstep.outputs, _spatial(params.get("out_hw")))
+            _record_shapes(shapes, sstep.outputs, _spatial(sstep.op.out_hw))
         c = cls.kernel_rule(attrs, ins_c)
         dg = cls.kernel_rule(attrs, ins_d)
         if not per_layer:
@@ -210,24 +209,16 @@ def _names(exprs, latex):
     return {s: _greek(s.name, latex) for s in syms}
 
 
-STRUCTURAL_FORMULAS = {
-    # op: (formula of one output entry in terms of the input entry In, for text output)
-    "patch_sum": "sum_{a in filter} In[s*p + a - pad, s*p' + a - pad]",
-    "avg_pool": "(1/m^2) sum_{a, a' in window} In[s*p + a - pad, s*p' + a' - pad]",
-    "global_avg": "(1/P^2) sum_{p, p'} In[p, p']",
-    "flatten": "(1/P) sum_p In[p, p]",
-}
-
-
 def structural_text(step):
     """Lines describing one structural step: its formula, constants and symbol pairs."""
-    params = {k: v for k, v in step.params.items() if k not in ("in_hw", "out_hw")}
-    out = [f"  [{step.op}] {STRUCTURAL_FORMULAS.get(step.op, '')}  "
-           f"{params if params else ''} {step.params.get('in_hw')} -> "
-           f"{step.params.get('out_hw', '(scalar)')}".rstrip()]
+    op = step.op
+    params = op.parameters()
+    out = [f"  [{op.label}] {op.formula}  "
+           f"{params if params else ''} {op.in_hw} -> "
+           f"{op.out_hw or '(scalar)'}".rstrip()]
     for a, b in zip(step.inputs, step.outputs):
         if not b.name.endswith("_xx"):
-            out.append(f"  {_greek(b.name)} = {step.op}[{_text(a) if not isinstance(a, sp.Symbol) else _greek(a.name)}]")
+            out.append(f"  {_greek(b.name)} = {op.label}[{_text(a) if not isinstance(a, sp.Symbol) else _greek(a.name)}]")
     return out
 
 
@@ -281,7 +272,7 @@ def program_latex(p: KernelProgram) -> str:
     rows = [r"\Sigma_{0}(x, x') &= \tfrac{1}{%d}\langle x, x'\rangle" % p.input_scale]
     for step in p.steps:
         if isinstance(step, Structural):
-            rows.append(r"&\text{%s: %s}" % (step.node.replace("_", r"\_"), step.op))
+            rows.append(r"&\text{%s: %s}" % (step.node.replace("_", r"\_"), step.op.label))
             continue
         for a in step.cross + step.diag:
             names = _names([a.expr, a.target], True)

@@ -151,13 +151,14 @@ class Elementwise:
 class Structural:
     """An index-moving operation with a fixed loop template (patch sum, pooling, time shift...).
 
-    ``op`` names the template; ``params`` its static parameters; ``inputs``/``outputs`` the
-    symbols it reads and writes (cross and diagonal alike).
+    ``op`` is the operation: a :class:`ntksym.ir.ops.StructuralOp` (image programs) carrying
+    its static parameters, or, for the sequence programs' recurrences and readouts, a name with
+    ``params``; ``inputs``/``outputs`` the symbols it reads and writes (cross and diagonal alike).
     """
 
     node: str
     description: str
-    op: str
+    op: object
     params: dict = field(default_factory=dict)
     inputs: tuple = ()
     outputs: tuple = ()

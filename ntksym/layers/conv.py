@@ -32,6 +32,8 @@ import math
 import numpy as np
 import sympy as sp
 
+from ntksym.ir.ops import PatchSum
+
 from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, sympy_number
 from .dense import _apply_mask, trainable_groups
@@ -152,8 +154,7 @@ class Conv(Layer):
 
     @classmethod
     def structural_step(cls, node):
-        g = node["geometry"]
-        return "patch_sum", dict(g)
+        return PatchSum(**node["geometry"])
 
     @classmethod
     def kernel_rule(cls, node, inputs):

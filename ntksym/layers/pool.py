@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ntksym.ir import ops
+
 from .base import Key, Layer, one_of
 from .conv import _positive_pair, col2im, im2col, image_shape, pair2, spatial_output
 
@@ -62,7 +64,7 @@ class AvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "avg_pool", dict(node["geometry"])
+        return ops.AvgPool(**node["geometry"])
 
     @classmethod
     def forward(cls, node, weights, inputs):
@@ -97,7 +99,7 @@ class GlobalAvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "global_avg", {"in_hw": tuple(node["in_shapes"][0][:2])}
+        return ops.GlobalAvg(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
     def forward(cls, node, weights, inputs):
@@ -127,7 +129,7 @@ class Flatten(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "flatten", {"in_hw": tuple(node["in_shapes"][0][:2])}
+        return ops.Flatten(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
     def forward(cls, node, weights, inputs):

@@ -175,7 +175,7 @@ def test_global_scratch_per_layer_constants_and_chunks():
     from ntksym.engine.gpu_slices import _module, gpu_image_kernel
     arch = ntksym.loads_spec(BIASED)
     program = arch.derive(per_layer=True)
-    consts = [(s.op, x) for s in program.steps if hasattr(s, "op") for x in s.inputs
+    consts = [(s.op.label, x) for s in program.steps if hasattr(s, "op") for x in s.inputs
               if not isinstance(x, sp.Symbol)]
     assert {op for op, _ in consts} == {"patch_sum", "global_avg"}, consts
     X, X2 = _data(arch, 3, seed=2), _data(arch, 2, seed=3)
