@@ -65,7 +65,7 @@ class AvgPool(PassThrough):
         return "avg_pool", dict(node["geometry"])
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         g = node["geometry"]
         m = g["filter"][0] * g["filter"][1]
@@ -100,7 +100,7 @@ class GlobalAvgPool(PassThrough):
         return "global_avg", {"in_hw": tuple(node["in_shapes"][0][:2])}
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.mean(axis=(1, 2)), y.shape
 
@@ -130,7 +130,7 @@ class Flatten(PassThrough):
         return "flatten", {"in_hw": tuple(node["in_shapes"][0][:2])}
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.reshape(y.shape[0], -1), y.shape
 
