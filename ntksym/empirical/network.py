@@ -54,8 +54,7 @@ def feeds_trainable(graph, order):
 
 def arrange_outputs(a):
     """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output, else (n1, n2, O1, O2)."""
-    O1, n1, O2, n2 = a.shape
-    if O1 == 1 and O2 == 1:
+    if a.shape[0] == 1 and a.shape[2] == 1:
         return a[0, :, 0, :]
     return a.transpose(1, 3, 0, 2)
 

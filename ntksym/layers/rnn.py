@@ -432,7 +432,7 @@ def readout_mask(node, T, L):
 def readout(node, Hs, L):
     """The layer's output from its states h_1..h_T (n, T, width) and the lengths L."""
     mode, frm = node["params"]["readout"], node["params"]["readout_from"]
-    n, T, m = Hs.shape
+    n, T, _ = Hs.shape
     if mode == "last":
         return Hs[np.arange(n), L - 1][:, None, :]
     mask = readout_mask(node, T, L)
