@@ -59,7 +59,7 @@ class ActivationLayer(Layer):
                            act.dual_diag(s.var_x), act.dual_diag(s.var_y), False)
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (z,) = inputs
         act = activation_of(node)
         return elementwise_function(act.phi)(z), z

@@ -222,7 +222,7 @@ class Conv(Layer):
         return c_w, math.sqrt(p["bias_var"])
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         c_w, c_b = cls.scales(node)
         cols = im2col(y, node["geometry"])                 # (n, Ho, Wo, q q C)

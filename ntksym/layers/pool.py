@@ -67,7 +67,7 @@ class AvgPool(PassThrough):
         return ops.AvgPool(**node["geometry"])
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         g = node["geometry"]
         m = g["filter"][0] * g["filter"][1]
@@ -102,7 +102,7 @@ class GlobalAvgPool(PassThrough):
         return ops.GlobalAvg(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.mean(axis=(1, 2)), y.shape
 
@@ -132,7 +132,7 @@ class Flatten(PassThrough):
         return ops.Flatten(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.reshape(y.shape[0], -1), y.shape
 

@@ -60,6 +60,7 @@ import sympy as sp
 
 from ntksym.codegen.elementwise import elementwise_function
 
+from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
 
@@ -320,6 +321,52 @@ class Rnn(Layer):
         return out
 
     @classmethod
+    def forward(cls, node, weights, inputs, batch=None):
+        """The readout of the recurrence on padded sequences (n, T, fan_in): (n, 1, width)
+        for "last" / "mean", (n, T - readout_from + 1, width) for "all"; cache (y, H, G,
+        lengths).  ``batch``: the lengths (default: all T) and the h_0 stream."""
+        (y,) = inputs
+        L = batch.lengths if batch is not None and batch.lengths is not None else \
+            np.full(y.shape[0], y.shape[1], np.int64)
+        H, G = cls.forward_sequence(node, weights, y, 0 if batch is None else batch.stream)
+        return readout(node, H[:, 1:], L), (y, H, G, L)
+
+    @classmethod
+    def delta(cls, node, weights, cache, grad):
+        """dG (O, n, T, width), the gradients w.r.t. the pre-activations of every step, by
+        backpropagation through time from the readout's gradient ``grad`` (O, n, T_out, width)."""
+        _, _, G, L = cache
+        dH = readout_adjoint(node, grad, G.shape, L)
+        return cls.backward_sequence(node, weights, G, dH)
+
+    @classmethod
+    def backward(cls, node, weights, cache, delta):
+        return [cls.input_gradient(node, weights, delta)]
+
+    @classmethod
+    def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
+        """W, A and b terms (O1, n1, O2, n2): each matrix's inputs are the previous states
+        (W) or the layer's inputs (A) at every step, its gradients the pre-activations'."""
+        y1, H1, _, _ = cache1
+        y2, H2, _, _ = cache2
+        c_w, c_a, c_b, _ = scales(node)
+        std = node["params"]["parameterization"] == "standard"
+        groups = {g.rsplit(".", 1)[1]: g for g in cls.own_groups(node)}
+        out = {}
+        for name, c, Y1, Y2 in (("W", c_w, H1[:, :-1], H2[:, :-1]),
+                                ("A", c_a, y1, y2), ("b", c_b, None, None)):
+            if name not in groups:
+                continue
+            f = 1.0 if std else c ** 2
+            if name == "b":
+                out[groups[name]] = grams.bias_term(f, delta1, delta2)
+            else:
+                out[groups[name]] = grams.weight_term(f, delta1, Y1, delta2, Y2,
+                                                      weights.get("mask_" + name),
+                                                      weights.get("mask_value", 1.0))
+        return out
+
+    @classmethod
     def forward_sequence(cls, node, weights, Y, stream=0):
         """Run the recurrence on padded inputs Y (n, T, fan_in) (sequences left-aligned).
 
@@ -371,3 +418,41 @@ class Rnn(Layer):
         c_a = scales(node)[1]
         return c_a * (dG @ weights.get("A_back", weights["A"]).T)
 
+
+
+def readout_mask(node, T, L):
+    """(n, T) bool: the steps the "mean" / "all" readout reads (from readout_from, within
+    each sequence's length)."""
+    steps = np.arange(T)[None, :]
+    if node["params"]["readout"] == "mean":
+        return (steps >= node["params"]["readout_from"] - 1) & (steps < L[:, None])
+    return steps < L[:, None]
+
+
+def readout(node, Hs, L):
+    """The layer's output from its states h_1..h_T (n, T, width) and the lengths L."""
+    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
+    n, T, _ = Hs.shape
+    if mode == "last":
+        return Hs[np.arange(n), L - 1][:, None, :]
+    mask = readout_mask(node, T, L)
+    if mode == "mean":
+        return ((Hs * mask[:, :, None]).sum(1) / mask.sum(1)[:, None])[:, None, :]
+    return (Hs * mask[:, :, None])[:, frm - 1:]
+
+
+def readout_adjoint(node, grad, shape, L):
+    """The gradients w.r.t. h_1..h_T (O, n, T, width) from those w.r.t. the readout (O, n,
+    T_out, width); ``shape`` = (n, T, width), zero past each length."""
+    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
+    n, T, m = shape
+    dH = np.zeros(grad.shape[:2] + (T, m))
+    if mode == "last":
+        dH[:, np.arange(n), L - 1] = grad[:, :, 0]
+        return dH
+    mask = readout_mask(node, T, L)
+    if mode == "mean":
+        dH += grad[:, :, :1] * (mask / mask.sum(1)[:, None])[None, :, :, None]
+    else:
+        dH[:, :, frm - 1:] = grad * mask[None, :, frm - 1:, None]
+    return dH

@@ -96,9 +96,9 @@ def kernel_norms(arch, X):
 
 def finite_norms(arch, m, X, seed):
     """|h_l|, l = 1..L, (n, L) of one random network of width m."""
-    from ntksym.empirical.sequence import FiniteSequenceNetwork
+    from ntksym.empirical.network import FiniteNetwork
     L = X.shape[1]
-    net = FiniteSequenceNetwork(arch.finite_graph(m), seed=seed)
+    net = FiniteNetwork(arch.finite_graph(m), seed=seed)
     _, caches = net.forward(X, np.full(len(X), L, np.int64))
     H = caches["rnn_0"][1][:, 1:]                   # h~_l = sqrt(m) h_l (spec convention)
     return np.linalg.norm(H, axis=2) / np.sqrt(m)
