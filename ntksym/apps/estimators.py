@@ -81,7 +81,8 @@ def with_input_shape(arch, input_shape, n_features):
     count), "spec" (keep the spec's shape) or a tuple.  ValueError when the sizes disagree.
 
     >>> import ntksym
-    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n')
+    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+    ...                       '[[layer]]\\nkind = "dense"\\n')
     >>> with_input_shape(a, "auto", 5)[1], with_input_shape(a, "spec", 3)[0] is a
     ((5,), True)
     """

@@ -14,8 +14,8 @@ where it stopped.  Files of a run for ``-o K.npy``:
 
 Why the order of writes matters: tile data are flushed (msync + fsync) *before* the manifest
 that marks them done is replaced (:func:`ntksym.io.atomic_write`: tmp + fsync + rename), so a
-crash at any moment leaves a manifest that claims no more than what is on disk.  A SIGKILL loses at most the tiles computed
-since the last checkpoint (``checkpoint_every`` seconds).
+crash at any moment leaves a manifest that claims no more than what is on disk.  A SIGKILL
+loses at most the tiles computed since the last checkpoint (``checkpoint_every`` seconds).
 
 Symmetric runs (X2 = None) compute only tiles on or above the diagonal; the lower triangle is
 mirrored block by block at the end (idempotent, so a crash while mirroring is harmless).
