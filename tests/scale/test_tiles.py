@@ -15,8 +15,9 @@ import pytest
 import ntksym
 from ntksym.errors import DataError, OutputExistsError
 from ntksym.scale.run import kernel_command, parse_bytes, plan
-from ntksym.scale.tiles import (Progress, TiledRun, compute_tile, manifest_path, partial_path,
-                          tile_grid, tiled_kernel)
+from ntksym.scale.progress import Progress
+from ntksym.scale.tiles import (TiledRun, compute_tile, manifest_path, partial_path, tile_grid,
+                                tiled_kernel)
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec" / "cntk_mlp_depth3.toml"

@@ -44,14 +44,13 @@ Run: ``ntksym reproduce allen-zhu-forward-norms [--quick]`` or
 
 from __future__ import annotations
 
-import csv
-import os
 import pathlib
 import time
 
 import numpy as np
 
 from ntksym.apps.reproduce import register
+from ntksym.apps.reproduce.common import save_figure, write_csv
 
 SPEC = pathlib.Path(__file__).resolve().parents[3] / "spec" / "allen_zhu_rnn.toml"
 VARIANCES = (1.0, 2.0, 3.0)
@@ -144,10 +143,7 @@ def _plot(path, L, res, lower, upper):
     a2.set_title("W ~ N(0, c/m): saturate / edge / explode")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    tmp = str(path) + ".part.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 @register("allen-zhu-forward-norms", "Allen-Zhu, Li & Song 2019 Lemma B.3 forward norms at "
@@ -204,18 +200,12 @@ def run(out_dir, quick=False, seed=0):
                 round(float(med[-1] / med[L // 2 - 1]), 3)}
     summary["regimes"] = regimes
     path = out_dir / "allen_zhu_forward_norms.csv"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["c", "m", "seed", "sequence", "l", "norm_h_l", "kernel_sqrt_sigma",
-                    "lemma_b3_lower", "lemma_b3_upper"])
-        for c, (Fc, K) in res.items():
-            for s in range(seeds):
-                for i in range(n):
-                    for j in range(L):
-                        w.writerow([c, m, seed + 1000 * s, i, j + 1, f"{Fc[s, i, j]:.6g}",
-                                    f"{K[i, j]:.6g}", f"{lower[j]:.6g}", f"{upper[j]:.6g}"])
-    os.replace(tmp, path)
+    write_csv(path, ["c", "m", "seed", "sequence", "l", "norm_h_l", "kernel_sqrt_sigma",
+                     "lemma_b3_lower", "lemma_b3_upper"],
+              ([c, m, seed + 1000 * s, i, j + 1, f"{Fc[s, i, j]:.6g}", f"{K[i, j]:.6g}",
+                f"{lower[j]:.6g}", f"{upper[j]:.6g}"]
+               for c, (Fc, K) in res.items() for s in range(seeds) for i in range(n)
+               for j in range(L)))
     png = out_dir / "allen_zhu_forward_norms.png"
     _plot(png, L, res, lower, upper)
     summary["csv"], summary["png"] = str(path), str(png)
