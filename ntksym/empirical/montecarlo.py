@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ntksym.empirical.network import FiniteNetwork
-from ntksym.engine.dispatch import check_data
+from ntksym.engine.common import check_data
 from ntksym.engine.sequence import as_sequences
 from ntksym.errors import DataError
 

@@ -6,7 +6,7 @@ A refactor moves no number: analytic kernels must agree to 1e-15 relative (of th
 largest entry), the finite networks' empirical kernels (same seeds, same draws) to 1e-12.
 
 The default run checks the vector and sequence specs and the 8x8 digits CNTK; the other
-image specs (one cold compilation each, 10-60 s) run with ``-m slow``.
+image specs' analytic kernels (one cold compilation each, 10-60 s) run with ``-m slow``.
 """
 
 from pathlib import Path
@@ -35,12 +35,12 @@ def _recorded(name, what, tag):
     return {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
 
 
-def _params():
+def _params(slow_big_images):
     out = []
     for name in SPECS:
         shape = ntksym.load_spec(SPEC_DIR / f"{name}.toml").input_shape
         big_image = len(shape) == 3 and name not in SMALL_IMAGES
-        marks = [pytest.mark.slow] if big_image else []
+        marks = [pytest.mark.slow] if big_image and slow_big_images else []
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 
@@ -58,7 +58,7 @@ def test_reference_covers_every_shipped_spec():
     assert recorded == set(SPECS), "re-record only if a spec was added (see the recorder)"
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", _params(slow_big_images=True))
 def test_analytic_kernels_unchanged(name):
     arch = ntksym.load_spec(SPEC_DIR / f"{name}.toml")
     X, X2 = _inputs(arch.input_shape, 3, 0), _inputs(arch.input_shape, 2, 1)
@@ -71,7 +71,7 @@ def test_analytic_kernels_unchanged(name):
             _assert_close(got[k], want[k], 1e-15, f"{name} {tag} {k}")
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", _params(slow_big_images=False))
 def test_empirical_kernels_unchanged(name):
     arch = ntksym.load_spec(SPEC_DIR / f"{name}.toml")
     X, X2 = _inputs(arch.input_shape, 3, 0), _inputs(arch.input_shape, 2, 1)
