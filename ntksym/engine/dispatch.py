@@ -50,7 +50,7 @@ _MODULES: dict = {}
 def _program_module(arch, per_layer):
     """The compiled module of a spec, memoized per process by (spec hash, per_layer): sympy's
     derivation and CSE run once per spec, Numba loads machine code from its disk cache."""
-    from ntksym.codegen.vector import compile_program
+    from ntksym.codegen.generate import compile_program
     key = (arch.hash, per_layer)
     if key not in _MODULES:
         _MODULES[key] = compile_program(arch.derive(per_layer=per_layer))

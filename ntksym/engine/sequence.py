@@ -104,7 +104,7 @@ def sequence_kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=Fal
     Returns (n1, n2) arrays for the "last"/"mean" readouts and (n1, n2, T1', T2') arrays for
     ``readout = "all"`` (T' = T - readout_from + 1; entries past a sequence's length are 0).
     """
-    from ntksym.codegen.vector import compile_program
+    from ntksym.codegen.generate import compile_program
     from ntksym.engine.dispatch import _check_finite_result, output_names
     names = output_names(arch, kind, per_layer)
     program = arch.derive(per_layer=per_layer)
