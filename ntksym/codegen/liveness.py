@@ -13,7 +13,7 @@ inputs are freed after it.
 ...     '[[layer]]\\nkind = "global_avg_pool"\\n[[layer]]\\nkind = "dense"\\n')
 >>> slots = Slots(arch.derive())
 >>> slots.nbuf, sorted(slots.diag_slot)
-(3, ['Sigma_1', 'Sigma_2'])
+(4, ['Sigma_2'])
 """
 
 from __future__ import annotations
