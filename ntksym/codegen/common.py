@@ -92,6 +92,16 @@ def {name}_g(z):
     return "\n".join(out)
 
 
+def emitter_of(target, op):
+    """``target._emit_<OpClass>`` for the first class along ``op``'s MRO that the target
+    writes: a new structural op adds a method per target, not a branch in a lowering loop."""
+    for cls in type(op).__mro__:
+        method = getattr(target, f"_emit_{cls.__name__}", None)
+        if method is not None:
+            return method
+    raise ValueError(f"{type(target).__name__} has no template for structural op {op!r}")
+
+
 # ---------------------------------------------------------------------------- templates
 
 def module_header(program, *, version, notes, imports, constants, tool="codegen", dtype=None):

@@ -3,9 +3,10 @@
 The generated module (numpy + numba only; it runs on an NVIDIA GPU, or on Numba's CUDA
 simulator when ``NUMBA_ENABLE_CUDASIM=1``) has
 
-* ``diag_state(sq)`` and ``pair(...)``: device functions whose bodies are the CSE'd blocks of
-  :mod:`ntksym.codegen.vector` (:func:`~ntksym.codegen.common.vector_functions`) printed by the same :class:`~ntksym.codegen.printer.NumbaPrinter` (a subclass
-  only makes every literal a ``np.float32`` for fp32, so the device stays in fp32);
+* ``diag_state(sq)`` and ``pair(...)``: device functions written by the CPU's lowering
+  (:func:`ntksym.codegen.common.vector_functions`), printed by the same
+  :class:`~ntksym.codegen.printer.NumbaPrinter` (a subclass only makes every literal a
+  ``np.float32`` for fp32, so the device stays in fp32);
 * ``diagonal_kernel(X, D, O)``: one thread per example: sq = |x|^2 / d, then the diagonal
   state ``D`` (the columns ``pair`` reads) and the exact diagonal outputs ``O``, once per example;
 * ``pair_kernel(X1, X2, r0, c0, D1, D2, select, out, symmetric)``: a 2-D grid of TILE x TILE

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import (NJIT, clip1_source, corr_source, cse_block, function,
-                                   module_header, pick_source, quadrature_source)
+from ntksym.codegen.common import (NJIT, clip1_source, corr_source, cse_block, emitter_of,
+                                   function, module_header, pick_source, quadrature_source)
 from ntksym.codegen.fastmath import acos_source
 from ntksym.codegen.liveness import Slots
 from ntksym.codegen.printer import NumbaPrinter, identifier
@@ -206,13 +206,6 @@ class FullSchedule:
         return [f"for p in range({P}):",
                 f"    D[{sl.diag_slot[name]}, p] = buf[{sl.slot[name]}, p * {P} + p]"]
 
-    def emit_op(self, op, src, dst):
-        for cls in type(op).__mro__:
-            method = getattr(self, f"_emit_{cls.__name__}", None)
-            if method is not None:
-                return method(op, src, dst)
-        raise ValueError(f"no loop template for structural op {op!r}")
-
     def _emit_WindowOp(self, op, src, dst):
         (H, W), (Ho, Wo) = op.in_hw, op.out_hw
         (qh, qw), (sh, sw), (ph, pw) = op.filter, op.stride, op.pads
@@ -239,7 +232,7 @@ class FullSchedule:
             else:                                     # a constant entry: materialize it
                 src = "tmp2"
                 L.append(f"tmp2 = np.full({Pin * Pin}, {float(a)!r})")
-            L += self.emit_op(op, src, f"buf[{self.slots.slot[b.name]}]")
+            L += emitter_of(self, op)(op, src, f"buf[{self.slots.slot[b.name]}]")
             L += self.store_diag(b.name, store)
         return L
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import cse_block
+from ntksym.codegen.common import cse_block, emitter_of
 from ntksym.codegen.liveness import is_diag
 from ntksym.codegen.printer import identifier
 from ntksym.ir.ops import Flatten, GlobalAvg, PatchSum
@@ -116,11 +116,7 @@ class SliceWalker:
 
     def emit_op(self, step, store):
         """Lines of a structural step: ``_emit_<OpClass>`` of the first class along its MRO."""
-        for cls in type(step.op).__mro__:
-            method = getattr(self, f"_emit_{cls.__name__}", None)
-            if method is not None:
-                return method(step, store)
-        raise ValueError(f"no slice template for structural op {step.op!r}")
+        return emitter_of(self, step.op)(step, store)
 
     def prologue(self, store):
         return []
