@@ -122,7 +122,7 @@ def derive(spec, which, fmt, per_layer):
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def codegen(spec, output, force):
     """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
-    from ntksym.codegen.vector import generate_source
+    from ntksym.codegen.generate import generate_source
     arch = _load(spec)
     _write_text(output, generate_source(arch.derive()), force)
 

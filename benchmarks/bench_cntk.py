@@ -61,7 +61,7 @@ def work_per_pair(program):
     and the schedule its generated code uses (the slice schedule visits sum_d |rect_d| entries
     per layer, the full schedule P^2)."""
     import sympy as sp
-    from ntksym.codegen.vector import _lower
+    from ntksym.codegen.common import lower_clipped as _lower
     from ntksym.codegen.slices import slice_plan
     from ntksym.ir.ops import PatchSum
     from ntksym.ir.program import Elementwise, Structural

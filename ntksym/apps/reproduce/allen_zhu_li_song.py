@@ -82,7 +82,7 @@ def _arch(c, L, d):
 
 def kernel_norms(arch, X):
     """sqrt(Sigma_l(x, x)), l = 1..L, (n, L): the spec's derived infinite-width recursion."""
-    from ntksym.codegen.vector import compile_program
+    from ntksym.codegen.generate import compile_program
     from ntksym.codegen.sequence import split_phases
     prog = arch.derive()
     L = X.shape[1]
