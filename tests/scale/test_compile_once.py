@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ntksym
-import ntksym.codegen.vector as vector
+import ntksym.codegen.generate as generate
 import ntksym.derive.walker as walker
 from conftest import SPEC_DIR
 from ntksym.engine import common
@@ -19,18 +19,18 @@ def counted(monkeypatch):
     monkeypatch.setattr(common, "_PROGRAMS", {})
     monkeypatch.setattr(common, "_MODULES", {})
     calls = {"derive": 0, "generate": 0}
-    real_derive, real_generate = walker.derive, vector.generate_source
+    real_derive, real_generate = walker.derive, generate.generate_source
 
     def derive(*args, **kw):
         calls["derive"] += 1
         return real_derive(*args, **kw)
 
-    def generate(*args, **kw):
+    def count_generate(*args, **kw):
         calls["generate"] += 1
         return real_generate(*args, **kw)
 
     monkeypatch.setattr(walker, "derive", derive)
-    monkeypatch.setattr(vector, "generate_source", generate)
+    monkeypatch.setattr(generate, "generate_source", count_generate)
     return calls
 
 
