@@ -18,7 +18,7 @@ Each activation takes one of three paths (``Activation.method``):
 * ``"quadrature"``: ``quadrature_expectation(label, phi, phi, breakpoints)`` -- piecewise
   Gauss-Legendre of order ``QUAD_ORDER`` (see :mod:`ntksym.duals.quadrature`).
 
-``phi`` and ``dphi`` are sympy expressions of ``ntksym.ir.program.Z`` built only from functions with a
+``phi`` and ``dphi`` are sympy expressions of ``ntksym.ir.functions.Z`` built only from functions with a
 ``math``-module equivalent and ``Piecewise`` (never ``Heaviside``/``sign``, whose value at 0
 differs between printers): the convention is phi'(0) = right-hand value for kinks at 0 of
 ReLU-like functions, i.e. Heaviside(0) = 0 (the derivative set is measure zero; it never
@@ -46,7 +46,7 @@ import math
 import sympy as sp
 
 from ntksym.errors import SpecError
-from ntksym.ir.program import QUAD_ORDER, QUAD_RANGE, ClippedCorrelation, Z, quadrature_expectation
+from ntksym.ir.functions import QUAD_ORDER, QUAD_RANGE, ClippedCorrelation, Z, quadrature_expectation
 
 REQUIRED = "REQUIRED"
 
@@ -248,7 +248,7 @@ class Activation:
     """One activation function with fixed parameters, and its dual kernels.
 
     Attributes: ``name`` (canonical display, e.g. ``leaky_relu(slope=0.1)``), ``kind``,
-    ``params``, ``phi`` and ``dphi`` (sympy expressions of ``ntksym.ir.program.Z``), ``method``
+    ``params``, ``phi`` and ``dphi`` (sympy expressions of ``ntksym.ir.functions.Z``), ``method``
     ("closed" | "hermite" | "quadrature"), ``breakpoints`` (kinks of phi / dphi).
 
     >>> act = get_activation("erf")

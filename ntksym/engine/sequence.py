@@ -90,7 +90,7 @@ def as_sequences(X, input_shape, lengths=None, name="X"):
 def _check_readout_lengths(program, L, name):
     from ntksym.codegen.sequence import split_phases
     _, readout, _ = split_phases(program)
-    frm = readout.params["from"]
+    frm = readout.op.start
     if frm > 1 and (L < frm).any():
         i = int(np.argmax(L < frm))
         raise DataError(f"{name}: sequence {i} has length {int(L[i])}, shorter than the "

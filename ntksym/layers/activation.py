@@ -31,6 +31,8 @@ def activation_of(node):
 class ActivationLayer(Layer):
     """Base of the generated per-kind classes below."""
 
+    acts_per_time_step = True
+
     @classmethod
     def validate(cls, params, error):
         # build the activation now, so that a bad parameter or expression is reported with

@@ -98,6 +98,9 @@ class Layer:
     has_weights = False
     #: the parameter names of ``trainable`` lists
     parameter_names: tuple = ()
+    #: whether the kernel rule may act at every time pair of a sequence program's grid
+    #: (elementwise in time: dense, activations)
+    acts_per_time_step = False
 
     @classmethod
     def validate(cls, params, error):

@@ -351,7 +351,7 @@ def finalize_global_masks(graph, weights):
 def inline_output(program, name="ntk"):
     """The output ``name`` of a KernelProgram as one expression of the input statistics
     Sigma_0, Sigma_0_xx, Sigma_0_yy (every SSA symbol substituted, mask factors evaluated)."""
-    from ntksym.ir.program import y_side
+    from ntksym.ir.symbols import y_side
     sub = {}
     for a in program.diag_assignments():
         e = a.expr.xreplace(sub)
@@ -367,7 +367,7 @@ def _canonical_rho(expr):
     """Rewrite every rho(c; a, b) as rho(c/a; 1, b/a): the correlation c / sqrt(a b) depends
     only on the ratios (a > 0), so kernels that differ by a positive scale of a layer's
     covariance get identical correlation terms and their ratio simplifies."""
-    from ntksym.ir.program import ClippedCorrelation
+    from ntksym.ir.functions import ClippedCorrelation
 
     def canon(e):
         if isinstance(e, ClippedCorrelation):
@@ -406,7 +406,7 @@ def evaluate_inline(program, X, name="ntk"):
     >>> float(evaluate_inline(p, np.eye(64)[:1])[0, 0])        # (L + 1) |x|^2
     4.0
     """
-    from ntksym.ir.program import ClippedCorrelation
+    from ntksym.ir.functions import ClippedCorrelation
     expr = inline_output(program, name)
     syms = [sp.Symbol(n, real=True) for n in ("Sigma_0", "Sigma_0_xx", "Sigma_0_yy")]
     fn = sp.lambdify(syms, expr, modules=[{
