@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import sympy as sp
 
-REQUIRED = object()
+# the one "no default: the spec must give it" marker (activation parameters use it too)
+from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,13 @@ def positive(v):
 
 def nonnegative(v):
     return None if v >= 0 else "must be >= 0"
+
+
+def positive_pair(v):
+    """A window / stride of one or two integers >= 1."""
+    if len(v) > 2 or any(x < 1 for x in v):
+        return "must be one or two integers >= 1"
+    return None
 
 
 def one_of(*choices):

@@ -160,11 +160,11 @@ class Dense(Layer):
         out = {"W": rng.standard_normal((fan_in, width)), "b": rng.standard_normal(width)}
         mask = node["params"].get("mask")
         if mask is not None:
-            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+            out["mask"], out["mask_value"] = masks.apply_mask(mask, out["W"], rng)
         if node.get("gradient") == "fresh":
             out["W_back"] = rng.standard_normal((fan_in, width))
             if mask is not None:
-                out["mask_back"], _ = _apply_mask(mask, out["W_back"], rng)
+                out["mask_back"], _ = masks.apply_mask(mask, out["W_back"], rng)
         return out
 
     @classmethod
@@ -208,17 +208,6 @@ class Dense(Layer):
         if "b" in groups and (standard or c_b != 0):
             out[f"{node['id']}.b"] = (1.0 if standard else c_b ** 2) * dd
         return out
-
-
-def _apply_mask(mask, W, rng):
-    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
-    applied later by :func:`ntksym.layers.mask.finalize_global_masks`."""
-    kept, value = masks.sample_mask(mask, W, rng)
-    if kept is not None:
-        W *= kept
-        if value != 1.0:
-            W *= value
-    return kept, value
 
 
 def masked_gram(y1, d1, y2, d2, kept, block=1 << 22):

@@ -58,10 +58,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .base import sympy_number
+from .base import REQUIRED, sympy_number
 
 #: kind -> {key: (type name, default or REQUIRED)}
-REQUIRED = "REQUIRED"
 MASK_KINDS = {
     "bernoulli": {"keep": ("number", REQUIRED), "rescale": ("bool", False)},
     "magnitude": {"keep": ("number", REQUIRED), "scope": ("string", "layer")},
@@ -415,3 +414,14 @@ def evaluate_inline(program, X, name="ntk"):
     G = X @ X.T / program.input_scale
     d = np.diag(G)
     return np.broadcast_to(fn(G, d[:, None], d[None, :]), G.shape).copy()
+
+
+def apply_mask(mask, W, rng):
+    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
+    applied later by :func:`finalize_global_masks`."""
+    kept, value = sample_mask(mask, W, rng)
+    if kept is not None:
+        W *= kept
+        if value != 1.0:
+            W *= value
+    return kept, value

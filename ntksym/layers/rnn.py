@@ -369,7 +369,6 @@ class Rnn(Layer):
         The unmasked draws come first, so an unmasked network keeps the weights it had before
         masks existed; masks and fresh copies follow from the same generator.
         """
-        from .dense import _apply_mask
         m, fan_in = node["width"], node["fan_in"]
         out = {"W": rng.standard_normal((m, m)), "A": rng.standard_normal((fan_in, m)),
                "b": rng.standard_normal(m),
@@ -379,12 +378,12 @@ class Rnn(Layer):
         masked = mask["matrices"] if mask else ()
         for M in MATRICES:
             if M in masked:
-                out["mask_" + M], out["mask_value"] = _apply_mask(mask, out[M], rng)
+                out["mask_" + M], out["mask_value"] = masks.apply_mask(mask, out[M], rng)
         if node.get("gradient") == "fresh":
             for M in MATRICES:
                 out[M + "_back"] = rng.standard_normal(out[M].shape)
                 if M in masked:
-                    _apply_mask(mask, out[M + "_back"], rng)
+                    masks.apply_mask(mask, out[M + "_back"], rng)
         return out
 
     @classmethod
