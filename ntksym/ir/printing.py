@@ -52,24 +52,6 @@ def source(expr):
                    full_prec=True)
 
 
-def _greek(name, latex=False):
-    """Sigma_3_xx -> Sigma_3(x, x); Theta_2[dense_0.W] -> Theta_2^{dense_0.W}(x, x')."""
-    base, _, rest = name.partition("_")
-    group = ""
-    if "[" in rest:
-        rest, _, group = rest.partition("[")
-        group = group.rstrip("]")
-    args = "(x, x')"
-    if rest.endswith("_xx"):
-        rest, args = rest[:-3], "(x, x)"
-    elif rest.endswith("_yy"):
-        rest, args = rest[:-3], "(x', x')"
-    if not latex:
-        return f"{base}_{rest}{'[' + group + ']' if group else ''}{args}"
-    grp = r"^{\mathrm{%s}}" % group.replace("_", r"\_") if group else ""
-    return r"\%s_{%s}%s%s" % (base, rest, grp, args)
-
-
 def display(name, grid=frozenset(), latex=False):
     """A symbol name as a function of its pair, text or LaTeX; ``grid``: the names indexed by a
     time pair (t, t') (:meth:`KernelProgram.grid_symbols`).
@@ -77,8 +59,6 @@ def display(name, grid=frozenset(), latex=False):
     >>> display("Sigma_1p", {"Sigma_1p"}), display("Sigma_1g_xx", {"Sigma_1g_xx"})
     ("Sigma_1(t-1, t'-1)", 'Sigma_1g(x, x; t)')
     """
-    if not grid:
-        return _greek(name, latex)
     side = "c"
     base = name
     if name.endswith("_xx"):
