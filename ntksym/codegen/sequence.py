@@ -29,6 +29,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ntksym.codegen.common import corr_source, cse_block, module_header, quadrature_source
+from ntksym.ir.ops import Readout
 from ntksym.ir.program import Elementwise, KernelProgram, Structural
 from ntksym.codegen.printer import NumbaPrinter, identifier
 
@@ -67,7 +68,7 @@ def split_phases(p: KernelProgram):
     grid, readout, scalar = [], None, []
     for s in p.steps:
         if readout is None:
-            if isinstance(s, Structural) and s.op == "readout":
+            if isinstance(s, Structural) and isinstance(s.op, Readout):
                 readout = s
             else:
                 grid.append(s)
@@ -111,14 +112,14 @@ def generate_sequence_source(p: KernelProgram) -> str:
     printer = NumbaPrinter()
     pr = printer.doprint
     grid, readout, scalar = split_phases(p)
-    mode, frm = readout.params["mode"], readout.params["from"]
+    mode, frm = readout.op.mode, readout.op.start
     out_names = tuple(p.outputs)
     n_out = len(out_names)
 
     def parts(s):
         if isinstance(s, Elementwise):
             return s.cross, s.diag
-        return s.params["cross"], s.params["diag"]
+        return s.op.cross, s.op.diag
 
     # ---- grid diagonal symbols: Sigma_0_xx and every diagonal target, in order
     gdiag = [p.input_diag.name]
@@ -130,14 +131,14 @@ def generate_sequence_source(p: KernelProgram) -> str:
     body = ["D = np.zeros((max(Xi.shape[0], 1), %d))" % len(gdiag)]
     for s in grid:
         if isinstance(s, Structural):
-            body += [f"{identifier(pv.name)} = {pr(init)}" for pv, _, init in s.params["carry_diag"]]
+            body += [f"{identifier(pv.name)} = {pr(init)}" for pv, _, init in s.op.carry_diag]
     body.append("for t in range(Li):")
     loop = [f"{identifier(p.input_diag.name)} = _dot(Xi[t], Xi[t]) / {float(p.input_scale)!r}"]
     for k, s in enumerate(grid):
         loop += [f"# {s.node}"] + _blocks(parts(s)[1], printer, f"d{k}_")
         if isinstance(s, Structural):
             loop += [f"{identifier(pv.name)} = {identifier(cur.name)}"
-                     for pv, cur, _ in s.params["carry_diag"]]
+                     for pv, cur, _ in s.op.carry_diag]
     loop += [f"D[t, {col[n]}] = {identifier(n)}" for n in gdiag]
     body += ["    " + l for l in loop]
     body.append("return D")
@@ -169,7 +170,7 @@ def generate_sequence_source(p: KernelProgram) -> str:
     carries, inits = [], []
     for s in grid:
         if isinstance(s, Structural):
-            for pv, cur, init in s.params["carry"]:
+            for pv, cur, init in s.op.carry:
                 carries.append(f"{identifier(pv.name)} = {identifier(cur.name)}")
                 inits.append(f"{identifier(pv.name)} = ({pr(init)}) * same "
                              f"if (t == 0 and tp == 0) else 0.0")
@@ -179,7 +180,7 @@ def generate_sequence_source(p: KernelProgram) -> str:
         cond = f"t >= {frm - 1} and tp >= {frm - 1}"
         n_acc = 1
     else:
-        srcs = [src for _, src in readout.params["map"]]
+        srcs = [src for _, src in readout.op.map]
         n_acc = max(len(srcs), 1)
         if mode == "mean":
             reads = [f"acc[{q}] += {identifier(s.name)}" for q, s in enumerate(srcs)]
@@ -216,8 +217,8 @@ def pair(Xi, Li, Di, Xj, Lj, Dj, same, acc, grid):
     row_eq_src = ""
     if mode == "last":
         arr = [(identifier(pv.name), identifier(cur.name))
-               for s in grid if isinstance(s, Structural) for pv, cur, _ in s.params["carry"]]
-        srcs = [src for _, src in readout.params["map"]]
+               for s in grid if isinstance(s, Structural) for pv, cur, _ in s.op.carry]
+        srcs = [src for _, src in readout.op.map]
         dot_line = cross_branch[0]
         assert dot_line.startswith(identifier(p.input_cross.name) + " = _dot(")
         cross_rest = [f"{identifier(p.input_cross.name)} = P[jj] / {float(p.input_scale)!r}"] + \
@@ -265,7 +266,7 @@ def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
     if mode != "all":
         norm = ("acc[q] / ((Li - %d) * (Lj - %d))" % (frm - 1, frm - 1)) if mode == "mean" \
             else "acc[q]"
-        tg = [t for t, _ in readout.params["map"]]
+        tg = [t for t, _ in readout.op.map]
         sdiag = [t.name + "_xx" for t in tg]
         for s in scalar:
             sdiag += [a.target.name for a in s.diag]

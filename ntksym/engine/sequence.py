@@ -91,7 +91,7 @@ def check_readout_lengths(program, L, name):
     """DataError when a sequence is shorter than the readout's first step (readout_from)."""
     from ntksym.codegen.sequence import split_phases
     _, readout, _ = split_phases(program)
-    frm = readout.params["from"]
+    frm = readout.op.start
     if frm > 1 and (L < frm).any():
         i = int(np.argmax(L < frm))
         raise DataError(f"{name}: sequence {i} has length {int(L[i])}, shorter than the "

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import sympy as sp
 
-REQUIRED = object()
+# the one "no default: the spec must give it" marker (activation parameters use it too)
+from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ def nonnegative(v):
     return None if v >= 0 else "must be >= 0"
 
 
+def positive_pair(v):
+    """A window / stride of one or two integers >= 1."""
+    if len(v) > 2 or any(x < 1 for x in v):
+        return "must be one or two integers >= 1"
+    return None
+
+
 def one_of(*choices):
     def check(v):
         return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
@@ -113,6 +121,9 @@ class Layer:
     has_weights = False
     #: the parameter names of ``trainable`` lists
     parameter_names: tuple = ()
+    #: whether the kernel rule may act at every time pair of a sequence program's grid
+    #: (elementwise in time: dense, activations)
+    acts_per_time_step = False
 
     @classmethod
     def validate(cls, params, error):

@@ -61,6 +61,7 @@ def trainable_groups(node, names=("W", "b")):
 
 
 class Dense(Layer):
+    acts_per_time_step = True
     kind = "dense"
     keys = dict(WEIGHT_KEYS, mask=Key("table", None, None, "pruning mask of W (see ntksym.layers.mask)"))
     has_weights = True
@@ -159,11 +160,11 @@ class Dense(Layer):
         out = {"W": rng.standard_normal((fan_in, width)), "b": rng.standard_normal(width)}
         mask = node["params"].get("mask")
         if mask is not None:
-            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+            out["mask"], out["mask_value"] = masks.apply_mask(mask, out["W"], rng)
         if node.get("gradient") == "fresh":
             out["W_back"] = rng.standard_normal((fan_in, width))
             if mask is not None:
-                out["mask_back"], _ = _apply_mask(mask, out["W_back"], rng)
+                out["mask_back"], _ = masks.apply_mask(mask, out["W_back"], rng)
         return out
 
     @classmethod
@@ -213,12 +214,3 @@ class Dense(Layer):
         return out
 
 
-def _apply_mask(mask, W, rng):
-    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
-    applied later by :func:`ntksym.layers.mask.finalize_global_masks`."""
-    kept, value = masks.sample_mask(mask, W, rng)
-    if kept is not None:
-        W *= kept
-        if value != 1.0:
-            W *= value
-    return kept, value

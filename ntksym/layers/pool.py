@@ -25,8 +25,8 @@ import numpy as np
 
 from ntksym.ir import ops
 
-from .base import Key, Layer, one_of
-from .conv import _positive_pair, col2im, im2col, image_shape, pair2, spatial_output
+from .base import Key, Layer, one_of, positive_pair
+from .conv import col2im, im2col, image_shape, pair2, spatial_output
 
 
 class PassThrough(Layer):
@@ -40,8 +40,8 @@ class PassThrough(Layer):
 
 class AvgPool(PassThrough):
     kind = "avg_pool"
-    keys = {"window": Key("ints", [2, 2], _positive_pair, "w_h, w_w"),
-            "stride": Key("ints", None, _positive_pair, "default: the window"),
+    keys = {"window": Key("ints", [2, 2], positive_pair, "w_h, w_w"),
+            "stride": Key("ints", None, positive_pair, "default: the window"),
             "padding": Key("string", "valid", one_of("valid", "same"))}
 
     @classmethod

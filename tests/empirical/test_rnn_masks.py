@@ -83,8 +83,8 @@ def test_bernoulli_mask_is_scaled_variances_and_rescale_is_dense():
 
 def _recurrence(a):
     """The cross assignments (pre-activation, post-activation) of the rnn layer's recurrence."""
-    return [x.expr for s in a.derive().steps if getattr(s, "op", None) == "time_recurrence"
-            for x in s.params["cross"] + s.params["diag"]]
+    return [x.expr for s in a.derive().steps if getattr(getattr(s, "op", None), "label", None) == "time_recurrence"
+            for x in s.op.cross + s.op.diag]
 
 
 def test_count_mask_factor_per_matrix():

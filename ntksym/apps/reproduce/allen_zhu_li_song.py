@@ -89,7 +89,7 @@ def kernel_norms(arch, X):
     D = compile_program(prog).diagonals(np.ascontiguousarray(X), np.full(len(X), L, np.int64))
     cols = []
     for s in split_phases(prog)[0]:
-        cols += [a.target.name for a in s.params["diag"]] if hasattr(s, "params") else []
+        cols += [a.target.name for a in s.op.diag] if hasattr(s, "op") else []
     return np.sqrt(D[:, :, 1 + cols.index("Sigma_1_xx")])   # column 0 is Sigma_0_xx
 
 
