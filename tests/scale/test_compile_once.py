@@ -7,7 +7,7 @@ import pytest
 
 import ntksym
 import ntksym.codegen.generate as generate
-import ntksym.derive.walker as walker
+import ntksym.architecture as architecture
 from conftest import SPEC_DIR
 from ntksym.engine import common
 from ntksym.scale.tiles import tiled_kernel
@@ -19,7 +19,7 @@ def counted(monkeypatch):
     monkeypatch.setattr(common, "_PROGRAMS", {})
     monkeypatch.setattr(common, "_MODULES", {})
     calls = {"derive": 0, "generate": 0}
-    real_derive, real_generate = walker.derive, generate.generate_source
+    real_derive, real_generate = architecture.derive, generate.generate_source
 
     def derive(*args, **kw):
         calls["derive"] += 1
@@ -29,7 +29,7 @@ def counted(monkeypatch):
         calls["generate"] += 1
         return real_generate(*args, **kw)
 
-    monkeypatch.setattr(walker, "derive", derive)
+    monkeypatch.setattr(architecture, "derive", derive)
     monkeypatch.setattr(generate, "generate_source", count_generate)
     return calls
 
