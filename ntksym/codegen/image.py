@@ -40,7 +40,6 @@ from ntksym.codegen.liveness import Slots
 from ntksym.codegen.printer import NumbaPrinter, identifier
 from ntksym.codegen.slice_walk import diag_symbols, slice_plan
 from ntksym.codegen.slices import SLICE_TEMPLATES, CpuSlices
-from ntksym.ir.ops import PatchSum
 from ntksym.ir.program import KernelProgram, Structural
 
 CODEGEN_IMAGE_VERSION = "3"
@@ -206,13 +205,21 @@ class FullSchedule:
         return [f"for p in range({P}):",
                 f"    D[{sl.diag_slot[name]}, p] = buf[{sl.slot[name]}, p * {P} + p]"]
 
-    def _emit_WindowOp(self, op, src, dst):
+    @staticmethod
+    def _window_pairs(op, src, dst, same, scale):
+        """``_window_pairs``: out[p, p'] = scale * sum over window offsets of In; ``same``:
+        one offset moves both pixels (a patch sum), else every pair (a, a') of offsets."""
         (H, W), (Ho, Wo) = op.in_hw, op.out_hw
         (qh, qw), (sh, sw), (ph, pw) = op.filter, op.stride, op.pads
-        same = isinstance(op, PatchSum)         # one offset moves both pixels
-        scale = 1.0 if same else 1.0 / (qh * qw) ** 2
         return [f"_window_pairs({src}, {H}, {W}, {Ho}, {Wo}, {qh}, {qw}, {sh}, "
                 f"{sw}, {ph}, {pw}, {op.circular}, {same}, {scale!r}, {dst}, tmp)"]
+
+    def _emit_PatchSum(self, op, src, dst):
+        return self._window_pairs(op, src, dst, same=True, scale=1.0)
+
+    def _emit_AvgPool(self, op, src, dst):
+        qh, qw = op.filter
+        return self._window_pairs(op, src, dst, same=False, scale=1.0 / (qh * qw) ** 2)
 
     def _emit_GlobalAvg(self, op, src, dst):
         return [f"_global_avg({src}, {op.in_hw[0] * op.in_hw[1]}, {dst})"]
