@@ -221,6 +221,9 @@ class FullSchedule:
         qh, qw = op.filter
         return self._window_pairs(op, src, dst, same=False, scale=1.0 / (qh * qw) ** 2)
 
+    def _emit_SumPool(self, op, src, dst):
+        return self._window_pairs(op, src, dst, same=False, scale=1.0)
+
     def _emit_GlobalAvg(self, op, src, dst):
         return [f"_global_avg({src}, {op.in_hw[0] * op.in_hw[1]}, {dst})"]
 

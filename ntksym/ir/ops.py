@@ -89,6 +89,15 @@ class AvgPool(WindowOp):
 
 
 @dataclass(frozen=True)
+class SumPool(WindowOp):
+    """Sum pooling: every pair of window offsets (a, a'), not normalized (neural-tangents'
+    ``SumPool``): m^2 times the average pool of the same window."""
+
+    label: ClassVar[str] = "sum_pool"
+    formula: ClassVar[str] = "sum_{a, a' in window} In[s*p + a - pad, s*p' + a' - pad]"
+
+
+@dataclass(frozen=True)
 class GlobalAvg(ImageOp):
     """Global average pooling: the mean over all pixel pairs (p, p')."""
 

@@ -7,13 +7,14 @@ Adding a layer kind = one module here + one line below (plus a spec file, tests 
 from .activation import ACTIVATION_LAYERS
 from .conv import Conv
 from .dense import Dense
-from .pool import AvgPool, Flatten, GlobalAvgPool
+from .pool import AvgPool, Flatten, GlobalAvgPool, SumPool
 from .rnn import Rnn
 
 LAYER_KINDS = {
     "dense": Dense,
     "conv": Conv,
     "avg_pool": AvgPool,
+    "sum_pool": SumPool,
     "global_avg_pool": GlobalAvgPool,
     "flatten": Flatten,
     "rnn": Rnn,

@@ -1,10 +1,11 @@
-"""Image-to-image and image-to-vector layers without weights: ``avg_pool``, ``global_avg_pool``,
-``flatten``.  Each is one structural IR step; the state passes through unchanged otherwise.
+"""Image-to-image and image-to-vector layers without weights: ``avg_pool``, ``sum_pool``,
+``global_avg_pool``, ``flatten``.  Each is one structural IR step; the state passes through unchanged otherwise.
 
 Kernel rules over pixel pairs (Sigma[p, p'] = <y_p, y'_p'> / C, m = window area):
 
 * ``avg_pool``: Sigma'[p, p'] = m^-2 sum_{a, a'} Sigma[s p + a, s p' + a'] (zeros in the padding
   count, as in neural-tangents' ``AvgPool`` with ``normalize_edges = False``);
+* ``sum_pool``: the same without the m^-2 (neural-tangents' ``SumPool``);
 * ``global_avg_pool``: Sigma' = P^-2 sum_{p, p'} Sigma[p, p'] (output: C features);
 * ``flatten``: Sigma' = P^-1 sum_p Sigma[p, p] (output: H W C features, so a normalized dense
   readout gets weight_var * Sigma').
@@ -47,7 +48,7 @@ class AvgPool(PassThrough):
     @classmethod
     def output_shape(cls, node, in_shapes, error):
         (shape,) = in_shapes
-        image_shape(shape, "avg_pool", error)
+        image_shape(shape, cls.kind, error)
         p = node["params"]
         win = pair2(p["window"], "window")
         stride = pair2(p["stride"], "stride") if p["stride"] else win
@@ -81,6 +82,32 @@ class AvgPool(PassThrough):
         m = g["filter"][0] * g["filter"][1]
         d = np.repeat(grad[:, :, :, None, :] / m, m, axis=3)
         return [col2im(d.reshape(grad.shape[:3] + (-1,)), g, grad.shape[3])]
+
+
+class SumPool(AvgPool):
+    """Sum over the window: the average pool times its area m (neural-tangents' ``SumPool``),
+    so its kernel is m^2 times the average pool's."""
+
+    kind = "sum_pool"
+
+    @classmethod
+    def describe(cls, node):
+        return "sum" + super().describe(node)[3:]
+
+    @classmethod
+    def structural_step(cls, node):
+        return ops.SumPool(**node["geometry"])
+
+    @classmethod
+    def forward(cls, node, weights, inputs, batch=None):
+        y, cache = super().forward(node, weights, inputs, batch)
+        g = node["geometry"]
+        return y * (g["filter"][0] * g["filter"][1]), cache
+
+    @classmethod
+    def backward(cls, node, weights, cache, grad):
+        g = node["geometry"]
+        return super().backward(node, weights, cache, grad * (g["filter"][0] * g["filter"][1]))
 
 
 class GlobalAvgPool(PassThrough):
