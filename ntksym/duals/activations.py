@@ -57,24 +57,54 @@ __all__ = ["ACTIVATION_KINDS", "REQUIRED", "Activation", "arccos_J", "get_activa
 #: the default of a parameter without one (the one "required" sentinel of the spec keys too)
 REQUIRED = "REQUIRED"
 
+def _number(name, positive=False):
+    """A constructor argument: the parameter ``name``, a finite (positive) number."""
+    return lambda kind, p: _check_number(kind, name, p[name], positive)
+
+
+def _relu_power_k(kind, p):
+    k = p["k"]
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 8:
+        raise SpecError("relu_power: parameter 'k' must be an integer in 1..8, got %r" % (k,))
+    return k
+
+
+def _expression(kind, p):
+    if not isinstance(p["expr"], str):
+        raise SpecError("activation: parameter 'expr' must be a string, got %r" % (p["expr"],))
+    return p["expr"]
+
+
+#: kind -> its parameters (name -> default, REQUIRED if none), a one-line doc, and how to
+#: build it: ``make(*[arg(kind, params) for arg in args])``.  A new activation is one entry
+#: here plus its constructor (closed.py or expansions.py).
 ACTIVATION_KINDS = {
-    "relu": {"params": {}, "doc": "max(z, 0); arc-cosine kernel of order 1 (closed form)"},
+    "relu": {"params": {}, "doc": "max(z, 0); arc-cosine kernel of order 1 (closed form)",
+             "make": make_relu},
     "leaky_relu": {"params": {"slope": REQUIRED},
-                   "doc": "z for z > 0, slope*z otherwise (closed form: slope*c + (1-slope)^2 J_relu)"},
-    "abs": {"params": {}, "doc": "|z| (closed form)"},
-    "erf": {"params": {}, "doc": "erf(z) (closed form, Williams 1997)"},
-    "identity": {"params": {}, "doc": "z (closed form)"},
-    "step": {"params": {}, "doc": "1[z > 0] (closed form; phi' = 0 a.e., so the derivative dual is 0)"},
+                   "doc": "z for z > 0, slope*z otherwise (closed form: slope*c + (1-slope)^2 J_relu)",
+                   "make": make_leaky_relu, "args": (_number("slope"),)},
+    "abs": {"params": {}, "doc": "|z| (closed form)", "make": make_abs},
+    "erf": {"params": {}, "doc": "erf(z) (closed form, Williams 1997)", "make": make_erf},
+    "identity": {"params": {}, "doc": "z (closed form)", "make": make_identity},
+    "step": {"params": {}, "make": make_step,
+             "doc": "1[z > 0] (closed form; phi' = 0 a.e., so the derivative dual is 0)"},
     "relu_power": {"params": {"k": REQUIRED},
-                   "doc": "max(z, 0)^k, integer k >= 1 (arc-cosine kernel of order k, Cho & Saul 2009)"},
-    "sin": {"params": {}, "doc": "sin(z) (closed form)"},
-    "tanh": {"params": {}, "doc": "tanh(z) (quadrature)"},
+                   "doc": "max(z, 0)^k, integer k >= 1 (arc-cosine kernel of order k, Cho & Saul 2009)",
+                   "make": make_relu_power, "args": (_relu_power_k,)},
+    "sin": {"params": {}, "doc": "sin(z) (closed form)", "make": make_sin},
+    "tanh": {"params": {}, "doc": "tanh(z) (quadrature)", "make": make_tanh},
     "huberized_relu": {"params": {"h": REQUIRED},
-                       "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); Chatterji-Long-Bartlett (quadrature)"},
+                       "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); Chatterji-Long-Bartlett (quadrature)",
+                       "make": make_huberized_relu, "args": (_number("h", positive=True),)},
     "swish": {"params": {"h": REQUIRED},
-              "doc": "z / (1.1 (1 + exp(-2z/h))), Chatterji-Long-Bartlett's scaled Swish (quadrature)"},
+              "doc": "z / (1.1 (1 + exp(-2z/h))), Chatterji-Long-Bartlett's scaled Swish (quadrature)",
+              "make": make_swish, "args": (_number("h", positive=True),)},
     "activation": {"params": {"expr": REQUIRED},
-                   "doc": "a user expression of z: Hermite (exact) if polynomial, else quadrature"},
+                   "doc": "a user expression of z: Hermite (exact) if polynomial, else quadrature",
+                   "make": make_expression, "args": (_expression,)},
 }
 
 
@@ -109,39 +139,8 @@ def _freeze(params):
 
 @functools.lru_cache(maxsize=256)
 def _build(kind, frozen):
-    p = dict(frozen)
-    if kind == "relu":
-        return make_relu()
-    if kind == "leaky_relu":
-        return make_leaky_relu(_check_number(kind, "slope", p["slope"]))
-    if kind == "abs":
-        return make_abs()
-    if kind == "erf":
-        return make_erf()
-    if kind == "identity":
-        return make_identity()
-    if kind == "step":
-        return make_step()
-    if kind == "relu_power":
-        k = p["k"]
-        if isinstance(k, float) and k.is_integer():
-            k = int(k)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 8:
-            raise SpecError("relu_power: parameter 'k' must be an integer in 1..8, got %r" % (k,))
-        return make_relu_power(k)
-    if kind == "sin":
-        return make_sin()
-    if kind == "tanh":
-        return make_tanh()
-    if kind == "huberized_relu":
-        return make_huberized_relu(_check_number(kind, "h", p["h"], positive=True))
-    if kind == "swish":
-        return make_swish(_check_number(kind, "h", p["h"], positive=True))
-    if kind == "activation":
-        if not isinstance(p["expr"], str):
-            raise SpecError("activation: parameter 'expr' must be a string, got %r" % (p["expr"],))
-        return make_expression(p["expr"])
-    raise AssertionError(kind)
+    entry, p = ACTIVATION_KINDS[kind], dict(frozen)
+    return entry["make"](*[arg(kind, p) for arg in entry.get("args", ())])
 
 
 def get_activation(kind: str, **params) -> Activation:
