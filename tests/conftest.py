@@ -11,6 +11,10 @@ import pytest
 
 from testkit import ROOT, SPEC_DIR, cntk_toml
 
+# Plots are written to files: a user's interactive MPLBACKEND would open windows (or fail
+# without a display).  Set before anything imports matplotlib; subprocesses inherit it.
+os.environ["MPLBACKEND"] = "Agg"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _run_from_the_repository_root():
