@@ -15,7 +15,9 @@ import click
 import numpy as np
 
 import ntksym
+from ntksym.bounds.commands import bounds_group
 from ntksym.errors import DataError, NtksymError
+from ntksym.io import atomic_write, refuse_existing, save_arrays
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 
@@ -88,7 +90,6 @@ def graph(spec, fmt, output, force):
     if fmt == "png":
         if not output:
             raise DataError("--format png needs -o FILE.png")
-        from ntksym.engine.dispatch import refuse_existing
         refuse_existing(output, force)
         graph_png(arch.graph, output)
         return
@@ -121,7 +122,7 @@ def derive(spec, which, fmt, per_layer):
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def codegen(spec, output, force):
     """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
-    from ntksym.codegen.vector import generate_source
+    from ntksym.codegen.generate import generate_source
     arch = _load(spec)
     _write_text(output, generate_source(arch.derive()), force)
 
@@ -130,15 +131,9 @@ def _write_text(output, text, force):
     if output is None:
         click.echo(text)
         return
-    import os
-    import tempfile
-    from ntksym.engine.dispatch import refuse_existing
     refuse_existing(output, force)
-    path = Path(output)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".part")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_write(output) as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)
 
 
 @app.command()
@@ -185,7 +180,6 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
-    from ntksym.engine.dispatch import refuse_existing, save_arrays
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -244,7 +238,6 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
               as_json):
     """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
-    from ntksym.engine.dispatch import refuse_existing, save_arrays
     refuse_existing(output, force)
     arch = _load(spec)
     X = _data(x, dataset, arch)
@@ -316,12 +309,8 @@ def prune_sim(d, l, alpha, weights, pruning, seed, quick, as_json):
     _emit(r, as_json)
 
 
-# ---------------------------------------------------------------- bounds (issue 6) ------------
-# The group lives in ntksym/bounds/commands.py (list | show | eval | solve, --latex, --json).
-from ntksym.bounds.commands import bounds_group  # noqa: E402
-
+# list | show | eval | solve, --latex, --json: the group lives in ntksym/bounds/commands.py
 app.add_command(bounds_group, name="bounds")
-# ---------------------------------------------------------------- end bounds ------------------
 
 
 @app.command()
@@ -393,7 +382,6 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     """
     from ntksym.apps.convergence import (convergence_study, parse_widths, plot_convergence,
                                     write_csv)
-    from ntksym.engine.dispatch import refuse_existing
     width_list = parse_widths(widths)
     for path, suffix, opt in ((plot, ".png", "--plot"), (output, ".csv", "-o")):
         if path is not None and Path(path).suffix.lower() != suffix:

@@ -62,8 +62,9 @@ def work_per_pair(program):
     per layer, the full schedule P^2)."""
     import sympy as sp
 
+    from ntksym.codegen.common import lower_clipped as _lower
     from ntksym.codegen.slices import slice_plan
-    from ntksym.codegen.vector import _lower
+    from ntksym.ir.ops import PatchSum
     from ntksym.ir.program import Structural
     plan = slice_plan(program)
 
@@ -86,13 +87,12 @@ def work_per_pair(program):
     flops += 2 * program.input_scale * e0          # the input Gram products
     for step in program.steps:
         if isinstance(step, Structural):
-            if step.op == "patch_sum":
-                qh, qw = step.params["filter"]
-                n_in = sum(1 for b in step.outputs if not b.name.endswith("_xx"))
-                flops += n_in * (qh + qw) * entries(step.params["out_hw"])
+            n_in = sum(1 for b in step.outputs if not b.name.endswith("_xx"))
+            if isinstance(step.op, PatchSum):
+                qh, qw = step.op.filter
+                flops += n_in * (qh + qw) * entries(step.op.out_hw)
             else:
-                n_in = sum(1 for b in step.outputs if not b.name.endswith("_xx"))
-                flops += n_in * entries(step.params["in_hw"])
+                flops += n_in * entries(step.op.in_hw)
             continue
         if not step.cross:
             continue

@@ -131,7 +131,7 @@ def _gram(X1, X2, scale, out):
 @njit(cache=True, inline="always")
 def _acos(x):
     # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
-    # (ntksym/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    # (ntksym/codegen/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
     a = abs(x)
     t = 2.0 * a - 1.0
     p = -5.795290904059953e-12
@@ -158,7 +158,7 @@ def _acos(x):
     return math.pi - r if x < 0.0 else r
 
 
-# ---- per-offset-slice templates (see ntksym/codegen_slices.py for why they are exact)
+# ---- per-offset-slice templates (see ntksym/codegen/slices.py for why they are exact)
 # Array operands come as (2-D array, row): a view made by the caller and passed to a call
 # costs two atomic reference-count updates, which on 8x8 slices cost as much as the work.
 
@@ -286,7 +286,7 @@ def _slice_sum(As, sa, H, W, di, dj, circ):
     return acc
 
 
-# ---- the distinct per-layer elementwise steps (ntksym/codegen_steps.py)
+# ---- the distinct per-layer elementwise steps (ntksym/codegen/steps.py)
 
 # _step0: conv_0
 @njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
@@ -365,7 +365,7 @@ def _step3(a0, s0, a1, s1, Dx_Sigma_in0, dx_Sigma_in0, Dy_Sigma_in0, dy_Sigma_in
             a0[s0, p] = Theta_out1
 
 
-# ---- the calls of one offset slice, one row per call (ntksym/codegen_steps.py: call_table);
+# ---- the calls of one offset slice, one row per call (ntksym/codegen/steps.py: call_table);
 # row = op code, then the buf / D / acc indices of the call
 PAIR_OPS = np.array([
     [0, 0, 0, 0, 0, 0, 0],  # _gram_slice(Xa, Xb, 32, 32, di, dj, False, 3.0, buf[0])
@@ -492,7 +492,7 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
 
 
 # The drivers are serial and release the GIL: callers run blocks of images or rows in threads
-# (ntksym/engine_image.py).  A prange here would outline its body into a gufunc that links and
+# (ntksym/engine/image.py).  A prange here would outline its body into a gufunc that links and
 # re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
 
 @njit(cache=True, nogil=True)

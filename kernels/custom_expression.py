@@ -37,7 +37,7 @@ def _clip1(c, d):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 # ---- Gaussian expectations by piecewise Gauss-Legendre quadrature
-# ---- ntksym.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----
+# ---- ntksym.duals.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----
 # E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]); u = sqrt(a) z1, v = sqrt(b)(rho z1 + s z2).
 # Per integrand pair, numba_quadrature_wrapper() emits NAME(a, b, c) and NAME_diag(a) calling
 # the njit integrands f, g by their global names (first-class function arguments would stop
@@ -49,7 +49,7 @@ import numba
 
 _GQ_T, _GQ_W = np.polynomial.legendre.leggauss(48)
 _GQ_R = 10.0
-_GQ_FIXED = np.array((-3.0, 0.0, 3.0))  # fixed cuts: see ntksym.quadrature.FIXED_CUTS
+_GQ_FIXED = np.array((-3.0, 0.0, 3.0))  # fixed cuts: see ntksym.duals.quadrature.FIXED_CUTS
 _GQ_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
@@ -74,7 +74,7 @@ def _gq_cuts(pts, npts, lo, hi):
     inner = out[1:n - 1]
     inner.sort()
     return out[:n]
-# ---- end ntksym.quadrature ----
+# ---- end ntksym.duals.quadrature ----
 
 
 # activation(expr="log(1 + exp(z))"): f(z) = log(exp(z) + 1), g(z) = log(exp(z) + 1)

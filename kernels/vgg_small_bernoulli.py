@@ -131,7 +131,7 @@ def _gram(X1, X2, scale, out):
 @njit(cache=True, inline="always")
 def _acos(x):
     # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
-    # (ntksym/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    # (ntksym/codegen/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
     a = abs(x)
     t = 2.0 * a - 1.0
     p = -5.795290904059953e-12
@@ -414,7 +414,7 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
 
 
 # The drivers are serial and release the GIL: callers run blocks of images or rows in threads
-# (ntksym/engine_image.py).  A prange here would outline its body into a gufunc that links and
+# (ntksym/engine/image.py).  A prange here would outline its body into a gufunc that links and
 # re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
 
 @njit(cache=True, nogil=True)

@@ -25,9 +25,9 @@ def kernel(arch, X, X2=None, kind="ntk", **kw):
 
 def empirical_kernel(arch, X, X2=None, **kw):
     """Empirical/Monte Carlo kernels of the finite network; see
-    :func:`ntksym.empirical.network.empirical_kernel`."""
+    :func:`ntksym.empirical.montecarlo.empirical_kernel`."""
     from ntksym.architecture import as_architecture
-    from ntksym.empirical.network import empirical_kernel as _emp
+    from ntksym.empirical.montecarlo import empirical_kernel as _emp
     return _emp(as_architecture(arch), X, X2, **kw)
 
 

@@ -12,6 +12,7 @@ import os
 
 from functools import cached_property
 
+from ntksym.derive.walker import derive
 from ntksym.spec.graph import build_graph
 from ntksym.spec.parse import Spec, load_spec_file, loads_spec
 
@@ -21,6 +22,7 @@ class Architecture:
 
     def __init__(self, spec: Spec):
         self.spec = spec
+        self._programs = {}          # per_layer -> KernelProgram, derived once
 
     @property
     def name(self):
@@ -56,11 +58,9 @@ class Architecture:
 
     def derive(self, per_layer=False):
         """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.walker.derive`."""
-        key = ("_program", per_layer)
-        if key not in self.__dict__:
-            from ntksym.derive.walker import derive
-            self.__dict__[key] = derive(self.graph, per_layer=per_layer)
-        return self.__dict__[key]
+        if per_layer not in self._programs:
+            self._programs[per_layer] = derive(self.graph, per_layer=per_layer)
+        return self._programs[per_layer]
 
     def __repr__(self):
         return f"Architecture({self.name!r}, {len(self.spec.layers)} layers)"

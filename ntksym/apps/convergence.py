@@ -33,15 +33,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from ntksym.errors import DataError
+from ntksym.io import atomic_write
 
 __all__ = ["ConvergenceResult", "convergence_study", "fit_slope", "parse_widths",
            "write_csv", "plot_convergence", "CSV_COLUMNS"]
@@ -177,33 +174,13 @@ def convergence_study(arch, X, widths, samples: int = 8, seed: int = 0,
                              intercept=intercept, analytic_mean_abs=scale)
 
 
-def _replace_atomically(path, write):
-    """Call ``write(tmp_path)`` and rename the temporary file to ``path`` when it succeeded."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_csv(result: ConvergenceResult, path) -> None:
     """Write the per-width table (columns :data:`CSV_COLUMNS`) to ``path``, atomically."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in result.rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-
-    def write(tmp):
-        with open(tmp, "w", newline="") as fh:
-            fh.write(buf.getvalue())
-    _replace_atomically(path, write)
+    with atomic_write(path, newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in result.rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def plot_convergence(result: ConvergenceResult, path) -> None:
@@ -234,10 +211,8 @@ def plot_convergence(result: ConvergenceResult, path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-
-    def write(tmp):
-        fig.savefig(tmp, dpi=110, format="png")
     try:
-        _replace_atomically(path, write)
+        with atomic_write(path, "wb") as fh:
+            fig.savefig(fh, dpi=110, format="png")
     finally:
         plt.close(fig)

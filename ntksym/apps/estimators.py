@@ -37,6 +37,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ntksym.apps.predict import kernel_weights, one_hot_targets
+from ntksym.engine.common import DTYPES
 
 try:                                           # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -47,7 +48,6 @@ except ImportError:                            # pragma: no cover - older scikit
 __all__ = ["NTKRegressor", "NTKClassifier", "KernelCallable", "kernel_callable"]
 
 _KINDS = ("ntk", "nngp")
-_DTYPES = ("float64", "float32")
 
 
 # Architectures by spec hash: an Architecture caches its derivation, so reusing one across the
@@ -75,8 +75,17 @@ def _load_architecture(spec):
                      f"{type(spec).__name__}")
 
 
-def _with_input_shape(arch, input_shape, n_features):
-    """The architecture whose single input has the shape a row of X is reshaped to."""
+def with_input_shape(arch, input_shape, n_features):
+    """(architecture, shape): ``arch`` on inputs of the shape a row of X (``n_features``
+    values) is reshaped to; ``input_shape`` is "auto" (a vector spec takes the data's feature
+    count), "spec" (keep the spec's shape) or a tuple.  ValueError when the sizes disagree.
+
+    >>> import ntksym
+    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+    ...                       '[[layer]]\\nkind = "dense"\\n')
+    >>> with_input_shape(a, "auto", 5)[1], with_input_shape(a, "spec", 3)[0] is a
+    ((5,), True)
+    """
     spec_shape = tuple(arch.input_shape)
     if isinstance(input_shape, str):
         if input_shape not in ("auto", "spec"):
@@ -114,15 +123,15 @@ class _NTKBase(BaseEstimator):
                              f"ntksym.Architecture")
         if self.kernel not in _KINDS:
             raise ValueError(f"kernel must be one of {_KINDS}, got {self.kernel!r}")
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not (isinstance(self.ridge, (int, float, np.number)) and np.isfinite(self.ridge)
                 and self.ridge >= 0):
             raise ValueError(f"ridge must be a number >= 0, got {self.ridge!r}")
 
     def _fit_targets(self, X, Y):
         self._check_params()
-        self.arch_, self.input_shape_ = _with_input_shape(
+        self.arch_, self.input_shape_ = with_input_shape(
             _load_architecture(self.spec), self.input_shape, X.shape[1])
         self.X_fit_ = X.reshape((len(X),) + self.input_shape_)
         K = _kernel(self.arch_, self.X_fit_, None, self.kernel, self.dtype)
@@ -208,7 +217,7 @@ class KernelCallable:
         X = np.asarray(X, dtype=np.float64)
         same = Y is None or Y is X
         Y = X if same else np.asarray(Y, dtype=np.float64)
-        arch, shape = _with_input_shape(self._arch, self.input_shape, X.shape[1])
+        arch, shape = with_input_shape(self._arch, self.input_shape, X.shape[1])
         Xr = X.reshape((len(X),) + shape)
         Yr = None if same else Y.reshape((len(Y),) + shape)
         return _kernel(arch, Xr, Yr, self.kind, self.dtype)

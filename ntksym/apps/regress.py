@@ -101,8 +101,8 @@ def as_spec_input(arch, X):
     if X.ndim == 2 and len(shape) == 3 and int(np.prod(shape)) == X.shape[1]:
         return arch, X.reshape((-1,) + shape)
     if X.ndim == 2 and len(shape) == 1 and shape[0] != X.shape[1] and shape[0] != -1:
-        from .estimators import _with_input_shape
-        arch, _ = _with_input_shape(arch, "auto", X.shape[1])
+        from ntksym.apps.estimators import with_input_shape
+        arch, _ = with_input_shape(arch, "auto", X.shape[1])
     return arch, X
 
 

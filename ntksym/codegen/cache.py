@@ -15,8 +15,9 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from ntksym.io import atomic_write
 
 _LOADED: dict = {}
 
@@ -39,10 +40,8 @@ def load_module(source: str, stem: str):
         return mod
     path = cache_dir() / f"ntksym_gen_{key}.py"
     if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
+        with atomic_write(path) as fh:
             fh.write(source)
-        os.replace(tmp, path)
     name = f"ntksym_gen_{key}"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)

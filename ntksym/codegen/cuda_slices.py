@@ -52,11 +52,13 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.vector import _cse_block
+from ntksym.codegen.common import (clip1_source, corr_source, cse_block, function, module_header,
+                                   pick_source)
 from ntksym.codegen.cuda import DTYPES, CudaPrinter, refuse_quadrature
-from ntksym.codegen.slices import slice_plan
+from ntksym.codegen.liveness import Slots, is_diag
+from ntksym.codegen.slice_walk import SliceWalker, diag_symbols, slice_plan
 from ntksym.errors import DeviceError
-from ntksym.ir.program import Elementwise, KernelProgram, Structural
+from ntksym.ir.program import KernelProgram
 from ntksym.codegen.printer import identifier
 
 CODEGEN_CUDA_IMAGE_VERSION = "1"
@@ -64,10 +66,6 @@ CODEGEN_CUDA_IMAGE_VERSION = "1"
 SHARED_BYTES = 48 * 1024
 #: most threads per block; a block gets the pixel count rounded up to a warp, up to this
 MAX_THREADS = 256
-
-
-def _is_diag(name):
-    return name.endswith(("_xx", "_yy"))
 
 
 def check_gpu_image_program(program: KernelProgram):
@@ -81,60 +79,6 @@ def check_gpu_image_program(program: KernelProgram):
             "global_avg_pool or flatten readout only: use --device cpu (device='cpu')")
     refuse_quadrature(program)
     return plan
-
-
-class _Slots:
-    """Shared-memory slots of the pixel-level state entries (by liveness) and the diagonal
-    slots of D that cross expressions read (``*_xx`` / ``*_yy``).
-
-    Elementwise steps may write in place (each thread loads its pixel's inputs before it
-    stores); a patch sum reads neighbouring pixels, so its outputs take fresh slots and its
-    dying inputs are freed after it.
-    """
-
-    def __init__(self, program, red):
-        steps = program.steps[:red + 1]
-        self.diag_slot = {}
-        for step in program.steps:
-            if isinstance(step, Elementwise):
-                for a in step.cross:
-                    for s in sorted(a.expr.free_symbols, key=lambda s: s.name):
-                        if _is_diag(s.name):
-                            self.diag_slot.setdefault(s.name[:-3], len(self.diag_slot))
-        last = {}
-        for k, step in enumerate(steps):
-            for s in self.reads(step):
-                last[s] = k
-        self.slot, free, self.nbuf = {}, [], 0
-
-        def take():
-            if free:
-                return free.pop()
-            self.nbuf += 1
-            return self.nbuf - 1
-
-        self.slot[program.input_cross.name] = take()
-        for k, step in enumerate(steps[:-1]):
-            dying = [s for s in self.reads(step) if last.get(s) == k]
-            if isinstance(step, Elementwise):
-                free.extend(self.slot[s] for s in dying)
-                targets = [a.target.name for a in step.cross]
-            else:
-                targets = [s.name for s in step.outputs if not _is_diag(s.name)]
-            for t in targets:
-                self.slot[t] = take()
-            if not isinstance(step, Elementwise):
-                free.extend(self.slot[s] for s in dying)
-            # a value nothing reads (still computed for its diagonal) frees its slot at once
-            free.extend(self.slot[t] for t in targets if t not in last)
-        self.nbuf = max(self.nbuf, 1)
-
-    @staticmethod
-    def reads(step):
-        if isinstance(step, Elementwise):
-            return sorted({s.name for a in step.cross for s in a.expr.free_symbols
-                           if not _is_diag(s.name)})
-        return [s.name for s in step.inputs if isinstance(s, sp.Symbol) and not _is_diag(s.name)]
 
 
 def _pixel_loop(H, W, circ):
@@ -164,20 +108,22 @@ def _pixel_loop(H, W, circ):
             f"    q = p + di * {W} + dj"]
 
 
-class _Generator:
+class CudaSlices(SliceWalker):
+    """The CUDA target of the slice schedule: block-wide thread loops over the pixels of a
+    slice in the shared-memory slots S, barriers around each patch sum and offset, device
+    literals (``np.float32`` in fp32), the block's summed accumulators ``tot`` in the tail."""
+
+    acc_name = "tot"
+    self_diag = "Dx"
+    lower_tail = True
+
     def __init__(self, program, dtype, plan):
-        self.p = program
-        self.plan = plan
-        self.red = plan["reduce_step"]
-        self.circ = plan["circular"]
-        self.pr = CudaPrinter(dtype=dtype)
-        self.lit = self.pr.literal
-        self.slots = _Slots(program, self.red)
-        rstep = program.steps[self.red]
-        self.reduced = [(a, b) for a, b in zip(rstep.inputs, rstep.outputs)
-                        if not _is_diag(b.name)]
-        for step in program.steps[self.red + 1:]:
-            for s in _Slots.reads(step):
+        red = plan["reduce_step"]
+        printer = CudaPrinter(dtype=dtype)
+        super().__init__(program, plan, Slots(program, stop=red, free_unread=True), printer)
+        self.literal = printer.literal
+        for step in program.steps[red + 1:]:
+            for s in Slots.reads(step):
                 if s in self.slots.slot:
                     raise DeviceError(f"'{program.name}': a step after the readout reads the "
                                       f"pixel-level entry {s}; use --device cpu")
@@ -186,65 +132,57 @@ class _Generator:
         """Shared-memory read of a structural input, or its literal for a constant entry."""
         if isinstance(a, sp.Symbol):
             return f"S[{self.slots.slot[a.name]}, s]"
-        return self.lit(a)
+        return self.literal(a)
 
-    def pass_lines(self, store):
-        """Body of offset_store (``store``: offset 0 of (x, x), stores D) or offset_pass."""
-        p, sl, lit = self.p, self.slots, self.lit
+    def keep(self, name, value, store):
+        """The store of a per-pixel diagonal, in the pixel loop (offset_store only)."""
+        if store and name in self.slots.diag_slot:
+            return [f"    Dx[{self.slots.diag_slot[name]}, p] = {value}"]
+        return []
+
+    def prologue(self, store):
         L = ["tid = cuda.threadIdx.x", "nt = cuda.blockDim.x"]
         if store:
             L += ["Xb = Xa", "Dx = D", "Dy = D", "di = 0", "dj = 0"]
+        return L
 
-        def keep(name, value):
-            """The store of a per-pixel diagonal, in the pixel loop (offset_store only)."""
-            if store and name in sl.diag_slot:
-                return [f"    Dx[{sl.diag_slot[name]}, p] = {value}"]
-            return []
-
+    def emit_input(self, store):
+        p, lit = self.p, self.literal
         s0 = p.input_cross.name
         H0, W0 = p.shapes[s0]
-        L.append("# the input products <x_p, x'_p+d> / scale")
-        L += _pixel_loop(H0, W0, self.circ)
+        L = ["# the input products <x_p, x'_p+d> / scale"] + _pixel_loop(H0, W0, self.circ)
         L += [f"    g = {lit(0)}",
               "    for c in range(Xa.shape[1]):",
               "        g += Xa[p, c] * Xb[q, c]",
               f"    g = g / {lit(p.input_scale)}",
-              f"    S[{sl.slot[s0]}, p] = g"]
-        L += keep(s0, "g")
-        for k, step in enumerate(p.steps[:self.red]):
-            L.append(f"# {step.node}: {step.description}")
-            if isinstance(step, Structural):
-                L += self._patch_lines(step, keep)
-                continue
-            if not step.cross:
-                continue
-            H, W = p.shapes[step.cross[0].target.name]
-            dsyms = sorted({s.name for a in step.cross for s in a.expr.free_symbols
-                            if _is_diag(s.name)})
-            L += _pixel_loop(H, W, self.circ)
-            for d in dsyms:
-                side, idx = ("Dx", "p") if d.endswith("_xx") else ("Dy", "q")
-                L.append(f"    {identifier(d)} = {side}[{sl.diag_slot[d[:-3]]}, {idx}]")
-            for r in sl.reads(step):
-                L.append(f"    {identifier(r)} = S[{sl.slot[r]}, p]")
-            L += ["    " + line for line in _cse_block(step.cross, self.pr, f"c{k}_", lower=True)]
-            for a in step.cross:
-                L.append(f"    S[{sl.slot[a.target.name]}, p] = {identifier(a.target.name)}")
-                L += keep(a.target.name, identifier(a.target.name))
-        L += self._readout_lines()
+              f"    S[{self.slots.slot[s0]}, p] = g"]
+        return L + self.keep(s0, "g", store)
+
+    def emit_elementwise(self, k, step, store):
+        sl = self.slots
+        H, W = self.p.shapes[step.cross[0].target.name]
+        L = _pixel_loop(H, W, self.circ)
+        for d in diag_symbols(step):
+            side, idx = ("Dx", "p") if d.endswith("_xx") else ("Dy", "q")
+            L.append(f"    {identifier(d)} = {side}[{sl.diag_slot[d[:-3]]}, {idx}]")
+        for r in sl.reads(step):
+            L.append(f"    {identifier(r)} = S[{sl.slot[r]}, p]")
+        L += ["    " + line for line in cse_block(step.cross, self.printer, f"c{k}_", lower=True)]
+        for a in step.cross:
+            L.append(f"    S[{sl.slot[a.target.name]}, p] = {identifier(a.target.name)}")
+            L += self.keep(a.target.name, identifier(a.target.name), store)
         return L
 
-    def _patch_lines(self, step, keep):
-        g = step.params
-        (H, W), (Ho, Wo) = g["in_hw"], g["out_hw"]
-        (qh, qw), (ph, pw) = g["filter"], g["pads"]
-        pairs = [(a, b) for a, b in zip(step.inputs, step.outputs) if not _is_diag(b.name)]
+    def _emit_PatchSum(self, step, store):
+        (H, W), (Ho, Wo) = step.op.in_hw, step.op.out_hw
+        (qh, qw), (ph, pw) = step.op.filter, step.op.pads
+        pairs = [(a, b) for a, b in zip(step.inputs, step.outputs) if not is_diag(b.name)]
         L = ["cuda.syncthreads()          # the inputs are complete"]
         if not self.circ:
             L += [f"ra = max(0, -di)", f"rb = min({H}, {H} - di)",
                   f"ca = max(0, -dj)", f"cb = min({W}, {W} - dj)"]
         L += _pixel_loop(Ho, Wo, self.circ)
-        L += [f"    a{n} = {self.lit(0)}" for n in range(len(pairs))]
+        L += [f"    a{n} = {self.literal(0)}" for n in range(len(pairs))]
         L += [f"    for u in range({qh}):", f"        r = i + u - {ph}"]
         L += ([f"        r = r % {H}"] if self.circ else
               ["        if r < ra or r >= rb:", "            continue"])
@@ -255,15 +193,13 @@ class _Generator:
         L += [f"            a{n} += {self._src(a)}" for n, (a, _) in enumerate(pairs)]
         for n, (_, b) in enumerate(pairs):
             L.append(f"    S[{self.slots.slot[b.name]}, p] = a{n}")
-            L += keep(b.name, f"a{n}")
+            L += self.keep(b.name, f"a{n}", store)
         L.append("cuda.syncthreads()          # before any slot it read is reused")
         return L
 
-    def _readout_lines(self):
+    def emit_readout(self, store):
         Hf, Wf = self.plan["final_hw"]
-        rstep = self.p.steps[self.red]
-        L = [f"# {rstep.node}: {rstep.description} (this offset's share)"]
-        L += [f"part{n} = {self.lit(0)}" for n in range(len(self.reduced))]
+        L = [f"part{n} = {self.literal(0)}" for n in range(len(self.reduced))]
         L += _pixel_loop(Hf, Wf, self.circ)
         L += ["    s = p"] + [f"    part{n} += {self._src(a)}"
                               for n, (a, _) in enumerate(self.reduced)]
@@ -274,46 +210,14 @@ class _Generator:
         L.append("cuda.syncthreads()          # the next offset overwrites the slots")
         return L
 
-    def tail_lines(self, store):
-        """The per-pair scalar steps after the readout, for thread 0; ``store`` keeps the
-        diagonals of (x, x) in D[slot, 0]."""
-        p, sl = self.p, self.slots
-        Hf, Wf = self.plan["final_hw"]
-        Pf = Hf * Wf
-        norm = sp.Rational(1, Pf * Pf) if self.plan["op"] == "global_avg" else sp.Rational(1, Pf)
-        L = ["Dx = D", "Dy = D"] if store else []
-
-        def keep(name):
-            if store and name in sl.diag_slot:
-                L.append(f"Dx[{sl.diag_slot[name]}, 0] = {identifier(name)}")
-
-        for n, (_, b) in enumerate(self.reduced):
-            L.append(f"{identifier(b.name)} = tot[{n}] * {self.lit(norm)}")
-            keep(b.name)
-        for k, step in enumerate(p.steps[self.red + 1:], start=self.red + 1):
-            L.append(f"# {step.node}: {step.description}")
-            if not step.cross:
-                continue
-            for d in sorted({s.name for a in step.cross for s in a.expr.free_symbols
-                             if _is_diag(s.name)}):
-                side = "Dx" if d.endswith("_xx") else "Dy"
-                L.append(f"{identifier(d)} = {side}[{sl.diag_slot[d[:-3]]}, 0]")
-            L += _cse_block(step.cross, self.pr, f"c{k}_", lower=True)
-            for a in step.cross:
-                keep(a.target.name)
-        outs = [self.pr.doprint(e + sp.Float(0.0)) if e.is_Number else self.pr.doprint(e)
-                for e in p.outputs.values()]
-        L.append(f"return ({', '.join(outs)},)")
-        return L
-
     def offset_loops(self, self_pair):
         """Kernel lines running every offset the readout needs (indented for the kernel)."""
         Hf, Wf = self.plan["final_hw"]
-        one, two = self.lit(1), self.lit(2)
+        one, two = self.literal(1), self.literal(2)
         if self_pair:
             call = "offset_pass(S, Xa, Xa, Dt, Dt, di, dj, acc, comp, {w})"
             L = ["offset_store(S, Xa, Dt, acc, comp)"]
-            if self.plan["op"] == "flatten":
+            if self.trace_only:
                 return L
             if self.circ:
                 return L + [f"for di in range({Hf}):", f"    for dj in range({Wf}):",
@@ -324,56 +228,14 @@ class _Generator:
                         f"    for dj in range({-(Wf - 1)} if di > 0 else 1, {Wf}):",
                         "        " + call.format(w=two)]
         call = f"offset_pass(S, Xa, Xb, Dx, Dy, di, dj, acc, comp, {one})"
-        if self.plan["op"] == "flatten":
+        if self.trace_only:
             return [f"di = 0", "dj = 0", call]
         lo_h, lo_w = (0, 0) if self.circ else (-(Hf - 1), -(Wf - 1))
         return [f"for di in range({lo_h}, {Hf}):", f"    for dj in range({lo_w}, {Wf}):",
                 "        " + call]
 
 
-_HEADER = '''"""Generated by ntksym codegen_cuda_image from spec '{name}' (sha256 {hash}), {dtype}.
-
-Do not edit.  Needs numpy and numba (numba.cuda: a GPU, or NUMBA_ENABLE_CUDASIM=1).
-Inputs are channels-last images reshaped to (n, H*W, C); Sigma_0[p, p'] = <x_p, x'_p'> / {scale}.
-Schedule: per-offset slices ({op} readout, {padding} padding).  Outputs: {outputs}.
-"""
-
-import math
-
-import numpy as np
-from numba import cuda, {dtype} as NT
-
-SPEC_NAME = {name!r}
-SPEC_HASH = {hash!r}
-CODEGEN_VERSION = {version!r}
-INPUT_KIND = "image"
-SCHEDULE = "offset-slices"
-INPUT_SCALE = {scale}
-OUTPUTS = {output_names!r}
-DTYPE = {dtype!r}
-# slots per block, floats per slot, diagonal slots, readout accumulators, threads per block
-NBUF, PMAX, NSLOT, NACC, THREADS = {nbuf}, {pmax}, {nslot}, {nacc}, {threads}
-SHARED = {shared}   # slots in shared memory (else each block's region of a global scratch)
-
-
-@cuda.jit(device=True)
-def _corr(c, a, b):
-    # clip(c / sqrt(a b), -1, 1); a zero variance makes the pair uncorrelated
-    d = math.sqrt(a * b)
-    if d <= {zero}:
-        return {zero}
-    r = c / d
-    return {one} if r > {one} else (-{one} if r < -{one} else r)
-
-
-@cuda.jit(device=True)
-def _clip1(c, d):
-    # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
-    if d <= {zero}:
-        return {zero}
-    r = c / d
-    return {one} if r > {one} else (-{one} if r < -{one} else r)
-
+_BLOCK_SUM = '''
 
 @cuda.jit(device=True)
 def _block_sum(acc, comp, red, tot):
@@ -451,42 +313,51 @@ def generate_cuda_image_source(program: KernelProgram, dtype="float64",
     if program.input_kind != "image":
         raise ValueError("generate_cuda_image_source needs an image program")
     plan = check_gpu_image_program(program)
-    gen = _Generator(program, dtype, plan)
-    lit = gen.lit
+    gen = CudaSlices(program, dtype, plan)
+    lit = gen.literal
     pmax = max(h * w for h, w in program.shapes.values())
     threads = min(MAX_THREADS, -(-pmax // 32) * 32)
     itemsize = 8 if dtype == "float64" else 4
     shared = (gen.slots.nbuf * pmax + threads) * itemsize <= shared_bytes
     nacc = max(len(gen.reduced), 1)
     out_names = tuple(program.outputs)
-
-    def fn(header, lines):
-        return header + "".join(f"    {l}\n" for l in lines)
+    device = "cuda.jit(device=True)"
 
     def indent(lines, n):
         return "\n".join(" " * n + l for l in lines)
 
-    pick = ("\n\n@cuda.jit(device=True)\ndef _pick(v, s):\n" +
-            "\n".join(f"    {'if' if k == 0 else 'elif'} s == {k}:\n        return v[{k}]"
-                      for k in range(len(out_names))) + f"\n    return v[0] * {lit(0)}\n")
     fns = (
-        fn("\n\n@cuda.jit(device=True)\ndef offset_store(S, Xa, D, acc, comp):\n"
-           '    """Offset 0 of the pair (x, x), storing the per-pixel diagonals in D."""\n'
-           f"    w = {lit(1)}\n", gen.pass_lines(store=True)) +
-        fn("\n\n@cuda.jit(device=True)\n"
-           "def offset_pass(S, Xa, Xb, Dx, Dy, di, dj, acc, comp, w):\n"
-           '    """The slices of offset (di, dj) through every layer; w times this thread\'s '
-           'share of the readout into acc."""\n', gen.pass_lines(store=False)) +
-        fn("\n\n@cuda.jit(device=True)\ndef tail_self(tot, D):\n", gen.tail_lines(store=True)) +
-        fn("\n\n@cuda.jit(device=True)\ndef tail_pair(tot, Dx, Dy):\n",
-           gen.tail_lines(store=False)) + pick)
-    header = _HEADER.format(
-        name=program.name, hash=program.spec_hash, dtype=dtype, scale=program.input_scale,
-        op=plan["op"], padding="circular" if plan["circular"] else "zero",
-        outputs=", ".join(out_names), output_names=out_names,
-        version=CODEGEN_CUDA_IMAGE_VERSION, nbuf=gen.slots.nbuf, pmax=pmax,
-        nslot=max(len(gen.slots.diag_slot), 1), nacc=nacc, threads=threads, shared=shared,
-        zero=lit(0), one=lit(1))
+        function("\n\n@cuda.jit(device=True)\ndef offset_store(S, Xa, D, acc, comp):\n"
+                 '    """Offset 0 of the pair (x, x), storing the per-pixel diagonals in D."""\n'
+                 f"    w = {lit(1)}\n", gen.walk(store=True)) +
+        function("\n\n@cuda.jit(device=True)\n"
+                 "def offset_pass(S, Xa, Xb, Dx, Dy, di, dj, acc, comp, w):\n"
+                 '    """The slices of offset (di, dj) through every layer; w times this '
+                 'thread\'s share of the readout into acc."""\n', gen.walk(store=False)) +
+        function("\n\n@cuda.jit(device=True)\ndef tail_self(tot, D):\n", gen.tail(store=True)) +
+        function("\n\n@cuda.jit(device=True)\ndef tail_pair(tot, Dx, Dy):\n",
+                 gen.tail(store=False)) +
+        "\n\n" + pick_source(len(out_names), device, f"v[0] * {lit(0)}"))
+    header = module_header(
+        program, tool="codegen_cuda_image", dtype=dtype, version=CODEGEN_CUDA_IMAGE_VERSION,
+        imports=f"from numba import cuda, {dtype} as NT",
+        notes="Do not edit.  Needs numpy and numba (numba.cuda: a GPU, or "
+              "NUMBA_ENABLE_CUDASIM=1).\nInputs are channels-last images reshaped to "
+              f"(n, H*W, C); Sigma_0[p, p'] = <x_p, x'_p'> / {program.input_scale}.\n"
+              f"Schedule: per-offset slices ({plan['op'].label} readout, "
+              f"{'circular' if plan['circular'] else 'zero'} padding).  "
+              f"Outputs: {', '.join(out_names)}.",
+        constants=['SCHEDULE = "offset-slices"', f"INPUT_SCALE = {program.input_scale}",
+                   f"OUTPUTS = {out_names!r}", f"DTYPE = {dtype!r}",
+                   "# slots per block, floats per slot, diagonal slots, readout accumulators, "
+                   "threads per block",
+                   f"NBUF, PMAX, NSLOT, NACC, THREADS = {gen.slots.nbuf}, {pmax}, "
+                   f"{max(len(gen.slots.diag_slot), 1)}, {nacc}, {threads}",
+                   f"SHARED = {shared}   # slots in shared memory (else each block's region "
+                   "of a global scratch)"])
+    zero, one = lit(0), lit(1)
+    header += (corr_source(device, zero, one) + clip1_source(device, zero, one) +
+               _BLOCK_SUM.format(zero=zero))
     slots = ("cuda.shared.array((NBUF, PMAX), NT)" if shared else
              "scratch[cuda.blockIdx.x]")
     store = "\n".join(f"            O[t, {k}] = v[{k}]" for k in range(len(out_names)))

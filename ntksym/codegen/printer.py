@@ -2,11 +2,11 @@
 
 A small subclass of sympy's ``PythonCodePrinter`` (one ``_print_X`` method per expression type,
 like sympy's own code printers): numbers become float literals, symbols become identifiers,
-``ClippedCorrelation`` and ``QuadratureExpectation`` become calls of helpers that the generated
+``ClippedCorrelation`` and the quadrature expectations become calls of helpers that the generated
 module defines.
 
 >>> import sympy as sp
->>> from ntksym.ir.program import ClippedCorrelation
+>>> from ntksym.ir.functions import ClippedCorrelation
 >>> a, b, c = sp.symbols("Sigma_1_xx Sigma_1_yy Sigma_1")
 >>> NumbaPrinter().doprint(sp.acos(ClippedCorrelation(c, a, b)) / sp.pi)
 'math.acos(_corr(Sigma_1, Sigma_1_xx, Sigma_1_yy))/3.141592653589793'
@@ -14,18 +14,13 @@ module defines.
 
 from __future__ import annotations
 
-import re
-
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from ntksym.ir.program import QuadratureExpectation
+from ntksym.ir.functions import contains_quadrature
+from ntksym.ir.symbols import identifier
 
-
-def identifier(name):
-    """A Python identifier for a symbol name: 'Theta_3[dense_0.W]' -> 'Theta_3__dense_0_W'."""
-    s = re.sub(r"[^0-9a-zA-Z_]", "_", name.replace("[", "__").replace("]", ""))
-    return s if not s[0].isdigit() else "_" + s
+__all__ = ["NumbaPrinter", "identifier", "is_quadrature"]
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -35,7 +30,7 @@ class NumbaPrinter(PythonCodePrinter):
 
     def __init__(self, settings=None, quadrature_names=None):
         super().__init__(dict(settings or {}, fully_qualified_modules=True))
-        # {QuadratureExpectation subclass: helper function name}, filled while printing
+        # {QuadratureExpectationBase subclass: helper function name}, filled while printing
         self.quadrature_names = {} if quadrature_names is None else quadrature_names
 
     def _print_Symbol(self, expr):
@@ -78,7 +73,7 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Clip1(self, expr):
         return "_clip1(%s, %s)" % (self._print(expr.args[0]), self._print(expr.args[1]))
 
-    def _print_QuadratureExpectation(self, expr):
+    def _print_QuadratureExpectationBase(self, expr):
         cls = type(expr)
         name = self.quadrature_names.setdefault(cls, "_quad_%d" % len(self.quadrature_names))
         args = [self._print(x) for x in expr.args]
@@ -86,18 +81,10 @@ class NumbaPrinter(PythonCodePrinter):
             name += "_diag"
         return "%s(%s)" % (name, ", ".join(args))
 
-    def _print_Function(self, expr):
-        # sympy's dispatch skips renamed Function subclasses (the Equad_k classes)
-        if isinstance(expr, QuadratureExpectation):
-            return self._print_QuadratureExpectation(expr)
-        if type(expr).__name__ == "Clip1":
-            return self._print_Clip1(expr)
-        return super()._print_Function(expr)
-
     def _print_sign(self, expr):
         x = self._print(expr.args[0])
         return "(1.0 if %s > 0 else (-1.0 if %s < 0 else 0.0))" % (x, x)
 
 
-def is_quadrature(expr):
-    return any(isinstance(e, QuadratureExpectation) for e in sp.preorder_traversal(expr))
+#: whether an expression needs the generated quadrature helpers
+is_quadrature = contains_quadrature

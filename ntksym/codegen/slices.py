@@ -29,15 +29,21 @@ partner ``D_y[p + d_i W + d_j]`` index the per-image diagonals directly.
 
 Strides, average pooling and a readout followed by further pixel steps mix offsets: such
 programs use the full (H W)^2 schedule (:func:`slice_plan` returns None).
+
+The walk over the layers is :class:`ntksym.codegen.slice_walk.SliceWalker`'s, shared with
+the CUDA target; :class:`CpuSlices` says how the CPU writes each piece.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
+from ntksym.codegen.common import Clip1, function, lower_clipped
+from ntksym.codegen.slice_walk import SliceWalker, slice_plan
 from ntksym.codegen.steps import StepFunctions, call_table
-from ntksym.ir.program import Elementwise, Structural
-from ntksym.codegen.printer import identifier
+from ntksym.ir.program import Assign, Elementwise
+
+__all__ = ["SLICE_TEMPLATES", "ClipScaled", "CpuSlices", "slice_plan"]
 
 SLICE_TEMPLATES = '''
 
@@ -170,36 +176,6 @@ def _slice_sum(As, sa, H, W, di, dj, circ):
 '''
 
 
-def slice_plan(program):
-    """The schedule's facts when ``program`` fits the per-offset-slice schedule, else None.
-
-    It fits when its structural steps are stride-1 patch sums (all circular or none), then one
-    readout (``global_avg`` or ``flatten``), with only per-pair scalar steps after it.
-    """
-    structural = [k for k, s in enumerate(program.steps) if isinstance(s, Structural)]
-    if not structural:
-        return None
-    red = structural[-1]
-    rstep = program.steps[red]
-    if rstep.op not in ("global_avg", "flatten"):
-        return None
-    circ = set()
-    for k in structural[:-1]:
-        s = program.steps[k]
-        if s.op != "patch_sum" or tuple(s.params["stride"]) != (1, 1):
-            return None
-        circ.add(s.params["padding"] == "circular")
-    if len(circ) > 1:
-        return None
-    for s in program.steps[red + 1:]:
-        for a in s.cross:
-            if program.shapes.get(a.target.name, (1, 1)) != (1, 1):
-                return None
-    H, W = rstep.params["in_hw"]
-    return {"reduce_step": red, "circular": bool(circ and circ.pop()), "op": rstep.op,
-            "final_hw": (int(H), int(W))}
-
-
 class ClipScaled(sp.Function):
     """clip(c ia ib, -1, 1), ia = 1/sqrt(a), ib = 1/sqrt(b) from per-pixel tables; 0 when
     a variance is 0 (then c = 0 and 0 * inf is NaN): the slice loops' clipped correlation."""
@@ -212,9 +188,6 @@ def _diag_sqrt_rewrite(assignments, tables):
     sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``image_pass``
     fills once per image: a pixel-pair loop then needs no square root and no division for the
     correlation.  ``tables`` collects the diagonal names that need them."""
-    from ntksym.codegen.vector import Clip1, _lower
-    from ntksym.ir.program import Assign
-
     def is_diag_product(e):
         return (e.is_Pow and e.exp == sp.S.Half and e.base.is_Mul and len(e.base.args) == 2
                 and all(isinstance(f, sp.Symbol) and f.name.endswith(("_xx", "_yy"))
@@ -231,7 +204,7 @@ def _diag_sqrt_rewrite(assignments, tables):
 
     out = []
     for a in assignments:
-        e = _lower(a.expr)
+        e = lower_clipped(a.expr)
         e = e.replace(lambda x: scaled(x) is not None, scaled)
         e = e.replace(is_diag_product,
                       lambda pw: sp.Mul(*[root(f, "sqrt") for f in pw.base.args]))
@@ -244,155 +217,129 @@ def _pixels(program, name):
     return h * w
 
 
-def slice_functions(program, layout, printer, plan, cse_block):
-    """Source of the shared step functions and call tables (:mod:`ntksym.codegen.steps`),
-    ``tail_self``, ``tail_pair``, ``image_pass`` and ``pair_pass`` for the slice schedule."""
-    red = plan["reduce_step"]
-    circ = plan["circular"]
-    Hf, Wf = plan["final_hw"]
-    rstep = program.steps[red]
-    Pf = Hf * Wf
-    norm = 1.0 / (Pf * Pf) if plan["op"] == "global_avg" else 1.0 / Pf
-    # accumulator index of every (cross) readout output, and what it sums
-    reduced = [(a, b) for a, b in zip(rstep.inputs, rstep.outputs) if not b.name.endswith("_xx")]
-    # pixel-loop assignments with per-pixel square-root tables, and those tables' D slots
-    tables = set()
-    rewritten = {k: _diag_sqrt_rewrite(step.cross, tables)
-                 for k, step in enumerate(program.steps[:red])
-                 if isinstance(step, Elementwise) and step.cross}
-    for name in sorted(tables):
-        for kind in ("sqrt", "isqrt"):
-            layout.diag_slot.setdefault(f"{name}_{kind}", len(layout.diag_slot))
+class CpuSlices(SliceWalker):
+    """The CPU target of the slice schedule: every line is a call of a Numba template
+    (SLICE_TEMPLATES) or of a shared step function (:mod:`ntksym.codegen.steps`), so that the
+    pass functions stay cheap to compile at any depth.
 
-    steps = StepFunctions(printer, circ)
+    ``walk(store=False)``: the pair (x, x'), correlations from the per-pixel sqrt tables;
+    ``walk(store=True)``: the pair (x, x), weight w per offset, and at offset 0 (``store``
+    at run time) the per-pixel diagonals are stored in D as soon as each layer has them
+    (later layers of the same offset read them).  The self pair keeps the correlation
+    c / sqrt(a b) as printed: on the pixel diagonal of a self pair that is exactly 1
+    (sqrt(a a) = a), so K(x, x) carries no arccos round-off; with the tables,
+    c (1/sqrt a)(1/sqrt b) can miss 1 by an ulp, which acos turns into ~1e-8."""
 
-    def sequence(mode):
-        """The calls that carry one offset slice through every layer and add its share of
-        the readout to acc: a patch sum, a shared step function (:mod:`ntksym.codegen.steps`)
-        or a diagonal store per line, no loop, so that the pass stays cheap to compile at any
-        depth.
+    def __init__(self, program, slots, printer, plan):
+        super().__init__(program, plan, slots, printer)
+        # pixel-loop assignments with per-pixel square-root tables, and those tables' D slots
+        self.tables = set()
+        self.rewritten = {k: _diag_sqrt_rewrite(step.cross, self.tables)
+                          for k, step in enumerate(program.steps[:self.red])
+                          if isinstance(step, Elementwise) and step.cross}
+        for name in sorted(self.tables):
+            for kind in ("sqrt", "isqrt"):
+                slots.diag_slot.setdefault(f"{name}_{kind}", len(slots.diag_slot))
+        self.steps = StepFunctions(printer, self.circ)
 
-        mode "pair": the pair (x, x'), correlations from the per-pixel sqrt tables; mode
-        "self": the pair (x, x), weight w per offset, and at offset 0 (``store``) the
-        per-pixel diagonals are stored in D as soon as each layer has them (later layers of
-        the same offset read them).  "self" keeps the correlation c / sqrt(a b) as printed:
-        on the pixel diagonal of a self pair that is exactly 1 (sqrt(a a) = a), so K(x, x)
-        carries no arccos round-off; with the tables, c (1/sqrt a)(1/sqrt b) can miss 1 by
-        an ulp, which acos turns into ~1e-8."""
-        s0 = program.input_cross.name
-        H0, W0 = program.shapes[s0]
-        L = [f"_gram_slice(Xa, Xb, {H0}, {W0}, di, dj, {circ}, "
-             f"{float(program.input_scale)!r}, buf[{layout.slot[s0]}])"]
+    def _buf(self, name):
+        return f"buf[{self.slots.slot[name]}]"
 
-        def store_diag(name):
-            if mode == "self" and name in layout.diag_slot:
-                src, n = f"buf[{layout.slot[name]}]", _pixels(program, name)
-                text = f"if store:\n    _store_diag({src}, {n}, D[{layout.diag_slot[name]}])"
-                if name in tables:
-                    text += (f"\n    _store_roots({src}, {n}, "
-                             f"D[{layout.diag_slot[name + '_sqrt']}], "
-                             f"D[{layout.diag_slot[name + '_isqrt']}])")
-                L.append(text)
+    def _operand(self, a, hw, L):
+        """The slice of a structural input; a constant entry is filled into cbuf first."""
+        if isinstance(a, sp.Symbol):
+            return self._buf(a.name)
+        H, W = hw
+        L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {self.circ}, cbuf[0])")
+        return "cbuf[0]"
 
-        store_diag(s0)
-        for k, step in enumerate(program.steps[:red]):
-            L.append(f"# {step.node}: {step.description}")
-            if isinstance(step, Structural):
-                g = step.params
-                (H, W), (Ho, Wo) = g["in_hw"], g["out_hw"]
-                (qh, qw), (ph, pw) = g["filter"], g["pads"]
-                for a, b in zip(step.inputs, step.outputs):
-                    if b.name.endswith("_xx"):
-                        continue
-                    if isinstance(a, sp.Symbol):
-                        src = f"buf[{layout.slot[a.name]}]"
-                    else:               # a constant entry (a frozen layer's zero NTK)
-                        src = "cbuf[0]"
-                        L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf[0])")
-                    L.append(f"_patch_slice({src}, {H}, {W}, {Ho}, {Wo}, {qh}, {qw}, {ph}, "
-                             f"{pw}, di, dj, {circ}, buf[{layout.slot[b.name]}], tmp)")
-                    store_diag(b.name)
-                continue
-            if not step.cross:
-                continue
-            hw = program.shapes[step.cross[0].target.name]
-            cross = rewritten[k] if mode == "pair" else step.cross
-            L.append(steps.call(cross, layout.reads(step), layout.slot, layout.diag_slot, hw,
-                                node=step.node))
-            for a in step.cross:
-                store_diag(a.target.name)
-        L.append(f"# {rstep.node}: {rstep.description} (this offset's share)")
-        H, W = rstep.params["in_hw"]
-        for n, (a, b) in enumerate(reduced):
-            if isinstance(a, sp.Symbol):
-                src = f"buf[{layout.slot[a.name]}]"
-            else:
-                src = "cbuf[0]"
-                L.append(f"_fill_slice({float(a)!r}, {H}, {W}, di, dj, {circ}, cbuf[0])")
-            w = "w * " if mode == "self" else ""
-            L.append(f"acc[{n}] += {w}_slice_sum({src}, {H}, {W}, di, dj, {circ})")
-        return L
+    def store_diag(self, name, store):
+        sl = self.slots
+        if not store or name not in sl.diag_slot:
+            return []
+        src, n = self._buf(name), _pixels(self.p, name)
+        text = f"if store:\n    _store_diag({src}, {n}, D[{sl.diag_slot[name]}])"
+        if name in self.tables:
+            text += (f"\n    _store_roots({src}, {n}, "
+                     f"D[{sl.diag_slot[name + '_sqrt']}], "
+                     f"D[{sl.diag_slot[name + '_isqrt']}])")
+        return [text]
 
-    def tail(mode):
-        """The per-pair scalar steps after the readout; mode "self" stores diagonals in D."""
+    def emit_input(self, store):
+        s0 = self.p.input_cross.name
+        H0, W0 = self.p.shapes[s0]
+        return ([f"_gram_slice(Xa, Xb, {H0}, {W0}, di, dj, {self.circ}, "
+                 f"{float(self.p.input_scale)!r}, {self._buf(s0)})"] + self.store_diag(s0, store))
+
+    def _emit_PatchSum(self, step, store):
+        op = step.op
+        (H, W), (Ho, Wo) = op.in_hw, op.out_hw
+        (qh, qw), (ph, pw) = op.filter, op.pads
         L = []
-        if mode == "self":
-            L += ["Dx = D", "Dy = D"]
-
-        def store_diag(name):
-            if mode == "self" and name in layout.diag_slot:
-                L.append(f"D[{layout.diag_slot[name]}, 0] = {identifier(name)}")
-
-        for n, (a, b) in enumerate(reduced):
-            L.append(f"{identifier(b.name)} = acc[{n}] * {norm!r}")
-            store_diag(b.name)
-        for k, step in enumerate(program.steps[red + 1:], start=red + 1):
-            L.append(f"# {step.node}: {step.description}")
-            if not step.cross:
+        for a, b in zip(step.inputs, step.outputs):
+            if b.name.endswith("_xx"):
                 continue
-            dsyms = sorted({s.name for a in step.cross for s in a.expr.free_symbols
-                            if s.name.endswith(("_xx", "_yy"))})
-            for d in dsyms:
-                side = "Dx" if d.endswith("_xx") else "Dy"
-                L.append(f"{identifier(d)} = {side}[{layout.diag_slot[d[:-3]]}, 0]")
-            L.extend(cse_block(step.cross, printer, f"c{k}_"))
-            for a in step.cross:
-                store_diag(a.target.name)
-        outs = []
-        for name, e in program.outputs.items():
-            outs.append(printer.doprint(e + sp.Float(0.0)) if e.is_Number else printer.doprint(e))
-        L.append(f"return ({', '.join(outs)},)")
+            src = self._operand(a, (H, W), L)       # a constant: a frozen layer's zero NTK
+            L.append(f"_patch_slice({src}, {H}, {W}, {Ho}, {Wo}, {qh}, {qw}, {ph}, "
+                     f"{pw}, di, dj, {self.circ}, {self._buf(b.name)}, tmp)")
+            L += self.store_diag(b.name, store)
         return L
 
-    if plan["op"] == "flatten":             # the trace: the offset-0 slice only
-        offsets = ("0, 1", "0, 1")
-    elif circ:
-        offsets = (f"{Hf}", f"{Wf}")
-    else:
-        offsets = (f"{-(Hf - 1)}, {Hf}", f"{-(Wf - 1)}, {Wf}")
-    if plan["op"] == "global_avg" and not circ:
-        # K(x, x) is symmetric at every layer, so the slice of offset -d is the mirror image
-        # of the slice of d and has the same sum: run d = 0 and half of the others, twice
-        self_offsets = (f"0, {Hf}", f"{-(Wf - 1)} if di > 0 else 0, {Wf}")
-        weight = "1.0 if store else 2.0"
-    else:
-        self_offsets, weight = offsets, "1.0"
-    nacc = max(len(reduced), 1)
+    def emit_elementwise(self, k, step, store):
+        hw = self.p.shapes[step.cross[0].target.name]
+        cross = step.cross if store else self.rewritten[k]
+        L = [self.steps.call(cross, self.slots.reads(step), self.slots.slot,
+                             self.slots.diag_slot, hw, node=step.node)]
+        for a in step.cross:
+            L += self.store_diag(a.target.name, store)
+        return L
 
-    def fn(header, body, indent="    "):
-        return header + "".join(f"{indent}{l}\n" for l in body)
+    def emit_readout(self, store):
+        H, W = self.rstep.op.in_hw
+        L = []
+        for n, (a, b) in enumerate(self.reduced):
+            src = self._operand(a, (H, W), L)
+            w = "w * " if store else ""
+            L.append(f"acc[{n}] += {w}_slice_sum({src}, {H}, {W}, di, dj, {self.circ})")
+        return L
 
-    pair_table, pair_loop = call_table("PAIR_OPS", sequence("pair"), " " * 12)
-    self_table, self_loop = call_table("SELF_OPS", sequence("self"), " " * 12)
-    return (
-        "\n\n# ---- the distinct per-layer elementwise steps (ntksym/codegen/steps.py)" +
-        steps.source() +
-        "\n\n# ---- the calls of one offset slice, one row per call (ntksym/codegen/steps.py: "
-        "call_table);\n# row = op code, then the buf / D / acc indices of the call\n" +
-        pair_table + "\n" + self_table +
-        fn("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", tail("self")) +
-        fn("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", tail("pair")) +
-        f'''
+    def source(self):
+        """Source of the shared step functions and call tables, ``tail_self``,
+        ``tail_pair``, ``image_pass`` and ``pair_pass``."""
+        Hf, Wf = self.plan["final_hw"]
+        circ = self.circ
+        if self.trace_only:                 # the trace: the offset-0 slice only
+            offsets = ("0, 1", "0, 1")
+        elif circ:
+            offsets = (f"{Hf}", f"{Wf}")
+        else:
+            offsets = (f"{-(Hf - 1)}, {Hf}", f"{-(Wf - 1)}, {Wf}")
+        if not self.trace_only and not circ:
+            # K(x, x) is symmetric at every layer, so the slice of offset -d is the mirror
+            # image of the slice of d and has the same sum: run d = 0 and half of the
+            # others, twice
+            self_offsets = (f"0, {Hf}", f"{-(Wf - 1)} if di > 0 else 0, {Wf}")
+            weight = "1.0 if store else 2.0"
+        else:
+            self_offsets, weight = offsets, "1.0"
+        nacc = max(len(self.reduced), 1)
+        # the pair's walk first: it names the step functions
+        pair_table, pair_loop = call_table("PAIR_OPS", self.walk(False), " " * 12)
+        self_table, self_loop = call_table("SELF_OPS", self.walk(True), " " * 12)
+        return (
+            "\n\n# ---- the distinct per-layer elementwise steps (ntksym/codegen/steps.py)" +
+            self.steps.source() +
+            "\n\n# ---- the calls of one offset slice, one row per call (ntksym/codegen/steps.py: "
+            "call_table);\n# row = op code, then the buf / D / acc indices of the call\n" +
+            pair_table + "\n" + self_table +
+            function("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", self.tail(True)) +
+            function("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", self.tail(False)) +
+            _PASSES.format(nacc=nacc, self_h=self_offsets[0], self_w=self_offsets[1],
+                           weight=weight, pair_h=offsets[0], pair_w=offsets[1],
+                           self_loop=self_loop, pair_loop=pair_loop))
+
+
+_PASSES = '''
 
 @njit(cache=True, error_model="numpy", fastmath={{"contract"}})
 def image_pass(Xa, buf, tmp, D):
@@ -404,11 +351,12 @@ def image_pass(Xa, buf, tmp, D):
     Dx = D
     Dy = D
     acc = np.zeros({nacc})
-    for di in range({self_offsets[0]}):
-        for dj in range({self_offsets[1]}):
+    for di in range({self_h}):
+        for dj in range({self_w}):
             store = di == 0 and dj == 0
             w = {weight}
-''' + self_loop + "    return tail_self(acc, D)\n" + f'''
+{self_loop}    return tail_self(acc, D)
+
 
 @njit(cache=True, error_model="numpy", fastmath={{"contract"}})
 def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
@@ -418,6 +366,7 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = np.ascontiguousarray(Xb.T)
     acc = np.zeros({nacc})
-    for di in range({offsets[0]}):
-        for dj in range({offsets[1]}):
-''' + pair_loop + "    return tail_pair(acc, Dx, Dy)\n")
+    for di in range({pair_h}):
+        for dj in range({pair_w}):
+{pair_loop}    return tail_pair(acc, Dx, Dy)
+'''

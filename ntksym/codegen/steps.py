@@ -41,6 +41,7 @@ import textwrap
 
 import sympy as sp
 
+from ntksym.codegen.common import cse_block
 from ntksym.codegen.printer import identifier
 
 # the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which the clipped
@@ -108,7 +109,6 @@ class StepFunctions:
 
         ``reads``: the state names it loads (from ``buf[slot[name]]``); ``diag_slot``: the
         rows of Dx / Dy holding each diagonal base; ``hw``: the pixel grid of the step."""
-        from ntksym.codegen.vector import _cse_block
         assigns, ren = canonical(cross, reads)
         back = {v: k for k, v in ren.items()}
         # one array parameter per buffer slot, in order of first use
@@ -160,7 +160,7 @@ class StepFunctions:
         for r in sorted(reads, key=_natural):
             a, row = arr[slot[r]].split(", ")
             L.append(f"{ind}{identifier(ren[r])} = {a}[{row}, p]")
-        for line in _cse_block(assigns, self.printer, "cse", lower=True):
+        for line in cse_block(assigns, self.printer, "cse", lower=True):
             L.append(ind + line)
         for x, orig in zip(assigns, cross):
             a, row = arr[slot[orig.target.name]].split(", ")

@@ -41,7 +41,7 @@ import math
 import sympy as sp
 
 from ntksym.errors import SpecError
-from ntksym.ir.program import Z
+from ntksym.ir.functions import Z
 
 MAX_LENGTH = 500
 MAX_NODES = 200

@@ -1,47 +1,47 @@
-"""The same graph as a finite network: empirical NTK and Monte Carlo NNGP/NTK.
+"""One finite network for every graph: vectors, images and sequences.
 
 A finite network of width n is the spec's graph with every hidden width left open set to n,
-weights drawn from ``numpy.random.default_rng(seed)`` in topological order.  Each layer kind
-provides its own forward, backward and NTK terms (``ntksym/layers``).
+weights drawn from ``numpy.random.default_rng(seed)`` by each layer's ``init`` in topological
+order.  Every layer kind provides its own finite-width rules (``ntksym/layers``): ``forward``,
+``delta`` (the gradient its parameters see; an rnn backpropagates through time there),
+``backward``, ``ntk_terms`` and, on the readout, ``conditional_nngp``.  The network only walks
+the graph.
 
 * Empirical NTK of one network: sum over trainable parameter groups of
-  <df(x)/dtheta, df(x')/dtheta>, computed per layer from the layer's input and the
-  backpropagated output gradient (for a dense layer: c^2 (Delta Delta^T) * (Y Y^T)); the
-  Jacobian is never materialized.
+  <df(x)/dtheta, df(x')/dtheta>, computed per layer from the layer's cache and its delta (for a
+  dense layer: c^2 (Delta Delta^T) * (Y Y^T)); the Jacobian is never materialized.
 * Empirical NNGP of one network: E[f(x) f(x')] over the readout weights only, i.e. the
   readout layer's own rule applied to its finite input features (the exact conditional
   expectation, a lower-variance estimator of the same limit).
-* Monte Carlo: the mean over ``samples`` independent networks, with the standard deviation and
-  the standard error of the mean.
+
+Sequence graphs (input shape [T, d]) take padded inputs (n, T, d) with ``lengths``; every
+value is then an array (n, T, features) (after a last/mean readout a length-1 sequence) and the
+network has one output per readout step: gradients carry a leading output axis O, and kernels
+are (n1, n2) for one output per example, else (n1, n2, O1, O2).  The rows of X2 draw their own
+h_0 (``stream`` 1).
 
 >>> import numpy as np, ntksym
->>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n'
-...                          '[[layer]]\\nkind = "dense"\\nactivation = "relu"\\n'
-...                          '[[layer]]\\nkind = "dense"\\n')
->>> E = empirical_kernel(arch, np.eye(2), width=64, samples=4, seed=0)
->>> E.mean["ntk"].shape, E.samples["ntk"].shape
-((2, 2), (4, 2, 2))
+>>> arch = ntksym.loads_spec('name = "r"\\ninput = { shape = [3, 2] }\\n'
+...     '[[layer]]\\nkind = "rnn"\\n[[layer]]\\nkind = "dense"\\n')
+>>> net = FiniteNetwork(arch.finite_graph(16), seed=0)
+>>> net.ntk(np.ones((2, 3, 2)), lengths=np.array([3, 2])).shape
+(2, 2)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import networkx as nx
 import numpy as np
 
-from ntksym.engine.dispatch import check_data
-from ntksym.errors import DataError
 from ntksym.layers import LAYER_KINDS
+from ntksym.layers.base import Batch
+from ntksym.layers.dense import trainable_groups
 from ntksym.layers.mask import finalize_global_masks
-
-GRADIENTS = ("true", "fresh")
 
 
 def feeds_trainable(graph, order):
     """Nodes at or above a layer with trainable parameters: the ones whose output gradient
     some NTK term needs (``order`` topological, without "input")."""
-    from ntksym.layers.dense import trainable_groups
     feeds = set()
     for node in order:
         attrs = graph.nodes[node]
@@ -52,12 +52,20 @@ def feeds_trainable(graph, order):
     return feeds
 
 
+def arrange_outputs(a):
+    """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output, else (n1, n2, O1, O2)."""
+    if a.shape[0] == 1 and a.shape[2] == 1:
+        return a[0, :, 0, :]
+    return a.transpose(1, 3, 0, 2)
+
+
 class FiniteNetwork:
     """One random draw of the finite network described by ``graph`` (widths all set)."""
 
     def __init__(self, graph, seed=0):
         self.graph = graph
         self.order = [n for n in nx.topological_sort(graph) if n != "input"]
+        self.sequences = len(graph.graph["input_shape"]) == 2
         rng = np.random.default_rng(seed)
         self.rng = rng
         self.weights = {}
@@ -68,127 +76,89 @@ class FiniteNetwork:
         finalize_global_masks(graph, self.weights)
         self.feeds_trainable = feeds_trainable(graph, self.order)
 
-    def forward(self, X):
-        """Outputs (n, 1) and the per-node caches needed by backward and the NTK terms."""
+    def forward(self, X, lengths=None, stream=0):
+        """Values and per-node caches (for backward and the NTK terms).  ``lengths``: of
+        padded sequences (default: full length); ``stream``: 0 for X, 1 for X2 (own h_0)."""
+        if self.sequences and lengths is None:
+            lengths = np.full(X.shape[0], X.shape[1], np.int64)
+        batch = Batch(lengths, stream)
         values, caches = {"input": X}, {}
         for node in self.order:
             attrs = self.graph.nodes[node]
             inputs = [values[p] for p in self.graph.predecessors(node)]
             values[node], caches[node] = LAYER_KINDS[attrs["kind"]].forward(
-                attrs, self.weights[node], inputs)
+                attrs, self.weights[node], inputs, batch)
         return values, caches
 
-    def backward(self, caches, n, only_trainable=False):
-        """Output gradients of every node for a scalar output per example (df/dz rows).
+    def outputs_per_example(self, values):
+        """O: the readout steps of a sequence graph, 1 otherwise."""
+        return values[self.graph.graph["output"]].shape[1] if self.sequences else 1
+
+    def backward(self, caches, n, only_trainable=False, outputs=1):
+        """{node: delta}: each layer's delta (its output gradient; an rnn's pre-activation
+        gradients) for a scalar output per example, (O, n, ...) with O = ``outputs`` on
+        sequence graphs.
 
         ``only_trainable``: skip the backward steps whose result no trainable parameter
         needs (below the lowest trainable layer, e.g. into a fixed first conv layer)."""
         out = self.graph.graph["output"]
-        deltas = {out: np.ones((n, 1))}
+        if self.sequences:       # output o of every example: d f_o / d f_o' = 1{o = o'}
+            grad = np.zeros((outputs, n, outputs, 1))
+            for o in range(outputs):
+                grad[o, :, o, 0] = 1.0
+        else:
+            grad = np.ones((n, 1))
+        grads, deltas = {out: grad}, {}
         for node in reversed(self.order):
-            attrs = self.graph.nodes[node]
-            grad = deltas.pop(node, None)
+            grad = grads.pop(node, None)
             if grad is None:
                 continue
-            deltas[(node, "out")] = grad
+            attrs = self.graph.nodes[node]
+            cls = LAYER_KINDS[attrs["kind"]]
+            deltas[node] = cls.delta(attrs, self.weights[node], caches[node], grad)
             preds = list(self.graph.predecessors(node))
             if only_trainable and not any(p in self.feeds_trainable for p in preds):
                 continue
-            grads = LAYER_KINDS[attrs["kind"]].backward(attrs, self.weights[node],
-                                                         caches[node], grad)
-            for p, gp in zip(preds, grads):
+            for p, gp in zip(preds, cls.backward(attrs, self.weights[node], caches[node],
+                                                 deltas[node])):
                 if p != "input":
-                    deltas[p] = deltas[p] + gp if p in deltas else gp
-        return {k[0]: v for k, v in deltas.items() if isinstance(k, tuple)}
+                    grads[p] = grads[p] + gp if p in grads else gp
+        return deltas
 
-    def ntk(self, X, X2=None, per_layer=False):
+    def run(self, X, lengths=None, stream=0):
+        """(outputs per example, caches, deltas) of the NTK: forward, then backward as far as
+        parameters need."""
+        values, caches = self.forward(X, lengths, stream)
+        O = self.outputs_per_example(values)
+        return O, caches, self.backward(caches, X.shape[0], only_trainable=True, outputs=O)
+
+    def ntk(self, X, X2=None, per_layer=False, lengths=None, lengths2=None):
         """Empirical NTK matrix (and per-group terms) between rows of X and X2."""
-        vals1, c1 = self.forward(X)
-        d1 = self.backward(c1, X.shape[0], only_trainable=True)
-        if X2 is None:
-            c2, d2 = c1, d1
-        else:
-            _, c2 = self.forward(X2)
-            d2 = self.backward(c2, X2.shape[0], only_trainable=True)
+        O1, c1, d1 = self.run(X, lengths, 0)
+        O2, c2, d2 = (O1, c1, d1) if X2 is None else self.run(X2, lengths2, 1)
         terms = {}
         for node in self.order:
             attrs = self.graph.nodes[node]
             if node in d1:
                 terms.update(LAYER_KINDS[attrs["kind"]].ntk_terms(
                     attrs, self.weights[node], c1[node], d1[node], c2[node], d2[node]))
+        if self.sequences:
+            terms = {g: arrange_outputs(t) for g, t in terms.items()}
         n2 = X.shape[0] if X2 is None else X2.shape[0]
-        total = sum(terms.values()) if terms else np.zeros((X.shape[0], n2))
+        if terms:
+            total = sum(terms.values())
+        elif self.sequences:
+            total = arrange_outputs(np.zeros((O1, X.shape[0], O2, n2)))
+        else:
+            total = np.zeros((X.shape[0], n2))
         return (total, terms) if per_layer else total
 
-    def nngp(self, X, X2=None):
+    def nngp(self, X, X2=None, lengths=None, lengths2=None):
         """E[f(x) f(x')] over the readout's weights given the finite features below it."""
         out = self.graph.graph["output"]
         (pred,) = list(self.graph.predecessors(out))
-        v1, _ = self.forward(X)
-        v2 = v1 if X2 is None else self.forward(X2)[0]
-        y1, y2 = v1[pred], v2[pred]
+        v1, _ = self.forward(X, lengths, 0)
+        v2 = v1 if X2 is None else self.forward(X2, lengths2, 1)[0]
         attrs = self.graph.nodes[out]
-        return LAYER_KINDS[attrs["kind"]].conditional_nngp(attrs, y1, y2)
-
-
-@dataclass
-class EmpiricalResult:
-    """Monte Carlo kernels: ``mean``, ``std`` and ``stderr`` (std / sqrt(samples)) per kind,
-    and ``samples`` (samples, n1, n2) per kind."""
-
-    mean: dict = field(default_factory=dict)
-    std: dict = field(default_factory=dict)
-    stderr: dict = field(default_factory=dict)
-    samples: dict = field(default_factory=dict)
-    width: int = 0
-    seed: int = 0
-
-
-def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both",
-                     gradient="true", per_layer=False, lengths=None, lengths2=None):
-    """Monte Carlo NNGP and empirical NTK of ``samples`` finite networks of ``width``.
-
-    Network s uses seed ``seed + s``.  ``gradient = "fresh"`` (pruning papers' variant) is
-    accepted only by graphs whose layers support it.  Returns an :class:`EmpiricalResult`.
-
-    Example: ``E = ntksym.empirical_kernel(arch, X, width=1024, samples=16, seed=0)``;
-    ``E.mean["ntk"]``, ``E.stderr["ntk"]``.
-    """
-    if kind not in ("nngp", "ntk", "both"):
-        raise DataError(f"unknown kernel kind {kind!r}; valid: nngp, ntk, both")
-    if gradient not in GRADIENTS:
-        raise DataError(f"unknown gradient {gradient!r}; valid: {', '.join(GRADIENTS)}")
-    if int(width) < 1 or int(samples) < 1:
-        raise DataError("width and samples must be >= 1")
-    if len(arch.input_shape) == 2:      # sequences: finite RNNs with BPTT
-        from ntksym.empirical.sequence import sequence_empirical_kernel
-        return sequence_empirical_kernel(arch, X, X2, width=width, samples=samples, seed=seed,
-                                         kind=kind, per_layer=per_layer, lengths=lengths,
-                                         lengths2=lengths2, gradient=gradient)
-    X = check_data(X, arch.input_shape, "X")
-    X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
-    graph = arch.finite_graph(int(width))
-    for n in graph.nodes:
-        graph.nodes[n]["gradient"] = gradient
-    kinds = ["nngp", "ntk"] if kind == "both" else [kind]
-    draws = {k: [] for k in kinds}
-    for s in range(int(samples)):
-        net = FiniteNetwork(graph, seed=seed + s)
-        if "ntk" in kinds:
-            if per_layer:
-                total, terms = net.ntk(X, X2, per_layer=True)
-                draws["ntk"].append(total)
-                for g, t in terms.items():
-                    draws.setdefault(f"ntk[{g}]", []).append(t)
-            else:
-                draws["ntk"].append(net.ntk(X, X2))
-        if "nngp" in kinds:
-            draws["nngp"].append(net.nngp(X, X2))
-    res = EmpiricalResult(width=int(width), seed=seed)
-    for k, v in draws.items():
-        a = np.stack(v)
-        res.samples[k] = a
-        res.mean[k] = a.mean(0)
-        res.std[k] = a.std(0, ddof=1) if len(v) > 1 else np.zeros_like(a[0])
-        res.stderr[k] = res.std[k] / np.sqrt(len(v))
-    return res
+        K = LAYER_KINDS[attrs["kind"]].conditional_nngp(attrs, v1[pred], v2[pred])
+        return arrange_outputs(K) if self.sequences else K

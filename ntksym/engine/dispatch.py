@@ -1,5 +1,5 @@
-"""Evaluate compiled kernel programs on data: validation, BLAS Gram products, tiles, threads,
-symmetry, dtype and output files.
+"""The engine's entry: validate the data once, pick the compiled program and its target, run,
+finish (diagonals, finite check, dtype).
 
 >>> import numpy as np, ntksym
 >>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
@@ -12,59 +12,11 @@ symmetry, dtype and output files.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+from ntksym.engine.common import (DEVICES, DTYPES, KINDS, check_data, check_options, compiled,
+                                  finish, output_names, program)
+from ntksym.errors import DataError, DeviceError
 
-import numpy as np
-
-from ntksym.errors import DataError, OutputExistsError
-
-KINDS = ("nngp", "ntk", "both")
-DTYPES = ("float64", "float32")
-
-
-def check_data(X, input_shape, name="X"):
-    """A float64 C-contiguous array of examples of ``input_shape``; DataError otherwise."""
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{name} is not a numeric array: {e}") from None
-    want = tuple(input_shape)
-    if X.ndim != len(want) + 1 or any(w != -1 and w != s for w, s in zip(want, X.shape[1:])):
-        shape = ", ".join(["n"] + [str(w) if w != -1 else "T" for w in want])
-        raise DataError(f"{name} has shape {X.shape} but the spec's input needs ({shape}); "
-                        "check the feature dimension or the spec's input.shape")
-    if X.shape[0] == 0:
-        raise DataError(f"{name} has no examples")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{name} contains NaN or inf (first at index {idx}); clean the data first")
-    return np.ascontiguousarray(X)
-
-
-_MODULES: dict = {}
-
-
-def _program_module(arch, per_layer):
-    """The compiled module of a spec, memoized per process by (spec hash, per_layer): sympy's
-    derivation and CSE run once per spec, Numba loads machine code from its disk cache."""
-    from ntksym.codegen.vector import compile_program
-    key = (arch.hash, per_layer)
-    if key not in _MODULES:
-        _MODULES[key] = compile_program(arch.derive(per_layer=per_layer))
-    return _MODULES[key]
-
-
-def output_names(arch, kind, per_layer=False):
-    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms."""
-    if kind not in KINDS:
-        raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
-    names = ["nngp", "ntk"] if kind == "both" else [kind]
-    if per_layer:
-        names += [o for o in arch.derive(per_layer=True).outputs if o.startswith("ntk[")]
-    return names
+__all__ = ["kernel", "evaluate", "check_data", "output_names", "KINDS", "DTYPES", "DEVICES"]
 
 
 def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None,
@@ -94,108 +46,57 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
 
     Example: ``K = ntksym.kernel(arch, X, kind="ntk")``.
     """
-    if dtype not in DTYPES:
-        raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
-    if device not in ("cpu", "gpu"):
-        raise DataError(f"unknown device {device!r}; valid: cpu, gpu")
+    check_options(dtype, device)
     if len(arch.input_shape) == 2:      # sequences (RNN specs): lengths, time-pair recursion
         if device != "cpu":
-            from ntksym.errors import DeviceError
             raise DeviceError(f"the GPU backend runs MLP and convolutional specs only; "
                               f"'{arch.name}' has sequence inputs: use --device cpu")
-        from ntksym.engine.sequence import sequence_kernel
-        return sequence_kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer,
-                               threads=threads, lengths=lengths, lengths2=lengths2)
-    if lengths is not None or lengths2 is not None:
-        raise DataError("lengths apply to sequence inputs only")
-    names = output_names(arch, kind, per_layer)
-    X = check_data(X, arch.input_shape, "X")
-    if X2 is not None:
-        X2 = check_data(X2, arch.input_shape, "X2")
-    program = arch.derive(per_layer=per_layer)
+        from ntksym.engine.sequence import check_sequences
+        names = output_names(arch, kind, per_layer)
+        prog = program(arch, per_layer)
+        X, lengths = check_sequences(prog, X, arch.input_shape, lengths, "X")
+        if X2 is not None:
+            X2, lengths2 = check_sequences(prog, X2, arch.input_shape, lengths2, "X2")
+        else:
+            lengths2 = None
+    else:
+        if lengths is not None or lengths2 is not None:
+            raise DataError("lengths apply to sequence inputs only")
+        names = output_names(arch, kind, per_layer)
+        X = check_data(X, arch.input_shape, "X")
+        if X2 is not None:
+            X2 = check_data(X2, arch.input_shape, "X2")
+    return evaluate(arch, X, X2, names, dtype=dtype, per_layer=per_layer, threads=threads,
+                    progress=progress, device=device, lengths=lengths, lengths2=lengths2)
+
+
+def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
+             progress=None, device="cpu", lengths=None, lengths2=None):
+    """:func:`kernel` on data already checked: X, X2 float64 C-contiguous arrays from
+    :func:`~ntksym.engine.common.check_data` (or, for sequences,
+    :func:`~ntksym.engine.sequence.check_sequences` with their lengths; lengths None means full
+    length), ``names`` from :func:`~ntksym.engine.common.output_names`, options valid.  The
+    unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`).
+    """
+    prog = program(arch, per_layer)
     if device == "gpu":
         from ntksym.engine.gpu import gpu_kernel
-        out = gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer)
-        _check_finite_result(out, names)
-        return out[0] if len(names) == 1 else {n: out[q] for q, n in enumerate(names)}
+        return finish(gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer),
+                      names, dtype)
     if threads:
         import numba
         numba.set_num_threads(int(threads))
-    if program.input_kind == "image":
-        from ntksym.codegen.image import compile_image_program
+    mod = compiled(arch, per_layer, "cpu")
+    if prog.input_kind == "vector":
+        from ntksym.engine.vector import vector_kernel
+        out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)
+    elif prog.input_kind == "image":
         from ntksym.engine.image import image_kernel
-        out = image_kernel(program, compile_image_program(program), X, X2, names,
-                           progress=progress)
-        _check_finite_result(out, names)
-        res = {n: (out[q] if dtype == "float64" else out[q].astype(np.float32))
-               for q, n in enumerate(names)}
-        return res[names[0]] if len(names) == 1 else res
-    if program.input_kind != "vector":
-        raise DataError(f"no evaluator for input kind {program.input_kind!r}")
-    mod = _program_module(arch, per_layer)
-    select = np.array([mod.OUTPUTS.index(o) for o in names], dtype=np.int64)
-    scale = float(mod.INPUT_SCALE)
-    D1, O1 = mod.diagonal(np.einsum("ij,ij->i", X, X) / scale)
-    if X2 is None:
-        G, D2, symmetric = X @ X.T, D1, True
+        out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress)
+    elif prog.input_kind == "sequence":
+        from ntksym.engine.sequence import sequence_kernel
+        out = sequence_kernel(prog, mod, X, lengths, X2, lengths2, names)
+        diagonal = select = None          # the generated sequence module fills its own
     else:
-        D2, _ = mod.diagonal(np.einsum("ij,ij->i", X2, X2) / scale)
-        G, symmetric = X @ X2.T, False
-    G /= scale
-    if len(names) == 1 and dtype == "float64":
-        out = G.reshape((1,) + G.shape)      # in place: each entry is read before it is written
-    else:
-        out = np.empty((len(names),) + G.shape, dtype=np.float64)
-    mod.cross_tile(G, D1, D2, select, out, symmetric)
-    if symmetric:
-        idx = np.arange(X.shape[0])
-        for q, s in enumerate(select):
-            out[q, idx, idx] = O1[:, s]
-    _check_finite_result(out, names)
-    res = {n: (out[q] if dtype == "float64" else out[q].astype(np.float32))
-           for q, n in enumerate(names)}
-    return res[names[0]] if len(names) == 1 else res
-
-
-def _check_finite_result(out, names):
-    for q, n in enumerate(names):
-        if not np.isfinite(out[q]).all():
-            i, j = np.argwhere(~np.isfinite(out[q]))[0]
-            raise DataError(f"the {n} kernel is not finite at ({i}, {j}); the recursion "
-                            "overflowed (check weight variances and input scale)")
-
-
-# ------------------------------------------------------------------------------- output
-
-def refuse_existing(path, force):
-    """Raise OutputExistsError if ``path`` exists and ``force`` is false."""
-    if path is not None and Path(path).exists() and not force:
-        raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
-
-
-def save_arrays(path, arrays: dict, force=False, meta=None):
-    """Write one array (.npy) or several (.npz) to a temporary name, then rename.
-
-    A ``.npy`` path takes exactly one array.  Nothing is left behind on failure.
-    """
-    path = Path(path)
-    refuse_existing(path, force)
-    if path.suffix not in (".npy", ".npz"):
-        raise DataError(f"{path}: output must end in .npy or .npz")
-    if path.suffix == ".npy" and len(arrays) != 1:
-        raise DataError(f"{path}: a .npy file holds one array, but {len(arrays)} were computed "
-                        f"({', '.join(arrays)}); use an .npz output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if path.suffix == ".npy":
-                np.save(fh, next(iter(arrays.values())))
-            else:
-                extra = {k: np.asarray(v) for k, v in (meta or {}).items()}
-                np.savez(fh, **arrays, **extra)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
+    return finish(out, names, dtype, diagonal, select)

@@ -64,8 +64,14 @@ def _diagonal(mod, X, threads):
             np.concatenate([parts[k][1] for k, _ in chunks]))
 
 
-def image_kernel(program, mod, X, X2, names, progress=None):
-    """(len(names), n1, n2) float64 array of the requested outputs; see engine.kernel."""
+def image_kernel(mod, X, X2, names, progress=None):
+    """(out, diagonal, select) for :func:`ntksym.engine.common.finish`: out is the stacked
+    (len(names), n1, n2) float64 result, mirrored for K(X, X), its diagonal still to fill
+    (``diagonal`` is None for a cross block K(X, X2)).
+
+    X, X2 are validated float64 image arrays (n, H, W, C)
+    (:func:`ntksym.engine.common.check_data`); ``mod`` is the compiled image module.
+    """
     import numba
     threads = numba.get_num_threads()
     shape = X.shape
@@ -103,9 +109,7 @@ def image_kernel(program, mod, X, X2, names, progress=None):
     if show:
         sys.stderr.write("\n")
     if symmetric:
-        idx = np.arange(n1)
+        iu = np.triu_indices(n1, 1)
         for q in range(len(names)):
-            iu = np.triu_indices(n1, 1)
             out[q][iu[1], iu[0]] = out[q][iu]
-            out[q, idx, idx] = O1[:, select[q]]
-    return out
+    return out, (O1 if symmetric else None), select

@@ -87,44 +87,40 @@ def as_sequences(X, input_shape, lengths=None, name="X"):
     return np.ascontiguousarray(X), L
 
 
-def _check_readout_lengths(program, L, name):
+def check_readout_lengths(program, L, name):
+    """DataError when a sequence is shorter than the readout's first step (readout_from)."""
     from ntksym.codegen.sequence import split_phases
     _, readout, _ = split_phases(program)
-    frm = readout.params["from"]
+    frm = readout.op.start
     if frm > 1 and (L < frm).any():
         i = int(np.argmax(L < frm))
         raise DataError(f"{name}: sequence {i} has length {int(L[i])}, shorter than the "
                         f"readout's first step readout_from = {frm}")
 
 
-def sequence_kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False,
-                    threads=None, lengths=None, lengths2=None):
-    """The kernel of a sequence spec; see :func:`ntksym.engine.dispatch.kernel` for the arguments.
+def check_sequences(program, X, input_shape, lengths=None, name="X"):
+    """:func:`as_sequences` and the readout's length check: (X, lengths) ready to evaluate."""
+    X, L = as_sequences(X, input_shape, lengths, name)
+    check_readout_lengths(program, L, name)
+    return X, L
 
-    Returns (n1, n2) arrays for the "last"/"mean" readouts and (n1, n2, T1', T2') arrays for
-    ``readout = "all"`` (T' = T - readout_from + 1; entries past a sequence's length are 0).
+
+def sequence_kernel(program, mod, X, L, X2, L2, names):
+    """Stacked outputs (len(names), n1, n2) for the "last"/"mean" readouts, (len(names), n1,
+    n2, T1', T2') for ``readout = "all"`` (T' = T - readout_from + 1; entries past a
+    sequence's length are 0), for :func:`ntksym.engine.common.finish`.
+
+    X, X2 are padded float64 arrays checked by :func:`check_sequences`; L = None (from a
+    tile of a tiled run, which checks X as a plain array) means every sequence has length T.
     """
-    from ntksym.codegen.vector import compile_program
-    from ntksym.engine.dispatch import _check_finite_result, output_names
-    names = output_names(arch, kind, per_layer)
-    program = arch.derive(per_layer=per_layer)
-    X, L = as_sequences(X, arch.input_shape, lengths, "X")
-    _check_readout_lengths(program, L, "X")
-    if X2 is not None:
-        X2, L2 = as_sequences(X2, arch.input_shape, lengths2, "X2")
-        _check_readout_lengths(program, L2, "X2")
-    else:
-        L2 = None
-    if threads:
-        import numba
-        numba.set_num_threads(int(threads))
-    mod = compile_program(program)
+    if L is None:
+        L = np.full(X.shape[0], X.shape[1], dtype=np.int64)
+        check_readout_lengths(program, L, "X")
+    if X2 is not None and L2 is None:
+        L2 = np.full(X2.shape[0], X2.shape[1], dtype=np.int64)
+        check_readout_lengths(program, L2, "X2")
     res = mod.kernel(X, L, X2, L2)
-    out = np.stack([res[n] for n in names])
-    _check_finite_result(out.reshape(out.shape[0], out.shape[1], -1), names)
-    res = {n: (out[q] if dtype == "float64" else out[q].astype(np.float32))
-           for q, n in enumerate(names)}
-    return res[names[0]] if len(names) == 1 else res
+    return np.stack([res[n] for n in names])
 
 
 def load_sequences(path, name="--x"):

@@ -12,20 +12,16 @@ A kernel program is a straight-line list of steps over a small per-pair state:
 are index-moving operations with a fixed loop template (patch sum, pooling, time shift ...); the
 vector (MLP) programs have none.
 
-Special functions used inside expressions are sympy ``Function`` subclasses defined here, so that
-every printer (text, LaTeX, Numba) knows them:
-
-* ``ClippedCorrelation(c, a, b)`` = clip(c / sqrt(a b), -1, 1), the correlation fed to arccos;
-* ``QuadratureExpectation`` subclasses, made by :func:`quadrature_expectation`:
-  E[f(u) g(v)] for (u, v) ~ N(0, [[a, c], [c, b]]) by a fixed Gauss-Legendre rule.
+The special functions inside expressions (``ClippedCorrelation``, the quadrature expectations)
+are in :mod:`ntksym.ir.functions`, the structural operations in :mod:`ntksym.ir.ops`, and the
+text / LaTeX / Python printers of a program in :mod:`ntksym.ir.printing`.
 
 Example
 -------
 >>> import sympy as sp
->>> a, b, c = sp.symbols("a b c", positive=True)
->>> rho = ClippedCorrelation(c, a, b)
->>> float(rho.subs({a: 1, b: 4, c: 1}))
-0.5
+>>> a = Assign(sp.Symbol("Sigma_1"), 2 * sp.Symbol("Sigma_0"))
+>>> Elementwise("dense_0", "dense", cross=[a]).cross[0].target
+Sigma_1
 """
 
 from __future__ import annotations
@@ -34,93 +30,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-# Gauss-Legendre quadrature: nodes per smooth piece and the truncation of the real line
-# in standard deviations.  exp(-QUAD_RANGE**2 / 2) ~ 2e-22 bounds the discarded Gaussian mass.
-QUAD_ORDER = 48
-QUAD_RANGE = 10.0
-
-
-class ClippedCorrelation(sp.Function):
-    """clip(c / sqrt(a * b), -1, 1): the correlation of a 2x2 covariance [[a, c], [c, b]].
-
-    Clipping guards arccos/arcsin against round-off that pushes |rho| a hair above 1.
-    """
-
-    nargs = 3
-
-    @classmethod
-    def eval(cls, c, a, b):
-        if c.is_Number and a.is_Number and b.is_Number:
-            r = c / sp.sqrt(a * b)
-            return sp.Max(-1, sp.Min(1, r))
-        return None
-
-    def _latex(self, printer, exp=None):
-        c, a, b = (printer._print(x) for x in self.args)
-        tex = r"\rho\left(%s;\, %s, %s\right)" % (c, a, b)
-        return tex if exp is None else r"%s^{%s}" % (tex, exp)
-
-    def _eval_evalf(self, prec):
-        c, a, b = (x.evalf(prec) for x in self.args)
-        r = c / sp.sqrt(a * b)
-        return sp.Max(-1, sp.Min(1, r)).evalf(prec)
-
-
-class QuadratureExpectation(sp.Function):
-    """E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by piecewise Gauss-Legendre quadrature.
-
-    Concrete integrands are subclasses made by :func:`quadrature_expectation`; they carry the
-    class attributes ``f`` and ``g`` (sympy expressions of ``Z``), ``breakpoints`` (points of
-    non-smoothness of f and g, where the rule splits the integration range) and ``label``.
-    Arguments: (a, b, c) for the cross expectation; a single argument a for the diagonal
-    E[f(u) g(u)], u ~ N(0, a).
-    """
-
-    f: sp.Expr = None
-    g: sp.Expr = None
-    breakpoints: tuple = ()
-    label: str = "?"
-
-    def _latex(self, printer, exp=None):
-        args = ", ".join(printer._print(x) for x in self.args)
-        if exp is not None:
-            return r"\left(%s\right)^{%s}" % (self._latex(printer), exp)
-        return r"\mathbb{E}^{\mathrm{GL}%d}_{%s}\left(%s\right)" % (
-            QUAD_ORDER, self.label.replace("_", r"\_"), args)
-
-    def _eval_evalf(self, prec):
-        from ntksym.duals.quadrature import gaussian_expectation
-        vals = [float(x.evalf(prec)) for x in self.args]
-        if len(vals) == 1:
-            vals = [vals[0], vals[0], vals[0]]
-        fz = sp.lambdify(Z, self.f, "math")
-        gz = sp.lambdify(Z, self.g, "math")
-        return sp.Float(gaussian_expectation(fz, gz, *vals, breakpoints=self.breakpoints))
-
-
-Z = sp.Symbol("z", real=True)
-_QUAD_CLASSES: dict = {}
-
-
-def quadrature_expectation(label, f, g, breakpoints=()):
-    """The QuadratureExpectation subclass for integrands f(z), g(z) (sympy expressions of Z).
-
-    Classes are memoized by (label, f, g, breakpoints) so equal integrands are one sympy function.
-
-    >>> E = quadrature_expectation("tanh.tanh", sp.tanh(Z), sp.tanh(Z))
-    >>> abs(float(E(1, 1, 0).evalf())) < 1e-12          # uncorrelated, odd integrand
-    True
-    """
-    key = (label, sp.srepr(f), sp.srepr(g), tuple(float(x) for x in breakpoints))
-    cls = _QUAD_CLASSES.get(key)
-    if cls is None:
-        name = "Equad_%d" % len(_QUAD_CLASSES)
-        cls = type(name, (QuadratureExpectation,), {
-            "f": f, "g": g, "breakpoints": tuple(float(x) for x in breakpoints),
-            "label": label, "__module__": __name__})
-        _QUAD_CLASSES[key] = cls
-    return cls
-
+from .printing import program_latex, program_python, program_text
+from .functions import ClippedCorrelation, Z  # noqa: F401  (re-exported for codegen)
+from .ops import Readout, TimeRecurrence
+from .symbols import y_side  # noqa: F401  (re-exported)
 
 # ----------------------------------------------------------------------------------- steps
 
@@ -151,14 +64,14 @@ class Elementwise:
 class Structural:
     """An index-moving operation with a fixed loop template (patch sum, pooling, time shift...).
 
-    ``op`` names the template; ``params`` its static parameters; ``inputs``/``outputs`` the
-    symbols it reads and writes (cross and diagonal alike).
+    ``op`` is the operation: a :class:`ntksym.ir.ops.StructuralOp` carrying its static
+    parameters; ``inputs``/``outputs`` the symbols it reads and writes (cross and diagonal
+    alike).
     """
 
     node: str
     description: str
-    op: str
-    params: dict = field(default_factory=dict)
+    op: object
     inputs: tuple = ()
     outputs: tuple = ()
 
@@ -213,20 +126,28 @@ class KernelProgram:
         order = [self.input_diag.name] + [a.target.name for a in self.diag_assignments()]
         return [sp.Symbol(n, real=True) for n in order if n in needed]
 
+    def grid_symbols(self):
+        """Names of the symbols indexed by a time pair: in a sequence program, those assigned
+        before a last/mean readout (empty for other programs)."""
+        if self.input_kind != "sequence":
+            return set()
+        names = {self.input_cross.name, self.input_diag.name}
+        for s in self.steps:
+            op = getattr(s, "op", None)
+            if isinstance(op, Readout) and op.mode != "all":
+                break
+            if isinstance(op, TimeRecurrence):
+                names.update(a.target.name for a in op.cross + op.diag)
+                names.update(prev.name for prev, _, _ in op.carry + op.carry_diag)
+            elif isinstance(s, Elementwise):
+                names.update(a.target.name for a in s.cross + s.diag)
+        return names
+
     def __str__(self):
-        from ntksym.derive.walker import program_text
         return program_text(self)
 
     def latex(self):
-        from ntksym.derive.walker import program_latex
         return program_latex(self)
 
     def python(self):
-        from ntksym.derive.walker import program_python
         return program_python(self)
-
-
-def y_side(sym):
-    """The x'-side twin of a diagonal symbol: Sigma_3_xx -> Sigma_3_yy."""
-    assert sym.name.endswith("_xx"), sym
-    return sp.Symbol(sym.name[:-3] + "_yy", real=True)

@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
-from ntksym.duals.activations import REQUIRED as ACTIVATION_REQUIRED
 from ntksym.codegen.elementwise import elementwise_function
 
-from .base import REQUIRED, Key, KernelState, Layer
+from .base import Key, KernelState, Layer
 
 _PARAM_TYPES = {"expr": "string", "k": "int"}
 
@@ -30,6 +29,8 @@ def activation_of(node):
 
 class ActivationLayer(Layer):
     """Base of the generated per-kind classes below."""
+
+    acts_per_time_step = True
 
     @classmethod
     def validate(cls, params, error):
@@ -59,7 +60,7 @@ class ActivationLayer(Layer):
                            act.dual_diag(s.var_x), act.dual_diag(s.var_y), False)
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (z,) = inputs
         act = activation_of(node)
         return elementwise_function(act.phi)(z), z
@@ -74,7 +75,7 @@ def _make(kind, info):
     keys = {}
     for pname, default in info["params"].items():
         ptype = _PARAM_TYPES.get(pname, "number")
-        keys[pname] = Key(ptype, REQUIRED if default == ACTIVATION_REQUIRED else default)
+        keys[pname] = Key(ptype, default)
     return type(f"Activation_{kind}", (ActivationLayer,), {"kind": kind, "keys": keys})
 
 

@@ -7,8 +7,10 @@ A layer kind is one class (in one module of ``ntksym/layers/``) with
 * ``kernel_rule(node, inputs)``: the infinite-width rule, from the :class:`KernelState` of its
   inputs to its own, as sympy expressions (``symbolic`` turns them into IR steps);
 * ``describe(node)``: one line with every constant, for ``ntksym check`` and ``derive``;
-* finite width: ``init(node, rng)``, ``forward(node, weights, inputs)``,
-  ``backward(node, weights, cache, grad)`` and ``ntk_terms(...)`` for the empirical NTK.
+* finite width: ``init(node, rng)``, ``forward(node, weights, inputs, batch)``,
+  ``delta(node, weights, cache, grad)`` (the gradient its parameters see: the output gradient,
+  or for a recurrence the gradients of every step), ``backward(node, weights, cache, delta)``,
+  ``ntk_terms(...)`` for the empirical NTK and, on a readout, ``conditional_nngp``.
 
 ``node`` is the attribute dict of the graph node: ``kind``, ``params`` (validated spec keys),
 ``in_shapes``, ``shape``, ``fan_in`` ...
@@ -21,7 +23,8 @@ from typing import Any, Callable
 
 import sympy as sp
 
-REQUIRED = object()
+# the one "no default: the spec must give it" marker (activation parameters use it too)
+from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,13 @@ def nonnegative(v):
     return None if v >= 0 else "must be >= 0"
 
 
+def positive_pair(v):
+    """A window / stride of one or two integers >= 1."""
+    if len(v) > 2 or any(x < 1 for x in v):
+        return "must be one or two integers >= 1"
+    return None
+
+
 def one_of(*choices):
     def check(v):
         return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
@@ -90,6 +100,19 @@ WEIGHT_KEYS = {
 }
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What a finite layer may need to know about its examples besides their values.
+
+    lengths : (n,) int64 lengths of left-aligned padded sequences (None: not sequences);
+    stream : which independent draw of per-example random state to use (an rnn's h_0):
+      0 for the rows of X, 1 for those of X2.
+    """
+
+    lengths: Any = None
+    stream: int = 0
+
+
 class Layer:
     """Base class: defaults that layers without parameters or shapes can keep."""
 
@@ -98,6 +121,9 @@ class Layer:
     has_weights = False
     #: the parameter names of ``trainable`` lists
     parameter_names: tuple = ()
+    #: whether the kernel rule may act at every time pair of a sequence program's grid
+    #: (elementwise in time: dense, activations)
+    acts_per_time_step = False
 
     @classmethod
     def validate(cls, params, error):
@@ -122,11 +148,20 @@ class Layer:
         return {}
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
+        """(output, cache) from the input values; ``batch`` is a :class:`Batch`."""
         raise TypeError(f"layer kind {cls.kind} has no finite-width forward")
 
     @classmethod
-    def backward(cls, node, weights, cache, grad):
+    def delta(cls, node, weights, cache, grad):
+        """The gradient that ``backward`` and ``ntk_terms`` start from, given the gradient of
+        the outputs w.r.t. this layer's output: that gradient itself, unless the layer has inner
+        steps (an rnn backpropagates through time to its pre-activations)."""
+        return grad
+
+    @classmethod
+    def backward(cls, node, weights, cache, delta):
+        """[gradient w.r.t. each input] from the layer's ``delta``."""
         raise TypeError(f"layer kind {cls.kind} has no finite-width backward")
 
     @classmethod
@@ -136,5 +171,6 @@ class Layer:
 
     @classmethod
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
-        """{group: (n1, n2) gradient inner products} for this layer's trainable parameters."""
+        """{group: gradient inner products} for this layer's trainable parameters: (n1, n2),
+        or (O1, n1, O2, n2) when the deltas carry an output axis (sequence graphs)."""
         return {}

@@ -32,9 +32,11 @@ import math
 import numpy as np
 import sympy as sp
 
+from ntksym.ir.ops import PatchSum
+
 from . import mask as masks
-from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, sympy_number
-from .dense import _apply_mask, trainable_groups
+from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, positive_pair, sympy_number
+from .dense import trainable_groups
 
 PADDINGS = ("same", "valid", "circular")
 
@@ -43,12 +45,6 @@ def pair2(v, name):
     """[a] -> (a, a); [a, b] -> (a, b)."""
     v = list(v)
     return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
-
-
-def _positive_pair(v):
-    if len(v) > 2 or any(x < 1 for x in v):
-        return "must be one or two integers >= 1"
-    return None
 
 
 def window_geometry(size, q, s, padding):
@@ -88,8 +84,8 @@ def spatial_output(node, in_shape, window, stride, padding, error, key):
 class Conv(Layer):
     kind = "conv"
     keys = dict(WEIGHT_KEYS,
-                filter=Key("ints", [3, 3], _positive_pair, "q_h, q_w"),
-                stride=Key("ints", [1, 1], _positive_pair, "s_h, s_w"),
+                filter=Key("ints", [3, 3], positive_pair, "q_h, q_w"),
+                stride=Key("ints", [1, 1], positive_pair, "s_h, s_w"),
                 padding=Key("string", "same", one_of(*PADDINGS)),
                 mask=Key("table", None, None, "pruning mask of W (ntksym.layers.mask; "
                          "'filter' prunes whole q x q filters)"))
@@ -152,8 +148,7 @@ class Conv(Layer):
 
     @classmethod
     def structural_step(cls, node):
-        g = node["geometry"]
-        return "patch_sum", dict(g)
+        return PatchSum(**node["geometry"])
 
     @classmethod
     def kernel_rule(cls, node, inputs):
@@ -206,7 +201,7 @@ class Conv(Layer):
     def _mask(cls, node, mask, W, rng):
         """Sample the mask of W and apply it in place; (kept, value)."""
         if mask["kind"] != "filter":
-            return _apply_mask(mask, W, rng)
+            return masks.apply_mask(mask, W, rng)
         q = node["geometry"]["filter"]
         per_filter = masks.bernoulli_keep(rng, (node["in_shapes"][0][2], node["width"]),
                                           mask["keep"])
@@ -221,7 +216,7 @@ class Conv(Layer):
         return c_w, math.sqrt(p["bias_var"])
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         c_w, c_b = cls.scales(node)
         cols = im2col(y, node["geometry"])                 # (n, Ho, Wo, q q C)

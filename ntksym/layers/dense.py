@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import sympy as sp
 
+from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, sympy_number
 
@@ -61,6 +61,7 @@ def trainable_groups(node, names=("W", "b")):
 
 
 class Dense(Layer):
+    acts_per_time_step = True
     kind = "dense"
     keys = dict(WEIGHT_KEYS, mask=Key("table", None, None, "pruning mask of W (see ntksym.layers.mask)"))
     has_weights = True
@@ -159,15 +160,15 @@ class Dense(Layer):
         out = {"W": rng.standard_normal((fan_in, width)), "b": rng.standard_normal(width)}
         mask = node["params"].get("mask")
         if mask is not None:
-            out["mask"], out["mask_value"] = _apply_mask(mask, out["W"], rng)
+            out["mask"], out["mask_value"] = masks.apply_mask(mask, out["W"], rng)
         if node.get("gradient") == "fresh":
             out["W_back"] = rng.standard_normal((fan_in, width))
             if mask is not None:
-                out["mask_back"], _ = _apply_mask(mask, out["W_back"], rng)
+                out["mask_back"], _ = masks.apply_mask(mask, out["W_back"], rng)
         return out
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         c_w, c_b = weight_scales(node)
         z = c_w * (y @ weights["W"])
@@ -182,57 +183,34 @@ class Dense(Layer):
 
     @classmethod
     def conditional_nngp(cls, node, y1, y2):
-        """E[z(x) z(x')] over this layer's weights (and mask), given its finite inputs y1, y2."""
+        """E[z(x) z(x')] over this layer's weights (and mask), given its finite inputs y1, y2:
+        (n1, n2), or for sequences (n, T, k) one output per step, (T1, n1, T2, n2)."""
         c_w, c_b = weight_scales(node)
         f = cls.mask_factors(node)
-        q = 1.0 if f is None else float(f.weight)
-        return q * c_w ** 2 * (y1 @ y2.T) + c_b ** 2
+        if y1.ndim == 2:
+            q = 1.0 if f is None else float(f.weight)
+            return q * c_w ** 2 * (y1 @ y2.T) + c_b ** 2
+        c_w = c_w * (1.0 if f is None else float(f.weight) ** 0.5)   # E[(W m)^2] of a mask
+        n1, T1, k = y1.shape
+        n2, T2, _ = y2.shape
+        K = (y1.reshape(n1 * T1, k) @ y2.reshape(n2 * T2, k).T).reshape(n1, T1, n2, T2)
+        return (c_w ** 2 * K + c_b ** 2).transpose(1, 0, 3, 2)
 
     @classmethod
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
+        """The W and b terms; the same code for one application (delta (n, width)) and for a
+        layer acting at every step of a sequence (delta (O, n, T, width))."""
         c_w, c_b = weight_scales(node)
         standard = node["params"]["parameterization"] == "standard"
         groups = trainable_groups(node)
-        dd = delta1 @ delta2.T
         out = {}
         if "W" in groups:
-            scale = 1.0 if standard else c_w ** 2
-            kept = weights.get("mask")
-            if kept is None:
-                out[f"{node['id']}.W"] = scale * dd * (cache1 @ cache2.T)
-            else:
-                s = weights["mask_value"]
-                out[f"{node['id']}.W"] = scale * s * s * masked_gram(cache1, delta1, cache2,
-                                                                     delta2, kept)
+            out[f"{node['id']}.W"] = grams.weight_term(
+                1.0 if standard else c_w ** 2, delta1, cache1, delta2, cache2,
+                weights.get("mask"), weights.get("mask_value", 1.0))
         if "b" in groups and (standard or c_b != 0):
-            out[f"{node['id']}.b"] = (1.0 if standard else c_b ** 2) * dd
+            out[f"{node['id']}.b"] = grams.bias_term(1.0 if standard else c_b ** 2,
+                                                     delta1, delta2)
         return out
 
 
-def _apply_mask(mask, W, rng):
-    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
-    applied later by :func:`ntksym.layers.mask.finalize_global_masks`."""
-    kept, value = masks.sample_mask(mask, W, rng)
-    if kept is not None:
-        W *= kept
-        if value != 1.0:
-            W *= value
-    return kept, value
-
-
-def masked_gram(y1, d1, y2, d2, kept, block=1 << 22):
-    """sum_ij y1[a,i] y2[b,i] kept[i,j] d1[a,j] d2[b,j]: the W-gradient inner products of a
-    masked layer (d/dW_ij = y_i m_ij delta_j), without forming the (n, fan_in, width) Jacobian.
-
-    Rows a are processed in blocks so the temporary (rows * n2, fan_in) stays below ``block``.
-    """
-    n1, n2 = y1.shape[0], y2.shape[0]
-    K = kept.astype(np.float64)
-    out = np.empty((n1, n2))
-    rows = max(1, block // max(1, n2 * max(y1.shape[1], d1.shape[1])))
-    for a0 in range(0, n1, rows):
-        a1 = min(n1, a0 + rows)
-        yy = (y1[a0:a1, None, :] * y2[None, :, :]).reshape(-1, y1.shape[1])
-        P = (yy @ K).reshape(a1 - a0, n2, -1)
-        out[a0:a1] = np.einsum("abj,aj,bj->ab", P, d1[a0:a1], d2)
-    return out

@@ -58,10 +58,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .base import sympy_number
+from .base import REQUIRED, sympy_number
 
 #: kind -> {key: (type name, default or REQUIRED)}
-REQUIRED = "REQUIRED"
 MASK_KINDS = {
     "bernoulli": {"keep": ("number", REQUIRED), "rescale": ("bool", False)},
     "magnitude": {"keep": ("number", REQUIRED), "scope": ("string", "layer")},
@@ -351,7 +350,7 @@ def finalize_global_masks(graph, weights):
 def inline_output(program, name="ntk"):
     """The output ``name`` of a KernelProgram as one expression of the input statistics
     Sigma_0, Sigma_0_xx, Sigma_0_yy (every SSA symbol substituted, mask factors evaluated)."""
-    from ntksym.ir.program import y_side
+    from ntksym.ir.symbols import y_side
     sub = {}
     for a in program.diag_assignments():
         e = a.expr.xreplace(sub)
@@ -367,7 +366,7 @@ def _canonical_rho(expr):
     """Rewrite every rho(c; a, b) as rho(c/a; 1, b/a): the correlation c / sqrt(a b) depends
     only on the ratios (a > 0), so kernels that differ by a positive scale of a layer's
     covariance get identical correlation terms and their ratio simplifies."""
-    from ntksym.ir.program import ClippedCorrelation
+    from ntksym.ir.functions import ClippedCorrelation
 
     def canon(e):
         if isinstance(e, ClippedCorrelation):
@@ -406,7 +405,7 @@ def evaluate_inline(program, X, name="ntk"):
     >>> float(evaluate_inline(p, np.eye(64)[:1])[0, 0])        # (L + 1) |x|^2
     4.0
     """
-    from ntksym.ir.program import ClippedCorrelation
+    from ntksym.ir.functions import ClippedCorrelation
     expr = inline_output(program, name)
     syms = [sp.Symbol(n, real=True) for n in ("Sigma_0", "Sigma_0_xx", "Sigma_0_yy")]
     fn = sp.lambdify(syms, expr, modules=[{
@@ -415,3 +414,14 @@ def evaluate_inline(program, X, name="ntk"):
     G = X @ X.T / program.input_scale
     d = np.diag(G)
     return np.broadcast_to(fn(G, d[:, None], d[None, :]), G.shape).copy()
+
+
+def apply_mask(mask, W, rng):
+    """Sample the mask for W and apply it in place (W <- W ⊙ m); global magnitude masks are
+    applied later by :func:`finalize_global_masks`."""
+    kept, value = sample_mask(mask, W, rng)
+    if kept is not None:
+        W *= kept
+        if value != 1.0:
+            W *= value
+    return kept, value

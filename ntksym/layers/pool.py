@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Key, Layer, one_of
-from .conv import _positive_pair, col2im, im2col, image_shape, pair2, spatial_output
+from ntksym.ir import ops
+
+from .base import Key, Layer, one_of, positive_pair
+from .conv import col2im, im2col, image_shape, pair2, spatial_output
 
 
 class PassThrough(Layer):
@@ -38,8 +40,8 @@ class PassThrough(Layer):
 
 class AvgPool(PassThrough):
     kind = "avg_pool"
-    keys = {"window": Key("ints", [2, 2], _positive_pair, "w_h, w_w"),
-            "stride": Key("ints", None, _positive_pair, "default: the window"),
+    keys = {"window": Key("ints", [2, 2], positive_pair, "w_h, w_w"),
+            "stride": Key("ints", None, positive_pair, "default: the window"),
             "padding": Key("string", "valid", one_of("valid", "same"))}
 
     @classmethod
@@ -62,10 +64,10 @@ class AvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "avg_pool", dict(node["geometry"])
+        return ops.AvgPool(**node["geometry"])
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         g = node["geometry"]
         m = g["filter"][0] * g["filter"][1]
@@ -97,10 +99,10 @@ class GlobalAvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "global_avg", {"in_hw": tuple(node["in_shapes"][0][:2])}
+        return ops.GlobalAvg(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.mean(axis=(1, 2)), y.shape
 
@@ -127,10 +129,10 @@ class Flatten(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
-        return "flatten", {"in_hw": tuple(node["in_shapes"][0][:2])}
+        return ops.Flatten(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
-    def forward(cls, node, weights, inputs):
+    def forward(cls, node, weights, inputs, batch=None):
         (y,) = inputs
         return y.reshape(y.shape[0], -1), y.shape
 

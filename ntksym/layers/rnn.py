@@ -59,7 +59,11 @@ import numpy as np
 import sympy as sp
 
 from ntksym.codegen.elementwise import elementwise_function
+from ntksym.errors import SpecError
+from ntksym.ir.ops import Readout, TimeRecurrence
+from ntksym.ir.program import Structural
 
+from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
 
@@ -289,6 +293,71 @@ class Rnn(Layer):
         act = activation_of(node)
         return ActivationLayer.kernel_rule({"kind": act.kind, "params": act.params}, [pre])
 
+    @classmethod
+    def derive_steps(cls, node, preds, walk):
+        """Add this layer's kernel steps to the derivation ``walk``
+        (:class:`ntksym.derive.walker.Derivation`): a ``TimeRecurrence`` over the time pairs
+        (t, t') -- the pre-activation ``Sigma_kg``/``Theta_kg`` from :meth:`recurrence_rule`
+        of the input and of the carried ``Sigma_kp`` (the state at (t-1, t'-1)), then the
+        post-activation ``Sigma_k`` -- and, unless the layer feeds another rnn layer with
+        ``readout = "all"``, a ``Readout`` of the grid (last / mean: the state becomes per pair)."""
+        (p,) = preds
+        graph = walk.graph
+        if p != "input" and graph.nodes[p]["kind"] == "rnn" and \
+                graph.nodes[p]["params"]["readout_from"] != 1:
+            raise SpecError(f"rnn layer '{node['id']}' reads '{p}', whose readout_from must be 1",
+                            line=node["line"], key="readout_from")
+        k = walk.next_index()
+        inp_c, inp_d = walk.cross[p], walk.diag[p]
+        groups = set(inp_c.ntk) | set(cls.own_groups(node))
+        if not walk.per_layer:
+            groups = {"total"} if groups else set()
+        hp, tp = f"Sigma_{k}p", f"Theta_{k}p"
+
+        def sym(name):
+            return sp.Symbol(name, real=True)
+
+        prev_c = KernelState(sym(hp), {g: sym(walk.theta(tp, g)) for g in groups},
+                             sym(hp + "_xx"), sym(hp + "_yy"), False)
+        prev_d = KernelState(sym(hp + "_xx"), {g: sym(walk.theta(tp, g) + "_xx") for g in groups},
+                             sym(hp + "_xx"), sym(hp + "_xx"), True)
+        c_list, d_list = [], []
+        pre_c = walk.collapse(cls.recurrence_rule(node, inp_c, prev_c))
+        pre_d = walk.collapse(cls.recurrence_rule(node, inp_d, prev_d))
+        g_c, g_d = walk.assign(c_list, d_list, pre_c, pre_d, k, "g")
+        h_c, h_d = walk.assign(c_list, d_list, cls.activation_rule(node, g_c),
+                               cls.activation_rule(node, g_d), k, "")
+        h0 = sympy_number(node["params"]["hidden_init_var"])
+        zero = sp.Integer(0)
+        carry = [(prev_c.nngp, h_c.nngp, h0)]
+        carry += [(prev_c.ntk[g], h_c.ntk[g], zero) for g in sorted(groups)]
+        carry_d = [(prev_d.nngp, h_d.nngp, h0)]
+        carry_d += [(prev_d.ntk[g], h_d.ntk[g], zero) for g in sorted(groups)]
+        op = TimeRecurrence(cross=c_list, diag=d_list, carry=carry, carry_diag=carry_d,
+                            hidden_init_var=h0, k=k)
+        walk.steps.append(Structural(node["id"], cls.describe(node), op,
+                                     inputs=(inp_c.nngp,), outputs=(h_c.nngp,)))
+        walk.cross[node["id"]], walk.diag[node["id"]] = h_c, h_d
+        mode, frm = node["params"]["readout"], node["params"]["readout_from"]
+        if mode == "all":
+            if not any(graph.nodes[s]["kind"] == "rnn" for s in graph.successors(node["id"])):
+                walk.steps.append(Structural(node["id"], f"readout: all steps t, t' >= {frm}",
+                                             Readout(mode="all", start=frm)))
+            return
+        k = walk.next_index()
+        rc_list, rd_list = [], []
+        # a readout is linear in the state: every entry is read out the same way
+        r_c = KernelState(h_c.nngp, dict(h_c.ntk), h_c.var_x, h_c.var_y, False)
+        r_d = KernelState(h_d.nngp, dict(h_d.ntk), h_d.nngp, h_d.nngp, True)
+        new_c, new_d = walk.assign(rc_list, rd_list, _read_out(r_c), _read_out(r_d), k)
+        what = ("last: the pair (T, T'), aligned from the end" if mode == "last" else
+                f"mean over all pairs t, t' >= {frm}")
+        op = Readout(mode=mode, start=frm, map=[(a.target, a.expr.args[0]) for a in rc_list],
+                     map_diag=[(a.target, a.expr.args[0]) for a in rd_list])
+        walk.steps.append(Structural(node["id"], f"readout {what}", op))
+        walk.cross[node["id"]], walk.diag[node["id"]] = new_c, new_d
+        walk.phase = "scalar"
+
     # ------------------------------------------------------------------ finite width
     @classmethod
     def init(cls, node, rng):
@@ -301,7 +370,6 @@ class Rnn(Layer):
         The unmasked draws come first, so an unmasked network keeps the weights it had before
         masks existed; masks and fresh copies follow from the same generator.
         """
-        from .dense import _apply_mask
         m, fan_in = node["width"], node["fan_in"]
         out = {"W": rng.standard_normal((m, m)), "A": rng.standard_normal((fan_in, m)),
                "b": rng.standard_normal(m),
@@ -311,12 +379,58 @@ class Rnn(Layer):
         masked = mask["matrices"] if mask else ()
         for M in MATRICES:
             if M in masked:
-                out["mask_" + M], out["mask_value"] = _apply_mask(mask, out[M], rng)
+                out["mask_" + M], out["mask_value"] = masks.apply_mask(mask, out[M], rng)
         if node.get("gradient") == "fresh":
             for M in MATRICES:
                 out[M + "_back"] = rng.standard_normal(out[M].shape)
                 if M in masked:
-                    _apply_mask(mask, out[M + "_back"], rng)
+                    masks.apply_mask(mask, out[M + "_back"], rng)
+        return out
+
+    @classmethod
+    def forward(cls, node, weights, inputs, batch=None):
+        """The readout of the recurrence on padded sequences (n, T, fan_in): (n, 1, width)
+        for "last" / "mean", (n, T - readout_from + 1, width) for "all"; cache (y, H, G,
+        lengths).  ``batch``: the lengths (default: all T) and the h_0 stream."""
+        (y,) = inputs
+        L = batch.lengths if batch is not None and batch.lengths is not None else \
+            np.full(y.shape[0], y.shape[1], np.int64)
+        H, G = cls.forward_sequence(node, weights, y, 0 if batch is None else batch.stream)
+        return readout(node, H[:, 1:], L), (y, H, G, L)
+
+    @classmethod
+    def delta(cls, node, weights, cache, grad):
+        """dG (O, n, T, width), the gradients w.r.t. the pre-activations of every step, by
+        backpropagation through time from the readout's gradient ``grad`` (O, n, T_out, width)."""
+        _, _, G, L = cache
+        dH = readout_adjoint(node, grad, G.shape, L)
+        return cls.backward_sequence(node, weights, G, dH)
+
+    @classmethod
+    def backward(cls, node, weights, cache, delta):
+        return [cls.input_gradient(node, weights, delta)]
+
+    @classmethod
+    def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
+        """W, A and b terms (O1, n1, O2, n2): each matrix's inputs are the previous states
+        (W) or the layer's inputs (A) at every step, its gradients the pre-activations'."""
+        y1, H1, _, _ = cache1
+        y2, H2, _, _ = cache2
+        c_w, c_a, c_b, _ = scales(node)
+        std = node["params"]["parameterization"] == "standard"
+        groups = {g.rsplit(".", 1)[1]: g for g in cls.own_groups(node)}
+        out = {}
+        for name, c, Y1, Y2 in (("W", c_w, H1[:, :-1], H2[:, :-1]),
+                                ("A", c_a, y1, y2), ("b", c_b, None, None)):
+            if name not in groups:
+                continue
+            f = 1.0 if std else c ** 2
+            if name == "b":
+                out[groups[name]] = grams.bias_term(f, delta1, delta2)
+            else:
+                out[groups[name]] = grams.weight_term(f, delta1, Y1, delta2, Y2,
+                                                      weights.get("mask_" + name),
+                                                      weights.get("mask_value", 1.0))
         return out
 
     @classmethod
@@ -371,3 +485,53 @@ class Rnn(Layer):
         c_a = scales(node)[1]
         return c_a * (dG @ weights.get("A_back", weights["A"]).T)
 
+
+
+def readout_mask(node, T, L):
+    """(n, T) bool: the steps the "mean" / "all" readout reads (from readout_from, within
+    each sequence's length)."""
+    steps = np.arange(T)[None, :]
+    if node["params"]["readout"] == "mean":
+        return (steps >= node["params"]["readout_from"] - 1) & (steps < L[:, None])
+    return steps < L[:, None]
+
+
+def readout(node, Hs, L):
+    """The layer's output from its states h_1..h_T (n, T, width) and the lengths L."""
+    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
+    n, T, _ = Hs.shape
+    if mode == "last":
+        return Hs[np.arange(n), L - 1][:, None, :]
+    mask = readout_mask(node, T, L)
+    if mode == "mean":
+        return ((Hs * mask[:, :, None]).sum(1) / mask.sum(1)[:, None])[:, None, :]
+    return (Hs * mask[:, :, None])[:, frm - 1:]
+
+
+def readout_adjoint(node, grad, shape, L):
+    """The gradients w.r.t. h_1..h_T (O, n, T, width) from those w.r.t. the readout (O, n,
+    T_out, width); ``shape`` = (n, T, width), zero past each length."""
+    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
+    n, T, m = shape
+    dH = np.zeros(grad.shape[:2] + (T, m))
+    if mode == "last":
+        dH[:, np.arange(n), L - 1] = grad[:, :, 0]
+        return dH
+    mask = readout_mask(node, T, L)
+    if mode == "mean":
+        dH += grad[:, :, :1] * (mask / mask.sum(1)[:, None])[None, :, :, None]
+    else:
+        dH[:, :, frm - 1:] = grad * mask[None, :, frm - 1:, None]
+    return dH
+
+
+class _ReadOut(sp.Function):
+    """Marks a readout of a grid entry, so that the walker gives it a fresh symbol (the
+    readout step's loop template computes it)."""
+
+    nargs = 1
+
+
+def _read_out(state):
+    return KernelState(_ReadOut(state.nngp), {g: _ReadOut(t) for g, t in state.ntk.items()},
+                       state.var_x, state.var_y, state.diagonal)

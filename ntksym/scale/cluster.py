@@ -79,21 +79,21 @@ def _hold(X):
     return X
 
 
-def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, kind, dtype, threads,
+def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, names, dtype, threads,
               per_layer=False):
     """Worker side of one tile: rebuild the architecture from its text (memoized per worker
-    process) and call :func:`ntksym.scale.tiles.compute_tile` on the tile's slices."""
-    from ntksym.scale.tiles import compute_tile
+    process) and evaluate the tile's slices of the data the client checked
+    (:func:`ntksym.engine.dispatch.evaluate`, as :func:`ntksym.scale.tiles.compute_tile` does
+    in one process; the compiled program is memoized per worker process too)."""
+    from ntksym.engine.dispatch import evaluate
     if threads:
         import numba
         numba.set_num_threads(int(threads))
     arch = _arch_from_text(spec_text, spec_path)
     i0, i1, j0, j1 = bounds
-    if diagonal:
-        return compute_tile(arch, X[i0:i1], None, kind=kind, dtype=dtype, per_layer=per_layer)
-    cols = X if X2 is None else X2
-    return compute_tile(arch, X[i0:i1], cols[j0:j1], kind=kind, dtype=dtype,
-                        per_layer=per_layer)
+    cols = None if diagonal else (X if X2 is None else X2)[j0:j1]
+    return evaluate(arch, X[i0:i1], cols, list(names), dtype=dtype, per_layer=per_layer,
+                    progress=False)
 
 
 def run_dask(run, client, progress=None, threads=None, window=None):
@@ -130,7 +130,7 @@ def run_dask(run, client, progress=None, threads=None, window=None):
         # no retries=: a worker's death is retried by the scheduler (allowed-failures); an
         # error raised by the tile itself (bad data) would only fail again
         fut = client.submit(dask_tile, spec.text, spec.path, X, X2, (i0, i1, j0, j1), diag,
-                            run.kind, run.dtype, threads, run.per_layer, pure=False,
+                            run.names, run.dtype, threads, run.per_layer, pure=False,
                             key=f"ntksym-tile-{key}-{k}-{attempts.get(k, 0)}")
         owner[fut.key] = k
         return fut

@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 
+from ntksym.engine.common import check_data, output_names
 from ntksym.errors import DataError
-from ntksym.scale.tiles import (DEFAULT_TILE, compute_tile, manifest_path, pairs_computed,
-                          tile_grid, tiled_kernel)
+from ntksym.scale.tiles import (DEFAULT_TILE, compute_tile, compute_tiles, manifest_path,
+                                pairs_computed, tile_grid)
 
 
 # ------------------------------------------------------------------------ planning
@@ -132,11 +133,11 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
     the OS under pressure (they do show in RSS, so ``peak_rss_bytes`` includes them).  When the
     tiles would not fit, the tile size shrinks to fit (``retiled``); when even the base does
     not fit, DataError.  ``parallel`` divides the time estimate (remote Dask workers, each
-    with as many cores as this machine).
+    with as many cores as this machine).  X and X2 are data already checked
+    (:func:`ntksym.engine.common.check_data`), as :func:`kernel_command` passes them.
 
     Example: ``plan(arch, X, tile=2048, max_memory=parse_bytes("8G"))["estimated_seconds"]``.
     """
-    from ntksym.engine.dispatch import output_names
     n_out = len(output_names(arch, kind, per_layer))
     n1 = X.shape[0]
     n2 = n1 if X2 is None else X2.shape[0]
@@ -198,8 +199,8 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
 
     Example: ``kernel_command(arch, X, output="K.npy", tile=1024, resume=True)``.
     """
-    from ntksym.engine.dispatch import check_data, output_names
     names = output_names(arch, kind, per_layer)
+    # the one check of the data: plan, calibration and tiles take these arrays as they are
     X = check_data(X, arch.input_shape, "X")
     X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
     n1, n2 = X.shape[0], (X if X2 is None else X2).shape[0]
@@ -259,9 +260,9 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
                 tile = p["tile"]
         # how often tile data are made durable and recorded; tests shorten it
         every = float(os.environ.get("NTKSYM_CHECKPOINT_SECONDS", "0.5"))
-        info = tiled_kernel(arch, X, X2, output=output, kind=kind, dtype=dtype, tile=tile,
-                            resume=resume, force=force, progress=progress, client=client,
-                            threads=threads, checkpoint_every=every, per_layer=per_layer)
+        info = compute_tiles(arch, X, X2, output=output, kind=kind, dtype=dtype, tile=tile,
+                             resume=resume, force=force, progress=progress, client=client,
+                             threads=threads, checkpoint_every=every, per_layer=per_layer)
     finally:
         if client is not None:
             client.close()

@@ -13,9 +13,9 @@ where it stopped.  Files of a run for ``-o K.npy``:
 ``K.npy``                 appears only when every tile is done, by rename of the partial file
 
 Why the order of writes matters: tile data are flushed (msync + fsync) *before* the manifest
-that marks them done is replaced (tmp + fsync + rename), so a crash at any moment leaves a
-manifest that claims no more than what is on disk.  A SIGKILL loses at most the tiles computed
-since the last checkpoint (``checkpoint_every`` seconds).
+that marks them done is replaced (:func:`ntksym.io.atomic_write`: tmp + fsync + rename), so a
+crash at any moment leaves a manifest that claims no more than what is on disk.  A SIGKILL
+loses at most the tiles computed since the last checkpoint (``checkpoint_every`` seconds).
 
 Symmetric runs (X2 = None) compute only tiles on or above the diagonal; the lower triangle is
 mirrored block by block at the end (idempotent, so a crash while mirroring is harmless).
@@ -37,20 +37,20 @@ import base64
 import hashlib
 import json
 import os
-import sys
-import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-import ntksym
+from ntksym.engine.common import KINDS, check_data, check_options, output_names
 from ntksym.errors import DataError, OutputExistsError
+from ntksym.io import atomic_write, fsync_dir
+from ntksym.scale.progress import Progress, Tee
 
 MANIFEST_FORMAT = "ntksym-tiles"
 MANIFEST_VERSION = 1
 DEFAULT_TILE = 1024
-TILED_KINDS = ("ntk", "nngp", "both")
 
 
 # ------------------------------------------------------------------------ the per-tile call
@@ -60,20 +60,23 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
     ``X2_cols`` is None (a diagonal tile: upper triangle computed, diagonal by the exact rule).
     With ``kind="both"`` or ``per_layer`` it is a dict name -> block, as from the engine.
 
-    This is the unit of work of every backend (threads here, Dask workers in
-    :mod:`ntksym.scale.cluster`); it goes through :func:`ntksym.engine.dispatch.kernel`, so every input kind
-    the engine evaluates (vectors, images, sequences) tiles the same way.  Only the rows and
-    columns of the tile are touched: the BLAS Gram block is ``len(X1_rows) x len(X2_cols)``.
+    The rows and columns are slices of data checked once for the whole run
+    (:func:`ntksym.engine.common.check_data`: float64, C order); the tile goes to
+    :func:`ntksym.engine.dispatch.evaluate` without a second check, so every input kind the
+    engine evaluates tiles the same way, and the compiled program is reused from tile to tile.
+    Only the rows and columns of the tile are touched: the BLAS Gram block is
+    ``len(X1_rows) x len(X2_cols)``.  Dask workers make the same call
+    (:mod:`ntksym.scale.cluster`).
 
     Example: ``compute_tile(arch, X[0:512], X[512:1024])`` is ``kernel(arch, X)[0:512, 512:1024]``
     up to the last bits of the Gram product.
     """
-    if kind not in TILED_KINDS:
-        raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(TILED_KINDS)}")
-    from ntksym.engine.dispatch import kernel
+    from ntksym.engine.dispatch import evaluate
+    check_options(dtype)
+    names = output_names(arch, kind, per_layer)
     # progress=False: the run reports tiles; a per-tile bar from the engine would interleave
-    return kernel(arch, X1_rows, X2_cols, kind=kind, dtype=dtype, per_layer=per_layer,
-                  progress=False)
+    return evaluate(arch, X1_rows, X2_cols, names, dtype=dtype, per_layer=per_layer,
+                    progress=False)
 
 
 def tile_grid(n1, n2, tile, symmetric):
@@ -122,40 +125,12 @@ def output_files(output, names):
     return {n: f"{stem}.{safe[n]}.npy" for n in names}
 
 
-# ------------------------------------------------------------------------ durable writes
+# ------------------------------------------------------------------------ the manifest
 
-def _fsync_dir(path):
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass                                  # some filesystems refuse fsync on directories
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path, obj):
-    """Write JSON to ``path`` via a temporary file, fsync, rename: readers see old or new."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private (0600); a manifest is as readable as its output
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+def write_manifest(path, manifest):
+    """Replace the manifest at ``path`` atomically: readers see the old one or the new one."""
+    with atomic_write(path) as fh:
+        json.dump(manifest, fh, indent=1)
 
 
 def read_manifest(path):
@@ -170,6 +145,14 @@ def read_manifest(path):
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
         raise DataError(f"{path}: not an ntksym tile manifest; delete it or pass --force")
     return m
+
+
+def _version():
+    """ntksym's version for the manifest (from the installed metadata; read, not imported)."""
+    try:
+        return metadata.version("ntksym")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def manifest_path(output):
@@ -189,49 +172,6 @@ def _decode_bits(text, n):
     return np.unpackbits(raw)[:n].astype(bool)
 
 
-# ------------------------------------------------------------------------ progress
-
-class Progress:
-    """``tiles 12/78 (15%)  3.2 tiles/s  ETA 0:00:20`` on stderr, redrawn at most 5 times a
-    second.  ``enabled=None`` means: only when stderr is a terminal (quiet when piped).
-
-    The rate counts only tiles done in this session, so a resumed run's ETA is honest.
-    """
-
-    def __init__(self, total, done=0, enabled=None, stream=None, label="tiles"):
-        self.stream = stream or sys.stderr
-        if enabled is None:
-            enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.enabled, self.total, self.done, self.start_done = enabled, total, done, done
-        self.label, self.t0, self.last = label, time.monotonic(), 0.0
-
-    def text(self):
-        el = time.monotonic() - self.t0
-        new = self.done - self.start_done
-        rate = new / el if el > 0 else 0.0
-        pct = 100.0 * self.done / self.total if self.total else 100.0
-        s = f"{self.label} {self.done}/{self.total} ({pct:.0f}%)"
-        if new > 0 and rate > 0:
-            eta = int(round((self.total - self.done) / rate))
-            hms = f"{eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}"
-            s += f"  {rate:.3g} {self.label}/s  ETA {hms}"
-        return s
-
-    def update(self, done, force=False):
-        self.done = done
-        now = time.monotonic()
-        if self.enabled and (force or now - self.last >= 0.2 or done == self.total):
-            self.last = now
-            self.stream.write("\r" + self.text() + "\x1b[K")
-            self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.update(self.done, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 # ------------------------------------------------------------------------ the run
 
 class TiledRun:
@@ -239,27 +179,25 @@ class TiledRun:
 
     ``open()`` creates or validates-and-reopens the partial memmap and manifest; ``write(k,
     block)`` stores tile k; ``finish()`` mirrors, flushes and renames into place.  Backends only
-    call ``pending()``, ``bounds(k)``, ``write`` and ``finish``.
+    call ``pending()``, ``bounds(k)``, ``write`` and ``finish``.  X and X2 are data already
+    checked (:func:`ntksym.engine.common.check_data`), as :func:`tiled_kernel` passes them.
     """
 
     def __init__(self, arch, X, X2, output, kind="ntk", dtype="float64", tile=None,
                  resume=False, force=False, checkpoint_every=0.5, per_layer=False):
-        if kind not in TILED_KINDS:
-            raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(TILED_KINDS)}")
-        if dtype not in ("float64", "float32"):
-            raise DataError(f"unknown dtype {dtype!r}; valid: float64, float32")
+        if kind not in KINDS:
+            raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
+        check_options(dtype)
         self.output = Path(output)
         if self.output.suffix != ".npy":
             raise DataError(f"{output}: a tiled run writes one .npy file (a memmap); "
                             "use an output ending in .npy")
-        from ntksym.engine.dispatch import check_data, output_names
         self.arch, self.kind, self.dtype, self.per_layer = arch, kind, dtype, bool(per_layer)
         self.names = output_names(arch, kind, self.per_layer)
         # several kernels: one memmap (and one partial file) each; one manifest for all
         self.files = {n: Path(f) for n, f in output_files(self.output, self.names).items()}
         self.partials = {n: partial_path(f) for n, f in self.files.items()}
-        self.X = check_data(X, arch.input_shape, "X")
-        self.X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
+        self.X, self.X2 = X, X2                   # checked by the caller (check_data)
         self.symmetric = self.X2 is None
         self.shape = (self.X.shape[0], (self.X if self.symmetric else self.X2).shape[0])
         self.requested_tile = tile
@@ -307,7 +245,7 @@ class TiledRun:
             for n, f in self.files.items():
                 if self.partials[n].exists() and not f.exists():
                     os.replace(self.partials[n], f)             # crashed between the steps
-                    _fsync_dir(f.parent)
+                    fsync_dir(f.parent)
             if all(f.exists() for f in self.files.values()):
                 self.already_complete = True
                 self.done = np.ones(len(self.tiles), dtype=bool)
@@ -358,7 +296,7 @@ class TiledRun:
                          "n_tiles": len(self.tiles), "n_done": 0,
                          "output": self.output.name, "partial": self.partial_file.name if len(self.names) == 1 else None,
                          "files": {n: f.name for n, f in self.files.items()},
-                         "ntksym_version": ntksym.__version__,
+                         "ntksym_version": _version(),
                          "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "done": ""}
         self.checkpoint()
 
@@ -397,9 +335,7 @@ class TiledRun:
         """Make the tiles written so far durable, then record them in the manifest."""
         for mm in self.mms.values():             # msync: data reach the files before the claim
             mm.flush()
-        self.manifest.update(n_done=int(self.done.sum()), done=_encode_bits(self.done),
-                             updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_json_atomic(self.manifest_file, self.manifest)
+        self.checkpoint_manifest_only()
         self._last_checkpoint = time.monotonic()
 
     @property
@@ -427,12 +363,12 @@ class TiledRun:
         # the manifest says complete first: a crash among the renames is finished by --resume
         for n, f in self.files.items():
             os.replace(self.partials[n], f)
-        _fsync_dir(self.output.parent)
+        fsync_dir(self.output.parent)
 
     def checkpoint_manifest_only(self):
         self.manifest.update(n_done=self.n_done, done=_encode_bits(self.done),
                              updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_json_atomic(self.manifest_file, self.manifest)
+        write_manifest(self.manifest_file, self.manifest)
 
 
 def run_threaded(run, progress=None):
@@ -470,13 +406,26 @@ def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=
 
     Example: ``tiled_kernel(arch, X, output="K.npy", tile=2048, resume=True)``.
     """
+    X = check_data(X, arch.input_shape, "X")
+    X2 = None if X2 is None else check_data(X2, arch.input_shape, "X2")
+    return compute_tiles(arch, X, X2, output=output, kind=kind, dtype=dtype, tile=tile,
+                         resume=resume, force=force, progress=progress, client=client,
+                         threads=threads, checkpoint_every=checkpoint_every, on_tile=on_tile,
+                         per_layer=per_layer)
+
+
+def compute_tiles(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=None,
+                  resume=False, force=False, progress=None, client=None, threads=None,
+                  checkpoint_every=0.5, on_tile=None, per_layer=False):
+    """:func:`tiled_kernel` on data already checked (:func:`ntksym.engine.common.check_data`),
+    for callers that checked it once themselves (:func:`ntksym.scale.run.kernel_command`)."""
     run = TiledRun(arch, X, X2, output, kind=kind, dtype=dtype, tile=tile, resume=resume,
                    force=force, checkpoint_every=checkpoint_every, per_layer=per_layer).open()
     t0 = time.perf_counter()
     n_before = run.n_done
     bar = Progress(len(run.tiles), run.n_done, enabled=progress)
     if not run.already_complete:
-        prog = _Tee(bar, on_tile, len(run.tiles))
+        prog = Tee(bar, on_tile, len(run.tiles))
         if client is not None:
             from ntksym.scale.cluster import run_dask
             run_dask(run, client, progress=prog, threads=threads)
@@ -493,12 +442,3 @@ def tiled_kernel(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile=
             "tile": run.tile, "seconds": round(time.perf_counter() - t0, 4),
             "already_complete": run.already_complete}
 
-
-class _Tee:
-    def __init__(self, bar, on_tile, total):
-        self.bar, self.on_tile, self.total = bar, on_tile, total
-
-    def update(self, done):
-        self.bar.update(done)
-        if self.on_tile is not None:
-            self.on_tile(done, self.total)

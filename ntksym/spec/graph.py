@@ -117,10 +117,10 @@ def graph_dot(g) -> str:
 def graph_png(g, path):
     """Draw the graph top to bottom (one row per topological generation) into a PNG file.
 
-    Needs matplotlib (``pip install ntksym[plot]``); written to a temporary name, then renamed.
+    Needs matplotlib (``pip install ntksym[plot]``); written to a temporary name, then renamed
+    (:func:`ntksym.io.atomic_write`).
     """
-    import os
-    import tempfile
+    from ntksym.io import atomic_write
 
     try:
         import matplotlib
@@ -142,12 +142,8 @@ def graph_png(g, path):
                      node_size=1500, font_size=6, arrows=True)
     ax.set_axis_off()
     ax.set_title(g.graph["name"], fontsize=9)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_write(path, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

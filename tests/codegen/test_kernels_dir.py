@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ntksym
-from ntksym.codegen.vector import generate_source
+from ntksym.codegen.generate import generate_source
 from testkit import ROOT, SPEC_DIR
 
 SPECS = sorted(SPEC_DIR.glob("*.toml"))

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import ntksym
-from ntksym.derive.walker import python_namespace
+from ntksym.ir.printing import python_namespace
 
 SPECS = ["cntk_mlp_depth2.toml", "erf_mlp_bias.toml", "custom_expression.toml",
          "clb_huberized_relu.toml", "leaky_relu_mlp.toml"]

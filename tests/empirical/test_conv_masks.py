@@ -20,7 +20,7 @@ import pytest
 from scipy.stats import t as student_t
 
 import ntksym
-from ntksym.codegen.vector import generate_source
+from ntksym.codegen.generate import generate_source
 from ntksym.errors import SpecError
 from testkit import SPEC_DIR, cntk_toml
 

@@ -83,8 +83,9 @@ def test_bernoulli_mask_is_scaled_variances_and_rescale_is_dense():
 
 def _recurrence(a):
     """The cross assignments (pre-activation, post-activation) of the rnn layer's recurrence."""
-    return [x.expr for s in a.derive().steps if getattr(s, "op", None) == "time_recurrence"
-            for x in s.params["cross"] + s.params["diag"]]
+    return [x.expr for s in a.derive().steps
+            if getattr(getattr(s, "op", None), "label", None) == "time_recurrence"
+            for x in s.op.cross + s.op.diag]
 
 
 def test_count_mask_factor_per_matrix():
@@ -99,31 +100,31 @@ def test_count_mask_factor_per_matrix():
 # ------------------------------------------------------------------ finite masked RNNs
 
 def test_finite_masks_are_per_matrix_shared_over_time_and_seeded():
-    from ntksym.empirical.sequence import FiniteSequenceNetwork
+    from ntksym.empirical.network import FiniteNetwork
     a = arch('mask = { kind = "count", remove = 10, matrices = ["A"] }')
     g = a.finite_graph(8)
-    net = FiniteSequenceNetwork(g, seed=3)
+    net = FiniteNetwork(g, seed=3)
     w = net.weights["rnn_0"]
     assert "mask_W" not in w and (~w["mask_A"]).sum() == 10
     assert np.all(w["A"][~w["mask_A"]] == 0)
     # the unmasked draws are those of the unmasked network (masks are drawn after them)
-    plain = FiniteSequenceNetwork(arch().finite_graph(8), seed=3).weights["rnn_0"]
+    plain = FiniteNetwork(arch().finite_graph(8), seed=3).weights["rnn_0"]
     np.testing.assert_array_equal(w["W"], plain["W"])
     np.testing.assert_array_equal(w["A"][w["mask_A"]], plain["A"][w["mask_A"]])
-    again = FiniteSequenceNetwork(g, seed=3).weights["rnn_0"]
+    again = FiniteNetwork(g, seed=3).weights["rnn_0"]
     np.testing.assert_array_equal(again["mask_A"], w["mask_A"])
 
 
 def test_masked_ntk_is_the_gradient_gram_of_the_masked_network():
     """The empirical NTK terms equal <df/dtheta(x), df/dtheta(x')> with df/dtheta by central
     differences of the finite network's output (W and A masked, masked dense readout)."""
-    from ntksym.empirical.sequence import FiniteSequenceNetwork
+    from ntksym.empirical.network import FiniteNetwork
     a = arch('mask = { kind = "bernoulli", keep = 0.5, rescale = true, matrices = ["W", "A"] }',
              readout="mean", readout_mask='mask = { kind = "magnitude", keep = 0.5 }')
-    net = FiniteSequenceNetwork(a.finite_graph(5), seed=4)
+    net = FiniteNetwork(a.finite_graph(5), seed=4)
     X = sequences(2, seed=2)
     L = np.array([4, 3])
-    _, terms = net.ntk(X, L, per_layer=True)
+    _, terms = net.ntk(X, per_layer=True, lengths=L)
     out = a.graph.graph["output"]
 
     def f(node, key, idx, eps):

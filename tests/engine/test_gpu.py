@@ -73,7 +73,7 @@ def test_gpu_matches_cpu_fp32(name):
 
 def test_tiles_mirror_and_per_layer():
     """Several row tiles, blocks straddling the diagonal and the edges, per-layer outputs."""
-    from ntksym.engine.dispatch import output_names
+    from ntksym.engine.common import output_names
     from ntksym.engine.gpu import gpu_kernel
     arch = ntksym.load_spec(SPEC_DIR / "cntk_mlp_depth3.toml")
     Xb = RNG.standard_normal((19, 64))

@@ -1,4 +1,4 @@
-"""The numba.cuda backend for image programs (ntksym.codegen.cuda_slices, ntksym.engine.gpu_slices)
+"""The numba.cuda backend for image programs (ntksym.codegen.cuda_slices, ntksym.engine.gpu)
 under Numba's CUDA simulator, against the CPU engine on tiny images.
 
 The simulator runs every thread of a block as a Python thread, so the images are 4x4 or 5x5 and
@@ -137,11 +137,11 @@ def test_global_scratch_per_layer_constants_and_chunks():
     a 3 x 2 cross block."""
     import sympy as sp
 
-    from ntksym.engine.dispatch import output_names
-    from ntksym.engine.gpu_slices import _module, gpu_image_kernel
+    from ntksym.engine.common import compiled, output_names
+    from ntksym.engine.gpu import gpu_image_kernel
     arch = ntksym.loads_spec(BIASED)
     program = arch.derive(per_layer=True)
-    consts = [(s.op, x) for s in program.steps if hasattr(s, "op") for x in s.inputs
+    consts = [(s.op.label, x) for s in program.steps if hasattr(s, "op") for x in s.inputs
               if not isinstance(x, sp.Symbol)]
     assert {op for op, _ in consts} == {"patch_sum", "global_avg"}, consts
     X, X2 = _data(arch, 3, seed=2), _data(arch, 2, seed=3)
@@ -149,7 +149,7 @@ def test_global_scratch_per_layer_constants_and_chunks():
     assert len(names) > 3
     cpu = ntksym.kernel(arch, X, kind="both", per_layer=True, progress=False)
     out = gpu_image_kernel(arch, X, None, names, per_layer=True, chunk=2, shared_bytes=0)
-    assert _module(arch, True, "float64", 0).SHARED is False
+    assert compiled(arch, True, "cuda-slices", dtype="float64", shared_bytes=0).SHARED is False
     for q, n in enumerate(names):
         assert _rel_err(out[q], cpu[n]) < 1e-12, n
     out = gpu_image_kernel(arch, X, None, names, dtype="float32", per_layer=True, chunk=2)
@@ -160,7 +160,7 @@ def test_global_scratch_per_layer_constants_and_chunks():
 
 
 def test_pair_chunks_cover_each_pair_once():
-    from ntksym.engine.gpu_slices import pair_chunks
+    from ntksym.engine.gpu import pair_chunks
     for n1, n2, sym in ((7, 7, True), (5, 3, False), (1, 1, True)):
         seen = [(int(i), int(j)) for I, J in pair_chunks(n1, n2, sym, chunk=4)
                 for i, j in zip(I, J)]
@@ -273,7 +273,7 @@ def test_docstring_examples():
     import doctest
 
     import ntksym.codegen.cuda_slices
-    import ntksym.engine.gpu_slices
-    for mod in (ntksym.codegen.cuda_slices, ntksym.engine.gpu_slices):
+    import ntksym.engine.gpu
+    for mod in (ntksym.codegen.cuda_slices, ntksym.engine.gpu):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert res.failed == 0 and res.attempted > 0, mod.__name__

@@ -14,9 +14,9 @@ import pytest
 
 import ntksym
 from ntksym.errors import DataError, OutputExistsError
+from ntksym.scale.progress import Progress
 from ntksym.scale.run import kernel_command, parse_bytes, plan
 from ntksym.scale.tiles import (
-    Progress,
     compute_tile,
     manifest_path,
     partial_path,

@@ -44,14 +44,13 @@ Run: ``ntksym reproduce allen-zhu-forward-norms [--quick]`` or
 
 from __future__ import annotations
 
-import csv
-import os
 import pathlib
 import time
 
 import numpy as np
 
 from ntksym.apps.reproduce import register
+from ntksym.apps.reproduce.common import save_figure, write_csv
 
 SPEC = pathlib.Path(__file__).resolve().parents[3] / "spec" / "allen_zhu_rnn.toml"
 VARIANCES = (1.0, 2.0, 3.0)
@@ -83,22 +82,22 @@ def _arch(c, L, d):
 
 def kernel_norms(arch, X):
     """sqrt(Sigma_l(x, x)), l = 1..L, (n, L): the spec's derived infinite-width recursion."""
-    from ntksym.codegen.vector import compile_program
+    from ntksym.codegen.generate import compile_program
     from ntksym.codegen.sequence import split_phases
     prog = arch.derive()
     L = X.shape[1]
     D = compile_program(prog).diagonals(np.ascontiguousarray(X), np.full(len(X), L, np.int64))
     cols = []
     for s in split_phases(prog)[0]:
-        cols += [a.target.name for a in s.params["diag"]] if hasattr(s, "params") else []
+        cols += [a.target.name for a in s.op.diag] if hasattr(s, "op") else []
     return np.sqrt(D[:, :, 1 + cols.index("Sigma_1_xx")])   # column 0 is Sigma_0_xx
 
 
 def finite_norms(arch, m, X, seed):
     """|h_l|, l = 1..L, (n, L) of one random network of width m."""
-    from ntksym.empirical.sequence import FiniteSequenceNetwork
+    from ntksym.empirical.network import FiniteNetwork
     L = X.shape[1]
-    net = FiniteSequenceNetwork(arch.finite_graph(m), seed=seed)
+    net = FiniteNetwork(arch.finite_graph(m), seed=seed)
     _, caches = net.forward(X, np.full(len(X), L, np.int64))
     H = caches["rnn_0"][1][:, 1:]                   # h~_l = sqrt(m) h_l (spec convention)
     return np.linalg.norm(H, axis=2) / np.sqrt(m)
@@ -144,10 +143,7 @@ def _plot(path, L, res, lower, upper):
     a2.set_title("W ~ N(0, c/m): saturate / edge / explode")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    tmp = str(path) + ".part.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 @register("allen-zhu-forward-norms", "Allen-Zhu, Li & Song 2019 Lemma B.3 forward norms at "
@@ -204,18 +200,12 @@ def run(out_dir, quick=False, seed=0):
                 round(float(med[-1] / med[L // 2 - 1]), 3)}
     summary["regimes"] = regimes
     path = out_dir / "allen_zhu_forward_norms.csv"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["c", "m", "seed", "sequence", "l", "norm_h_l", "kernel_sqrt_sigma",
-                    "lemma_b3_lower", "lemma_b3_upper"])
-        for c, (Fc, K) in res.items():
-            for s in range(seeds):
-                for i in range(n):
-                    for j in range(L):
-                        w.writerow([c, m, seed + 1000 * s, i, j + 1, f"{Fc[s, i, j]:.6g}",
-                                    f"{K[i, j]:.6g}", f"{lower[j]:.6g}", f"{upper[j]:.6g}"])
-    os.replace(tmp, path)
+    write_csv(path, ["c", "m", "seed", "sequence", "l", "norm_h_l", "kernel_sqrt_sigma",
+                     "lemma_b3_lower", "lemma_b3_upper"],
+              ([c, m, seed + 1000 * s, i, j + 1, f"{Fc[s, i, j]:.6g}", f"{K[i, j]:.6g}",
+                f"{lower[j]:.6g}", f"{upper[j]:.6g}"]
+               for c, (Fc, K) in res.items() for s in range(seeds) for i in range(n)
+               for j in range(L)))
     png = out_dir / "allen_zhu_forward_norms.png"
     _plot(png, L, res, lower, upper)
     summary["csv"], summary["png"] = str(path), str(png)

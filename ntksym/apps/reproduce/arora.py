@@ -60,6 +60,7 @@ import numpy as np
 
 from ntksym.errors import DataError
 from ntksym.apps.reproduce import register
+from ntksym.apps.reproduce.common import plot, write_csv
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 SEED = 0                                  # split seed (split_dataset's permutation)
@@ -168,11 +169,6 @@ def random_feature_accuracy(arch, Xtr, ytr, Xte, yte, seed, width=TABLE2_WIDTH):
     return _accuracy(K[:n, :n], ytr, K[n:, :n], yte)
 
 
-def _write_csv(path, header, rows):
-    from ntksym.apps.reproduce.yang_wang import _write_csv as write
-    write(path, header, rows)
-
-
 def _print_table(title, header, rows):
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
     print(title)
@@ -202,7 +198,7 @@ def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, see
                          f"{PAPER_TABLE1[d][v] / 100:.4f}", f"{secs[(v, d)]:.1f}"])
     seconds = time.perf_counter() - t_all
     csv_path = out_dir / "arora_table1_digits.csv"
-    _write_csv(csv_path, ["kernel", "depth", "n_train", "n_test", "split_seed",
+    write_csv(csv_path, ["kernel", "depth", "n_train", "n_test", "split_seed",
                           "digits_accuracy", "paper_cifar10_accuracy", "seconds"], rows)
     _print_table(f"Arora et al. Table 1 protocol on digits ({n_train} train / {n_test} test, "
                  f"split seed {seed}) -- paper: CIFAR-10, 50000 train (not comparable)",
@@ -225,8 +221,7 @@ def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, see
         ax.legend(fontsize=8)
 
     png = out_dir / "arora_table1_digits.png"
-    from ntksym.apps.reproduce.yang_wang import _plot
-    _plot(png, draw)
+    plot(png, draw)
     return {"csv": str(csv_path), "png": str(png), "n_train": n_train, "n_test": n_test,
             "split_seed": seed, "depths": list(depths),
             "accuracy": {f"{v} depth {d}": round(a, 4) for (v, d), a in acc.items()},
@@ -262,7 +257,7 @@ def run_table2(out_dir, quick=False, n_train=None, n_test=None, depth=TABLE2_DEP
                      f"{PAPER_TABLE2[depth][v] / 100:.4f}"])
     seconds = time.perf_counter() - t_all
     csv_path = out_dir / "arora_table2_digits.csv"
-    _write_csv(csv_path, ["kernel", "depth", "method", "init_seed", "channels", "n_train",
+    write_csv(csv_path, ["kernel", "depth", "method", "init_seed", "channels", "n_train",
                           "n_test", "digits_accuracy", "paper_cifar2_accuracy"], rows)
     p = PAPER_TABLE2[depth]
     _print_table(f"Arora et al. Table 2 on digits {_task_name(TABLE2_CLASSES)} "

@@ -19,15 +19,14 @@ not without-replacement, reproduces the paper's numbers).
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 import pathlib
 import time
 
 import numpy as np
 
 from ntksym.apps.reproduce import register
+from ntksym.apps.reproduce.common import write_csv
 
 R3 = math.sqrt(3.0)
 QUANTILES = (0.95, 0.99, 0.999, 0.9999)
@@ -167,15 +166,6 @@ def _rel(a, b):
     return abs(a - b) / abs(b)
 
 
-def _write_csv(path, header, rows):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)   # never leave a half-written CSV under the final name
-
-
 @register("qian-klabjan-table2", "Qian & Klabjan Table 2: spectral-norm mean/std/quantiles "
           "(c0, delta0) of uniform random matrices")
 def run_table2(out_dir, quick=False, seed=0):
@@ -208,7 +198,7 @@ def run_table2(out_dir, quick=False, seed=0):
             worst["delta0"] = max(worst["delta0"], abs(r[f"delta0_{q}"] - pd0))
         out.append(line)
     path = out_dir / "qian_klabjan_table2.csv"
-    _write_csv(path, header, out)
+    write_csv(path, header, out)
     return {"csv": str(path), "rows": len(out), "samples_per_row": N,
             "seconds": time.perf_counter() - t0,
             "max_rel_err": worst,
@@ -242,7 +232,7 @@ def run_table3(out_dir, quick=False, seed=0):
             worst[k] = max(worst[k], _rel(r[k], pv))
         out.append(line)
     path = out_dir / "qian_klabjan_table3.csv"
-    _write_csv(path, header, out)
+    write_csv(path, header, out)
     return {"csv": str(path), "rows": len(out), "samples_per_row": N,
             "seconds": time.perf_counter() - t0, "max_rel_err": worst,
             "within_5pct": all(v <= 0.05 for v in worst.values())}
@@ -278,7 +268,7 @@ def run_simulator(out_dir, quick=False, seed=0):
                      r["theorem_1_applies"], r["residual_norms"][0], r["d_pow_minus_alpha"],
                      round(r["seconds"], 1)])
     path = out_dir / "qian_klabjan_simulator.csv"
-    _write_csv(path, header, rows)
+    write_csv(path, header, rows)
     return {"csv": str(path), "d": d, "seconds": time.perf_counter() - t0,
             "rows": [dict(zip(header, r)) for r in rows],
             "certificate_holds": all(r[8] <= r[9] for r in rows)}

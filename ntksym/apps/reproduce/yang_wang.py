@@ -33,7 +33,6 @@ the GIL).  It equals :class:`ntksym.empirical.network.FiniteNetwork` on the same
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import pathlib
@@ -43,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ntksym.apps.reproduce import register
+from ntksym.apps.reproduce.common import plot, write_csv
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 DEPTH = 3                # hidden layers
@@ -321,28 +321,6 @@ def limit_ntk(X, keep=None, rescale=True):
     return ntksym.kernel(ntksym.loads_spec(text), X, kind="ntk")
 
 
-def _write_csv(path, header, rows):
-    tmp = pathlib.Path(str(path) + ".part")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _plot(path, draw):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    draw(ax)
-    fig.tight_layout()
-    tmp = str(path) + ".part.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 @register("yang-wang-fig1", "Yang & Wang Fig. 1: empirical NTK of the full and the pruned "
           "(alpha = 0.5, rescaled) MLP vs width 32..8192 against the limit (64 samples)")
 def run_fig1(out_dir, quick=False, seed=0):
@@ -367,7 +345,7 @@ def run_fig1(out_dir, quick=False, seed=0):
                           m[1, 1], sd[1, 1], lim[0, 1], lim[0, 0], lim[1, 1]))])
     seconds = time.perf_counter() - t0
     csv_path = out_dir / "yang_wang_fig1.csv"
-    _write_csv(csv_path, ["width", "network", "samples", "ntk_xy_mean", "ntk_xy_std",
+    write_csv(csv_path, ["width", "network", "samples", "ntk_xy_mean", "ntk_xy_std",
                           "ntk_xy_stderr", "ntk_xx_mean", "ntk_xx_std", "ntk_yy_mean",
                           "ntk_yy_std", "limit_xy", "limit_xx", "limit_yy"], rows)
 
@@ -386,7 +364,7 @@ def run_fig1(out_dir, quick=False, seed=0):
         ax.legend(fontsize=8)
 
     png = out_dir / "yang_wang_fig1.png"
-    _plot(png, draw)
+    plot(png, draw)
     return {"csv": str(csv_path), "png": str(png), "widths": widths, "samples": samples,
             "limit_xy": float(lim[0, 1]), "seconds": round(seconds, 1),
             "threads": _threads()}
@@ -418,7 +396,7 @@ def run_fig2(out_dir, quick=False, seed=0):
                          f"{lim:.6g}"])
     seconds = time.perf_counter() - t0
     csv_path = out_dir / "yang_wang_fig2.csv"
-    _write_csv(csv_path, ["scaling", "alpha_keep", "pruning_probability", "width", "samples",
+    write_csv(csv_path, ["scaling", "alpha_keep", "pruning_probability", "width", "samples",
                           "mad", "mad_stderr", "ntk_xy_mean", "limit_xy"], rows)
 
     def draw(ax):
@@ -435,6 +413,6 @@ def run_fig2(out_dir, quick=False, seed=0):
         ax.legend(fontsize=8)
 
     png = out_dir / "yang_wang_fig2.png"
-    _plot(png, draw)
+    plot(png, draw)
     return {"csv": str(csv_path), "png": str(png), "samples": samples, "base_width": base,
             "limit_xy": float(lim), "seconds": round(seconds, 1)}

@@ -1,0 +1,142 @@
+"""What every evaluator of the engine shares: the options, the data check, the compiled
+programs (derived and compiled once per process and spec), and the finisher.
+
+The modules of the engine import from here, never from each other's internals and never from
+``ntksym.engine`` itself: :mod:`ntksym.engine.dispatch` -> {image, sequence, gpu} -> common.
+
+>>> import numpy as np
+>>> check_data([[1, 2, 3]], (3,)).dtype, check_data([[1, 2, 3]], (3,)).flags.c_contiguous
+(dtype('float64'), True)
+>>> out = np.zeros((1, 2, 2))
+>>> finish(out, ["ntk"], "float32", diagonal=np.array([[5.0], [7.0]]), select=[0])
+array([[5., 0.],
+       [0., 7.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ntksym.errors import DataError
+
+KINDS = ("nngp", "ntk", "both")
+DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "gpu")
+
+
+def check_options(dtype, device="cpu"):
+    """DataError naming the valid values when ``dtype`` or ``device`` is unknown (the kind is
+    checked by :func:`output_names`)."""
+    if dtype not in DTYPES:
+        raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    if device not in DEVICES:
+        raise DataError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+
+
+def check_data(X, input_shape, name="X"):
+    """A float64 C-contiguous array of examples of ``input_shape``; DataError otherwise.
+
+    This is the one check of user data; the evaluators behind it take its result as is.
+    """
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{name} is not a numeric array: {e}") from None
+    want = tuple(input_shape)
+    if X.ndim != len(want) + 1 or any(w != -1 and w != s for w, s in zip(want, X.shape[1:])):
+        shape = ", ".join(["n"] + [str(w) if w != -1 else "T" for w in want])
+        raise DataError(f"{name} has shape {X.shape} but the spec's input needs ({shape}); "
+                        "check the feature dimension or the spec's input.shape")
+    if X.shape[0] == 0:
+        raise DataError(f"{name} has no examples")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{name} contains NaN or inf (first at index {idx}); clean the data first")
+    return np.ascontiguousarray(X)
+
+
+# ------------------------------------------------------------------ programs, once per process
+
+_PROGRAMS: dict = {}
+_MODULES: dict = {}
+
+
+def program(arch, per_layer=False):
+    """The KernelProgram of ``arch``, derived once per process and spec hash (the hash covers
+    the whole spec, input shape included)."""
+    key = (arch.hash, bool(per_layer))
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer))
+    return _PROGRAMS[key]
+
+
+def _compile_cpu(prog):
+    from ntksym.codegen.generate import compile_program    # every input kind
+    return compile_program(prog)
+
+
+def _compile_cuda(prog, dtype):
+    from ntksym.codegen.cuda import compile_cuda_program
+    return compile_cuda_program(prog, dtype)
+
+
+def _compile_cuda_slices(prog, dtype, shared_bytes):
+    from ntksym.codegen.cuda_slices import compile_cuda_image_program
+    return compile_cuda_image_program(prog, dtype, shared_bytes)
+
+
+#: target -> compile(program, **options) -> module
+TARGETS = {"cpu": _compile_cpu, "cuda": _compile_cuda, "cuda-slices": _compile_cuda_slices}
+
+
+def compiled(arch, per_layer=False, target="cpu", **options):
+    """The generated module of ``arch`` for ``target`` ("cpu", "cuda" with ``dtype``,
+    "cuda-slices" with ``dtype`` and ``shared_bytes``), memoized per process by (spec hash,
+    per_layer, target, options): sympy's derivation and CSE run once however many calls or
+    tiles follow; Numba then loads machine code from its disk cache."""
+    key = (arch.hash, bool(per_layer), target, tuple(sorted(options.items())))
+    if key not in _MODULES:
+        _MODULES[key] = TARGETS[target](program(arch, per_layer), **options)
+    return _MODULES[key]
+
+
+def output_names(arch, kind, per_layer=False):
+    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms."""
+    if kind not in KINDS:
+        raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
+    names = ["nngp", "ntk"] if kind == "both" else [kind]
+    if per_layer:
+        names += [o for o in program(arch, True).outputs if o.startswith("ntk[")]
+    return names
+
+
+# ------------------------------------------------------------------ the finisher
+
+def fill_diagonals(out, diagonal, select):
+    """out[q, i, i] = diagonal[i, select[q]]: the exact per-example rule on K(X, X)."""
+    idx = np.arange(out.shape[1])
+    for q, s in enumerate(select):
+        out[q, idx, idx] = diagonal[:, s]
+
+
+def check_finite_result(out, names):
+    """DataError naming the first non-finite entry of any out[q] (n1, n2, ...)."""
+    for q, n in enumerate(names):
+        block = out[q].reshape(out.shape[1], -1)       # (n1, n2) or (n1, n2 * T1' * T2')
+        if not np.isfinite(block).all():
+            i, j = np.argwhere(~np.isfinite(block))[0]
+            raise DataError(f"the {n} kernel is not finite at ({i}, {j}); the recursion "
+                            "overflowed (check weight variances and input scale)")
+
+
+def finish(out, names, dtype, diagonal=None, select=None):
+    """The result of a request from a target's stacked outputs ``out`` (len(names), n1, n2, ...):
+    fill the exact diagonals (when ``diagonal`` is given), check that everything is finite,
+    store in ``dtype``; one array for one name, else a dict name -> array."""
+    if diagonal is not None:
+        fill_diagonals(out, diagonal, select)
+    check_finite_result(out, names)
+    res = {n: (out[q] if out.dtype == np.dtype(dtype) else out[q].astype(dtype))
+           for q, n in enumerate(names)}
+    return res[names[0]] if len(names) == 1 else res
