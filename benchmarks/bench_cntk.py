@@ -61,10 +61,11 @@ def work_per_pair(program):
     and the schedule its generated code uses (the slice schedule visits sum_d |rect_d| entries
     per layer, the full schedule P^2)."""
     import sympy as sp
+
     from ntksym.codegen.common import lower_clipped as _lower
     from ntksym.codegen.slices import slice_plan
     from ntksym.ir.ops import PatchSum
-    from ntksym.ir.program import Elementwise, Structural
+    from ntksym.ir.program import Structural
     plan = slice_plan(program)
 
     def entries(hw):
@@ -115,6 +116,7 @@ def work_per_pair(program):
 def scalar_throughput():
     """Scalar libm acos and sqrt calls per second on one core of this machine."""
     import math
+
     import numba
 
     @numba.njit(cache=False)
@@ -141,6 +143,7 @@ def scalar_throughput():
 
 def run_one(case, dtype, repeat, threads):
     import numba
+
     import ntksym
     numba.set_num_threads(threads)
     spec, kind, n = CASES[case]
@@ -221,7 +224,8 @@ def main():
             results.append(r)
             print(f"{case:11s} {dtype:8s} first {r['first_call_s']:7.2f} s  warm wall "
                   f"{r['warm_wall_s']:7.2f} s  cpu {cpu:7.2f} s  rss {r['peak_rss_MB']:7.1f} MB  "
-                  f"{r['gflops_per_cpu_s']:.2f} GF/cpu-s ({100 * (r['fraction_of_peak_flops'] or 0):.1f}% "
+                  f"{r['gflops_per_cpu_s']:.2f} GF/cpu-s "
+                  f"({100 * (r['fraction_of_peak_flops'] or 0):.1f}% "
                   f"of peak)  libm-bound {100 * r['fraction_of_libm_bound']:.0f}%", flush=True)
     out = {"machine": f"{platform.processor() or platform.machine()}, {cores} cores, "
                       f"{freq} GHz", "peak_gflops": round(peak / 1e9, 1),

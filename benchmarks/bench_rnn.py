@@ -3,8 +3,9 @@ one and two layers, last and mean readouts, float64.
 
 Reports per case: the first call in this process (JIT or disk-cache load), the best warm call,
 its CPU time (all threads: on a loaded machine the wall time overstates the cost, the
-CPU time divided by the threads does not), and the process's peak RSS (a high-water mark: it only grows across cases, so run one case per
-process with --case for a clean number).  The machine's cores are shared: timings are noisy.
+CPU time divided by the threads does not), and the process's peak RSS (a high-water mark: it
+only grows across cases, so run one case per process with --case for a clean number).  The
+machine's cores are shared: timings are noisy.
 
     python benchmarks/bench_rnn.py [--n 2000] [--T 20] [--d 16] [--repeat 2] [--case 1-last]
 

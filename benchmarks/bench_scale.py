@@ -103,8 +103,8 @@ def bench_dask(spec, workdir, workers=(1, 2), tile=None, n=None, local=True, emi
     covers process start-up, cluster start-up, kernel load, the tiles and the mirror), the
     measured wall time of the command doing the run, and their ratio.  ``emit`` gets each
     case's dict as soon as it is measured (a long benchmark interrupted keeps what it had)."""
-    from ntksym.data import load_dataset
     import ntksym
+    from ntksym.data import load_dataset
     arch = ntksym.load_spec(spec)
     X = load_dataset("digits").X
     if len(arch.input_shape) == 3 and X.ndim == 2:

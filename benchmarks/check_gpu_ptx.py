@@ -25,8 +25,8 @@ CC = (8, 0)
 
 def main(paths):
     try:
-        from numba import cuda, float32, float64, int64, boolean, types
         import numba.cuda.dispatcher as dispatcher
+        from numba import boolean, cuda, float32, float64, int64, types
     except Exception as e:
         print(f"check_gpu_ptx: numba.cuda unavailable ({e})", file=sys.stderr)
         return 2

@@ -2,13 +2,13 @@
 
 import doctest
 import importlib
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-# engine_image's example compiles a CNN program (minutes on a cold cache); the CNN tests
-# cover the same calls
+from testkit import ROOT
+
+# engine.image's example compiles a CNN program (minutes on a cold cache): marked slow, the
+# CNN tests cover the same calls in the default run
 SLOW = {"ntksym.engine.image"}
 
 
@@ -21,8 +21,7 @@ def _modules_with_examples():
             continue
         parts = f.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        if name not in SLOW:
-            names.append(name)
+        names.append(pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name)
     return names
 
 

@@ -11,9 +11,9 @@ from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import ntksym
+from ntksym.apps.predict import kernel_classify, kernel_regression
 from ntksym.data import load_dataset, split_dataset
 from ntksym.estimators import NTKClassifier, NTKRegressor, kernel_callable
-from ntksym.apps.predict import kernel_classify, kernel_regression
 
 # A small ReLU MLP (NTK parameterization, c_sigma = 2, a little bias so that the kernel is
 # positive definite on the tiny, sometimes duplicated data sets of scikit-learn's checks).
@@ -131,7 +131,8 @@ def test_kernel_callable_with_svc(iris_split):
                                ntksym.kernel(ntksym.loads_spec(MLP), test.X, train.X), rtol=1e-12)
     by_callable = SVC(kernel=k, C=10.0).fit(train.X, train.y)
     by_matrix = SVC(kernel="precomputed", C=10.0).fit(K, train.y)
-    np.testing.assert_array_equal(by_callable.predict(test.X), by_matrix.predict(k(test.X, train.X)))
+    np.testing.assert_array_equal(by_callable.predict(test.X),
+                                  by_matrix.predict(k(test.X, train.X)))
     assert by_callable.score(test.X, test.y) >= 0.9
     assert "test-mlp" in repr(pickle.loads(pickle.dumps(k)))
 

@@ -2,8 +2,6 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
-from ntksym.data import load_dataset
-from ntksym.errors import DataError
 from ntksym.apps.predict import (
     gradient_descent_mse,
     kernel_classify,
@@ -11,6 +9,8 @@ from ntksym.apps.predict import (
     nngp_posterior,
     one_hot_targets,
 )
+from ntksym.data import load_dataset
+from ntksym.errors import DataError
 
 
 def relu_mlp_kernels(X, Z, depth=2):
@@ -79,7 +79,8 @@ def test_kernel_classify_digits_with_relu_ntk():
     assert np.mean(pred == yte) >= 0.9
     # arbitrary label values come back as themselves
     names = np.array(list("abcdefghij"))[ytr]
-    np.testing.assert_array_equal(kernel_classify(Th, names, Ths), np.array(list("abcdefghij"))[pred])
+    np.testing.assert_array_equal(kernel_classify(Th, names, Ths),
+                                  np.array(list("abcdefghij"))[pred])
 
 
 def test_singular_kernel_needs_ridge():

@@ -5,9 +5,16 @@ import math
 import numpy as np
 import pytest
 
+from ntksym.apps.pruning_sim import (
+    certificate,
+    gap_gradient,
+    gaps,
+    observed_gap,
+    prune,
+    simulate,
+    target_network,
+)
 from ntksym.errors import NtksymError
-from ntksym.apps.pruning_sim import (certificate, gap_gradient, gaps, observed_gap, prune, simulate,
-                                target_network)
 
 SEARCH = dict(n_random=128, n_ascent=8, steps=40)
 

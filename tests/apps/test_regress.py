@@ -9,9 +9,9 @@ import pytest
 import cli
 import ntksym
 import ntksym.apps.regress as regress_mod
+from ntksym.apps.predict import kernel_regression
 from ntksym.data import load_dataset, split_dataset
 from ntksym.errors import DataError
-from ntksym.apps.predict import kernel_regression
 
 MLP = "spec/cntk_mlp_depth3.toml"
 LINEAR = ('name = "linear"\ninput = { shape = [4] }\n[[layer]]\nkind = "dense"\n'
@@ -84,8 +84,10 @@ def test_image_spec_takes_flat_digits():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "digts", "--train", 10, "--test", 10], "unknown dataset 'digts' (did you mean 'digits'?)"),
-    (["--dataset", "digits:100", "--train", 80, "--test", 30], "has 100 examples; cannot split into 80 train + 30 test"),
+    (["--dataset", "digts", "--train", 10, "--test", 10],
+     "unknown dataset 'digts' (did you mean 'digits'?)"),
+    (["--dataset", "digits:100", "--train", 80, "--test", 30],
+     "has 100 examples; cannot split into 80 train + 30 test"),
     (["--dataset", "iris", "--train", 0, "--test", 30], "both must be positive"),
     (["--dataset", "mnist:/nonexistent/mnist", "--train", 10, "--test", 10], "not found"),
     (["--dataset", "digits", "--train", 10, "--test", 10, "--ridge", -1], "ridge must be"),

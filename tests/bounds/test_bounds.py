@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ntksym.bounds import (all_bounds, allen_zhu_li_song as azls, arora,
-                           chatterji_long_bartlett as clb, get, qian_klabjan as qk, yang_wang as yw)
+from ntksym.bounds import all_bounds, arora, get
+from ntksym.bounds import allen_zhu_li_song as azls
+from ntksym.bounds import chatterji_long_bartlett as clb
+from ntksym.bounds import qian_klabjan as qk
+from ntksym.bounds import yang_wang as yw
 from ntksym.errors import NtksymError
 
 
@@ -49,7 +52,8 @@ def test_yang_wang_theorem_3_5_by_hand():
     b = yw.theorem_3_5_width
     assert b.evaluate(alpha=0.5, L=2, eps=0.5) == pytest.approx(2048, rel=1e-15)
     assert b.evaluate(alpha=0.5, L=2, eps=0.5, C=3) == pytest.approx(6144)
-    # above eps* = L^2 sqrt(alpha) = 2.83 the 1/alpha^2 term wins: at eps = 4: first 64/(1/2*256) = 0.5, second 4/(1/4*16) = 1 -> 1/alpha^2 term wins
+    # above eps* = L^2 sqrt(alpha) = 2.83 the 1/alpha^2 term wins: at eps = 4: first
+    # 64/(1/2*256) = 0.5, second 4/(1/4*16) = 1 -> 1/alpha^2 term wins
     assert b.evaluate(alpha=0.5, L=2, eps=4) == pytest.approx(1.0)
     assert b.solve("eps", d=2048, alpha=0.5, L=2) == pytest.approx(0.5, rel=1e-12)
     assert b.solve("alpha", d=2048, L=2, eps=0.5) == pytest.approx(0.5, rel=1e-12)
@@ -253,7 +257,8 @@ def test_clb_theorem_3_3_by_hand():
     assert clb.theorem_3_3_h_NT.evaluate(L=1, n=3, p=6) == pytest.approx(25 * math.log(3) / 216)
     # the paper's chain h_NT <= L^(L/2-3)(1+24L) log n/(24 sqrt p (6pL)^(L/2)) fails by 2 sqrt6/3
     L, p, n = sp.symbols("L p n", positive=True)
-    middle = L ** (L / 2 - 3) * (1 + 24 * L) * sp.log(n) / (24 * sp.sqrt(p) * sp.sqrt(6 * p * L) ** L)
+    middle = (L ** (L / 2 - 3) * (1 + 24 * L) * sp.log(n)
+              / (24 * sp.sqrt(p) * sp.sqrt(6 * p * L) ** L))
     hnt = clb.theorem_3_3_h_NT.expr.subs({s: {"L": L, "p": p, "n": n}[s.name]
                                           for s in clb.theorem_3_3_h_NT.expr.free_symbols})
     ratio = sp.simplify(sp.powsimp(hnt / middle, force=True).subs(L, 2))
@@ -280,7 +285,8 @@ def test_azls_by_hand_and_sgd_misprint():
     # rho^15/(eta delta m) log(1/eps); this holds for rho^42, not for the printed rho^12
     rho, delta, m, eps = sp.symbols("rho delta m eps", positive=True)
     sub = {s: {"rho": rho, "delta": delta, "m": m, "eps": eps}[s.name]
-           for s in azls.sgd_step_size.expr.free_symbols | azls.sgd_iterations_min.expr.free_symbols}
+           for s in (azls.sgd_step_size.expr.free_symbols
+                     | azls.sgd_iterations_min.expr.free_symbols)}
     lower = azls.sgd_iterations_min.expr.xreplace(sub)
     for eta, ok in [(azls.sgd_step_size.expr.xreplace(sub), True),
                     (azls.sgd_step_size_as_printed.xreplace(sub), False)]:
@@ -367,11 +373,10 @@ def test_bound_errors_and_helpers():
     assert "theorem_3_5_width" in b.describe()
 
 
-def test_cli_bounds():
+def test_cli_bounds(root):
     import json as _json
     import subprocess
     import sys
-    from pathlib import Path
 
     from click.testing import CliRunner
 
@@ -389,7 +394,6 @@ def test_cli_bounds():
     r = run(bounds_group, ["show", "qian_klabjan.theorem_3_alpha_max", "--latex"])
     assert r.output.startswith("\\alpha \\leq")
     # user errors: exit status 2 with one line through cli.main
-    root = Path(__file__).resolve().parents[2]
     p = subprocess.run([sys.executable, str(root / "cli.py"), "bounds", "eval",
                         "arora.theorem_b_2_width", "L=2", "eps=0.1", "delta=2"],
                        capture_output=True, text=True, cwd=root)

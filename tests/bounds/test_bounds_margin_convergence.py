@@ -1,18 +1,14 @@
 """The empirical NTK margin (Assumption 3.2's gamma, unnormalised) approaches the margin of the
 infinite-width NTK as the width grows (lead's kernels: ntksym.kernel / empirical_kernel)."""
 
-from pathlib import Path
-
 import numpy as np
 
 import ntksym
 from ntksym.bounds.margin import ntk_margin
 
-SPEC = Path(__file__).resolve().parents[2] / "spec" / "cntk_mlp_depth2.toml"
 
-
-def test_empirical_margin_approaches_infinite_width():
-    arch = ntksym.load_spec(str(SPEC))
+def test_empirical_margin_approaches_infinite_width(spec_dir):
+    arch = ntksym.load_spec(spec_dir / "cntk_mlp_depth2.toml")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 64))
     X /= np.linalg.norm(X, axis=1, keepdims=True)

@@ -6,12 +6,16 @@ import math
 import numpy as np
 import pytest
 
-from ntksym.bounds import chatterji_long_bartlett as clb
-from ntksym.bounds.clb_check import (check_theorem_3_1, init_weights, make_separable_example,
-                                     ntk_gram)
-from ntksym.bounds.margin import ntk_margin, simplex_qp
 from ntksym.apps.reproduce import get, names
 from ntksym.apps.reproduce import qian_klabjan as rq
+from ntksym.bounds import chatterji_long_bartlett as clb
+from ntksym.bounds.clb_check import (
+    check_theorem_3_1,
+    init_weights,
+    make_separable_example,
+    ntk_gram,
+)
+from ntksym.bounds.margin import ntk_margin, simplex_qp
 
 
 def test_registry_has_tables():

@@ -1,17 +1,17 @@
 """Structure of the generated slice-schedule modules that keeps their cold JIT independent of
 depth (ntksym/codegen/steps.py): the repeated layers of a deep CNTK share their step
-functions, and the pass functions loop over a constant table of calls, one row per call.  This checks the
-structure the compile time rests on, not a wall-clock time."""
+functions, and the pass functions loop over a constant table of calls, one row per call.  This
+checks the structure the compile time rests on, not a wall-clock time."""
 
 import re
 
 import pytest
 import sympy as sp
 
+from ntksym.apps.reproduce.arora import digits_arch
 from ntksym.codegen.image import ImagePrinter, generate_image_source
 from ntksym.codegen.steps import StepFunctions, canonical
 from ntksym.ir.program import Assign
-from ntksym.apps.reproduce.arora import digits_arch
 
 
 def _functions(src):

@@ -68,10 +68,9 @@ def test_slices_equal_full_schedule(name, monkeypatch):
         np.testing.assert_allclose(fast[k], full[k], rtol=1e-12, atol=0)
 
 
-def test_slices_digits_blank_pixels(monkeypatch):
+def test_slices_digits_blank_pixels(monkeypatch, spec_dir):
     from ntksym.data import load_dataset
-    text = (ci.__file__.rsplit("/ntksym/", 1)[0] + "/spec/cntk_gap_digits_depth4.toml")
-    arch = ntksym.load_spec(text)
+    arch = ntksym.load_spec(spec_dir / "cntk_gap_digits_depth4.toml")
     X = load_dataset("digits-images:6").X
     assert (X == 0).any()
     fast, full = _both(arch, X, monkeypatch)

@@ -10,8 +10,7 @@ import pytest
 
 import ntksym
 from ntksym.codegen.generate import generate_source
-
-from conftest import ROOT, SPEC_DIR
+from testkit import ROOT, SPEC_DIR
 
 SPECS = sorted(SPEC_DIR.glob("*.toml"))
 
@@ -35,7 +34,8 @@ mod = importlib.import_module(os.path.basename(sys.argv[1])[:-3])
 X = np.load(sys.argv[2])
 K = mod.kernel(X, outputs=("nngp", "ntk"))
 np.save(sys.argv[3], np.stack([K["nngp"], K["ntk"]]))
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("sympy", "ntksym", "networkx", "click"))))
+heavy = ("sympy", "ntksym", "networkx", "click")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 """
 
 

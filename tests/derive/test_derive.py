@@ -1,4 +1,5 @@
-"""`ntksym derive` prints the recursion; its sympy source reproduces the generated code's numbers."""
+"""`ntksym derive` prints the recursion; its sympy source reproduces the generated code's
+numbers."""
 
 import subprocess
 import sys

@@ -15,9 +15,9 @@ import pytest
 import sympy as sp
 
 import ntksym
+from ntksym.apps.reproduce import yang_wang as yw
 from ntksym.errors import SpecError
 from ntksym.layers import mask as masks
-from ntksym.apps.reproduce import yang_wang as yw
 
 DENSE = "spec/cntk_mlp_depth3.toml"
 PRUNED = "spec/yang_wang_mlp.toml"

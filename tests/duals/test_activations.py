@@ -1,19 +1,22 @@
 """Dual kernels of the activation registry against quadrature, Monte Carlo and each other."""
 
-import importlib.util
 import math
+import os
+import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 import sympy as sp
 
 from ntksym.duals.activations import ACTIVATION_KINDS, arccos_J, get_activation, parse_shorthand
+from ntksym.duals.quadrature import (
+    NUMBA_QUADRATURE_SOURCE,
+    gaussian_expectation,
+    numba_quadrature_wrapper,
+)
 from ntksym.errors import SpecError
 from ntksym.ir.functions import QuadratureExpectationBase, Z
-from ntksym.duals.quadrature import (NUMBA_QUADRATURE_SOURCE, gaussian_expectation,
-                               numba_quadrature_wrapper)
 
 A, B, C = sp.symbols("a b c", positive=True)
 
@@ -62,7 +65,8 @@ def test_closed_forms_match_quadrature(kind, params):
 def test_diag_rules_equal_cross_rules(kind, params):
     act = get_activation(kind, **params)
     for a in (0.25, 1.0, 3.0):
-        assert abs(_num(act.dual(A, B, C), a, a, a) - float(act.dual_diag(a).evalf(30))) < 1e-12 * a ** 3
+        assert abs(_num(act.dual(A, B, C), a, a, a)
+                   - float(act.dual_diag(a).evalf(30))) < 1e-12 * a ** 3
         assert abs(_num(act.dual_prime(A, B, C), a, a, a)
                    - float(act.dual_prime_diag(a).evalf(30))) < 1e-12 * max(1, a) ** 3
 
@@ -92,8 +96,8 @@ def test_relu_formula_is_the_stated_compact_form():
 def test_quadrature_relu_matches_closed_form_on_a_grid():
     relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
     dual = get_activation("relu").dual(A, B, C)
-    f = sp.lambdify((A, B, C), dual, modules=[{"ClippedCorrelation": lambda c, a, b:
-                                                 max(-1.0, min(1.0, c / math.sqrt(a * b)))}, "math"])
+    clipped = {"ClippedCorrelation": lambda c, a, b: max(-1.0, min(1.0, c / math.sqrt(a * b)))}
+    f = sp.lambdify((A, B, C), dual, modules=[clipped, "math"])
     worst = 0.0
     for a, b in [(1.0, 1.0), (0.3, 2.5), (4.0, 0.01)]:
         for rho in [-1, -1 + 1e-12, -1 + 1e-8, -1 + 1e-4, -0.6, 0.0, 0.4, 1 - 1e-6, 1 - 1e-10, 1]:
@@ -126,7 +130,8 @@ def test_hermite_duals_exact(text):
         c = rho * math.sqrt(a * b)
         scale = max(1.0, a * b) ** 4
         assert abs(_num(act.dual(A, B, C), a, b, c) - _quad(act, "phi", a, b, c)) < 1e-12 * scale
-        assert abs(_num(act.dual_prime(A, B, C), a, b, c) - _quad(act, "dphi", a, b, c)) < 1e-12 * scale
+        assert abs(_num(act.dual_prime(A, B, C), a, b, c)
+                   - _quad(act, "dphi", a, b, c)) < 1e-12 * scale
     assert sp.expand(act.dual(A, A, A) - act.dual_diag(A)) == 0
     assert sp.expand(act.dual_prime(A, A, A) - act.dual_prime_diag(A)) == 0
 
@@ -198,7 +203,7 @@ def test_descriptions_name_the_path():
     assert "Gauss-Legendre quadrature, order 48" in get_activation("tanh").description()
 
 
-def test_numba_quadrature_source_compiles_caches_and_matches(tmp_path, monkeypatch):
+def test_numba_quadrature_source_compiles_caches_and_matches(tmp_path):
     src = NUMBA_QUADRATURE_SOURCE + '''
 
 @numba.njit(cache=True)
@@ -229,25 +234,43 @@ def grid(a, b, c):
 '''
     path = tmp_path / "ntksym_quadmod_test.py"
     path.write_text(src)
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
-    spec = importlib.util.spec_from_file_location("ntksym_quadmod_test", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     pts = [(1.0, 1.0, 0.3), (0.5, 2.0, -1.0), (2.0, 0.7, 0.999999), (0.0, 1.0, 0.0),
            (1.0, 0.0, 0.0), (0.0, 0.0, 0.0), (1.5, 1.5, 1.5)]
     a = np.array([p[0] for p in pts])
     b = np.array([p[1] for p in pts])
     c = np.array([p[2] * math.sqrt(p[0] * p[1]) for p in pts])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a "cannot cache" NumbaWarning fails the test
-        out = mod.grid(a, b, c)
+    # Numba reads NUMBA_CACHE_DIR once, when first imported: this process imported it long
+    # ago under whatever the user has set, so the compile-and-cache check runs in a child
+    # with a cache directory of its own (and leaves the user's cache alone).
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env["NUMBA_CACHE_DIR"] = str(cache)
+    np.save(tmp_path / "abc.npy", np.stack([a, b, c]))
+    r = subprocess.run([sys.executable, "-c", _QUADMOD_CHILD, str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr      # a "cannot cache" NumbaWarning fails the child
+    out = np.load(tmp_path / "out.npy")
     relu = lambda x: max(x, 0.0)  # noqa: E731
     hub = lambda x: 0.0 if x < 0 else (x * x if x <= 0.5 else x - 0.25)  # noqa: E731
     for i, (x, y, z) in enumerate(zip(a, b, c)):
         assert abs(out[i, 0] - gaussian_expectation(relu, relu, x, y, z, (0.0,))) < 1e-13
-        assert abs(out[i, 1] - gaussian_expectation(hub, relu, x, y, z, (0.0, 0.5), breakpoints_g=(0.0,))) < 1e-13
+        assert abs(out[i, 1] - gaussian_expectation(hub, relu, x, y, z, (0.0, 0.5),
+                                                    breakpoints_g=(0.0,))) < 1e-13
         assert abs(out[i, 2] - x / 2) < 1e-13
-    # numba writes its index to NUMBA_CACHE_DIR, or beside the module when numba read its
-    # configuration before the variable was set (the whole suite imports numba early)
-    assert any(tmp_path.rglob("*.nbi"))
-    sys.modules.pop("ntksym_quadmod_test", None)
+    assert any(cache.rglob("ntksym_quadmod_test*.nbi")), sorted(tmp_path.rglob("*"))
+
+
+# Imports tmp_path/ntksym_quadmod_test.py, evaluates grid on tmp_path/abc.npy (compiling and
+# caching it) with every warning an error, saves tmp_path/out.npy.
+_QUADMOD_CHILD = """
+import sys
+import warnings
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import ntksym_quadmod_test as mod
+a, b, c = np.load(sys.argv[1] + "/abc.npy")
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    out = mod.grid(a, b, c)
+np.save(sys.argv[1] + "/out.npy", out)
+"""

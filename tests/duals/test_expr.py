@@ -5,8 +5,8 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ntksym.errors import SpecError
 from ntksym.duals.expr import FUNCTIONS, parse_expression
+from ntksym.errors import SpecError
 from ntksym.ir.program import Z
 
 

@@ -13,35 +13,20 @@ import pytest
 
 import ntksym
 
-SPEC = '''
-name = "emp"
-input = {{ shape = [6, 6, 2] }}
-[defaults]
-weight_var = 2.0
-bias_var = {bias}
-[[layer]]
-kind = "conv"
-normalize = false
-weight_var = 1.0
-activation = "relu"
-[[layer]]
-kind = "conv"
-padding = "{pad}"
-stride = {stride}
-activation = "relu"
-[[layer]]
-kind = "{readout}"
-[[layer]]
-kind = "dense"
-'''
+
+def cnn(cntk_spec, pad, stride, readout, bias, first=None):
+    """The CNTK preset on 6x6x2 images: its second conv with this padding and stride."""
+    return ntksym.loads_spec(cntk_spec([6, 6, 2], [{"padding": pad, "stride": stride}],
+                                       readout=readout, defaults={"bias_var": bias},
+                                       first=first, name="emp"))
 
 
 @pytest.mark.parametrize("pad,stride,readout,bias", [
     ("same", 1, "global_avg_pool", 0.0),
     ("valid", 2, "flatten", 0.1),
 ])
-def test_empirical_ntk_converges(pad, stride, readout, bias):
-    arch = ntksym.loads_spec(SPEC.format(pad=pad, stride=stride, readout=readout, bias=bias))
+def test_empirical_ntk_converges(pad, stride, readout, bias, cntk_spec):
+    arch = cnn(cntk_spec, pad, stride, readout, bias)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3, 6, 6, 2)) / np.sqrt(2)
     K = ntksym.kernel(arch, X, progress=False)
@@ -55,9 +40,9 @@ def test_empirical_ntk_converges(pad, stride, readout, bias):
 
 
 @pytest.mark.parametrize("pad,stride", [("circular", 2), ("same", 1), ("valid", 2)])
-def test_finite_conv_backward_is_the_adjoint(pad, stride):
+def test_finite_conv_backward_is_the_adjoint(pad, stride, cntk_spec):
     """<conv(y), g> = <y, backward(g)> for the finite layers (gradient correctness)."""
-    arch = ntksym.loads_spec(SPEC.format(pad=pad, stride=stride, readout="flatten", bias=0.0))
+    arch = cnn(cntk_spec, pad, stride, "flatten", 0.0)
     from ntksym.empirical.network import FiniteNetwork
     net = FiniteNetwork(arch.finite_graph(5), seed=0)
     rng = np.random.default_rng(1)
@@ -79,13 +64,12 @@ def test_finite_conv_backward_is_the_adjoint(pad, stride):
     np.testing.assert_allclose(fd, an, rtol=1e-5, atol=1e-8)
 
 
-def test_backward_skips_only_layers_no_parameter_needs():
+def test_backward_skips_only_layers_no_parameter_needs(cntk_spec):
     """With the first conv fixed, the NTK's backward pass stops above it; the output gradients
     it does compute equal those of the full pass (and so does the NTK)."""
-    spec = SPEC.format(pad="same", stride=1, readout="global_avg_pool", bias=0.0).replace(
-        "normalize = false", "normalize = false\ntrainable = false")
+    arch = cnn(cntk_spec, "same", 1, "global_avg_pool", 0.0, first={"trainable": False})
     from ntksym.empirical.network import FiniteNetwork
-    net = FiniteNetwork(ntksym.loads_spec(spec).finite_graph(6), seed=0)
+    net = FiniteNetwork(arch.finite_graph(6), seed=0)
     X = np.random.default_rng(2).standard_normal((3, 6, 6, 2))
     _, caches = net.forward(X)
     full, part = net.backward(caches, 3), net.backward(caches, 3, only_trainable=True)

@@ -22,31 +22,19 @@ from scipy.stats import t as student_t
 import ntksym
 from ntksym.codegen.generate import generate_source
 from ntksym.errors import SpecError
-
-from conftest import SPEC_DIR
+from testkit import SPEC_DIR, cntk_toml
 
 ALPHA = 1e-3
 
-SPEC = '''
-name = "masked_cnn"
-input = {{ shape = [5, 5, 1] }}
-[defaults]
-weight_var = 2.0
-[[layer]]
-kind = "conv"
-normalize = false
-activation = "relu"
-[[layer]]
-kind = "conv"
-activation = "relu"
-mask = {mask}
-[[layer]]
-kind = "global_avg_pool"
-[[layer]]
-kind = "dense"
-'''
-UNMASKED = SPEC.replace("mask = {mask}\n", "")
-BERNOULLI = '{ kind = "bernoulli", keep = 0.5 }'
+BERNOULLI = {"kind": "bernoulli", "keep": 0.5}
+FILTER = {"kind": "filter", "keep": 0.5}
+
+
+def masked_cnn(mask=None):
+    """The CNTK preset on 5x5x1 images (first layer of weight variance c_sigma = 2), its
+    second conv masked by ``mask`` (a dict: the TOML inline table)."""
+    return cntk_toml([5, 5, 1], [{"mask": mask}] if mask else [{}],
+                     first={"weight_var": 2.0}, name="masked_cnn")
 
 
 def z_threshold(samples, n):
@@ -69,30 +57,29 @@ def _X():
 
 
 def test_conv_mask_factors_in_derive_and_equal_kernels():
-    arch = ntksym.loads_spec(SPEC.format(mask='{ kind = "filter", keep = 0.25 }'))
+    arch = ntksym.loads_spec(masked_cnn({"kind": "filter", "keep": 0.25}))
     text = str(arch.derive())
     assert "filter mask keep=0.25: weight variance x 1/4, W-gradient term x 1/4" in text
     assert "note: conv_2 mask: whole q x q filters" in text
-    bern = body(ntksym.loads_spec(SPEC.format(mask=BERNOULLI)))
-    dense = body(ntksym.loads_spec(UNMASKED.format()))
+    bern = body(ntksym.loads_spec(masked_cnn(BERNOULLI)))
+    dense = body(ntksym.loads_spec(masked_cnn()))
     # whole-filter and entrywise Bernoulli masks with the same keep: the same kernel
-    assert body(ntksym.loads_spec(SPEC.format(mask='{ kind = "filter", keep = 0.5 }'))) == bern
+    assert body(ntksym.loads_spec(masked_cnn(FILTER))) == bern
     assert bern != dense                                   # the mask changes the kernel
     # rescaled: exactly the dense kernel
-    resc = '{ kind = "bernoulli", keep = 0.3, rescale = true }'
-    assert body(ntksym.loads_spec(SPEC.format(mask=resc))) == dense
+    resc = {"kind": "bernoulli", "keep": 0.3, "rescale": True}
+    assert body(ntksym.loads_spec(masked_cnn(resc))) == dense
 
 
-@pytest.mark.parametrize("mask, gradient", [(BERNOULLI, "true"),
-                                            ('{ kind = "filter", keep = 0.5 }', "true"),
+@pytest.mark.parametrize("mask, gradient", [(BERNOULLI, "true"), (FILTER, "true"),
                                             (BERNOULLI, "fresh")])
 def test_masked_cnn_empirical_matches_analytic(mask, gradient):
     """The analytic kernel is the Bernoulli spec's module for all three (equal bodies above)."""
     X = _X()
-    K = ntksym.kernel(ntksym.loads_spec(SPEC.format(mask=BERNOULLI)), X, kind="both",
+    K = ntksym.kernel(ntksym.loads_spec(masked_cnn(BERNOULLI)), X, kind="both",
                       progress=False)
     S = 12
-    E = ntksym.empirical_kernel(ntksym.loads_spec(SPEC.format(mask=mask)), X, width=64,
+    E = ntksym.empirical_kernel(ntksym.loads_spec(masked_cnn(mask)), X, width=64,
                                 samples=S, seed=2, kind="both", gradient=gradient)
     for k in ("nngp", "ntk"):
         z = np.abs(E.mean[k] - K[k]) / E.stderr[k]
@@ -115,7 +102,7 @@ def test_vgg_small_bernoulli_empirical_matches_analytic():
 def test_fresh_backward_copy_in_conv():
     """--gradient fresh: conv nodes get W_back (masked by its own draw), used by backward."""
     from ntksym.empirical.network import FiniteNetwork
-    g = ntksym.loads_spec(SPEC.format(mask=BERNOULLI)).finite_graph(6)
+    g = ntksym.loads_spec(masked_cnn(BERNOULLI)).finite_graph(6)
     for n in g.nodes:
         g.nodes[n]["gradient"] = "fresh"
     w = FiniteNetwork(g, seed=1).weights["conv_2"]
@@ -123,11 +110,11 @@ def test_fresh_backward_copy_in_conv():
     assert 0 < (w["W_back"] == 0).mean() < 1 and not np.array_equal(w["W_back"] == 0, ~w["mask"])
 
 
-@pytest.mark.parametrize("mask", ['{ kind = "filter", keep = 0 }',
-                                  '{ kind = "magnitude", keep = 0.5, scope = "global" }'])
+@pytest.mark.parametrize("mask", [{"kind": "filter", "keep": 0},
+                                  {"kind": "magnitude", "keep": 0.5, "scope": "global"}])
 def test_bad_conv_masks(mask):
     with pytest.raises(SpecError):
-        ntksym.loads_spec(SPEC.format(mask=mask))
+        ntksym.loads_spec(masked_cnn(mask))
 
 
 def test_filter_mask_on_dense_is_rejected():

@@ -35,14 +35,22 @@ def spec_text(act, wvar, bvar):
 def X():
     rng = np.random.default_rng(11)
     X = rng.standard_normal((3, 5))
-    return X / np.linalg.norm(X, axis=1, keepdims=True) * np.sqrt(5) * np.array([[1.0], [0.7], [1.3]])
+    scales = np.array([[1.0], [0.7], [1.3]])
+    return X / np.linalg.norm(X, axis=1, keepdims=True) * np.sqrt(5) * scales
 
 
+# (width n, networks S): the finite-width bias relative to the standard error grows like
+# sqrt(S / n), about 0.25 for both; the second costs 48x the first and runs with -m slow
+SIZES = [pytest.param(256, 16, id="n256-S16"),
+         pytest.param(1024, 48, id="n1024-S48", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("width, samples", SIZES)
 @pytest.mark.parametrize("name", list(SPECS))
-def test_monte_carlo_agrees_within_4_standard_errors(name, X):
+def test_monte_carlo_agrees_within_4_standard_errors(name, width, samples, X):
     arch = ntksym.loads_spec(spec_text(*SPECS[name]))
     analytic = ntksym.kernel(arch, X, kind="both")
-    E = ntksym.empirical_kernel(arch, X, width=1024, samples=48, seed=1)
+    E = ntksym.empirical_kernel(arch, X, width=width, samples=samples, seed=1)
     for kind in ("nngp", "ntk"):
         dev = np.abs(E.mean[kind] - analytic[kind])
         assert np.all(dev <= 4 * E.stderr[kind] + 1e-12), (kind, dev / E.stderr[kind])

@@ -83,7 +83,8 @@ def test_bernoulli_mask_is_scaled_variances_and_rescale_is_dense():
 
 def _recurrence(a):
     """The cross assignments (pre-activation, post-activation) of the rnn layer's recurrence."""
-    return [x.expr for s in a.derive().steps if getattr(getattr(s, "op", None), "label", None) == "time_recurrence"
+    return [x.expr for s in a.derive().steps
+            if getattr(getattr(s, "op", None), "label", None) == "time_recurrence"
             for x in s.op.cross + s.op.diag]
 
 

@@ -16,7 +16,6 @@ from ntksym.data import (
 )
 from ntksym.errors import DataError, NtksymError
 
-
 # ------------------------------------------------------------------ embedded datasets
 
 @pytest.mark.parametrize("name, shape, n_classes", [
@@ -181,7 +180,8 @@ def test_mnist_idx_round_trip(tmp_path, gz):
     labels = rng.integers(0, 10, 5).astype(np.uint8)
     suffix = ".gz" if gz else ""
     write = (lambda p, b: gzip.open(p, "wb").write(b)) if gz else (lambda p, b: p.write_bytes(b))
-    ip, lp = tmp_path / f"train-images-idx3-ubyte{suffix}", tmp_path / f"train-labels-idx1-ubyte{suffix}"
+    ip = tmp_path / f"train-images-idx3-ubyte{suffix}"
+    lp = tmp_path / f"train-labels-idx1-ubyte{suffix}"
     write(ip, _idx_bytes(imgs, 0x08))
     write(lp, _idx_bytes(labels, 0x08))
     X, y = load_mnist_idx(ip, lp)

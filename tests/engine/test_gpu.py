@@ -27,8 +27,7 @@ import pytest  # noqa: E402
 
 import ntksym  # noqa: E402
 from ntksym.errors import DeviceError  # noqa: E402
-
-from conftest import ROOT, SPEC_DIR  # noqa: E402
+from testkit import ROOT, SPEC_DIR  # noqa: E402
 
 MLP_SPECS = ["cntk_mlp_depth3", "erf_mlp_bias", "leaky_relu_mlp"]
 RNG = np.random.default_rng(7)
@@ -93,6 +92,7 @@ def test_fp32_device_code_stays_fp32():
     """The device functions, compiled by Numba for the CPU, type as float32 -> float32:
     no float64 literal promotes the arithmetic."""
     from numba import njit, types
+
     from ntksym.codegen.cuda import device_functions_source
     for name in MLP_SPECS:
         program = ntksym.load_spec(SPEC_DIR / f"{name}.toml").derive()
@@ -163,6 +163,7 @@ def test_cli_gpu_on_simulator_matches_cpu(tmp_path):
 
 def test_docstring_examples():
     import doctest
+
     import ntksym.codegen.cuda
     import ntksym.engine.gpu
     for mod in (ntksym.codegen.cuda, ntksym.engine.gpu):

@@ -27,52 +27,17 @@ import pytest  # noqa: E402
 
 import ntksym  # noqa: E402
 from ntksym.errors import DeviceError  # noqa: E402
-
-from conftest import ROOT  # noqa: E402
+from testkit import ROOT, cntk_toml  # noqa: E402
 
 HEAD = 'name = "{name}"\ninput = {{ shape = {shape} }}\n'
 CONV = '[[layer]]\nkind = "conv"\n'
 SPECS = {
     # CNTK-GAP (Arora et al. 2019), depth 3, every layer trained, zero padding
-    "gap-zero": HEAD.format(name="g_gap", shape="[4, 4, 1]") + '''
-[defaults]
-weight_var = 2.0
-[[layer]]
-kind = "conv"
-normalize = false
-weight_var = 1.0
-activation = "relu"
-[[layer]]
-kind = "conv"
-activation = "relu"
-[[layer]]
-kind = "global_avg_pool"
-[[layer]]
-kind = "dense"
-''',
+    "gap-zero": cntk_toml([4, 4, 1], name="g_gap"),
     # CNTK-V with the first and last layer fixed, 5x5x2, one 'valid' layer (the grid shrinks)
-    "v-frozen-valid": HEAD.format(name="g_v", shape="[5, 5, 2]") + '''
-[defaults]
-weight_var = 2.0
-[[layer]]
-kind = "conv"
-normalize = false
-weight_var = 1.0
-trainable = false
-activation = "relu"
-[[layer]]
-kind = "conv"
-padding = "valid"
-activation = "relu"
-[[layer]]
-kind = "conv"
-activation = "relu"
-[[layer]]
-kind = "flatten"
-[[layer]]
-kind = "dense"
-trainable = false
-''',
+    "v-frozen-valid": cntk_toml([5, 5, 2], [{"padding": "valid"}, {}], readout="flatten",
+                                first={"trainable": False}, dense={"trainable": False},
+                                name="g_v"),
     # circular padding, GAP, biases, erf, a 2x3 filter, a ReLU dense layer after the readout
     "gap-circular-tail": HEAD.format(name="g_circ", shape="[4, 5, 2]") + '''
 [[layer]]
@@ -171,6 +136,7 @@ def test_global_scratch_per_layer_constants_and_chunks():
     into a patch sum and into the readout), several pair_kernel launches (chunks of 2 pairs),
     a 3 x 2 cross block."""
     import sympy as sp
+
     from ntksym.engine.common import compiled, output_names
     from ntksym.engine.gpu import gpu_image_kernel
     arch = ntksym.loads_spec(BIASED)
@@ -305,6 +271,7 @@ def test_cli_image_on_simulator_matches_cpu(tmp_path):
 
 def test_docstring_examples():
     import doctest
+
     import ntksym.codegen.cuda_slices
     import ntksym.engine.gpu
     for mod in (ntksym.codegen.cuda_slices, ntksym.engine.gpu):

@@ -2,26 +2,23 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import ntksym
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_kernel_x2_per_layer_on_sequences(tmp_path):
+def test_kernel_x2_per_layer_on_sequences(tmp_path, root):
     rng = np.random.default_rng(3)
     seqs = [rng.standard_normal((t, 4)) for t in (3, 5, 4)]
     X2, L2 = rng.standard_normal((2, 6, 4)), np.array([6, 2])
     np.savez(tmp_path / "a.npz", *seqs)                      # a list of sequences
     np.savez(tmp_path / "b.npz", x=X2, lengths=L2)           # padded, with lengths
     out = tmp_path / "k.npz"
-    spec = ROOT / "spec" / "rntk_last.toml"
+    spec = root / "spec" / "rntk_last.toml"
     r = subprocess.run([sys.executable, "cli.py", "kernel", str(spec), "--x",
                         str(tmp_path / "a.npz"), "--x2", str(tmp_path / "b.npz"),
-                        "--per-layer", "-o", str(out)], cwd=ROOT, capture_output=True, text=True)
+                        "--per-layer", "-o", str(out)], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     z = np.load(out)
     terms = [k for k in z.files if k.startswith("ntk[")]

@@ -84,38 +84,22 @@ def cntk_brute(x, y, L, gap, fix):
     return T.mean() if gap else np.einsum("ijij->", T)
 
 
-def cntk_spec(L, gap, fix):
-    readout = f"{CS / Q**2!r}" if gap else f"{CS * H * W / Q**2!r}"
-    text = f'''
-name = "brute"
-input = {{ shape = [{H}, {W}, {C}] }}
-[defaults]
-weight_var = 2.0
-[[layer]]
-kind = "conv"
-normalize = false
-weight_var = 1.0
-trainable = {"false" if fix else "true"}
-activation = "relu"
-[[layer]]
-kind = "conv"
-activation = "relu"
-repeat = {L - 1}
-[[layer]]
-kind = "{"global_avg_pool" if gap else "flatten"}"
-[[layer]]
-kind = "dense"
-weight_var = {readout}
-trainable = {"false" if fix else "true"}
-'''
-    return ntksym.loads_spec(text)
+def cntk_arch(gap, fix, spec_dir, cntk_spec):
+    """Depth 3 (L = 2 convolutions) on H x W x C inputs: the shipped CNTK-GAP files; CNTK-V's
+    shipped readout variance c H W / q^2 is for 32 x 32 inputs, so its variant is built here."""
+    if gap:
+        name = "cntk_gap_fixed_depth3.toml" if fix else "cntk_gap_depth3.toml"
+        return ntksym.load_spec(spec_dir / name).with_input_shape([H, W, C])
+    assert not fix
+    return ntksym.loads_spec(cntk_spec([H, W, C], readout="flatten",
+                                       dense={"weight_var": CS * H * W / Q**2}))
 
 
 @pytest.mark.parametrize("gap,fix", [(False, False), (True, True), (True, False)])
-def test_generated_cntk_equals_appendix_e(gap, fix):
+def test_generated_cntk_equals_appendix_e(gap, fix, spec_dir, cntk_spec):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((3, H, W, C))
-    K = ntksym.kernel(cntk_spec(2, gap, fix), X, progress=False)
+    K = ntksym.kernel(cntk_arch(gap, fix, spec_dir, cntk_spec), X, progress=False)
     for i in range(3):
         for j in range(i, 3):
             ref = cntk_brute(X[i], X[j], 2, gap, fix)

@@ -5,14 +5,13 @@ separate environment; each holds the images X, NT's nngp and ntk, and the ntksym
 the same network.  CI needs no neural-tangents.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import ntksym
+from testkit import ROOT
 
-CASES = sorted(Path(__file__).resolve().parents[1].glob("reference/nt_*.npz"))
+CASES = sorted((ROOT / "tests" / "reference").glob("nt_*.npz"))
 
 
 def test_reference_files_exist():

@@ -106,7 +106,8 @@ def test_cli_kernel_writes_the_matrix(tmp_path, data, spec_dir):
     X, _ = data
     np.save(tmp_path / "X.npy", X)
     out = tmp_path / "K.npy"
-    r = subprocess.run([sys.executable, "-m", "cli", "kernel", str(spec_dir / "cntk_mlp_depth3.toml"),
+    r = subprocess.run([sys.executable, "-m", "cli", "kernel",
+                        str(spec_dir / "cntk_mlp_depth3.toml"),
                         "--x", str(tmp_path / "X.npy"), "-o", str(out)],
                        capture_output=True, text=True, cwd=spec_dir.parent)
     assert r.returncode == 0, r.stderr

@@ -9,14 +9,11 @@ The default run checks the vector and sequence specs and the 8x8 digits CNTK; th
 image specs' analytic kernels (one cold compilation each, 10-60 s) run with ``-m slow``.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import ntksym
-
-from conftest import ROOT, SPEC_DIR
+from testkit import ROOT, SPEC_DIR
 
 REFERENCE = ROOT / "tests" / "reference" / "kernels_before_redesign.npz"
 SPECS = sorted(p.stem for p in SPEC_DIR.glob("*.toml"))

@@ -8,8 +8,9 @@ It writes tests/reference/kernels_before_redesign.npz: for each spec/NAME.toml, 
 kernels (nngp, ntk and the per-layer NTK terms) of X vs X and X vs X2, and the empirical
 kernels of two small finite networks (width 16, seeds 0 and 1).  Per-layer NTK terms of the
 depth-11/21 image programs failed to compile on main at cf5a0c6 with numba 0.68 ("Calling a
-closure with *args is unsupported"); for those only the totals are recorded. tests/test_reference_kernels.py
-compares today's code against these numbers (1e-15 relative analytic, 1e-12 empirical).
+closure with *args is unsupported"); for those only the totals are recorded.
+tests/oracles/test_reference_kernels.py compares today's code against these numbers (1e-15
+relative analytic, 1e-12 empirical).
 """
 
 import sys

@@ -1,8 +1,10 @@
-"""Reference kernels from neural-tangents 0.6.5 (jax 0.4.26, float64) for tests/test_cnn_reference.py.
+"""Reference kernels from neural-tangents 0.6.5 (jax 0.4.26, float64) for
+tests/oracles/test_cnn_reference.py.
 
 Run ONLY in a separate environment with neural-tangents installed (never by CI):
 
-    nt-env/bin/python tests/reference/make_nt_reference.py   # a venv with neural-tangents 0.6.5, jax 0.4.26
+    # in a venv with neural-tangents 0.6.5, jax 0.4.26:
+    nt-env/bin/python tests/reference/make_nt_reference.py
 
 Each case is a stax network and the ntksym spec text describing the same network; the script
 writes tests/reference/nt_<case>.npz holding X (n, 6, 6, 2), nngp, ntk and the spec text.

@@ -8,9 +8,9 @@ import pytest
 import ntksym
 import ntksym.codegen.generate as generate
 import ntksym.architecture as architecture
-from conftest import SPEC_DIR
 from ntksym.engine import common
 from ntksym.scale.tiles import tiled_kernel
+from testkit import SPEC_DIR
 
 
 @pytest.fixture

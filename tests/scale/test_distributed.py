@@ -3,7 +3,6 @@ bit, also when one worker is killed mid-run."""
 
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +12,10 @@ from ntksym.scale.tiles import tiled_kernel
 
 distributed = pytest.importorskip("distributed")
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def arch():
-    return ntksym.load_spec(ROOT / "spec" / "cntk_mlp_depth3.toml")
+def arch(spec_dir):
+    return ntksym.load_spec(spec_dir / "cntk_mlp_depth3.toml")
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +70,11 @@ def test_killed_worker_costs_only_its_tiles(arch, client, tmp_path):
     assert victim not in client.run(os.getpid).values()      # the nanny started a new worker
 
 
-def test_images_and_both_kernels_tile_on_the_cluster(client, tmp_path):
+def test_images_and_both_kernels_tile_on_the_cluster(client, tmp_path, spec_dir):
     # the CNTK-GAP on 8x8x1 digits (blank pixels: zero-variance patches) tiles on Dask workers
     # exactly as in one process, for both kernels at once (one memmap each)
     from ntksym.data import load_dataset
-    gap = ntksym.load_spec(ROOT / "spec" / "cntk_gap_digits_depth4.toml")
+    gap = ntksym.load_spec(spec_dir / "cntk_gap_digits_depth4.toml")
     X = load_dataset("digits").X[:22].reshape(-1, 8, 8, 1)
     ref = ntksym.kernel(gap, X, kind="both")
     t = tiled_kernel(gap, X, output=tmp_path / "t.npy", kind="both", tile=8, progress=False)

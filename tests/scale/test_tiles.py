@@ -14,14 +14,19 @@ import pytest
 
 import ntksym
 from ntksym.errors import DataError, OutputExistsError
-from ntksym.scale.run import kernel_command, parse_bytes, plan
 from ntksym.scale.progress import Progress
-from ntksym.scale.tiles import (TiledRun, compute_tile, manifest_path, partial_path, tile_grid,
-                                tiled_kernel)
+from ntksym.scale.run import kernel_command, parse_bytes, plan
+from ntksym.scale.tiles import (
+    compute_tile,
+    manifest_path,
+    partial_path,
+    tile_grid,
+    tiled_kernel,
+)
+from testkit import ROOT, SPEC_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / "spec" / "cntk_mlp_depth3.toml"
-SPEC_OTHER = ROOT / "spec" / "cntk_mlp_depth2.toml"
+SPEC = SPEC_DIR / "cntk_mlp_depth3.toml"
+SPEC_OTHER = SPEC_DIR / "cntk_mlp_depth2.toml"
 
 
 @pytest.fixture(scope="module")
