@@ -380,8 +380,7 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     expect about -0.5.  Columns of the CSV: width, samples, mean_abs_dev, mean_abs_dev_se,
     mean_rel_dev, mean_rel_dev_se, mc_mean_abs_dev, max_abs_dev, seconds.
     """
-    from ntksym.apps.convergence import (convergence_study, parse_widths, plot_convergence,
-                                    write_csv)
+    from ntksym.apps.convergence import convergence_study, parse_widths, plot_convergence, write_csv
     width_list = parse_widths(widths)
     for path, suffix, opt in ((plot, ".png", "--plot"), (output, ".csv", "-o")):
         if path is not None and Path(path).suffix.lower() != suffix:

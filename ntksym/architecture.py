@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-
 from functools import cached_property
 
 from ntksym.derive.walker import derive

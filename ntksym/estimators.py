@@ -3,7 +3,6 @@
 >>> from ntksym.estimators import NTKRegressor
 """
 
-from ntksym.apps.estimators import (NTKClassifier, NTKRegressor, KernelCallable,  # noqa: F401
-                                    kernel_callable)
+from ntksym.apps.estimators import KernelCallable, NTKClassifier, NTKRegressor, kernel_callable  # noqa: F401
 
 __all__ = ["NTKRegressor", "NTKClassifier", "KernelCallable", "kernel_callable"]

@@ -30,9 +30,9 @@ import time
 
 import numpy as np
 
+from ntksym.apps.predict import kernel_classify, kernel_regression
 from ntksym.data import load_dataset, split_dataset
 from ntksym.errors import DataError
-from ntksym.apps.predict import kernel_classify, kernel_regression
 
 __all__ = ["RegressionResult", "regress", "as_spec_input"]
 

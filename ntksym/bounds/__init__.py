@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import difflib
 
-from ntksym.bounds import (allen_zhu_li_song, arora, chatterji_long_bartlett, qian_klabjan,
-                           yang_wang)
+from ntksym.bounds import allen_zhu_li_song, arora, chatterji_long_bartlett, qian_klabjan, yang_wang
 from ntksym.bounds.core import Assumption, Bound, SymbolInfo
 from ntksym.errors import NtksymError
 

@@ -69,8 +69,8 @@ def quadrature_source(printer):
     """Integrand functions and wrappers for every quadrature expectation the printer met."""
     if not printer.quadrature_names:
         return ""
-    from ntksym.ir.program import Z
     from ntksym.duals.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
+    from ntksym.ir.program import Z
     out = ["", "# ---- Gaussian expectations by piecewise Gauss-Legendre quadrature",
            NUMBA_QUADRATURE_SOURCE]
     fp = NumbaPrinter()

@@ -37,8 +37,13 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import (corr_source, module_header, pick_source, vector_driver_lines,
-                                   vector_functions)
+from ntksym.codegen.common import (
+    corr_source,
+    module_header,
+    pick_source,
+    vector_driver_lines,
+    vector_functions,
+)
 from ntksym.codegen.printer import NumbaPrinter, is_quadrature
 from ntksym.errors import DeviceError
 from ntksym.ir.program import KernelProgram

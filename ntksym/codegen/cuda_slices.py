@@ -52,14 +52,20 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import (clip1_source, corr_source, cse_block, function, module_header,
-                                   pick_source)
+from ntksym.codegen.common import (
+    clip1_source,
+    corr_source,
+    cse_block,
+    function,
+    module_header,
+    pick_source,
+)
 from ntksym.codegen.cuda import DTYPES, CudaPrinter, refuse_quadrature
 from ntksym.codegen.liveness import Slots, is_diag
+from ntksym.codegen.printer import identifier
 from ntksym.codegen.slice_walk import SliceWalker, diag_symbols, slice_plan
 from ntksym.errors import DeviceError
 from ntksym.ir.program import KernelProgram
-from ntksym.codegen.printer import identifier
 
 CODEGEN_CUDA_IMAGE_VERSION = "1"
 #: static shared memory a block may use (the CUDA limit without opt-in)
@@ -96,9 +102,9 @@ def _pixel_loop(H, W, circ):
                 f"    if jy >= {W}:",
                 f"        jy -= {W}",
                 f"    q = iy * {W} + jy"]
-    return [f"r0 = max(0, -di)",
+    return ["r0 = max(0, -di)",
             f"rh = max(0, min({H}, {H} - di) - r0)",
-            f"c0 = max(0, -dj)",
+            "c0 = max(0, -dj)",
             f"rw = max(0, min({W}, {W} - dj) - c0)",
             "for k in range(tid, rh * rw, nt):",
             "    kr = k // rw",
@@ -179,8 +185,8 @@ class CudaSlices(SliceWalker):
         pairs = [(a, b) for a, b in zip(step.inputs, step.outputs) if not is_diag(b.name)]
         L = ["cuda.syncthreads()          # the inputs are complete"]
         if not self.circ:
-            L += [f"ra = max(0, -di)", f"rb = min({H}, {H} - di)",
-                  f"ca = max(0, -dj)", f"cb = min({W}, {W} - dj)"]
+            L += ["ra = max(0, -di)", f"rb = min({H}, {H} - di)",
+                  "ca = max(0, -dj)", f"cb = min({W}, {W} - dj)"]
         L += _pixel_loop(Ho, Wo, self.circ)
         L += [f"    a{n} = {self.literal(0)}" for n in range(len(pairs))]
         L += [f"    for u in range({qh}):", f"        r = i + u - {ph}"]
@@ -229,7 +235,7 @@ class CudaSlices(SliceWalker):
                         "        " + call.format(w=two)]
         call = f"offset_pass(S, Xa, Xb, Dx, Dy, di, dj, acc, comp, {one})"
         if self.trace_only:
-            return [f"di = 0", "dj = 0", call]
+            return ["di = 0", "dj = 0", call]
         lo_h, lo_w = (0, 0) if self.circ else (-(Hf - 1), -(Wf - 1))
         return [f"for di in range({lo_h}, {Hf}):", f"    for dj in range({lo_w}, {Wf}):",
                 "        " + call]

@@ -33,8 +33,17 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import (NJIT, clip1_source, corr_source, cse_block, emitter_of,
-                                   function, module_header, pick_source, quadrature_source)
+from ntksym.codegen.common import (
+    NJIT,
+    clip1_source,
+    corr_source,
+    cse_block,
+    emitter_of,
+    function,
+    module_header,
+    pick_source,
+    quadrature_source,
+)
 from ntksym.codegen.fastmath import acos_source
 from ntksym.codegen.liveness import Slots
 from ntksym.codegen.printer import NumbaPrinter, identifier

@@ -26,12 +26,10 @@ True
 
 from __future__ import annotations
 
-import sympy as sp
-
 from ntksym.codegen.common import corr_source, cse_block, module_header, quadrature_source
+from ntksym.codegen.printer import NumbaPrinter, identifier
 from ntksym.ir.ops import Readout
 from ntksym.ir.program import Elementwise, KernelProgram, Structural
-from ntksym.codegen.printer import NumbaPrinter, identifier
 
 CODEGEN_VERSION = "seq-2"
 
@@ -362,7 +360,7 @@ def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric):
         for i in prange(n1):
 {eq_non}'''
     else:
-        scalar_src = f'''
+        scalar_src = '''
 
 @njit(cache=True, parallel=True)
 def grid_tile(X, L, D, X2, L2, D2, out, symmetric):

@@ -22,8 +22,16 @@ True
 
 from __future__ import annotations
 
-from ntksym.codegen.common import (NJIT, clip1_source, corr_source, module_header, pick_source,
-                                   quadrature_source, vector_driver_lines, vector_functions)
+from ntksym.codegen.common import (
+    NJIT,
+    clip1_source,
+    corr_source,
+    module_header,
+    pick_source,
+    quadrature_source,
+    vector_driver_lines,
+    vector_functions,
+)
 from ntksym.codegen.printer import NumbaPrinter
 from ntksym.ir.program import KernelProgram
 

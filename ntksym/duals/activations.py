@@ -47,8 +47,17 @@ import math
 from ntksym.errors import SpecError
 
 from .base import Activation
-from .closed import (arccos_J, make_abs, make_erf, make_identity, make_leaky_relu,  # noqa: F401
-                     make_relu, make_relu_power, make_sin, make_step)
+from .closed import (  # noqa: F401
+    arccos_J,
+    make_abs,
+    make_erf,
+    make_identity,
+    make_leaky_relu,
+    make_relu,
+    make_relu_power,
+    make_sin,
+    make_step,
+)
 from .expansions import make_expression, make_huberized_relu, make_swish, make_tanh
 
 __all__ = ["ACTIVATION_KINDS", "REQUIRED", "Activation", "arccos_J", "get_activation",

@@ -14,8 +14,13 @@ import sympy as sp
 from ntksym.errors import SpecError
 from ntksym.ir.functions import Z
 
-from .base import Activation, clean_derivative, double_factorial_odd, expression_breakpoints, \
-    piecewise_form
+from .base import (
+    Activation,
+    clean_derivative,
+    double_factorial_odd,
+    expression_breakpoints,
+    piecewise_form,
+)
 
 
 def hermite_dual_coeffs(p):

@@ -25,7 +25,12 @@ Example
 from __future__ import annotations
 
 from ntksym.ir.gaussian import (  # noqa: F401  (re-exported)
-    FIXED_CUTS, QUAD_ORDER, QUAD_RANGE, gaussian_expectation, gaussian_expectation_1d)
+    FIXED_CUTS,
+    QUAD_ORDER,
+    QUAD_RANGE,
+    gaussian_expectation,
+    gaussian_expectation_1d,
+)
 
 NUMBA_QUADRATURE_SOURCE = '''
 # ---- ntksym.duals.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----

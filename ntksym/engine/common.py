@@ -72,7 +72,7 @@ def program(arch, per_layer=False):
 
 
 def _compile_cpu(prog):
-    from ntksym.codegen.generate import compile_program    # every input kind
+    from ntksym.codegen.generate import compile_program  # every input kind
     return compile_program(prog)
 
 

@@ -12,8 +12,17 @@ finish (diagonals, finite check, dtype).
 
 from __future__ import annotations
 
-from ntksym.engine.common import (DEVICES, DTYPES, KINDS, check_data, check_options, compiled,
-                                  finish, output_names, program)
+from ntksym.engine.common import (
+    DEVICES,
+    DTYPES,
+    KINDS,
+    check_data,
+    check_options,
+    compiled,
+    finish,
+    output_names,
+    program,
+)
 from ntksym.errors import DataError, DeviceError
 
 __all__ = ["kernel", "evaluate", "check_data", "output_names", "KINDS", "DTYPES", "DEVICES"]

@@ -131,6 +131,7 @@ def load_sequences(path, name="--x"):
     Returns (X, lengths) where X is an array or a list and lengths may be None.  Never unpickles.
     """
     from pathlib import Path
+
     from ntksym.data import load_array
     p = Path(path)
     if p.suffix != ".npz":

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .printing import program_latex, program_python, program_text
 from .functions import ClippedCorrelation, Z  # noqa: F401  (re-exported for codegen)
 from .ops import Readout, TimeRecurrence
+from .printing import program_latex, program_python, program_text
 from .symbols import y_side  # noqa: F401  (re-exported)
 
 # ----------------------------------------------------------------------------------- steps

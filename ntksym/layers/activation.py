@@ -13,12 +13,10 @@ On the diagonal (x' = x) the activation's exact diagonal rule is used instead.
 
 from __future__ import annotations
 
-import numpy as np
-
-from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
 from ntksym.codegen.elementwise import elementwise_function
+from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
 
-from .base import Key, KernelState, Layer
+from .base import KernelState, Key, Layer
 
 _PARAM_TYPES = {"expr": "string", "k": "int"}
 

@@ -35,7 +35,7 @@ import sympy as sp
 from ntksym.ir.ops import PatchSum
 
 from . import mask as masks
-from .base import WEIGHT_KEYS, Key, KernelState, Layer, one_of, positive_pair, sympy_number
+from .base import WEIGHT_KEYS, KernelState, Key, Layer, one_of, positive_pair, sympy_number
 from .dense import trainable_groups
 
 PADDINGS = ("same", "valid", "circular")

@@ -38,7 +38,7 @@ import sympy as sp
 
 from . import grams
 from . import mask as masks
-from .base import WEIGHT_KEYS, Key, KernelState, Layer, sympy_number
+from .base import WEIGHT_KEYS, KernelState, Key, Layer, sympy_number
 
 
 def weight_scales(node):

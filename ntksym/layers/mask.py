@@ -405,7 +405,6 @@ def evaluate_inline(program, X, name="ntk"):
     >>> float(evaluate_inline(p, np.eye(64)[:1])[0, 0])        # (L + 1) |x|^2
     4.0
     """
-    from ntksym.ir.functions import ClippedCorrelation
     expr = inline_output(program, name)
     syms = [sp.Symbol(n, real=True) for n in ("Sigma_0", "Sigma_0_xx", "Sigma_0_yy")]
     fn = sp.lambdify(syms, expr, modules=[{

@@ -65,7 +65,7 @@ from ntksym.ir.program import Structural
 
 from . import grams
 from . import mask as masks
-from .base import WEIGHT_KEYS, Key, KernelState, Layer, nonnegative, one_of, sympy_number
+from .base import WEIGHT_KEYS, KernelState, Key, Layer, nonnegative, one_of, sympy_number
 
 READOUTS = ("last", "mean", "all")
 MATRICES = ("W", "A")

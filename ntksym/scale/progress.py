@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
+
 class Progress:
     """``tiles 12/78 (15%)  3.2 tiles/s  ETA 0:00:20`` on stderr, redrawn at most 5 times a
     second.  ``enabled=None`` means: only when stderr is a terminal (quiet when piped).

@@ -19,9 +19,14 @@ import numpy as np
 
 from ntksym.engine.common import check_data, output_names
 from ntksym.errors import DataError
-from ntksym.scale.tiles import (DEFAULT_TILE, compute_tile, compute_tiles, manifest_path,
-                                pairs_computed, tile_grid)
-
+from ntksym.scale.tiles import (
+    DEFAULT_TILE,
+    compute_tile,
+    compute_tiles,
+    manifest_path,
+    pairs_computed,
+    tile_grid,
+)
 
 # ------------------------------------------------------------------------ planning
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ntksym
-import ntksym.codegen.generate as generate
 import ntksym.architecture as architecture
+import ntksym.codegen.generate as generate
 from ntksym.engine import common
 from ntksym.scale.tiles import tiled_kernel
 from testkit import SPEC_DIR

@@ -58,9 +58,9 @@ import time
 
 import numpy as np
 
-from ntksym.errors import DataError
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import plot, write_csv
+from ntksym.errors import DataError
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 SEED = 0                                  # split seed (split_dataset's permutation)
