@@ -109,7 +109,7 @@ def derive(spec, which, fmt, per_layer):
     arch = _load(spec)
     program = arch.derive(per_layer=per_layer)
     if which == "nngp":
-        from ntksym.derive.walker import restrict_to_nngp
+        from ntksym.derive import restrict_to_nngp
         program = restrict_to_nngp(program)
     text = {"text": str, "latex": lambda p: p.latex(), "python": lambda p: p.python()}[fmt](program)
     click.echo(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
-from ntksym.derive.walker import derive
+from ntksym.derive import derive
 from ntksym.spec.graph import build_graph
 from ntksym.spec.parse import Spec, load_spec_file, loads_spec
 
@@ -56,7 +56,7 @@ class Architecture:
         return Architecture(spec)
 
     def derive(self, per_layer=False):
-        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.walker.derive`."""
+        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.derive`."""
         if per_layer not in self._programs:
             self._programs[per_layer] = derive(self.graph, per_layer=per_layer)
         return self._programs[per_layer]

@@ -66,6 +66,7 @@ from ntksym.ir.program import Structural
 from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, KernelState, Key, Layer, nonnegative, one_of, sympy_number
+from .readout import readout, readout_adjoint
 
 READOUTS = ("last", "mean", "all")
 MATRICES = ("W", "A")
@@ -296,7 +297,7 @@ class Rnn(Layer):
     @classmethod
     def derive_steps(cls, node, preds, walk):
         """Add this layer's kernel steps to the derivation ``walk``
-        (:class:`ntksym.derive.walker.Derivation`): a ``TimeRecurrence`` over the time pairs
+        (:class:`ntksym.derive.Derivation`): a ``TimeRecurrence`` over the time pairs
         (t, t') -- the pre-activation ``Sigma_kg``/``Theta_kg`` from :meth:`recurrence_rule`
         of the input and of the carried ``Sigma_kp`` (the state at (t-1, t'-1)), then the
         post-activation ``Sigma_k`` -- and, unless the layer feeds another rnn layer with
@@ -485,44 +486,6 @@ class Rnn(Layer):
         c_a = scales(node)[1]
         return c_a * (dG @ weights.get("A_back", weights["A"]).T)
 
-
-
-def readout_mask(node, T, L):
-    """(n, T) bool: the steps the "mean" / "all" readout reads (from readout_from, within
-    each sequence's length)."""
-    steps = np.arange(T)[None, :]
-    if node["params"]["readout"] == "mean":
-        return (steps >= node["params"]["readout_from"] - 1) & (steps < L[:, None])
-    return steps < L[:, None]
-
-
-def readout(node, Hs, L):
-    """The layer's output from its states h_1..h_T (n, T, width) and the lengths L."""
-    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
-    n, T, _ = Hs.shape
-    if mode == "last":
-        return Hs[np.arange(n), L - 1][:, None, :]
-    mask = readout_mask(node, T, L)
-    if mode == "mean":
-        return ((Hs * mask[:, :, None]).sum(1) / mask.sum(1)[:, None])[:, None, :]
-    return (Hs * mask[:, :, None])[:, frm - 1:]
-
-
-def readout_adjoint(node, grad, shape, L):
-    """The gradients w.r.t. h_1..h_T (O, n, T, width) from those w.r.t. the readout (O, n,
-    T_out, width); ``shape`` = (n, T, width), zero past each length."""
-    mode, frm = node["params"]["readout"], node["params"]["readout_from"]
-    n, T, m = shape
-    dH = np.zeros(grad.shape[:2] + (T, m))
-    if mode == "last":
-        dH[:, np.arange(n), L - 1] = grad[:, :, 0]
-        return dH
-    mask = readout_mask(node, T, L)
-    if mode == "mean":
-        dH += grad[:, :, :1] * (mask / mask.sum(1)[:, None])[None, :, :, None]
-    else:
-        dH[:, :, frm - 1:] = grad * mask[None, :, frm - 1:, None]
-    return dH
 
 
 class _ReadOut(sp.Function):

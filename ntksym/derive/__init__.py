@@ -1,1 +1,0 @@
-"""Derivation: the graph and its layers' rules -> a :class:`ntksym.ir.program.KernelProgram`."""
