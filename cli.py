@@ -138,7 +138,8 @@ def _write_text(output, text, force):
 
 @app.command()
 @SPEC_ARG
-@click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz (n, *input_shape).")
+@click.option("--x", "x", type=click.Path(dir_okay=False),
+              help="examples, .npy or .npz (n, *input_shape).")
 @click.option("--x2", "x2", type=click.Path(dir_okay=False), help="second set: compute K(X, X2).")
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see README).")
 @click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="ntk",
@@ -224,15 +225,19 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 @SPEC_ARG
 @click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz.")
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:50.")
-@click.option("--width", type=int, required=True, help="width of every hidden layer left open in the spec.")
+@click.option("--width", type=int, required=True,
+              help="width of every hidden layer left open in the spec.")
 @click.option("--samples", type=int, default=16, show_default=True, help="independent networks.")
 @click.option("--seed", type=int, default=0, show_default=True, help="network s uses seed+s.")
 @click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="both",
               show_default=True)
 @click.option("--gradient", type=click.Choice(["true", "fresh"]), default="true", show_default=True,
               help="pruned networks: the true gradient or a fresh mask copy for backward.")
-@click.option("--compare", is_flag=True, help="also compute the analytic kernel and report the deviation in standard errors.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="OUT.npz: mean, std, stderr per kernel.")
+@click.option("--compare", is_flag=True,
+              help="also compute the analytic kernel and report the deviation in "
+                   "standard errors.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="OUT.npz: mean, std, stderr per kernel.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
 def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,

@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 
 def kernel(arch, X, X2=None, kind="ntk", **kw):
-    """Kernel matrix of ``arch`` (an Architecture or a spec path) on data; see :func:`ntksym.engine.dispatch.kernel`."""
+    """Kernel matrix of ``arch`` (an Architecture or a spec path) on data; see
+    :func:`ntksym.engine.dispatch.kernel`."""
     from ntksym.architecture import as_architecture
     from ntksym.engine.dispatch import kernel as _kernel
     return _kernel(as_architecture(arch), X, X2, kind=kind, **kw)

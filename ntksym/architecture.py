@@ -47,7 +47,8 @@ class Architecture:
         """The same architecture on inputs of another shape (e.g. another feature count).
 
         >>> import ntksym
-        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n')
+        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+        ...                       '[[layer]]\\nkind = "dense"\\n')
         >>> a.with_input_shape([5]).input_shape
         (5,)
         """
@@ -79,7 +80,8 @@ def as_architecture(arch) -> Architecture:
         return arch
     if isinstance(arch, (str, os.PathLike)):
         return load_spec(arch)
-    raise TypeError(f"expected an ntksym.Architecture or a spec file path, got {type(arch).__name__}")
+    raise TypeError("expected an ntksym.Architecture or a spec file path, "
+                    f"got {type(arch).__name__}")
 
 
 def loads_spec_arch(text, path=None) -> Architecture:

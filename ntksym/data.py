@@ -354,8 +354,9 @@ def load_mnist_idx(images_path, labels_path):
     Returns ``(X, y)``: ``X`` float64 of shape (n, rows, cols, 1), pixel / 255 in [0, 1];
     ``y`` int64 labels.
 
-    >>> X, y = load_mnist_idx("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # doctest: +SKIP
-    >>> X.shape                                                                      # doctest: +SKIP
+    >>> X, y = load_mnist_idx("train-images-idx3-ubyte",            # doctest: +SKIP
+    ...                       "train-labels-idx1-ubyte")
+    >>> X.shape                                                     # doctest: +SKIP
     (60000, 28, 28, 1)
     """
     images, labels = _read_idx(images_path), _read_idx(labels_path)

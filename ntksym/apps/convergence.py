@@ -167,8 +167,9 @@ def convergence_study(arch, X, widths, samples: int = 8, seed: int = 0,
             "max_abs_dev": float(np.abs(draws - A).max()),
             "seconds": time.perf_counter() - t0,
         })
-    slope, slope_se, intercept = fit_slope([r["width"] for r in rows], [r["mean_abs_dev"] for r in rows],
-                                [r["mean_abs_dev_se"] for r in rows])
+    slope, slope_se, intercept = fit_slope([r["width"] for r in rows],
+                                           [r["mean_abs_dev"] for r in rows],
+                                           [r["mean_abs_dev_se"] for r in rows])
     return ConvergenceResult(spec=arch.name, kind=kind, n=int(np.shape(X)[0]), samples=samples,
                              seed=int(seed), rows=rows, slope=slope, slope_se=slope_se,
                              intercept=intercept, analytic_mean_abs=scale)

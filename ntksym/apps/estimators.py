@@ -1,4 +1,5 @@
-"""scikit-learn estimators on ntksym kernels: ``NTKRegressor``, ``NTKClassifier``, ``KernelCallable``.
+"""scikit-learn estimators on ntksym kernels: ``NTKRegressor``, ``NTKClassifier``,
+``KernelCallable``.
 
 The estimators are kernel regression with an infinite-width kernel (NTK: the infinitely wide
 network trained to convergence by gradient flow on the squared loss; NNGP: the GP posterior

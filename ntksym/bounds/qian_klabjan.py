@@ -111,7 +111,8 @@ theorem_1_probability = Bound(
     relation=">=", assumptions=_T1, source=_T1_SRC + " (p_0 in the proof)",
     status="unspecified-constants",
     note="c_2 = C_lat K (2 sqrt 2 + 24^(1/4)) with Latala's unspecified constant C_lat "
-         "(default 1). The proof also lower-bounds this by 1-(l-2)c_2 d^-alpha-(l^2-l)e^(-4 delta_0 d).")
+         "(default 1). The proof also lower-bounds this by "
+         "1-(l-2)c_2 d^-alpha-(l^2-l)e^(-4 delta_0 d).")
 
 _C1 = 1 / c_0
 _C2 = (2 ** (l - 2) - 1) * L_prod * c_0 ** (l - 1)

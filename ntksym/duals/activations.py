@@ -18,11 +18,11 @@ Each activation takes one of three paths (``Activation.method``):
 * ``"quadrature"``: ``quadrature_expectation(label, phi, phi, breakpoints)`` -- piecewise
   Gauss-Legendre of order ``QUAD_ORDER`` (see :mod:`ntksym.duals.quadrature`).
 
-``phi`` and ``dphi`` are sympy expressions of ``ntksym.ir.functions.Z`` built only from functions with a
-``math``-module equivalent and ``Piecewise`` (never ``Heaviside``/``sign``, whose value at 0
-differs between printers): the convention is phi'(0) = right-hand value for kinks at 0 of
-ReLU-like functions, i.e. Heaviside(0) = 0 (the derivative set is measure zero; it never
-changes a dual).
+``phi`` and ``dphi`` are sympy expressions of ``ntksym.ir.functions.Z`` built only from
+functions with a ``math``-module equivalent and ``Piecewise`` (never ``Heaviside``/``sign``,
+whose value at 0 differs between printers): the convention is phi'(0) = right-hand value for
+kinks at 0 of ReLU-like functions, i.e. Heaviside(0) = 0 (the derivative set is measure zero;
+it never changes a dual).
 
 Example
 -------
@@ -93,7 +93,8 @@ ACTIVATION_KINDS = {
     "relu": {"params": {}, "doc": "max(z, 0); arc-cosine kernel of order 1 (closed form)",
              "make": make_relu},
     "leaky_relu": {"params": {"slope": REQUIRED},
-                   "doc": "z for z > 0, slope*z otherwise (closed form: slope*c + (1-slope)^2 J_relu)",
+                   "doc": "z for z > 0, slope*z otherwise "
+                          "(closed form: slope*c + (1-slope)^2 J_relu)",
                    "make": make_leaky_relu, "args": (_number("slope"),)},
     "abs": {"params": {}, "doc": "|z| (closed form)", "make": make_abs},
     "erf": {"params": {}, "doc": "erf(z) (closed form, Williams 1997)", "make": make_erf},
@@ -101,15 +102,18 @@ ACTIVATION_KINDS = {
     "step": {"params": {}, "make": make_step,
              "doc": "1[z > 0] (closed form; phi' = 0 a.e., so the derivative dual is 0)"},
     "relu_power": {"params": {"k": REQUIRED},
-                   "doc": "max(z, 0)^k, integer k >= 1 (arc-cosine kernel of order k, Cho & Saul 2009)",
+                   "doc": "max(z, 0)^k, integer k >= 1 "
+                          "(arc-cosine kernel of order k, Cho & Saul 2009)",
                    "make": make_relu_power, "args": (_relu_power_k,)},
     "sin": {"params": {}, "doc": "sin(z) (closed form)", "make": make_sin},
     "tanh": {"params": {}, "doc": "tanh(z) (quadrature)", "make": make_tanh},
     "huberized_relu": {"params": {"h": REQUIRED},
-                       "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); Chatterji-Long-Bartlett (quadrature)",
+                       "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); "
+                              "Chatterji-Long-Bartlett (quadrature)",
                        "make": make_huberized_relu, "args": (_number("h", positive=True),)},
     "swish": {"params": {"h": REQUIRED},
-              "doc": "z / (1.1 (1 + exp(-2z/h))), Chatterji-Long-Bartlett's scaled Swish (quadrature)",
+              "doc": "z / (1.1 (1 + exp(-2z/h))), "
+                     "Chatterji-Long-Bartlett's scaled Swish (quadrature)",
               "make": make_swish, "args": (_number("h", positive=True),)},
     "activation": {"params": {"expr": REQUIRED},
                    "doc": "a user expression of z: Hermite (exact) if polynomial, else quadrature",
@@ -130,7 +134,8 @@ def _check_params(kind, params):
     for name in params:
         if name not in allowed:
             valid = ", ".join(allowed) or "none"
-            raise SpecError("activation '%s' has no parameter '%s' (valid: %s)" % (kind, name, valid))
+            raise SpecError("activation '%s' has no parameter '%s' (valid: %s)"
+                            % (kind, name, valid))
     out = {}
     for name, default in allowed.items():
         if name in params:

@@ -130,7 +130,8 @@ class Activation:
         self.source = source
         self._rules = rules or {}
         if params:
-            self.name = "%s(%s)" % (kind, ", ".join("%s=%s" % (k, _fmt(v)) for k, v in params.items()))
+            self.name = "%s(%s)" % (kind, ", ".join("%s=%s" % (k, _fmt(v))
+                                                    for k, v in params.items()))
         else:
             self.name = kind
 

@@ -137,7 +137,8 @@ def make_relu_power(k):
     dphi = step(Z) if k == 1 else sp.Piecewise((k * Z ** (k - 1), Z > 0), (sp.Integer(0), True))
 
     def dual(a, b, c):
-        return (a * b) ** sp.Rational(k, 2) / (2 * sp.pi) * J.subs(rho_s, ClippedCorrelation(c, a, b))
+        return ((a * b) ** sp.Rational(k, 2) / (2 * sp.pi)
+                * J.subs(rho_s, ClippedCorrelation(c, a, b)))
 
     def dual_prime(a, b, c):
         return (k**2 * (a * b) ** sp.Rational(k - 1, 2) / (2 * sp.pi)

@@ -30,7 +30,8 @@ z**3 - z
 >>> parse_expression("z.__class__")
 Traceback (most recent call last):
 ...
-ntksym.errors.SpecError: key 'expr': attribute access is not allowed in an expression (use numbers, z, pi, e, + - * / ** and named functions)
+ntksym.errors.SpecError: key 'expr': attribute access is not allowed in an expression
+(use numbers, z, pi, e, + - * / ** and named functions)
 """
 
 from __future__ import annotations
@@ -284,7 +285,8 @@ def parse_expression(text: str) -> sp.Expr:
     >>> parse_expression("9**9**9**9")
     Traceback (most recent call last):
     ...
-    ntksym.errors.SpecError: key 'expr': the exponent of ** must be a numeric constant (e.g. z**3 or z**(1/2); use exp(...) for variable exponents)
+    ntksym.errors.SpecError: key 'expr': the exponent of ** must be a numeric constant
+    (e.g. z**3 or z**(1/2); use exp(...) for variable exponents)
     """
     if not isinstance(text, str):
         _refuse("the expression must be a string, got %s" % type(text).__name__)

@@ -1,4 +1,5 @@
-"""Activation layers: ``relu``, ``erf``, ``tanh``, ``activation(expr=...)`` ... (one class per kind).
+"""Activation layers: ``relu``, ``erf``, ``tanh``, ``activation(expr=...)`` ... (one class per
+kind).
 
 The mathematics of each activation (phi, phi', its dual kernels and which path computes them)
 lives in :mod:`ntksym.duals.activations`; this module makes each registered activation a layer kind.

@@ -254,7 +254,8 @@ class Conv(Layer):
         groups = trainable_groups(node)
         out = {}
         if "W" in groups:
-            x1, x2 = cache1.reshape(n1, -1, cache1.shape[-1]), cache2.reshape(n2, -1, cache2.shape[-1])
+            x1, x2 = (cache1.reshape(n1, -1, cache1.shape[-1]),
+                      cache2.reshape(n2, -1, cache2.shape[-1]))
             kept = weights.get("mask")
             P, k, C = x1.shape[1], x1.shape[2], d1.shape[2]
             if kept is not None:

@@ -63,7 +63,8 @@ def trainable_groups(node, names=("W", "b")):
 class Dense(Layer):
     acts_per_time_step = True
     kind = "dense"
-    keys = dict(WEIGHT_KEYS, mask=Key("table", None, None, "pruning mask of W (see ntksym.layers.mask)"))
+    keys = dict(WEIGHT_KEYS,
+                mask=Key("table", None, None, "pruning mask of W (see ntksym.layers.mask)"))
     has_weights = True
     parameter_names = ("W", "b")
 

@@ -69,7 +69,8 @@ def masked_pair_sum(D1, Y1, D2, Y2, kept, budget=1 << 24):
     Rows of (output, example) are processed in chunks of about ``budget`` floats.
 
     >>> r = np.random.default_rng(0)
-    >>> D, Y, K = r.standard_normal((1, 2, 3, 4)), r.standard_normal((2, 3, 5)), r.random((5, 4)) < .5
+    >>> D, Y, K = (r.standard_normal((1, 2, 3, 4)), r.standard_normal((2, 3, 5)),
+    ...            r.random((5, 4)) < .5)
     >>> ref = np.einsum("ati,bsi,ij,oatj,pbsj->oapb", Y, Y, K, D, D)
     >>> bool(np.allclose(masked_pair_sum(D, Y, D, Y, K), ref))
     True

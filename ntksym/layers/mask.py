@@ -45,7 +45,8 @@ q = (1 - 1/P)^N.  With an open (infinite) width the fraction tends to 1.
 >>> f = mask_factors({"kind": "bernoulli", "keep": 0.5, "rescale": False}, 8, 16)
 >>> f.weight, f.grad
 (1/2, 1/2)
->>> round(float(mask_factors({"kind": "magnitude", "keep": 0.5, "scope": "layer"}, 8, 16).weight), 6)
+>>> round(float(mask_factors({"kind": "magnitude", "keep": 0.5, "scope": "layer"},
+...                          8, 16).weight), 6)
 0.928674
 """
 
@@ -83,7 +84,8 @@ def validate_mask(value, error, extra=None):
     {'kind': 'bernoulli', 'keep': 0.5, 'rescale': False}
     """
     if not isinstance(value, dict):
-        error(f"expected a table like {{ kind = \"bernoulli\", keep = 0.5 }}, got {value!r}", "mask")
+        error(f"expected a table like {{ kind = \"bernoulli\", keep = 0.5 }}, got {value!r}",
+              "mask")
     kind = value.get("kind")
     if kind is None:
         error("missing 'kind'; valid mask kinds: " + ", ".join(MASK_KINDS), "mask.kind")
@@ -164,7 +166,8 @@ class MaskFactors:
 
 
 def magnitude_threshold(keep):
-    """t with P(|W| > t) = keep for W ~ N(0, 1): t = Phi^{-1}(1 - keep/2) = sqrt(2) erfinv(1 - keep).
+    """t with P(|W| > t) = keep for W ~ N(0, 1):
+    t = Phi^{-1}(1 - keep/2) = sqrt(2) erfinv(1 - keep).
 
     >>> round(float(magnitude_threshold(sp.Rational(1, 2))), 6)
     0.67449
@@ -176,7 +179,8 @@ def magnitude_second_moment(keep=None):
     """E[W^2 1{|W| > t}] for W ~ N(0, 1), derived by sympy, and t = Phi^{-1}(1 - keep/2).
 
     Returns ``(moment as an expression of t, t as an expression of keep)``; with ``keep`` None
-    the symbol ``keep`` is used.  The closed form is erfc(t/sqrt 2) + 2 t phi(t) = keep + 2 t phi(t).
+    the symbol ``keep`` is used.  The closed form is
+    erfc(t/sqrt 2) + 2 t phi(t) = keep + 2 t phi(t).
 
     >>> m, t = magnitude_second_moment()
     >>> closed = sp.erfc(_T / sp.sqrt(2)) + 2 * _T * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi)
@@ -220,7 +224,8 @@ def mask_factors(mask, fan_in=None, width=None, digits=30):
         keep = sympy_number(mask["keep"])
         moment, t = magnitude_second_moment(keep)
         tval = sp.Float(t.evalf(digits), digits)
-        weight = sp.Float(moment.subs(_T, tval).evalf(digits), digits) if keep != 1 else sp.Integer(1)
+        weight = (sp.Float(moment.subs(_T, tval).evalf(digits), digits) if keep != 1
+                  else sp.Integer(1))
         how = (f"keep |W| > t, t = sqrt(2) erfinv(1 - keep) = {float(tval):.12g}; "
                f"E[W^2 1{{|W|>t}}] = {moment} = {float(weight):.12g}; E[m^2] = keep = {keep}")
         return MaskFactors(weight, keep, f"magnitude mask keep={mask['keep']} "
@@ -324,7 +329,8 @@ def finalize_global_masks(graph, weights):
     ``weights`` is {node: weight dict} as made by the layers' ``init``; matrices are masked in
     place and ``mask`` / ``mask_back`` are filled in.
     """
-    nodes = [n for n in weights if (graph.nodes[n]["params"].get("mask") or {}).get("scope") == "global"]
+    nodes = [n for n in weights
+             if (graph.nodes[n]["params"].get("mask") or {}).get("scope") == "global"]
     if not nodes:
         return
     keeps = {graph.nodes[n]["params"]["mask"]["keep"] for n in nodes}

@@ -1,5 +1,6 @@
 """Image-to-image and image-to-vector layers without weights: ``avg_pool``, ``sum_pool``,
-``global_avg_pool``, ``flatten``.  Each is one structural IR step; the state passes through unchanged otherwise.
+``global_avg_pool``, ``flatten``.  Each is one structural IR step; the state passes through
+unchanged otherwise.
 
 Kernel rules over pixel pairs (Sigma[p, p'] = <y_p, y'_p'> / C, m = window area):
 

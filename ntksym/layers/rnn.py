@@ -33,7 +33,8 @@ Kernel rule over a time pair (t, t'), per-coordinate covariances, w = weight_var
 (times fan_in when not normalized), b = bias_var:
 
     Sigma_g(t, t') = w Sigma_h(t-1, t'-1) + a Sigma_in(t, t') + b
-    Sigma_h(t, t') = E[phi(u) phi(v)],  (u, v) ~ N(0, [[Sigma_g(x,x)(t,t), .], [., Sigma_g(x',x')(t',t')]])
+    Sigma_h(t, t') = E[phi(u) phi(v)],
+                     (u, v) ~ N(0, [[Sigma_g(x,x)(t,t), .], [., Sigma_g(x',x')(t',t')]])
     Theta_g(t, t') = w Theta_h(t-1, t'-1) + [W] g_W Sigma_h(t-1, t'-1) + a Theta_in(t, t')
                      + [A] g_A Sigma_in(t, t') + [b] g_b
     Theta_h(t, t') = E[phi'(u) phi'(v)] Theta_g(t, t')

@@ -218,8 +218,8 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
         if need > max_b:
             if not dry_run and (output is None or not str(output).endswith(".npy")):
                 raise DataError(f"the in-memory kernel needs about {human_bytes(need)}, more than "
-                                f"--max-memory {human_bytes(max_b)}; to compute it in tiles instead, "
-                                "give -o OUT.npy")
+                                f"--max-memory {human_bytes(max_b)}; "
+                                "to compute it in tiles instead, give -o OUT.npy")
             _say(f"in memory this run needs about {human_bytes(need)} > --max-memory "
                  f"{human_bytes(max_b)}: computing in tiles into {output}")
             tiled = True

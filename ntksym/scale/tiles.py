@@ -213,7 +213,8 @@ class TiledRun:
     # -- identity of the run: what must match for a resume
     def identity(self):
         return {"spec_name": self.arch.name, "spec_hash": self.arch.hash, "kind": self.kind,
-                "outputs": self.names, "dtype": self.dtype, "shape": list(self.shape), "symmetric": self.symmetric,
+                "outputs": self.names, "dtype": self.dtype, "shape": list(self.shape),
+                "symmetric": self.symmetric,
                 "x_hash": data_hash(self.X),
                 "x2_hash": None if self.symmetric else data_hash(self.X2)}
 
@@ -270,7 +271,8 @@ class TiledRun:
 
     def _check_same(self, m, ident):
         what = {"spec_hash": "spec", "x_hash": "data (X)", "x2_hash": "data (X2)",
-                "kind": "kernel kind", "outputs": "kernels (--per-layer)", "dtype": "dtype", "shape": "shape",
+                "kind": "kernel kind", "outputs": "kernels (--per-layer)", "dtype": "dtype",
+                "shape": "shape",
                 "symmetric": "symmetric/cross layout"}
         m = dict(m)
         m.setdefault("outputs", [m.get("kind")])   # manifests of one kernel before "outputs"
@@ -294,7 +296,8 @@ class TiledRun:
         self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
                          "status": "running", **ident, "tile": self.tile,
                          "n_tiles": len(self.tiles), "n_done": 0,
-                         "output": self.output.name, "partial": self.partial_file.name if len(self.names) == 1 else None,
+                         "output": self.output.name,
+                         "partial": self.partial_file.name if len(self.names) == 1 else None,
                          "files": {n: f.name for n, f in self.files.items()},
                          "ntksym_version": _version(),
                          "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "done": ""}

@@ -102,7 +102,8 @@ def graph_text(g) -> str:
 
 def graph_dot(g) -> str:
     """Graphviz DOT text of the graph (render with ``dot -Tpng``)."""
-    out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=TB;", "  node [shape=box, fontname=\"Helvetica\"];"]
+    out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=TB;",
+           "  node [shape=box, fontname=\"Helvetica\"];"]
     for node in g.nodes:
         a = g.nodes[node]
         shape = ["n" if s is None else s for s in a["shape"]]

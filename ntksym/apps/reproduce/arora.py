@@ -12,7 +12,8 @@ with argmax is invariant to that, so the accuracies are those of the exact 8x8 k
   paper's CNTK-GAP, Sec. 4.2).  depth D = conv layers + 1, q = 3, stride 1, zero padding,
   c_sigma = 2, unnormalized first layer, no bias.
 * Regression as in Sec. 6: targets -0.1 + e_c, unregularized solve, argmax
-  (:func:`ntksym.apps.predict.kernel_classify`); only train-train and test-train blocks are computed.
+  (:func:`ntksym.apps.predict.kernel_classify`); only train-train and test-train blocks are
+  computed.
 
 ``arora-table1-digits``: test accuracy of CNTK-V and CNTK-GAP at depths 3, 4, 6, 11, 21 on a
 random split of the 1797 digits (seed ``SEED``, :func:`ntksym.data.split_dataset`).  The
