@@ -57,3 +57,26 @@ def cntk_toml(shape, convs=({},), *, first=None, readout="global_avg_pool", dens
         text += _table("[layer]", {"kind": "conv", "activation": "relu", **conv})
     text += _table("[layer]", {"kind": readout})
     return text + _table("[layer]", {"kind": "dense", **(dense or {})})
+
+
+def assert_input_gradient_matches_finite_differences(arch, X, width=5, seed=0, h=1e-6):
+    """The finite network's backward pass is the adjoint of its forward pass: the gradient of
+    the output w.r.t. the input, contracted with a random direction V, equals the central
+    finite difference (f(X + hV) - f(X - hV)) / 2h."""
+    import numpy as np
+
+    from ntksym.empirical.network import FiniteNetwork
+    from ntksym.layers import LAYER_KINDS
+
+    net = FiniteNetwork(arch.finite_graph(width), seed=seed)
+    _, caches = net.forward(X)
+    deltas = net.backward(caches, len(X))
+    first = net.order[0]
+    attrs = net.graph.nodes[first]
+    grad_in = LAYER_KINDS[attrs["kind"]].backward(attrs, net.weights[first], caches[first],
+                                                  deltas[first])[0]
+    V = np.random.default_rng(seed + 1).standard_normal(X.shape)
+    out = net.graph.graph["output"]
+    fd = (net.forward(X + h * V)[0][out] - net.forward(X - h * V)[0][out])[:, 0] / (2 * h)
+    directional = (grad_in * V).reshape(len(X), -1).sum(axis=1)
+    np.testing.assert_allclose(fd, directional, rtol=1e-5, atol=1e-8)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import ntksym
+from testkit import assert_input_gradient_matches_finite_differences
 
 
 def cnn(cntk_spec, pad, stride, readout, bias, first=None):
@@ -43,25 +44,8 @@ def test_empirical_ntk_converges(pad, stride, readout, bias, cntk_spec):
 def test_finite_conv_backward_is_the_adjoint(pad, stride, cntk_spec):
     """<conv(y), g> = <y, backward(g)> for the finite layers (gradient correctness)."""
     arch = cnn(cntk_spec, pad, stride, "flatten", 0.0)
-    from ntksym.empirical.network import FiniteNetwork
-    net = FiniteNetwork(arch.finite_graph(5), seed=0)
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((2, 6, 6, 2))
-    vals, caches = net.forward(X)
-    deltas = net.backward(caches, 2)
-    # directional derivative of the output wrt the input by finite differences
-    from ntksym.layers import LAYER_KINDS
-    first = net.order[0]
-    attrs = net.graph.nodes[first]
-    grad_in = LAYER_KINDS[attrs["kind"]].backward(attrs, net.weights[first], caches[first],
-                                                  deltas[first])[0]
-    V = rng.standard_normal(X.shape)
-    h = 1e-6
-    fp = net.forward(X + h * V)[0][net.graph.graph["output"]]
-    fm = net.forward(X - h * V)[0][net.graph.graph["output"]]
-    fd = (fp - fm)[:, 0] / (2 * h)
-    an = np.einsum("nhwc,nhwc->n", grad_in, V)
-    np.testing.assert_allclose(fd, an, rtol=1e-5, atol=1e-8)
+    X = np.random.default_rng(1).standard_normal((2, 6, 6, 2))
+    assert_input_gradient_matches_finite_differences(arch, X)
 
 
 def test_backward_skips_only_layers_no_parameter_needs(cntk_spec):
