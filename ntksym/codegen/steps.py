@@ -51,6 +51,9 @@ JIT = '@njit(cache=True, inline="always", error_model="numpy", fastmath={"contra
 
 _DIAG = ("_xx", "_yy")
 
+#: the most positional arguments of a call that CPython compiles as a plain call
+MAX_POSITIONAL = 30
+
 
 def _natural(name):
     """Sort key 'Sigma_9' < 'Sigma_10': the same order for every layer of a deep network."""
@@ -128,7 +131,17 @@ class StepFunctions:
             params.append(f"{side}_{identifier(d[:-3])}, {side.lower()}_{identifier(d[:-3])}")
             args.append(f"{Dx if side == 'Dx' else Dy}[{diag_slot[back[d[:-3]]]}]")
         H, W = hw
-        L = [f"def NAME({', '.join(params)}, H, W, di, dj):"]
+        # CPython compiles a call of more than 30 positional arguments as a star-args call
+        # (CALL_FUNCTION_EX), which Numba cannot inline ("Calling a closure with *args");
+        # a step with many operands (per-layer NTK terms of a deep network) takes them as one
+        # tuple instead, unpacked at the top of the function
+        packed = 2 * len(params) + 4 > MAX_POSITIONAL
+        if packed:
+            L = ["def NAME(ops, H, W, di, dj):"]
+            names = ", ".join(params)
+            L.append(f"    {names} = ops")
+        else:
+            L = [f"def NAME({', '.join(params)}, H, W, di, dj):"]
         circ = self.circular
         L.append(f"    r0, r1 = _rect(H, di, {circ})")
         L.append(f"    c0, c1 = _rect(W, dj, {circ})")
@@ -174,7 +187,8 @@ class StepFunctions:
             self.sources.append((name, text))
         if node is not None and node not in self.users[name]:
             self.users[name].append(node)
-        return f"{name}({', '.join(args)}, {H}, {W}, di, dj)"
+        operands = f"({', '.join(args)},)" if packed else ", ".join(args)
+        return f"{name}({operands}, {H}, {W}, di, dj)"
 
     def source(self):
         """The definitions of every registered step function, with the layers using each."""
