@@ -17,12 +17,15 @@ target, not a branch here.
 ...     '[[layer]]\\nkind = "conv"\\nactivation = "relu"\\n'
 ...     '[[layer]]\\nkind = "global_avg_pool"\\n[[layer]]\\nkind = "dense"\\n')
 >>> p = arch.derive()
->>> w = SliceWalker(p, slice_plan(p), Slots(p), NumbaPrinter())
+>>> from ntksym.codegen.slices import CpuSlices            # the CPU target
+>>> w = CpuSlices(p, Slots(p), NumbaPrinter(), slice_plan(p))
 >>> w.tail(store=False)[:2]
 ['Sigma_4 = acc[0] * 0.012345679012345678', 'Theta_4 = acc[1] * 0.012345679012345678']
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 import sympy as sp
 
@@ -68,7 +71,7 @@ def diag_symbols(step):
     return sorted({s.name for a in step.cross for s in a.expr.free_symbols if is_diag(s.name)})
 
 
-class SliceWalker:
+class SliceWalker(ABC):
     """The slice schedule of ``program`` (``plan`` from :func:`slice_plan`) over ``slots``
     (:class:`ntksym.codegen.liveness.Slots`), printed by ``printer``.
 
@@ -121,14 +124,18 @@ class SliceWalker:
     def prologue(self, store):
         return []
 
+    # ---- what each target says (CpuSlices in slices.py, CudaSlices in cuda_slices.py)
+    @abstractmethod
     def emit_input(self, store):
-        raise NotImplementedError
+        """Lines that fill the input slice (the offset's Gram products)."""
 
+    @abstractmethod
     def emit_elementwise(self, k, step, store):
-        raise NotImplementedError
+        """Lines of the elementwise step ``k`` on the current slice."""
 
+    @abstractmethod
     def emit_readout(self, store):
-        raise NotImplementedError
+        """Lines that add this offset's share of the readout to the accumulators."""
 
     # ---- the scalar tail, the same text on every target but for its names and literals
     def tail(self, store):
