@@ -26,6 +26,47 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class OutputPath(click.Path):
+    """A file to write: click.Path(dir_okay=False) that refuses an empty name."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty path; give a file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class ByteSize(click.ParamType):
+    """A memory size such as 512M, 4G or 1.5GiB (binary units), kept as the text given."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        from ntksym.scale.run import parse_bytes
+        try:
+            parse_bytes(value)
+        except DataError as e:
+            self.fail(str(e), param, ctx)
+        return value
+
+
+POSITIVE = click.IntRange(min=1)
+
+
+def _check_threads(threads):
+    """--threads must be 1..the number of threads numba can run (NUMBA_NUM_THREADS)."""
+    if threads is None:
+        return
+    from numba.core.config import NUMBA_NUM_THREADS
+    if threads > NUMBA_NUM_THREADS:
+        raise click.BadParameter(f"{threads} is more than the {NUMBA_NUM_THREADS} threads numba "
+                                 f"can run here; give 1..{NUMBA_NUM_THREADS} (or set the "
+                                 "NUMBA_NUM_THREADS environment variable)",
+                                 param_hint="'--threads'")
+
+
 def _load(spec):
     return ntksym.load_spec(spec)
 
@@ -81,7 +122,7 @@ def check(spec):
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "png"]), default="text",
               show_default=True,
               help="text table, Graphviz DOT, or a PNG drawing (matplotlib; needs -o).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to FILE.")
+@click.option("-o", "--output", type=OutputPath(), help="write to FILE.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def graph(spec, fmt, output, force):
     """Print the networkx graph of SPEC as text or Graphviz DOT, or draw it to a PNG."""
@@ -117,7 +158,7 @@ def derive(spec, which, fmt, per_layer):
 
 @app.command()
 @SPEC_ARG
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=OutputPath(),
               help="write the module to FILE (default: stdout).")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 def codegen(spec, output, force):
@@ -147,27 +188,30 @@ def _write_text(output, text, force):
 @click.option("--per-layer", is_flag=True, help="also write each parameter group's NTK term.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
               show_default=True)
-@click.option("--threads", type=int, help="threads (default: all cores).")
+@click.option("--threads", type=POSITIVE,
+              help="threads, 1..NUMBA_NUM_THREADS (default: all cores).")
 @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
               help="gpu: closed-form MLP specs and stride-1 convolutional specs "
                    "(global_avg_pool / flatten readout) on an NVIDIA GPU via numba.cuda "
                    "(float32 then computes in float32); exit status 2 when no GPU is "
                    "available.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=OutputPath(),
               help="OUT.npy (one kernel) or OUT.npz (several, keyed by name); tiled runs: "
                    "OUT.npy, or OUT.<name>.npy per kernel when several.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-@click.option("--tile", type=int, help="compute in tiles of N x N into an OUT.npy memmap with a "
-              "manifest (resumable); see docs/scale.md.")
+@click.option("--tile", type=POSITIVE, help="compute in tiles of N x N into an OUT.npy memmap "
+              "with a manifest (resumable); see docs/scale.md.")
 @click.option("--resume", is_flag=True, help="continue the interrupted tiled run of -o OUT.npy "
               "(refused if the spec, data, kind or dtype differ).")
 @click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
               "calibration) and memory; compute nothing else.")
-@click.option("--max-memory", help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
+@click.option("--max-memory", type=ByteSize(),
+              help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler file: "
               "send the tiles to that cluster.")
-@click.option("--workers", type=int, help="start a local Dask cluster of N worker processes.")
+@click.option("--workers", type=POSITIVE,
+              help="start a local Dask cluster of N worker processes.")
 @click.option("--progress/--quiet", "progress", default=None,
               help="progress on stderr (default: only on a terminal).")
 def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output, force,
@@ -181,6 +225,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
+    _check_threads(threads)
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -236,7 +281,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 @click.option("--compare", is_flag=True,
               help="also compute the analytic kernel and report the deviation in "
                    "standard errors.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=OutputPath(),
               help="OUT.npz: mean, std, stderr per kernel.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
@@ -369,8 +414,8 @@ def regress(spec, dataset, n_train, n_test, ridge, kind, seed, dtype, as_json):
 @click.option("--seed", type=int, default=0, show_default=True, help="network s uses seed+s.")
 @click.option("--kernel", "kind", type=click.Choice(["ntk", "nngp"]), default="ntk",
               show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False), help="write a log-log plot to FIG.png.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("--plot", type=OutputPath(), help="write a log-log plot to FIG.png.")
+@click.option("-o", "--output", type=OutputPath(),
               help="write the per-width table to TABLE.csv.")
 @click.option("--force", is_flag=True, help="overwrite existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
@@ -434,6 +479,12 @@ def main(argv=None):
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
+    except click.UsageError as e:
+        # one line, like every other user error: the usage block would bury the message
+        ctx = getattr(e, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"ntksym: error: {e.format_message()}{where}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)

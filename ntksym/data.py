@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import math
 import os
 import pickle
 from dataclasses import dataclass, replace
@@ -417,11 +418,88 @@ def standardize_channels(train, *others):
 
 # --------------------------------------------------------------------------- arrays
 
+def _check_npy_header(fh, nbytes, where, holder="the file"):
+    """Refuse a ``.npy`` stream whose header claims more data than its ``nbytes`` hold.
+
+    Read before numpy allocates anything, so a lying header (a 46 TiB shape in a 1 KiB file)
+    is a DataError, not a MemoryError.  A stream that is not a numpy file is left to
+    ``np.load``, which names the problem itself.
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(fh)
+        offset = fh.tell()
+    except (ValueError, UnicodeError, OSError, EOFError):
+        return
+    if dtype.hasobject:             # pickled data: np.load refuses it with its own message
+        return
+    claimed = math.prod(shape) * dtype.itemsize
+    if offset + claimed > nbytes:
+        raise DataError(f"{where}: the header claims shape {tuple(shape)} of {dtype} "
+                        f"({claimed} bytes of data) but {holder} has {nbytes} bytes")
+
+
+def read_numpy(path, name: str = "X", pick=None):
+    """A ``.npy`` file as an array, or an ``.npz`` file as a dict {key: array}; never unpickles.
+
+    The content decides, not the file name: a ``.npy`` header gives an array, a zip archive a
+    dict.  ``pick(keys)``, when given, chooses the keys of an ``.npz`` to read (the others are
+    never decompressed).  Each array's header is checked against the bytes that hold it before it is
+    read; a corrupt or truncated file, a lying header or an object array is a DataError that
+    names ``name`` and ``path``.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.npz"); np.savez(p, x=np.eye(2), y=np.ones(2))
+    >>> {k: a.shape for k, a in read_numpy(p, pick=lambda keys: ["x"]).items()}
+    {'x': (2, 2)}
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    where = f"{name}: {path}"
+    if not path.is_file():
+        raise DataError(f"{name}: file not found: {path}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+            fh.seek(0)
+            if head == b"\x93NUMPY":
+                _check_npy_header(fh, path.stat().st_size, where)
+        if head == b"\x93NUMPY":
+            return np.load(path, allow_pickle=False)
+        if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise DataError(f"{where}: cannot read it (corrupt or not a numpy file: it starts "
+                            f"with neither the .npy magic nor a zip header)")
+        with np.load(path, allow_pickle=False) as z:
+            out = {}
+            for key in (pick(list(z.files)) if pick is not None else z.files):
+                member = key + ".npy"
+                if member not in z.zip.namelist():
+                    raise DataError(f"{where}: member {key!r} is not a numpy array")
+                with z.zip.open(member) as fh:
+                    _check_npy_header(fh, z.zip.getinfo(member).file_size,
+                                      f"{where}: array {key!r}", f"its member {member}")
+                out[key] = z[key]
+            return out
+    except DataError:
+        raise
+    except ValueError as e:
+        # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickles.
+        raise DataError(f"{where}: cannot load ({e}); only numeric arrays are "
+                        f"accepted") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        raise DataError(f"{where}: cannot read it (corrupt or not a numpy file: {e})") from None
+
+
 def load_array(path, name: str = "X") -> np.ndarray:
     """Load a numeric array from ``.npy`` or ``.npz`` without ever unpickling.
 
     In an ``.npz``, the array is the one under key ``x`` or ``X``, or the only one.  ``name``
-    is how messages refer to the array (``--x``, ``--x2`` ...).
+    is how messages refer to the array (``--x``, ``--x2`` ...).  Reading goes through
+    :func:`read_numpy`, so corrupt files and lying headers are DataErrors.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "x.npy"); np.save(p, np.eye(2))
@@ -431,30 +509,18 @@ def load_array(path, name: str = "X") -> np.ndarray:
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
         raise DataError(f"{name}: {path}: expected a .npy or .npz file")
-    if not path.is_file():
-        raise DataError(f"{name}: file not found: {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                keys = list(loaded.files)
-                key = next((k for k in ("x", "X") if k in keys), None)
-                if key is None and len(keys) == 1:
-                    key = keys[0]
-                if key is None:
-                    raise DataError(f"{name}: {path}: no array named 'x' or 'X' among "
-                                    f"{keys}; save the input as x")
-                arr = loaded[key]
-        else:
-            arr = loaded
-    except DataError:
-        raise
-    except ValueError as e:
-        # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickles.
-        raise DataError(f"{name}: {path}: cannot load ({e}); only numeric arrays are "
-                        f"accepted") from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{name}: {path}: not a readable numpy file ({e})") from None
+
+    def pick(keys):
+        key = next((k for k in ("x", "X") if k in keys), None)
+        if key is None and len(keys) == 1:
+            key = keys[0]
+        if key is None:
+            raise DataError(f"{name}: {path}: no array named 'x' or 'X' among "
+                            f"{keys}; save the input as x")
+        return [key]
+
+    loaded = read_numpy(path, name, pick=pick)
+    arr = next(iter(loaded.values())) if isinstance(loaded, dict) else loaded
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{name}: {path}: expected a numeric array, got dtype {arr.dtype}")
     return arr

@@ -132,21 +132,12 @@ def load_sequences(path, name="--x"):
     """
     from pathlib import Path
 
-    from ntksym.data import load_array
-    p = Path(path)
-    if p.suffix != ".npz":
+    from ntksym.data import load_array, read_numpy
+    if Path(path).suffix != ".npz":
         return load_array(path, name=name), None
-    if not p.is_file():
-        raise DataError(f"{name}: file not found: {path}")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            keys = list(z.files)
-            arrays = {k: z[k] for k in keys}
-    except ValueError as e:
-        raise DataError(f"{name}: {path}: cannot load ({e}); only numeric arrays are accepted") \
-            from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{name}: {path}: not a readable numpy file ({e})") from None
+    arrays = read_numpy(path, name)
+    if not isinstance(arrays, dict):            # a single array saved under an .npz name
+        arrays = {"x": arrays}
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
             raise DataError(f"{name}: {path}: array {k!r} is not numeric (dtype {a.dtype})")

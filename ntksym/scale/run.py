@@ -11,6 +11,7 @@ resume); this module only decides sizes and estimates times.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -45,12 +46,13 @@ def parse_bytes(text):
     num = s.rstrip("KMGTIB")
     unit = s[len(num):]
     try:
-        value = float(num)
-    except ValueError:
+        value = float(num) * _UNITS[unit]
+    except (ValueError, KeyError):
         value = -1.0
-    if unit not in _UNITS or value <= 0:
-        raise DataError(f"cannot read memory size {text!r}; write e.g. 512M, 4G or 1.5GiB")
-    return int(value * _UNITS[unit])
+    if not math.isfinite(value) or value < 1:     # nan, inf, 1e999, 0, 0.5 bytes
+        raise DataError(f"cannot read memory size {text!r}; write a positive size such as "
+                        "512M, 4G or 1.5GiB")
+    return int(value)
 
 
 def human_bytes(n):

@@ -43,6 +43,7 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
     output = spec.layers[-1].id
     g.graph["output"] = output
     fname = spec.path or "<spec>"
+    _refuse_cycles(g, spec, fname)
     for node in nx.topological_sort(g):
         if node == "input":
             continue
@@ -72,6 +73,22 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
                         f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
                         file=fname, line=last["line"], layer=last["source_index"], key="kind")
     return g
+
+
+def _refuse_cycles(g, spec, fname):
+    """SpecError naming the layers on a cycle of ``inputs``, at the layer whose ``inputs``
+    names a layer at or after itself (the edge that points backwards in the file)."""
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return
+    order = {layer.id: i for i, layer in enumerate(spec.layers)}
+    _, culprit = next(((u, v) for u, v in cycle if order[v] <= order[u]), cycle[0])
+    path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+    a = g.nodes[culprit]
+    raise SpecError(f"inputs form a cycle: {path}; a layer's inputs must be 'input' or layers "
+                    "before it", file=fname, line=a["line"], layer=a["source_index"],
+                    key="inputs")
 
 
 def _fan_in(shape):

@@ -282,6 +282,12 @@ def _expand_layer(idx, table, defaults, lines, fail, position):
         act = (akind, _validate_params(acls, aparams, {}, lambda k: line("activation"), idx, fail,
                                        prefix="activation."))
 
+    # count before expanding: repeat = 10**9 must not build a billion layers to refuse them
+    total = position + repeat * (2 if act is not None else 1)
+    if total > MAX_LAYERS:
+        fail(f"more than {MAX_LAYERS} layers after repeat: the layers up to this one make "
+             f"{total}" + (f" (repeat = {repeat})" if repeat > 1 else "") +
+             f"; keep the total at most {MAX_LAYERS}", line("repeat"), layer=idx, key="repeat")
     out = []
     for r in range(repeat):
         n = position + len(out)

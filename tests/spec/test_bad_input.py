@@ -163,3 +163,86 @@ def test_cli_bad_input_exit_2_nothing_written(files, case, needle):
     assert sorted(p.name for p in tmp.iterdir()) == before
     if case == "exists":
         assert out.read_bytes() == b"precious"
+
+
+# ------------------------------------------- issue 15: option ranges, damaged data, huge specs
+
+def _lying_npy(path):
+    """An .npy whose header claims a (2**22, 2**22, 3) float64 array (384 TiB) in 192 bytes."""
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"shape": (2**22, 2**22, 3), "descr": "<f8",
+                                               "fortran_order": False})
+    path.write_bytes(buf.getvalue() + bytes(64))
+
+
+CYCLE = 'name = "m"\ninput = { shape = [64] }\n[[layer]]\nkind = "dense"\nid = "a"\n' \
+        'inputs = ["c"]\n[[layer]]\nkind = "relu"\nid = "b"\n[[layer]]\nkind = "dense"\nid = "c"\n'
+HUGE_REPEAT = 'name = "m"\ninput = { shape = [64] }\n[[layer]]\nkind = "dense"\n' \
+              'activation = "relu"\nrepeat = 1000000000\n[[layer]]\nkind = "dense"\n'
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--threads", "-1"], "'--threads': -1 is not in the range x>=1"),
+    (["--threads", "1000"], "'--threads': 1000 is more than the"),
+    (["--threads", "0"], "'--threads': 0 is not in the range x>=1"),
+    (["--tile", "0"], "'--tile': 0 is not in the range x>=1"),
+    (["--workers", "0"], "'--workers': 0 is not in the range x>=1"),
+    (["--max-memory", "nan"], "'--max-memory': cannot read memory size 'nan'"),
+    (["--max-memory", "inf"], "'--max-memory': cannot read memory size 'inf'"),
+    (["-o", ""], "'--output': empty path"),
+    ("corrupt_npz", "x.npz: cannot read it (corrupt or not a numpy file"),
+    ("lying_npy", "claims shape (4194304, 4194304, 3) of float64"),
+    ("lying_npz", "array 'x': the header claims shape (4194304, 4194304, 3)"),
+    ("cycle", "cycle.toml:3: layer 1, key 'inputs': inputs form a cycle: a -> b -> c -> a"),
+    ("repeat", "repeat.toml:6: layer 1, key 'repeat': more than 10000 layers after repeat"),
+])
+def test_cli_issue15_user_errors_exit_2_nothing_written(files, extra, needle):
+    tmp, spec = files
+    out = tmp / "K.npy"
+    x = tmp / "X.npy"
+    if extra == "corrupt_npz":
+        np.savez(tmp / "good.npz", x=np.ones((4, 64)))
+        data = (tmp / "good.npz").read_bytes()
+        x = tmp / "x.npz"
+        x.write_bytes(data[:len(data) // 2])         # truncated: no central directory
+    elif extra in ("lying_npy", "lying_npz"):
+        x = tmp / "x.npy"
+        _lying_npy(x)
+        if extra == "lying_npz":
+            import zipfile
+            with zipfile.ZipFile(tmp / "x.npz", "w") as zf:
+                zf.writestr("x.npy", x.read_bytes())
+            x.unlink()
+            x = tmp / "x.npz"
+    elif extra in ("cycle", "repeat"):
+        spec = tmp / f"{extra}.toml"
+        spec.write_text(CYCLE if extra == "cycle" else HUGE_REPEAT)
+    args = ["kernel", spec, "--x", x, "-o", out]
+    if isinstance(extra, list):
+        args = args[:-2] + extra if extra[0] == "-o" else args + extra
+    before = sorted(p.name for p in tmp.iterdir())
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(p.name for p in tmp.iterdir()) == before
+
+
+def test_huge_repeat_refused_before_expanding():
+    import time
+    t0 = time.perf_counter()
+    msg = spec_error(HUGE_REPEAT)
+    assert time.perf_counter() - t0 < 2
+    assert msg.startswith("bad.toml:6") and "at most 10000" in msg and "2000000000" in msg
+
+
+def test_sequence_loader_refuses_corrupt_and_lying_files(tmp_path):
+    from ntksym.engine.sequence import load_sequences
+    from ntksym.errors import DataError
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match=r"--x: .*junk\.npz: cannot read it \(corrupt"):
+        load_sequences(tmp_path / "junk.npz")
+    _lying_npy(tmp_path / "lie.npy")
+    with pytest.raises(DataError, match=r"lie\.npy: the header claims .* the file has 192 bytes"):
+        load_sequences(tmp_path / "lie.npy")
