@@ -275,7 +275,7 @@ class Rnn(Layer):
 
         nngp = affine(prev.nngp, inp.nngp)
         ntk = {}
-        for g in set(prev.ntk) | set(inp.ntk):
+        for g in dict.fromkeys([*prev.ntk, *inp.ntk]):      # ordered: not a set (hash seed)
             ntk[g] = times(qw, w * prev.ntk.get(g, 0)) + times(qa, a * inp.ntk.get(g, 0))
         for name, factor, k, base in (("W", gw, kw, prev.nngp), ("A", ga, ka, inp.nngp),
                                       ("b", gb, one, 1)):
@@ -311,9 +311,11 @@ class Rnn(Layer):
                             line=node["line"], key="readout_from")
         k = walk.next_index()
         inp_c, inp_d = walk.cross[p], walk.diag[p]
-        groups = set(inp_c.ntk) | set(cls.own_groups(node))
+        # the input's groups, then this layer's, in graph order (a set's order would depend on
+        # the string hash seed, and so would the printed and returned per-layer terms)
+        groups = list(dict.fromkeys([*inp_c.ntk, *cls.own_groups(node)]))
         if not walk.per_layer:
-            groups = {"total"} if groups else set()
+            groups = ["total"] if groups else []
         hp, tp = f"Sigma_{k}p", f"Theta_{k}p"
 
         def sym(name):

@@ -78,3 +78,18 @@ def test_latex_compiles_back_to_the_same_expressions(spec_dir):
 def test_derive_nngp_only(spec_dir):
     r = run_cli("derive", str(spec_dir / "cntk_mlp_depth1.toml"), "--kernel", "nngp")
     assert r.returncode == 0 and "Theta" not in r.stdout and "Sigma_3(x, x')" in r.stdout
+
+
+@pytest.mark.parametrize("spec", ["rntk_last", "allen_zhu_rnn", "yang_wang_mlp"])
+def test_per_layer_output_does_not_depend_on_the_hash_seed(spec_dir, spec):
+    """The per-layer terms come out in graph order: no set iteration (whose order follows
+    PYTHONHASHSEED) decides what `derive --per-layer` prints."""
+    import os
+    outs = set()
+    for seed in ("1", "2", "3"):
+        r = subprocess.run([sys.executable, "cli.py", "derive", "--per-layer",
+                            str(spec_dir / f"{spec}.toml")], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1
