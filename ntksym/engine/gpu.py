@@ -98,6 +98,18 @@ def _tile_rows(n_out, n2, itemsize, tile):
     return max(tile, rows // tile * tile)
 
 
+def _on_device(X, X2, to_device, diagonal):
+    """(device X, its per-example diagonals D and outputs O, n) for X and for X2, whose
+    entries are X's own when X2 is None (the symmetric case computes them once)."""
+    n1 = X.shape[0]
+    dX1 = to_device(X)
+    first = (dX1, *diagonal(dX1, n1), n1)
+    if X2 is None:
+        return first, first
+    dX2 = to_device(X2)
+    return first, (dX2, *diagonal(dX2, X2.shape[0]), X2.shape[0])
+
+
 def gpu_kernel(arch, X, X2, names, dtype="float64", per_layer=False, tile_rows=None):
     """(len(names), n1, n2) array of ``dtype``: the requested outputs computed on the GPU.
 
@@ -125,16 +137,9 @@ def gpu_kernel(arch, X, X2, names, dtype="float64", per_layer=False, tile_rows=N
         mod.diagonal_kernel[(n + threads - 1) // threads, threads](dX, D, O)
         return D, O
 
-    n1 = X.shape[0]
-    dX1 = cuda.to_device(np.ascontiguousarray(X, dtype=ftype))
-    D1, O1 = diagonal(dX1, n1)
     symmetric = X2 is None
-    if symmetric:
-        dX2, D2, n2 = dX1, D1, n1
-    else:
-        n2 = X2.shape[0]
-        dX2 = cuda.to_device(np.ascontiguousarray(X2, dtype=ftype))
-        D2, _ = diagonal(dX2, n2)
+    (dX1, D1, O1, n1), (dX2, D2, _, n2) = _on_device(
+        X, X2, lambda A: cuda.to_device(np.ascontiguousarray(A, dtype=ftype)), diagonal)
     dsel = cuda.to_device(select)
     out = np.empty((n_out, n1, n2), dtype=ftype)
     rows = tile_rows or _tile_rows(n_out, n2, ftype.itemsize, tile)
@@ -254,16 +259,8 @@ def _run_image(cuda, arch, X, X2, names, dtype, per_layer, chunk, shared_bytes, 
         mod.diagonal_kernel[blocks, threads](dX, D, O, scratch(blocks))
         return D, O
 
-    n1 = X.shape[0]
-    dX1 = to_device(X)
-    D1, O1 = diagonal(dX1, n1)
     symmetric = X2 is None
-    if symmetric:
-        dX2, D2, n2 = dX1, D1, n1
-    else:
-        n2 = X2.shape[0]
-        dX2 = to_device(X2)
-        D2, _ = diagonal(dX2, n2)
+    (dX1, D1, O1, n1), (dX2, D2, _, n2) = _on_device(X, X2, to_device, diagonal)
     dsel = cuda.to_device(select)
     out = np.empty((n_out, n1, n2), dtype=ftype)
     work = None
