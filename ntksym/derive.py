@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import networkx as nx
 import sympy as sp
 
 from ntksym.errors import SpecError
@@ -31,6 +30,7 @@ from ntksym.ir.program import Assign, Elementwise, KernelProgram, Structural
 from ntksym.ir.symbols import y_side
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import KernelState
+from ntksym.spec.graph import layer_order
 
 #: the NTK's single group when the per-layer terms are summed
 TOTAL = "total"
@@ -186,7 +186,7 @@ class Derivation:
 def derive(graph, per_layer: bool = False) -> KernelProgram:
     """The KernelProgram of a graph built by :func:`ntksym.spec.graph.build_graph`."""
     walk = Derivation(graph, per_layer)
-    for node in nx.topological_sort(graph):
+    for node in layer_order(graph):
         if node != "input":
             walk.layer(node)
     return walk.program()

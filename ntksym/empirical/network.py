@@ -30,13 +30,13 @@ h_0 (``stream`` 1).
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import Batch
 from ntksym.layers.dense import trainable_groups
 from ntksym.layers.mask import finalize_global_masks
+from ntksym.spec.graph import layer_order
 
 
 def feeds_trainable(graph, order):
@@ -64,7 +64,7 @@ class FiniteNetwork:
 
     def __init__(self, graph, seed=0):
         self.graph = graph
-        self.order = [n for n in nx.topological_sort(graph) if n != "input"]
+        self.order = [n for n in layer_order(graph) if n != "input"]
         self.sequences = len(graph.graph["input_shape"]) == 2
         rng = np.random.default_rng(seed)
         self.rng = rng

@@ -5,8 +5,11 @@ Adding a layer kind = one module here + one line below (plus a spec file, tests 
 """
 
 from .activation import ACTIVATION_LAYERS
+from .add import Add
+from .concat import Concat
 from .conv import Conv
 from .dense import Dense
+from .layer_norm import LayerNorm
 from .pool import AvgPool, Flatten, GlobalAvgPool, SumPool
 from .rnn import Rnn
 
@@ -18,6 +21,9 @@ LAYER_KINDS = {
     "global_avg_pool": GlobalAvgPool,
     "flatten": Flatten,
     "rnn": Rnn,
+    "add": Add,
+    "concat": Concat,
+    "layer_norm": LayerNorm,
     **ACTIVATION_LAYERS,
 }
 

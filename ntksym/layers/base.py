@@ -124,6 +124,17 @@ class Layer:
     #: whether the kernel rule may act at every time pair of a sequence program's grid
     #: (elementwise in time: dense, activations)
     acts_per_time_step = False
+    #: how many inputs the layer takes: (at least, at most; None = no limit)
+    inputs_range = (1, 1)
+    #: how the output keeps the zero mean of fresh weights (:mod:`ntksym.layers.branches`):
+    #: "fresh" for an affine map with its own weights (dense, conv), "linear" for a map that
+    #: keeps a zero mean (pooling, flatten, add ...), None otherwise (activations, rnn)
+    zero_mean = None
+
+    @classmethod
+    def check_graph(cls, node, facts, error):
+        """Checks that need the whole graph (``facts``: a :class:`~ntksym.layers.branches.
+        BranchFacts`); call ``error(msg, key)``."""
 
     @classmethod
     def validate(cls, params, error):

@@ -82,6 +82,7 @@ def spatial_output(node, in_shape, window, stride, padding, error, key):
 
 
 class Conv(Layer):
+    zero_mean = "fresh"
     kind = "conv"
     keys = dict(WEIGHT_KEYS,
                 filter=Key("ints", [3, 3], positive_pair, "q_h, q_w"),

@@ -61,6 +61,7 @@ def trainable_groups(node, names=("W", "b")):
 
 
 class Dense(Layer):
+    zero_mean = "fresh"
     acts_per_time_step = True
     kind = "dense"
     keys = dict(WEIGHT_KEYS,

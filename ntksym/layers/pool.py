@@ -33,6 +33,7 @@ from .conv import col2im, im2col, image_shape, pair2, spatial_output
 
 class PassThrough(Layer):
     """Kernel rule: the state after the structural step is the layer's state."""
+    zero_mean = "linear"
 
     @classmethod
     def kernel_rule(cls, node, inputs):

@@ -21,6 +21,8 @@ import networkx as nx
 
 from ntksym.errors import SpecError
 from ntksym.layers import LAYER_KINDS
+from ntksym.layers.base import Layer
+from ntksym.layers.branches import BranchFacts
 
 
 def build_graph(spec, widths=None) -> nx.DiGraph:
@@ -32,11 +34,11 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
     g = nx.DiGraph(name=spec.name, spec_hash=spec.hash, input_shape=spec.input_shape,
                    description=spec.description)
     g.add_node("input", kind="input", id="input", params={}, shape=tuple(spec.input_shape),
-               line=None)
+               line=None, position=-1)
     prev = "input"
     for i, layer in enumerate(spec.layers):
         g.add_node(layer.id, kind=layer.kind, id=layer.id, params=dict(layer.params),
-                   line=layer.line, source_index=layer.source_index)
+                   line=layer.line, source_index=layer.source_index, position=i)
         for src in (layer.inputs or [prev]):
             g.add_edge(src, layer.id)
         prev = layer.id
@@ -50,7 +52,8 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
         attrs = g.nodes[node]
         cls = LAYER_KINDS[attrs["kind"]]
         attrs["is_output"] = node == output
-        attrs["in_shapes"] = [g.nodes[p]["shape"] for p in g.predecessors(node)]
+        attrs["inputs"] = list(g.predecessors(node))
+        attrs["in_shapes"] = [g.nodes[p]["shape"] for p in attrs["inputs"]]
         if cls.has_weights:
             w = attrs["params"].get("width")
             if w is None:
@@ -61,11 +64,13 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
         def error(msg, key=None, _a=attrs):
             raise SpecError(msg, file=fname, line=_a["line"], layer=_a["source_index"], key=key)
 
+        _check_input_count(cls, attrs, error)
         attrs["shape"] = tuple(cls.output_shape(attrs, attrs["in_shapes"], error))
         if attrs["params"].get("mask") is not None:
             attrs["mask"] = attrs["params"]["mask"]   # pruning mask (ntksym.layers.mask)
         if cls.has_weights and "fan_in" not in attrs:
             attrs["fan_in"] = _fan_in(attrs["in_shapes"][0])
+    _check_branches(g, fname)
     last = g.nodes[output]
     if not LAYER_KINDS[last["kind"]].has_weights or last["shape"][-1] != 1:
         raise SpecError("the network must end in a readout: a weight layer with width = 1 "
@@ -73,6 +78,12 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
                         f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
                         file=fname, line=last["line"], layer=last["source_index"], key="kind")
     return g
+
+
+def layer_order(g) -> list:
+    """The nodes in topological order, ties broken by their order in the spec file (the order
+    in which derivations number their symbols and finite networks draw their weights)."""
+    return list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["position"]))
 
 
 def _refuse_cycles(g, spec, fname):
@@ -89,6 +100,35 @@ def _refuse_cycles(g, spec, fname):
     raise SpecError(f"inputs form a cycle: {path}; a layer's inputs must be 'input' or layers "
                     "before it", file=fname, line=a["line"], layer=a["source_index"],
                     key="inputs")
+
+
+def _check_input_count(cls, attrs, error):
+    lo, hi = cls.inputs_range
+    n = len(attrs["inputs"])
+    if n < lo or (hi is not None and n > hi):
+        want = (f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}")
+        error(f"a '{attrs['kind']}' layer takes {want} input{'s' if hi != 1 else ''}, but "
+              f"inputs names {n}: {', '.join(attrs['inputs'])}"
+              + ("; join branches with an 'add' or 'concat' layer first" if hi == 1 else ""),
+              "inputs")
+
+
+def _check_branches(g, fname):
+    """The layers' whole-graph checks (``check_graph``: add's independent branches ...)."""
+    facts = None
+    for node in nx.topological_sort(g):
+        if node == "input":
+            continue
+        attrs = g.nodes[node]
+        cls = LAYER_KINDS[attrs["kind"]]
+        if cls.check_graph.__func__ is Layer.check_graph.__func__:
+            continue
+        facts = facts or BranchFacts(g)
+
+        def error(msg, key=None, _a=attrs):
+            raise SpecError(msg, file=fname, line=_a["line"], layer=_a["source_index"], key=key)
+
+        cls.check_graph(attrs, facts, error)
 
 
 def _fan_in(shape):

@@ -24,7 +24,6 @@ the file, line, layer and key, lists the valid choices, and suggests the closest
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -36,25 +35,11 @@ from pathlib import Path
 from ntksym.errors import SpecError
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import REQUIRED
+from ntksym.spec.blocks import expand_instance, parse_blocks
+from ntksym.spec.common import MAX_LAYERS, NAME_RE, LayerSpec, suggest
 
-TOP_KEYS = ("name", "description", "input", "defaults", "layer")
+TOP_KEYS = ("name", "description", "input", "defaults", "block", "layer")
 COMMON_KEYS = ("kind", "id", "inputs", "repeat")
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-MAX_LAYERS = 10_000
-
-
-@dataclass
-class LayerSpec:
-    """One layer after ``repeat`` expansion and defaults: kind, validated params, id, inputs."""
-
-    kind: str
-    params: dict
-    id: str
-    inputs: list | None = None
-    line: int | None = None
-    source_index: int = 0          # 1-based index of the [[layer]] table in the file
-
-
 @dataclass
 class Spec:
     name: str
@@ -71,11 +56,6 @@ class Spec:
         doc = {"name": self.name, "input": list(self.input_shape),
                "layers": [[l.kind, l.params, l.id, l.inputs] for l in self.layers]}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def suggest(word, choices):
-    m = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{m[0]}'?" if m else None
 
 
 class _Lines:
@@ -141,6 +121,12 @@ def check_value(key, spec_key, value):
         if not (isinstance(value, bool) or
                 (isinstance(value, list) and all(isinstance(v, str) for v in value))):
             return value, _type_error(key, "true, false or a list of parameter names", value)
+    elif t == "numbers":   # a list of finite numbers (per-input scales)
+        if not (isinstance(value, list) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in value)):
+            return value, _type_error(key, "a list of finite numbers", value)
+        value = [float(v) for v in value]
     elif t == "strings":
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             return value, _type_error(key, "a list of strings", value)
@@ -195,9 +181,16 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
     if not isinstance(tables, list):
         fail("'layer' must be an array of tables [[layer]]", lines.key("", 0, "layer"), key="layer")
 
-    layers = []
+    def expand(idx, table, position, section="layer", label=None):
+        return _expand_layer(idx, table, defaults, lines, fail, position, section, label)
+
+    blocks = parse_blocks(doc.get("block"), lines, fail, expand)
+    layers, instances = [], {}
     for idx, table in enumerate(tables, 1):
-        layers.extend(_expand_layer(idx, table, defaults, lines, fail, len(layers)))
+        if isinstance(table, dict) and "block" in table:
+            layers.extend(expand_instance(idx, table, blocks, layers, instances, lines, fail))
+        else:
+            layers.extend(expand(idx, table, len(layers)))
         if len(layers) > MAX_LAYERS:
             fail(f"more than {MAX_LAYERS} layers after repeat", lines.layer(idx), layer=idx,
                  key="repeat")
@@ -230,39 +223,43 @@ def _parse_input(inp, lines, fail):
     return tuple(shape)
 
 
-def _expand_layer(idx, table, defaults, lines, fail, position):
+def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", label=None):
+    """The LayerSpecs of one [[layer]] table (``section`` "block.layer": of a block's table),
+    after ``repeat`` and the activation shorthand; ``label`` names it in messages."""
     from ntksym.duals.activations import parse_shorthand
 
+    label = idx if label is None else label
+
     def line(key=None):
-        return lines.key("layer", idx, key) if key else lines.layer(idx)
+        return lines.key(section, idx, key) if key else lines.tables.get((section, idx))
 
     if not isinstance(table, dict):
-        fail("each layer must be a table", line(), layer=idx)
+        fail("each layer must be a table", line(), layer=label)
     kind = table.get("kind")
     if kind is None:
-        fail("missing 'kind'; valid kinds: " + ", ".join(sorted(LAYER_KINDS)), line(), layer=idx,
+        fail("missing 'kind'; valid kinds: " + ", ".join(sorted(LAYER_KINDS)), line(), layer=label,
              key="kind")
     if not isinstance(kind, str) or kind not in LAYER_KINDS:
         fail("unknown kind " + repr(kind) + "; valid kinds: " + ", ".join(sorted(LAYER_KINDS)),
-             line("kind"), layer=idx, key="kind", hint=suggest(kind, LAYER_KINDS))
+             line("kind"), layer=label, key="kind", hint=suggest(kind, LAYER_KINDS))
     cls = LAYER_KINDS[kind]
     allowed = set(cls.keys) | set(COMMON_KEYS) | ({"activation"} if cls.has_weights else set())
     for k in table:
         if k not in allowed:
             fail(f"unknown key for a '{kind}' layer; valid keys: {', '.join(sorted(allowed))}",
-                 line(k), layer=idx, key=k, hint=suggest(k, allowed))
+                 line(k), layer=label, key=k, hint=suggest(k, allowed))
 
-    params = _validate_params(cls, table, defaults, lambda k: line(k), idx, fail)
+    params = _validate_params(cls, table, defaults, lambda k: line(k), label, fail)
     repeat = table.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-        fail("repeat must be an integer >= 1", line("repeat"), layer=idx, key="repeat")
+        fail("repeat must be an integer >= 1", line("repeat"), layer=label, key="repeat")
     user_id = table.get("id")
     if user_id is not None and (not isinstance(user_id, str) or not NAME_RE.match(user_id)):
-        fail("id must be letters, digits, '-' or '_'", line("id"), layer=idx, key="id")
+        fail("id must be letters, digits, '-' or '_'", line("id"), layer=label, key="id")
     inputs = table.get("inputs")
     if inputs is not None and not (isinstance(inputs, list) and inputs and
                                    all(isinstance(v, str) for v in inputs)):
-        fail("inputs must be a list of layer ids", line("inputs"), layer=idx, key="inputs")
+        fail("inputs must be a list of layer ids", line("inputs"), layer=label, key="inputs")
 
     act = None
     # layers that own their activation (rnn: phi acts inside the recurrence) take it as a key
@@ -270,16 +267,16 @@ def _expand_layer(idx, table, defaults, lines, fail, position):
         text = table["activation"]
         if not isinstance(text, str):
             fail("activation must be a string like \"relu\" or \"leaky_relu(0.1)\"",
-                 line("activation"), layer=idx, key="activation")
+                 line("activation"), layer=label, key="activation")
         try:
             akind, aparams = parse_shorthand(text)
         except (ValueError, SpecError) as e:
-            fail(str(e), line("activation"), layer=idx, key="activation")
+            fail(str(e), line("activation"), layer=label, key="activation")
         if akind not in LAYER_KINDS:
-            fail(f"unknown activation {akind!r}", line("activation"), layer=idx, key="activation",
+            fail(f"unknown activation {akind!r}", line("activation"), layer=label, key="activation",
                  hint=suggest(akind, LAYER_KINDS))
         acls = LAYER_KINDS[akind]
-        act = (akind, _validate_params(acls, aparams, {}, lambda k: line("activation"), idx, fail,
+        act = (akind, _validate_params(acls, aparams, {}, lambda k: line("activation"), label, fail,
                                        prefix="activation."))
 
     # count before expanding: repeat = 10**9 must not build a billion layers to refuse them
@@ -287,17 +284,17 @@ def _expand_layer(idx, table, defaults, lines, fail, position):
     if total > MAX_LAYERS:
         fail(f"more than {MAX_LAYERS} layers after repeat: the layers up to this one make "
              f"{total}" + (f" (repeat = {repeat})" if repeat > 1 else "") +
-             f"; keep the total at most {MAX_LAYERS}", line("repeat"), layer=idx, key="repeat")
+             f"; keep the total at most {MAX_LAYERS}", line("repeat"), layer=label, key="repeat")
     out = []
     for r in range(repeat):
         n = position + len(out)
         lid = user_id if user_id and repeat == 1 else (
             f"{user_id}_{r + 1}" if user_id else f"{kind}_{n}")
-        out.append(LayerSpec(kind, dict(params), lid, inputs if r == 0 else None, line(), idx))
+        out.append(LayerSpec(kind, dict(params), lid, inputs if r == 0 else None, line(), label))
         if act is not None:
             n = position + len(out)
             out.append(LayerSpec(act[0], dict(act[1]), f"{act[0]}_{n}", None, line("activation"),
-                                 idx))
+                                 label))
     return out
 
 
@@ -343,6 +340,9 @@ def _check_ids(layers, fail):
             fail(f"duplicate layer id {l.id!r}", l.line, layer=l.source_index, key="id")
         seen[l.id] = l
     for l in layers:
+        if l.inputs and len(set(l.inputs)) < len(l.inputs):
+            fail("inputs names a layer twice: " + ", ".join(l.inputs), l.line,
+                 layer=l.source_index, key="inputs")
         for ref in l.inputs or ():
             if ref not in seen and ref != "input":
                 fail(f"inputs names {ref!r}, which is no layer id; ids: " +
