@@ -45,7 +45,7 @@ activation = "relu"
 id = "stem"
 [[layer]]
 kind = "dense"
-activation = "tanh"
+activation = "leaky_relu(0.2)"
 [[layer]]
 kind = "dense"
 id = "branch"
