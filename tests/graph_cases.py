@@ -42,7 +42,6 @@ input = { shape = [5] }
 [[layer]]
 kind = "dense"
 activation = "relu"
-id = "stem"
 [[layer]]
 kind = "dense"
 activation = "leaky_relu(0.2)"
@@ -51,7 +50,7 @@ kind = "dense"
 id = "branch"
 [[layer]]
 kind = "dense"
-inputs = ["stem"]
+inputs = ["relu_1"]
 weight_var = 1.0
 id = "shortcut"
 [[layer]]
