@@ -57,7 +57,7 @@ class Concat(Layer):
         if any(w is None for w in widths) and not all(w is None for w in widths):
             given = [f"{i} ({w})" for i, w in zip(node["inputs"], widths) if w is not None]
             error("concat of branches with and without a width: the kernel weights are the "
-                  f"width ratios, undefined as n grows; {', '.join(given)} have a width: give "
+                  f"width ratios, undefined as n grows ({', '.join(given)} have one); give "
                   "every branch's last weight layer a width, or none", "inputs")
         last = None if widths[0] is None else sum(widths)
         return tuple(first[:-1]) + (last,)

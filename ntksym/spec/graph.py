@@ -107,7 +107,8 @@ def _check_input_count(cls, attrs, error):
     n = len(attrs["inputs"])
     if n < lo or (hi is not None and n > hi):
         want = (f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}")
-        error(f"a '{attrs['kind']}' layer takes {want} input{'s' if hi != 1 else ''}, but "
+        article = "an" if attrs["kind"][0] in "aeiou" else "a"
+        error(f"{article} '{attrs['kind']}' layer takes {want} input{'s' if hi != 1 else ''}, but "
               f"inputs names {n}: {', '.join(attrs['inputs'])}"
               + ("; join branches with an 'add' or 'concat' layer first" if hi == 1 else ""),
               "inputs")
