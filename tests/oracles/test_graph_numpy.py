@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 import pytest
-from graph_cases import CASES
 
 import ntksym
+from graph_cases import CASES
 
 W_VAR, B_VAR = 2.0, 0.1      # the [defaults] of every case
 
