@@ -61,6 +61,20 @@ def test_gpu_matches_cpu_fp64(name):
     assert _rel_err(cross, ntksym.kernel(arch, X, X2)) < 1e-12
 
 
+@pytest.mark.parametrize("case", ["residual_mlp", "dense_shortcut", "concat_relu_erf",
+                                  "layer_norm_mlp"])
+def test_graph_mlps_on_gpu_match_cpu(case):
+    """add, concat and layer_norm (issue 14): more SSA state in the same fused device code."""
+    from graph_cases import CASES
+
+    arch = ntksym.loads_spec(CASES[case].replace("[5]", "[64]"))
+    for X2_ in (None, X2):
+        cpu = ntksym.kernel(arch, X, X2_, kind="both")
+        gpu = ntksym.kernel(arch, X, X2_, kind="both", device="gpu")
+        for k in ("nngp", "ntk"):
+            assert _rel_err(gpu[k], cpu[k]) < 1e-12, (case, k)
+
+
 @pytest.mark.parametrize("name", MLP_SPECS)
 def test_gpu_matches_cpu_fp32(name):
     arch = ntksym.load_spec(SPEC_DIR / f"{name}.toml")

@@ -73,6 +73,28 @@ kind = "flatten"
 [[layer]]
 kind = "dense"
 ''',
+    # a residual block (issue 14): the add reads two slices of one offset, GAP readout
+    "residual-gap": HEAD.format(name="g_res", shape="[4, 4, 2]") + '''
+[[layer]]
+kind = "conv"
+bias_var = 0.1
+id = "stem"
+[[layer]]
+kind = "relu"
+[[layer]]
+kind = "conv"
+id = "branch"
+[[layer]]
+kind = "add"
+inputs = ["stem", "branch"]
+scales = [1.0, 0.5]
+[[layer]]
+kind = "relu"
+[[layer]]
+kind = "global_avg_pool"
+[[layer]]
+kind = "dense"
+''',
 }
 RNG = np.random.default_rng(11)
 
