@@ -133,7 +133,7 @@ class Derivation:
             self._record_shapes(sstep.outputs, _spatial(sstep.op.out_hw))
         c = self.collapse(cls.kernel_rule(attrs, ins_c))
         dg = self.collapse(cls.kernel_rule(attrs, ins_d))
-        step = Elementwise(node, cls.describe(attrs))
+        step = Elementwise(node, cls.describe(attrs), joins=tuple(preds) if len(preds) > 1 else ())
         self.cross[node], self.diag[node] = self.assign(step.cross, step.diag, c, dg,
                                                         self.next_index())
         if step.cross or step.diag or structure is None:

@@ -242,7 +242,12 @@ class ProgramLatexPrinter(ProgramPrinter):
         return "%s &= %s" % (names[target], sp.latex(expr, symbol_names=names))
 
     def _print_Elementwise(self, step):
-        return [self.row(a.target, a.expr) for a in step.cross + step.diag]
+        rows = [self.row(a.target, a.expr) for a in step.cross + step.diag]
+        if step.joins:     # name the branches of a join: the symbols alone do not
+            rows.insert(0, r"&\text{%s: %s of %s}" % (
+                _tex_escape(step.node), step.description.split(":")[0],
+                ", ".join(_tex_escape(j) for j in step.joins)))
+        return rows
 
     def _print_ImageOp(self, op, step):
         return [r"&\text{%s: %s}" % (_tex_escape(step.node), op.label)]

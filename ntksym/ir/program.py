@@ -52,12 +52,14 @@ class Elementwise:
     ``cross`` assignments compute pair quantities; they may read diagonal symbols of both
     examples (``*_xx`` for x, ``*_yy`` for x').  ``diag`` assignments compute per-example
     quantities from diagonal symbols of the same example only (written with ``*_xx`` names).
+    ``joins``: the nodes a join (``add``, ``concat``) reads, in order; empty for one input.
     """
 
     node: str
     description: str
     cross: list = field(default_factory=list)
     diag: list = field(default_factory=list)
+    joins: tuple = ()
 
 
 @dataclass
