@@ -55,6 +55,8 @@ IDENTITY = {"spec_hash": "spec", "x_hash": "data (X)", "x2_hash": "data (X2)",
             "kind": "kernel kind", "outputs": "kernels (--per-layer)", "dtype": "dtype",
             "shape": "shape", "symmetric": "symmetric/cross layout"}
 
+_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+          dict: "an object"}
 _HEX = re.compile(r"[0-9a-f]{16}")
 
 
@@ -162,7 +164,7 @@ def check_manifest(m, *, ident, expected, tiles_for, requested_tile, refuse):
         raise refuse(f"its manifest is version {version}, from an ntksym that did not record "
                      "tile checksums, so its tiles cannot be verified")
     if not _same(version, MANIFEST_VERSION):
-        raise refuse(f"its manifest has version {str(version)[:20]!r}; this ntksym reads "
+        raise refuse(f"its manifest has version {json.dumps(version)[:20]}; this ntksym reads "
                      f"version {MANIFEST_VERSION}")
     missing = [k for k in FIELDS if k not in m]
     unknown = [k for k in m if k not in FIELDS]
@@ -174,8 +176,8 @@ def check_manifest(m, *, ident, expected, tiles_for, requested_tile, refuse):
     for k, types in FIELDS.items():
         ok = isinstance(m[k], types) and not (isinstance(m[k], bool) and types is not bool)
         if not ok:
-            raise refuse(f"its manifest has {k!r} = {json.dumps(m[k])[:30]}, not a "
-                         f"{getattr(types, '__name__', 'string or null')}")
+            raise refuse(f"its manifest has {k!r} = {json.dumps(m[k])[:30]}, not "
+                         f"{_WORDS.get(types, 'a string or null')}")
     if m["status"] not in ("running", "complete"):
         raise refuse(f"its manifest has status {m['status'][:20]!r}, not 'running' or "
                      "'complete'")
@@ -237,7 +239,7 @@ def check_npy(path, shape, dtype):
                 return f"an .npy header of version {version}"
             offset = fh.tell()
         size = os.path.getsize(path)
-    except (ValueError, TypeError, SyntaxError, EOFError, OSError) as e:
+    except Exception as e:         # numpy's header parser raises ValueError, TokenError, ...
         reason = str(e).splitlines()[0][:60] if str(e) else type(e).__name__
         return f"no readable .npy header ({reason})"
     if tuple(hshape) != tuple(shape) or hdtype != np.dtype(dtype) or fortran:

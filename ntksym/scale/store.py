@@ -180,6 +180,10 @@ class TiledRun:
         if m is None:
             if not self.force:
                 for f in self.files.values():
+                    if f.exists() and self.resume:
+                        raise ResumeError(f"cannot resume {self.output}: {f} exists but "
+                                          f"{self.manifest_file} does not, so there is no run "
+                                          "to resume; pass --force to compute it again")
                     if f.exists():
                         raise OutputExistsError(f"{f} exists; pass --force to overwrite it")
             return self._create(ident)
