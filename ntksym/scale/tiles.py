@@ -11,11 +11,16 @@ where it stopped.  Files of a run for ``-o K.npy``:
                           never a name a reader would take for the finished output)
 ``K.npy.manifest.json``   the manifest; ``"status": "running"`` or ``"complete"``
 ``K.npy``                 appears only when every tile is done, by rename of the partial file
+``K.npy.lock``            the lock of the one run writing the output (:mod:`ntksym.scale.lock`)
 
 Why the order of writes matters: tile data are flushed (msync + fsync) *before* the manifest
 that marks them done is replaced (:func:`ntksym.io.atomic_write`: tmp + fsync + rename), so a
 crash at any moment leaves a manifest that claims no more than what is on disk.  A SIGKILL
 loses at most the tiles computed since the last checkpoint (``checkpoint_every`` seconds).
+
+A resume trusts nothing on disk it has not checked (:mod:`ntksym.scale.manifest`): the whole
+manifest, each file's header and size, and the checksum of every tile done, recorded when the
+tile was written.  Whatever does not hold is refused with one line (docs/reliability.md).
 
 Symmetric runs (X2 = None) compute only tiles on or above the diagonal; the lower triangle is
 mirrored block by block at the end (idempotent, so a crash while mirroring is harmless).
