@@ -6,6 +6,7 @@ resumes to the uninterrupted run's matrix, bit for bit.  Never exit 0 with a wro
 never a traceback.  The tiny runs and killed states come from tests/scale/conftest.py.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 import ntksym
 from ntksym.errors import NtksymError, OutputExistsError
 from ntksym.scale.lock import OutputBusyError, lock_path
-from ntksym.scale.manifest import ResumeError
+from ntksym.scale.manifest import ResumeError, tile_checksum
 from ntksym.scale.store import TiledRun
 from ntksym.scale.tiles import manifest_path, partial_path, tiled_kernel
 from testkit import ROOT, SPEC_DIR
@@ -246,6 +247,23 @@ def test_not_resuming_an_existing_run_is_refused_as_before(tiny, tmp_path):
     tiny.restore("killed-2", tmp_path)
     with pytest.raises(OutputExistsError, match=r"partial \(2/6 tiles\)"):
         tiny.run("killed-2", tmp_path, tile=4)
+
+
+def test_checksum_is_the_documented_one_on_large_tiles():
+    # a tile over 1 MiB is hashed in chunks of 64 rows on a thread pool: same digest as the
+    # definition in docs/reliability.md, computed serially here
+    A = np.random.default_rng(3).normal(size=(300, 800))
+    B = A.astype(np.float32)
+    bounds = (10, 290, 5, 795)
+    h = hashlib.blake2b(b"10:290:5:795", digest_size=8)
+    for a in (A, B):
+        for r in range(10, 290, 64):
+            chunk = np.ascontiguousarray(a[r:min(r + 64, 290), 5:795])
+            h.update(hashlib.blake2b(chunk.tobytes(), digest_size=8).digest())
+    assert tile_checksum([A, B], bounds) == h.hexdigest()
+    A[289, 794] = np.nextafter(A[289, 794], 1.0)               # the last bit of the last entry
+    assert tile_checksum([A, B], bounds) != h.hexdigest()
+    assert tile_checksum([A, B], (10, 290, 5, 794)) != tile_checksum([A, B], bounds)
 
 
 # ---------------------------------------------------------------- the CLI: exit 2, one line
