@@ -11,11 +11,16 @@ where it stopped.  Files of a run for ``-o K.npy``:
                           never a name a reader would take for the finished output)
 ``K.npy.manifest.json``   the manifest; ``"status": "running"`` or ``"complete"``
 ``K.npy``                 appears only when every tile is done, by rename of the partial file
+``K.npy.lock``            the lock of the one run writing the output (:mod:`ntksym.scale.lock`)
 
 Why the order of writes matters: tile data are flushed (msync + fsync) *before* the manifest
 that marks them done is replaced (:func:`ntksym.io.atomic_write`: tmp + fsync + rename), so a
 crash at any moment leaves a manifest that claims no more than what is on disk.  A SIGKILL
 loses at most the tiles computed since the last checkpoint (``checkpoint_every`` seconds).
+
+A resume trusts nothing on disk it has not checked (:mod:`ntksym.scale.manifest`): the whole
+manifest, each file's header and size, and the checksum of every tile done, recorded when the
+tile was written.  Whatever does not hold is refused with one line (docs/reliability.md).
 
 Symmetric runs (X2 = None) compute only tiles on or above the diagonal; the lower triangle is
 mirrored block by block at the end (idempotent, so a crash while mirroring is harmless).
@@ -33,24 +38,16 @@ mirrored block by block at the end (idempotent, so a crash while mirroring is ha
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
 import time
-from importlib import metadata
-from pathlib import Path
 
-import numpy as np
-
-from ntksym.engine.common import KINDS, check_data, check_options, output_names
-from ntksym.errors import DataError, OutputExistsError
-from ntksym.io import atomic_write, fsync_dir
+from ntksym.engine.common import check_data, check_options, output_names
+from ntksym.scale.manifest import manifest_path, partial_path, tile_grid
 from ntksym.scale.progress import Progress, Tee
+from ntksym.scale.store import DEFAULT_TILE, TiledRun, data_hash, output_files
 
-MANIFEST_FORMAT = "ntksym-tiles"
-MANIFEST_VERSION = 1
-DEFAULT_TILE = 1024
+__all__ = ["DEFAULT_TILE", "TiledRun", "compute_tile", "compute_tiles", "data_hash",
+           "manifest_path", "output_files", "pairs_computed", "partial_path", "run_threaded",
+           "tile_grid", "tiled_kernel"]
 
 
 # ------------------------------------------------------------------------ the per-tile call
@@ -79,299 +76,9 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
                     progress=False)
 
 
-def tile_grid(n1, n2, tile, symmetric):
-    """The tiles of an (n1, n2) matrix as (i0, i1, j0, j1), row-major; a symmetric matrix
-    keeps only tiles on or above the diagonal.  The list index is a tile's id in the manifest.
-
-    >>> tile_grid(5, 5, 2, True)
-    [(0, 2, 0, 2), (0, 2, 2, 4), (0, 2, 4, 5), (2, 4, 2, 4), (2, 4, 4, 5), (4, 5, 4, 5)]
-    """
-    rows = [(a, min(a + tile, n1)) for a in range(0, n1, tile)]
-    cols = [(b, min(b + tile, n2)) for b in range(0, n2, tile)]
-    return [(i0, i1, j0, j1) for bi, (i0, i1) in enumerate(rows)
-            for bj, (j0, j1) in enumerate(cols) if not symmetric or bj >= bi]
-
-
 def pairs_computed(n1, n2, symmetric):
     """Distinct pairs a run evaluates: n(n+1)/2 for K(X, X) (upper triangle with diagonal)."""
     return n1 * (n1 + 1) // 2 if symmetric else n1 * n2
-
-
-def data_hash(X):
-    """sha256 of an array's dtype, shape and bytes (float64, C order: what the engine reads)."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    h = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
-    h.update(memoryview(X).cast("B"))
-    return h.hexdigest()
-
-
-def output_files(output, names):
-    """Where each kernel of a tiled run goes: one kernel -> ``output`` itself; several
-    (``--kernel both``, ``--per-layer``) -> one memmap each, ``OUT.<name>.npy`` beside
-    ``OUT.npy``, with a per-layer name's brackets turned into a dash (``ntk[l1.W]`` ->
-    ``OUT.ntk-l1.W.npy``).  ``OUT.npy`` itself is then not written; the one manifest is
-    ``OUT.npy.manifest.json`` and lists the files under ``"files"``.
-
-    >>> output_files("K.npy", ["nngp", "ntk", "ntk[l1.W]"])
-    {'nngp': 'K.nngp.npy', 'ntk': 'K.ntk.npy', 'ntk[l1.W]': 'K.ntk-l1.W.npy'}
-    >>> output_files("K.npy", ["ntk"])
-    {'ntk': 'K.npy'}
-    """
-    output = str(output)
-    if len(names) == 1:
-        return {names[0]: output}
-    stem = output[:-len(".npy")] if output.endswith(".npy") else output
-    safe = {n: n.replace("[", "-").replace("]", "").replace("/", "_") for n in names}
-    return {n: f"{stem}.{safe[n]}.npy" for n in names}
-
-
-# ------------------------------------------------------------------------ the manifest
-
-def write_manifest(path, manifest):
-    """Replace the manifest at ``path`` atomically: readers see the old one or the new one."""
-    with atomic_write(path) as fh:
-        json.dump(manifest, fh, indent=1)
-
-
-def read_manifest(path):
-    """The manifest dict at ``path``, or None if there is none; DataError if unreadable."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable manifest ({e}); delete it or pass --force") from None
-    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
-        raise DataError(f"{path}: not an ntksym tile manifest; delete it or pass --force")
-    return m
-
-
-def _version():
-    """ntksym's version for the manifest (from the installed metadata; read, not imported)."""
-    try:
-        return metadata.version("ntksym")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def manifest_path(output):
-    return Path(str(output) + ".manifest.json")
-
-
-def partial_path(output):
-    return Path(str(output) + ".partial")
-
-
-def _encode_bits(done):
-    return base64.b64encode(np.packbits(done).tobytes()).decode()
-
-
-def _decode_bits(text, n):
-    raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
-    return np.unpackbits(raw)[:n].astype(bool)
-
-
-# ------------------------------------------------------------------------ the run
-
-class TiledRun:
-    """The on-disk state of one tiled kernel computation (see the module docstring).
-
-    ``open()`` creates or validates-and-reopens the partial memmap and manifest; ``write(k,
-    block)`` stores tile k; ``finish()`` mirrors, flushes and renames into place.  Backends only
-    call ``pending()``, ``bounds(k)``, ``write`` and ``finish``.  X and X2 are data already
-    checked (:func:`ntksym.engine.common.check_data`), as :func:`tiled_kernel` passes them.
-    """
-
-    def __init__(self, arch, X, X2, output, kind="ntk", dtype="float64", tile=None,
-                 resume=False, force=False, checkpoint_every=0.5, per_layer=False):
-        if kind not in KINDS:
-            raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
-        check_options(dtype)
-        self.output = Path(output)
-        if self.output.suffix != ".npy":
-            raise DataError(f"{output}: a tiled run writes one .npy file (a memmap); "
-                            "use an output ending in .npy")
-        self.arch, self.kind, self.dtype, self.per_layer = arch, kind, dtype, bool(per_layer)
-        self.names = output_names(arch, kind, self.per_layer)
-        # several kernels: one memmap (and one partial file) each; one manifest for all
-        self.files = {n: Path(f) for n, f in output_files(self.output, self.names).items()}
-        self.partials = {n: partial_path(f) for n, f in self.files.items()}
-        self.X, self.X2 = X, X2                   # checked by the caller (check_data)
-        self.symmetric = self.X2 is None
-        self.shape = (self.X.shape[0], (self.X if self.symmetric else self.X2).shape[0])
-        self.requested_tile = tile
-        self.tile = int(tile or DEFAULT_TILE)
-        if self.tile < 1:
-            raise DataError(f"--tile must be positive, got {tile}")
-        self.resume, self.force = resume, force
-        self.checkpoint_every = checkpoint_every
-        self.manifest_file = manifest_path(self.output)
-        self.partial_file = partial_path(self.output)
-        self.already_complete = False
-
-    # -- identity of the run: what must match for a resume
-    def identity(self):
-        return {"spec_name": self.arch.name, "spec_hash": self.arch.hash, "kind": self.kind,
-                "outputs": self.names, "dtype": self.dtype, "shape": list(self.shape),
-                "symmetric": self.symmetric,
-                "x_hash": data_hash(self.X),
-                "x2_hash": None if self.symmetric else data_hash(self.X2)}
-
-    def open(self):
-        """Create a fresh run or reopen a matching partial one; refuse what does not match."""
-        ident = self.identity()
-        m = read_manifest(self.manifest_file)
-        if self.force:
-            m = None
-        elif m is not None and not self.resume:
-            state = ("finished" if m.get("status") == "complete"
-                     else f"partial ({m.get('n_done', '?')}/{m.get('n_tiles', '?')} tiles)")
-            raise OutputExistsError(
-                f"{self.output}: a {state} tiled run exists ({self.manifest_file}); pass --resume "
-                "to continue it or --force to start over")
-        elif m is None and not self.force:
-            for f in self.files.values():
-                if f.exists():
-                    raise OutputExistsError(f"{f} exists; pass --force to overwrite it")
-        if m is not None:
-            self._check_same(m, ident)
-            if self.requested_tile and int(self.requested_tile) != m["tile"]:
-                raise DataError(f"cannot resume {self.output}: it was started with --tile "
-                                f"{m['tile']}, not {self.requested_tile}; omit --tile or use "
-                                "--force to start over")
-            self.tile = int(m["tile"])
-        self.tiles = tile_grid(*self.shape, self.tile, self.symmetric)
-        if m is not None and m.get("status") == "complete":
-            for n, f in self.files.items():
-                if self.partials[n].exists() and not f.exists():
-                    os.replace(self.partials[n], f)             # crashed between the steps
-                    fsync_dir(f.parent)
-            if all(f.exists() for f in self.files.values()):
-                self.already_complete = True
-                self.done = np.ones(len(self.tiles), dtype=bool)
-                self.manifest = m
-                return self
-            m = None                                           # output deleted: start over
-        if m is not None and not all(p.exists() for p in self.partials.values()):
-            m = None                                           # partial deleted: start over
-        if m is None:
-            self._create(ident)
-        else:
-            self.manifest = m
-            self.done = _decode_bits(m["done"], len(self.tiles))
-            self.mms = {n: np.lib.format.open_memmap(p, mode="r+")
-                        for n, p in self.partials.items()}
-            for n, mm in self.mms.items():
-                if mm.shape != self.shape or mm.dtype != np.dtype(self.dtype):
-                    raise DataError(f"{self.partials[n]}: holds a {mm.dtype} {mm.shape} array, "
-                                    "not what its manifest says; pass --force to start over")
-        self._last_checkpoint = time.monotonic()
-        return self
-
-    def _check_same(self, m, ident):
-        what = {"spec_hash": "spec", "x_hash": "data (X)", "x2_hash": "data (X2)",
-                "kind": "kernel kind", "outputs": "kernels (--per-layer)", "dtype": "dtype",
-                "shape": "shape",
-                "symmetric": "symmetric/cross layout"}
-        m = dict(m)
-        m.setdefault("outputs", [m.get("kind")])   # manifests of one kernel before "outputs"
-        bad = [f"{label} ({m.get(k)!s:.16} there, {ident[k]!s:.16} now)"
-               for k, label in what.items() if m.get(k) != ident[k]]
-        if bad:
-            raise DataError(f"cannot resume {self.output}: it was computed with a different "
-                            + "; different ".join(bad)
-                            + ". Use another -o, or --force to discard it and start over")
-
-    def _create(self, ident):
-        for p in (*self.partials.values(), self.manifest_file):
-            if p.exists():
-                p.unlink()
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        # the memmaps exist (sparse, zero-filled) before any manifest refers to them
-        self.mms = {n: np.lib.format.open_memmap(p, mode="w+", dtype=np.dtype(self.dtype),
-                                                 shape=self.shape)
-                    for n, p in self.partials.items()}
-        self.done = np.zeros(len(self.tiles), dtype=bool)
-        self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
-                         "status": "running", **ident, "tile": self.tile,
-                         "n_tiles": len(self.tiles), "n_done": 0,
-                         "output": self.output.name,
-                         "partial": self.partial_file.name if len(self.names) == 1 else None,
-                         "files": {n: f.name for n, f in self.files.items()},
-                         "ntksym_version": _version(),
-                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "done": ""}
-        self.checkpoint()
-
-    # -- backends use these
-    def pending(self):
-        """Ids of the tiles still to compute, in order."""
-        return [int(k) for k in np.flatnonzero(~self.done)]
-
-    def bounds(self, k):
-        return self.tiles[k]
-
-    def tile_inputs(self, k):
-        """(X1_rows, X2_cols or None) for tile k: None marks a diagonal tile."""
-        i0, i1, j0, j1 = self.tiles[k]
-        if self.symmetric and i0 == j0:
-            return self.X[i0:i1], None
-        return self.X[i0:i1], (self.X if self.symmetric else self.X2)[j0:j1]
-
-    def write(self, k, block):
-        """Store tile k: an array (one kernel) or a dict name -> array (several)."""
-        i0, i1, j0, j1 = self.tiles[k]
-        blocks = block if isinstance(block, dict) else {self.names[0]: block}
-        if set(blocks) != set(self.names):
-            raise RuntimeError(f"tile {k} has kernels {sorted(blocks)}, expected {self.names}")
-        for b in blocks.values():
-            if b.shape != (i1 - i0, j1 - j0):
-                raise RuntimeError(f"tile {k} has shape {b.shape}, expected "
-                                   f"{(i1 - i0, j1 - j0)}")
-        for n, b in blocks.items():
-            self.mms[n][i0:i1, j0:j1] = b
-        self.done[k] = True
-        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
-            self.checkpoint()
-
-    def checkpoint(self):
-        """Make the tiles written so far durable, then record them in the manifest."""
-        for mm in self.mms.values():             # msync: data reach the files before the claim
-            mm.flush()
-        self.checkpoint_manifest_only()
-        self._last_checkpoint = time.monotonic()
-
-    @property
-    def n_done(self):
-        return int(self.done.sum())
-
-    def finish(self):
-        """Mirror the lower triangle, make everything durable, mark complete, rename."""
-        if self.already_complete:
-            return
-        if not self.done.all():
-            raise RuntimeError(f"finish() with {len(self.done) - self.n_done} tiles missing")
-        self.checkpoint()
-        for n, mm in self.mms.items():
-            if self.symmetric:
-                for i0, i1, j0, j1 in self.tiles:
-                    if j0 > i0:
-                        mm[j0:j1, i0:i1] = mm[i0:i1, j0:j1].T
-            mm.flush()
-            with open(self.partials[n], "rb+") as fh:
-                os.fsync(fh.fileno())
-        del self.mms
-        self.manifest["status"] = "complete"
-        self.checkpoint_manifest_only()
-        # the manifest says complete first: a crash among the renames is finished by --resume
-        for n, f in self.files.items():
-            os.replace(self.partials[n], f)
-        fsync_dir(self.output.parent)
-
-    def checkpoint_manifest_only(self):
-        self.manifest.update(n_done=self.n_done, done=_encode_bits(self.done),
-                             updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_manifest(self.manifest_file, self.manifest)
 
 
 def run_threaded(run, progress=None):
@@ -423,22 +130,26 @@ def compute_tiles(arch, X, X2=None, *, output, kind="ntk", dtype="float64", tile
     """:func:`tiled_kernel` on data already checked (:func:`ntksym.engine.common.check_data`),
     for callers that checked it once themselves (:func:`ntksym.scale.run.kernel_command`)."""
     run = TiledRun(arch, X, X2, output, kind=kind, dtype=dtype, tile=tile, resume=resume,
-                   force=force, checkpoint_every=checkpoint_every, per_layer=per_layer).open()
+                   force=force, checkpoint_every=checkpoint_every, per_layer=per_layer)
     t0 = time.perf_counter()
-    n_before = run.n_done
-    bar = Progress(len(run.tiles), run.n_done, enabled=progress)
-    if not run.already_complete:
-        prog = Tee(bar, on_tile, len(run.tiles))
-        if client is not None:
-            from ntksym.scale.cluster import run_dask
-            run_dask(run, client, progress=prog, threads=threads)
-        else:
-            if threads:
-                import numba
-                numba.set_num_threads(int(threads))
-            run_threaded(run, progress=prog)
-        run.finish()
-    bar.close()
+    run.open()
+    try:
+        n_before = run.n_done
+        bar = Progress(len(run.tiles), run.n_done, enabled=progress)
+        if not run.already_complete:
+            prog = Tee(bar, on_tile, len(run.tiles))
+            if client is not None:
+                from ntksym.scale.cluster import run_dask
+                run_dask(run, client, progress=prog, threads=threads)
+            else:
+                if threads:
+                    import numba
+                    numba.set_num_threads(int(threads))
+                run_threaded(run, progress=prog)
+            run.finish()
+        bar.close()
+    finally:
+        run.close()
     return {"output": str(run.output), "files": {n: str(f) for n, f in run.files.items()},
             "shape": list(run.shape), "tiles": len(run.tiles),
             "computed": run.n_done - n_before if not run.already_complete else 0,
