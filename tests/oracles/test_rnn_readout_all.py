@@ -229,3 +229,66 @@ def test_finite_network_agrees(case):
         # + 1e-12: after layer_norm the finite NNGP of a step with itself is exact (|y|^2 = n)
         assert np.all(dev <= 4 * se + 1e-12), (k, (dev / se).max())
 
+
+# ------------------------------------------------------------------ an rnn further below
+# An rnn reading the sequence through per-step layers: the first rnn's "all" readout is no
+# readout at all (derive emits none), both recurrences walk the same time pairs.
+
+STACK = '''
+name = "stack"
+input = { shape = [4, 3] }
+[[layer]]
+kind = "rnn"
+weight_var = 1.5
+bias_var = 0.1
+hidden_init_var = 0.3
+readout = "all"
+%s
+[[layer]]
+kind = "rnn"
+weight_var = 1.2
+input_var = 2.0
+activation = "relu"
+readout = "mean"
+trainable = ["W", "A"]
+[[layer]]
+kind = "dense"
+'''
+
+IDENTITY = '''[[layer]]
+kind = "dense"
+weight_var = 1.0
+trainable = false
+'''
+
+
+def test_rnn_through_an_identity_dense_is_the_direct_stack():
+    """A frozen dense of weight_var 1 without bias is the identity on kernels: the stack
+    through it equals the direct stack (tests/empirical/test_rnn_montecarlo.py) to 1e-12."""
+    X = np.random.default_rng(7).standard_normal((3, 4, 3))
+    K1 = ntksym.kernel(ntksym.loads_spec(STACK % ""), X, kind="both")
+    K2 = ntksym.kernel(ntksym.loads_spec(STACK % IDENTITY), X, kind="both")
+    for k in ("nngp", "ntk"):
+        np.testing.assert_allclose(K2[k], K1[k], rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_rnn_through_dense_relu_finite_network_agrees():
+    """rnn(all) -> dense -> relu -> rnn(last) -> dense, unequal lengths: Monte Carlo."""
+    text = STACK.replace("[4, 3]", "[-1, 3]").replace('"mean"', '"last"') % (
+        '[[layer]]\nkind = "dense"\nweight_var = 2.0\nbias_var = 0.1\nactivation = "relu"\n')
+    arch = ntksym.loads_spec(text)
+    seqs = _seqs((4, 2, 3), 8)
+    K = ntksym.kernel(arch, seqs, kind="both")
+    E = ntksym.empirical_kernel(arch, seqs, width=256, samples=24, seed=11, kind="both")
+    for k in ("nngp", "ntk"):
+        assert K[k].shape == E.mean[k].shape == (3, 3)
+        dev = np.abs(E.mean[k] - K[k])
+        assert np.all(dev <= 4 * E.stderr[k] + 1e-12), (k, (dev / E.stderr[k]).max())
+
+
+def test_rnn_below_needs_readout_from_one():
+    from ntksym.errors import SpecError
+    bad = STACK.replace('readout = "all"', 'readout = "all"\nreadout_from = 2')
+    for between in ("", IDENTITY):
+        with pytest.raises(SpecError, match="'rnn_0', whose readout_from must be 1"):
+            ntksym.loads_spec(bad % between).derive()
