@@ -12,7 +12,10 @@ The generated module has
   walks only the diagonal through (T, T') (O(L min(T, T')) per pair), "mean" and "all" walk all
   T + T' - 1 diagonals (O(L T T')).  Inputs products <x_t, x'_t'> / d are formed in the walk.
   For the same example (``same = 1``) on t = t' the exact diagonal values are used and the
-  initial-state term hidden_init_var 1{x = x'} enters;
+  initial-state term hidden_init_var 1{x = x'} enters.  With ``readout = "all"`` the readout
+  moves no index: the layers after it (dense, activations, add, concat, layer_norm) act at
+  every (t, t'), so their steps are grid steps (computed in the walk, their diagonal series in
+  ``diag_series``) and ``pair`` writes the outputs of every (t, t') into ``grid``;
 * ``self_readout`` / ``cross_tile``: all pairs in parallel (``prange``), the upper triangle only
   for symmetric Grams;
 * ``kernel(X, L, X2=None, L2=None)``: a convenience entry point returning every output.
@@ -111,6 +114,17 @@ def generate_sequence_source(p: KernelProgram) -> str:
     pr = printer.doprint
     grid, readout, scalar = split_phases(p)
     mode, frm = readout.op.mode, readout.op.start
+    if mode == "all":
+        # the "all" readout moves no index: the layers after it act at every time pair
+        # (t, t'), so their steps join the grid phase -- cross values in the walk, exact
+        # diagonal series in diag_series -- and the outputs are written from the walk.  An
+        # empty step (a frozen dense of weight_var 1, no bias) adds nothing, not even a comment.
+        if any(isinstance(s, Structural) for s in scalar):
+            raise ValueError(f"internal: {p.name}: structural steps after readout 'all' "
+                             f"({[s.node for s in scalar if isinstance(s, Structural)]}); "
+                             "derive emits it only where no rnn follows")
+        grid = grid + [s for s in scalar if s.cross or s.diag]
+        scalar = []
     out_names = tuple(p.outputs)
     n_out = len(out_names)
 

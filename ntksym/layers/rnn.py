@@ -16,8 +16,9 @@ Conventions (DESIGN.md "Conventions", applied per weight matrix):
 * ``readout``: what the layer outputs: "last" (h_T of every sequence, i.e. aligned from the
   end for sequences of different lengths), "mean" (the average of h_t over t >= readout_from) or
   "all" (the sequence h_t, t >= readout_from: a following ``dense`` applies at every step and
-  the kernel is one matrix per pair of time steps).  Stacks: a layer reading another rnn layer
-  needs that layer's ``readout = "all"`` (with readout_from = 1).
+  the kernel is one matrix per pair of time steps).  Stacks: a layer reading another rnn layer,
+  directly or through per-step layers (dense, activations, add, concat, layer_norm), needs that
+  layer's ``readout = "all"`` (with readout_from = 1).
 * ``trainable``: true | false | a list of "W", "A", "b".
 * ``mask``: a pruning mask (:mod:`ntksym.layers.mask`: bernoulli, magnitude with scope "layer",
   count) on the matrices listed in its ``matrices`` key: ["W"] (the recurrent matrix) by
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import math
 
+import networkx as nx
 import numpy as np
 import sympy as sp
 
@@ -301,14 +303,16 @@ class Rnn(Layer):
         (:class:`ntksym.derive.Derivation`): a ``TimeRecurrence`` over the time pairs
         (t, t') -- the pre-activation ``Sigma_kg``/``Theta_kg`` from :meth:`recurrence_rule`
         of the input and of the carried ``Sigma_kp`` (the state at (t-1, t'-1)), then the
-        post-activation ``Sigma_k`` -- and, unless the layer feeds another rnn layer with
-        ``readout = "all"``, a ``Readout`` of the grid (last / mean: the state becomes per pair)."""
+        post-activation ``Sigma_k`` -- and, unless the layer feeds another rnn layer (directly
+        or through per-step layers) with ``readout = "all"``, a ``Readout`` of the grid (last /
+        mean: the state becomes per pair; all: a marker, the layers after it act per pair)."""
         (p,) = preds
         graph = walk.graph
-        if p != "input" and graph.nodes[p]["kind"] == "rnn" and \
-                graph.nodes[p]["params"]["readout_from"] != 1:
-            raise SpecError(f"rnn layer '{node['id']}' reads '{p}', whose readout_from must be 1",
-                            line=node["line"], key="readout_from")
+        # an rnn below, directly or through per-step layers, reads every step of its sequence
+        for a in sorted(nx.ancestors(graph, node["id"])):
+            if graph.nodes[a]["kind"] == "rnn" and graph.nodes[a]["params"]["readout_from"] != 1:
+                raise SpecError(f"rnn layer '{node['id']}' reads '{a}', whose readout_from "
+                                "must be 1", line=node["line"], key="readout_from")
         k = walk.next_index()
         inp_c, inp_d = walk.cross[p], walk.diag[p]
         # the input's groups, then this layer's, in graph order (a set's order would depend on
@@ -344,7 +348,8 @@ class Rnn(Layer):
         walk.cross[node["id"]], walk.diag[node["id"]] = h_c, h_d
         mode, frm = node["params"]["readout"], node["params"]["readout_from"]
         if mode == "all":
-            if not any(graph.nodes[s]["kind"] == "rnn" for s in graph.successors(node["id"])):
+            below = nx.descendants(graph, node["id"])
+            if not any(graph.nodes[s]["kind"] == "rnn" for s in below):
                 walk.steps.append(Structural(node["id"], f"readout: all steps t, t' >= {frm}",
                                              Readout(mode="all", start=frm)))
             return
