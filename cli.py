@@ -7,17 +7,33 @@ overwrite).  Every user error is one line on stderr, without a traceback.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-import click
-import numpy as np
 
-import ntksym
-from ntksym.bounds.commands import bounds_group
-from ntksym.errors import DataError, NtksymError
-from ntksym.io import atomic_write, refuse_existing, save_arrays
+def _abort_while_loading(signum, frame):
+    # Ctrl-C while the modules below load (seconds: sympy, networkx): nothing is written yet
+    sys.stderr.write("aborted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+try:
+    _LOADING = signal.signal(signal.SIGINT, _abort_while_loading)
+except ValueError:          # imported outside the main thread
+    _LOADING = None
+
+import click  # noqa: E402
+import numpy as np  # noqa: E402
+
+import ntksym  # noqa: E402
+from ntksym import console  # noqa: E402
+from ntksym.bounds.commands import bounds_group  # noqa: E402
+from ntksym.errors import DataError, NtksymError  # noqa: E402
+from ntksym.io import atomic_write, refuse_existing, save_arrays  # noqa: E402
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 
@@ -225,7 +241,13 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
+    from ntksym.preflight import enforce, kernel_preflight, output_problems, warn
     _check_threads(threads)
+    tiled = bool(tile or resume or scheduler or workers)
+    # checks before work: the output's path and format now, disk and memory once n is known
+    problems = output_problems(output, (".npy",) if tiled else (".npy", ".npz"))
+    if not dry_run:
+        enforce(problems)
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -240,6 +262,13 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
         raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
                         "--max-memory, --scheduler or --workers yet")
+    problems += kernel_preflight(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
+                                 dtype=dtype, tiled=tiled, resume=resume,
+                                 max_memory=max_memory)
+    if dry_run:
+        warn(problems)
+    else:
+        enforce(problems)
     if tile or resume or dry_run or max_memory or scheduler or workers:
         if device != "cpu":
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
@@ -251,6 +280,15 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
                                  force=force, dry_run=dry_run, max_memory=max_memory,
                                  scheduler=scheduler, workers=workers, progress=progress)
         if summary is not None:
+            if dry_run:
+                from ntksym.preflight import memory_problems
+                late = memory_problems(
+                    summary["peak_rss_estimate_bytes"] - summary["output_bytes"],
+                    "the planned run (this process and its tile buffers)",
+                    "lower --tile or give --max-memory")
+                warn(late)
+                if problems + late:
+                    summary["warnings"] = problems + late
             _emit(summary, as_json)
             return
     t0 = time.perf_counter()
@@ -470,28 +508,40 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
 
 def main(argv=None):
     """Console entry point: user errors exit 2 with one message, internal errors keep their
-    traceback (exit 1)."""
+    traceback (exit 1), Ctrl-C prints "aborted" and exits 130 (outputs are written to a
+    temporary name and renamed when complete, so nothing is left half-written)."""
+    console.install()
     try:
         app.main(args=argv, prog_name="ntksym", standalone_mode=False)
-    except NtksymError as e:
+    except BaseException as e:          # noqa: B036 - Ctrl-C may surface as any exception
+        if not isinstance(e, SystemExit) and console.interrupted(e):
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        _exit_for(e)
+    sys.exit(0)
+
+
+def _exit_for(e):
+    """Exit status and message of an exception from the click application."""
+    if isinstance(e, NtksymError):
         click.echo(f"ntksym: error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.UsageError as e:
+    if isinstance(e, click.UsageError):
         # one line, like every other user error: the usage block would bury the message
         ctx = getattr(e, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         click.echo(f"ntksym: error: {e.format_message()}{where}", err=True)
         sys.exit(2)
-    except click.ClickException as e:
+    if isinstance(e, click.ClickException):
         e.show()
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
-    except click.exceptions.Exit as e:
+    if isinstance(e, click.exceptions.Exit):
         sys.exit(e.exit_code)
-    sys.exit(0)
+    raise e
 
+
+if _LOADING is not None:     # loaded: Python's handler again until main() installs its own
+    signal.signal(signal.SIGINT, _LOADING)
 
 if __name__ == "__main__":
     main()

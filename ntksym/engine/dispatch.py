@@ -23,6 +23,7 @@ from ntksym.engine.common import (
     output_names,
     program,
 )
+from ntksym.engine.diagnose import Source
 from ntksym.errors import DataError, DeviceError
 
 __all__ = ["kernel", "evaluate", "check_data", "output_names", "KINDS", "DTYPES", "DEVICES"]
@@ -88,10 +89,11 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
     unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`).
     """
     prog = program(arch, per_layer)
+    source = Source(prog, X, X2)        # to name the layer of a NaN, inf or underflow
     if device == "gpu":
         from ntksym.engine.gpu import gpu_kernel
         return finish(gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer),
-                      names, dtype)
+                      names, dtype, source=source)
     if threads:
         import numba
         numba.set_num_threads(int(threads))
@@ -108,4 +110,4 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
         diagonal = select = None          # the generated sequence module fills its own
     else:
         raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
-    return finish(out, names, dtype, diagonal, select)
+    return finish(out, names, dtype, diagonal, select, source=source)
