@@ -34,6 +34,7 @@ from ntksym import console  # noqa: E402
 from ntksym.bounds.commands import bounds_group  # noqa: E402
 from ntksym.errors import DataError, NtksymError  # noqa: E402
 from ntksym.io import atomic_write, refuse_existing, save_arrays  # noqa: E402
+from ntksym.preflight import check_output  # noqa: E402
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 
@@ -143,11 +144,11 @@ def check(spec):
 def graph(spec, fmt, output, force):
     """Print the networkx graph of SPEC as text or Graphviz DOT, or draw it to a PNG."""
     from ntksym.spec.graph import graph_dot, graph_png, graph_text
+    if fmt == "png" and not output:
+        raise DataError("--format png needs -o FILE.png")
+    check_output(output, force, (".png",) if fmt == "png" else None)
     arch = _load(spec)
     if fmt == "png":
-        if not output:
-            raise DataError("--format png needs -o FILE.png")
-        refuse_existing(output, force)
         graph_png(arch.graph, output)
         return
     text = graph_text(arch.graph) if fmt == "text" else graph_dot(arch.graph)
@@ -180,6 +181,7 @@ def derive(spec, which, fmt, per_layer):
 def codegen(spec, output, force):
     """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
     from ntksym.codegen.generate import generate_source
+    check_output(output, force)
     arch = _load(spec)
     _write_text(output, generate_source(arch.derive()), force)
 
@@ -326,7 +328,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
               as_json):
     """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
-    refuse_existing(output, force)
+    check_output(output, force, (".npz",))
     arch = _load(spec)
     X = _data(x, dataset, arch)
     t0 = time.perf_counter()
@@ -359,9 +361,15 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reproduce-out",
               show_default=True, help="directory for the CSV and PNG files.")
 @click.option("--quick", is_flag=True, help="a small, fast version (for tests and smoke runs).")
+@click.option("--force", is_flag=True, help="overwrite the CSV and PNG files of an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-def reproduce(name, list_, out_dir, quick, as_json):
-    """Reproduce a paper's figure or table (ntksym reproduce --list names them)."""
+def reproduce(name, list_, out_dir, quick, force, as_json):
+    """Reproduce a paper's figure or table (ntksym reproduce --list names them).
+
+    Refused before any work when --out is not a writable directory, when one of the files the
+    reproduction writes exists there (unless --force), or when it draws a PNG and matplotlib
+    is missing.
+    """
     from ntksym.apps import reproduce as registry
     if list_ or name is None:
         if name is None and not list_:
@@ -370,6 +378,7 @@ def reproduce(name, list_, out_dir, quick, as_json):
             click.echo(f"{n:28s} {registry.get(n)[0]}")
         return
     _, fn, _ = registry.get(name)
+    registry.preflight(name, out_dir, force)
     t0 = time.perf_counter()
     summary = fn(Path(out_dir), quick=quick)
     summary = dict(summary, name=name, wall_seconds=round(time.perf_counter() - t0, 1))
@@ -471,9 +480,7 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     from ntksym.apps.convergence import convergence_study, parse_widths, plot_convergence, write_csv
     width_list = parse_widths(widths)
     for path, suffix, opt in ((plot, ".png", "--plot"), (output, ".csv", "-o")):
-        if path is not None and Path(path).suffix.lower() != suffix:
-            raise DataError(f"{opt} {path}: the file name must end in {suffix}")
-        refuse_existing(path, force)
+        check_output(path, force, (suffix,), opt)
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -510,14 +517,16 @@ def main(argv=None):
     """Console entry point: user errors exit 2 with one message, internal errors keep their
     traceback (exit 1), Ctrl-C prints "aborted" and exits 130 (outputs are written to a
     temporary name and renamed when complete, so nothing is left half-written)."""
-    console.install()
+    restore = console.install()
     try:
         app.main(args=argv, prog_name="ntksym", standalone_mode=False)
-    except BaseException as e:          # noqa: B036 - Ctrl-C may surface as any exception
+    except BaseException as e:          # Ctrl-C may surface as any exception
         if not isinstance(e, SystemExit) and console.interrupted(e):
             click.echo("aborted", err=True)
             sys.exit(130)
         _exit_for(e)
+    finally:
+        restore()
     sys.exit(0)
 
 

@@ -49,13 +49,22 @@ def _on_sigint(signum, frame):
 
 def install():
     """One-line warnings, and a SIGINT handler that records the interrupt and raises
-    :class:`Interrupted` (only in the main thread; elsewhere Python's handler stays)."""
+    :class:`Interrupted` (only in the main thread; elsewhere Python's handler stays).
+    Returns a function that puts back what was there (the CLI calls it on the way out, so
+    that tests running ``cli.main`` in-process keep pytest's own handlers)."""
     _INTERRUPTS.clear()
+    show = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        signal.signal(signal.SIGINT, _on_sigint)
+        handler = signal.signal(signal.SIGINT, _on_sigint)
     except ValueError:
-        pass
+        handler = None
+
+    def restore():
+        warnings.showwarning = show
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+    return restore
 
 
 def interrupted(exc):

@@ -16,7 +16,7 @@ prints each as a warning (:func:`warn`) and goes on planning.  The system is ask
 :func:`shutil.disk_usage` and :func:`available_memory`, which tests replace.
 
 >>> output_problems("K.txt", (".npy", ".npz"))
-["-o K.txt: unsupported output format '.txt'; use .npy or .npz"]
+["-o K.txt: unsupported output format '.txt'; the file name must end in .npy or .npz"]
 >>> disk_problems(".", 10**30)[0].startswith("not enough disk space")
 True
 """
@@ -62,8 +62,8 @@ def output_problems(path, formats=None, option="-o"):
     p = Path(path)
     if formats and p.suffix.lower() not in formats:
         got = f"'{p.suffix}'" if p.suffix else "none"
-        return [f"{option} {path}: unsupported output format {got}; use "
-                f"{' or '.join(formats)}"]
+        return [f"{option} {path}: unsupported output format {got}; the file name must end "
+                f"in {' or '.join(formats)}"]
     if p.is_dir():
         return [f"{option} {path} is a directory; give a file name"]
     parent = existing_parent(p)
@@ -215,3 +215,11 @@ def kernel_preflight(arch, X, X2=None, *, output=None, kind="ntk", per_layer=Fal
     return kernel_problems(output, n1, n2, len(names), dtype, tiled=tiled, resume=resume,
                            max_memory=parse_bytes(max_memory) if max_memory else None,
                            output_files=files)
+
+
+def check_output(path, force=False, formats=None, option="-o"):
+    """Before the work of a command writing ``path``: refuse a bad path or format
+    (:func:`output_problems`) and an existing file without ``force`` (None: no output)."""
+    from ntksym.io import refuse_existing
+    enforce(output_problems(path, formats, option))
+    refuse_existing(path, force)

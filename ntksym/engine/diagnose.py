@@ -192,6 +192,7 @@ def check_result(out, names, dtype, source=None):
         what = (f"K[{gi}, {gj}] = {float(block[small]):g} is denormal in {dtype} (below "
                 f"{tiny:.3g}, precision lost)" if small is not None
                 else "every entry is zero")
-        warnings.warn(f"the {name} kernel underflows: {what}{where}; check the weight "
-                      "variances (their product over the layers) and the input scale",
+        advice = ("" if "rescale the inputs" in where else "; check the weight variances "
+                  "(their product over the layers) and the input scale")
+        warnings.warn(f"the {name} kernel underflows: {what}{where}{advice}",
                       NumericalWarning, stacklevel=2)
