@@ -223,7 +223,8 @@ def _write_text(output, text, force):
 @click.option("--resume", is_flag=True, help="continue the interrupted tiled run of -o OUT.npy "
               "(refused if the spec, data, kind or dtype differ).")
 @click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
-              "calibration) and memory; compute nothing else.")
+              "calibration) and memory, and a warning for each problem a run would refuse "
+              "(disk, memory, output path); compute nothing else.")
 @click.option("--max-memory", type=ByteSize(),
               help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler file: "
@@ -243,13 +244,12 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
-    from ntksym.preflight import enforce, kernel_preflight, output_problems, warn
+    from ntksym.preflight import kernel_preflight, output_problems, plan_warnings, report
     _check_threads(threads)
     tiled = bool(tile or resume or scheduler or workers)
     # checks before work: the output's path and format now, disk and memory once n is known
-    problems = output_problems(output, (".npy",) if tiled else (".npy", ".npz"))
-    if not dry_run:
-        enforce(problems)
+    problems = report(output_problems(output, (".npy",) if tiled else (".npy", ".npz")),
+                      dry_run)
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -264,13 +264,9 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
         raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
                         "--max-memory, --scheduler or --workers yet")
-    problems += kernel_preflight(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
-                                 dtype=dtype, tiled=tiled, resume=resume,
-                                 max_memory=max_memory)
-    if dry_run:
-        warn(problems)
-    else:
-        enforce(problems)
+    problems += report(kernel_preflight(arch, X, X2, output=output, kind=kind,
+                                        per_layer=per_layer, dtype=dtype, tiled=tiled,
+                                        resume=resume, max_memory=max_memory), dry_run)
     if tile or resume or dry_run or max_memory or scheduler or workers:
         if device != "cpu":
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
@@ -282,16 +278,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
                                  force=force, dry_run=dry_run, max_memory=max_memory,
                                  scheduler=scheduler, workers=workers, progress=progress)
         if summary is not None:
-            if dry_run:
-                from ntksym.preflight import memory_problems
-                late = memory_problems(
-                    summary["peak_rss_estimate_bytes"] - summary["output_bytes"],
-                    "the planned run (this process and its tile buffers)",
-                    "lower --tile or give --max-memory")
-                warn(late)
-                if problems + late:
-                    summary["warnings"] = problems + late
-            _emit(summary, as_json)
+            _emit(plan_warnings(summary, problems) if dry_run else summary, as_json)
             return
     t0 = time.perf_counter()
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,

@@ -193,6 +193,24 @@ def enforce(problems):
         raise DataError(problems[0])
 
 
+def report(problems, dry_run):
+    """--dry-run: print the problems as warnings; otherwise refuse with the first.  Returns
+    them."""
+    warn(problems) if dry_run else enforce(problems)
+    return problems
+
+
+def plan_warnings(summary, problems):
+    """A --dry-run summary of :func:`ntksym.scale.run.kernel_command` with the memory the
+    planned run holds (the process and its tile buffers; the output memmap is file-backed)
+    checked against the available memory, and every warning under ``"warnings"``."""
+    late = memory_problems(summary["peak_rss_estimate_bytes"] - summary["output_bytes"],
+                           "the planned run (this process and its tile buffers)",
+                           "lower --tile or give --max-memory")
+    warn(late)
+    return dict(summary, warnings=problems + late) if problems + late else summary
+
+
 def warn(problems):
     """Print each problem as one ``ntksym: warning:`` line on stderr (``--dry-run``)."""
     for p in problems:
