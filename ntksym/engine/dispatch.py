@@ -98,16 +98,22 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
         import numba
         numba.set_num_threads(int(threads))
     mod = compiled(arch, per_layer, "cpu")
-    if prog.input_kind == "vector":
-        from ntksym.engine.vector import vector_kernel
-        out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)
-    elif prog.input_kind == "image":
-        from ntksym.engine.image import image_kernel
-        out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress)
-    elif prog.input_kind == "sequence":
-        from ntksym.engine.sequence import sequence_kernel
-        out = sequence_kernel(prog, mod, X, lengths, X2, lengths2, names)
-        diagonal = select = None          # the generated sequence module fills its own
-    else:
-        raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
-    return finish(out, names, dtype, diagonal, select, source=source)
+    try:
+        if prog.input_kind == "vector":
+            from ntksym.engine.vector import vector_kernel
+            out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)
+        elif prog.input_kind == "image":
+            from ntksym.engine.image import image_kernel
+            out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress)
+        elif prog.input_kind == "sequence":
+            from ntksym.engine.sequence import sequence_kernel
+            out = sequence_kernel(prog, mod, X, lengths, X2, lengths2, names)
+            diagonal = select = None          # the generated sequence module fills its own
+        else:
+            raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
+        return finish(out, names, dtype, diagonal, select, source=source)
+    except MemoryError:
+        n1, n2 = len(X), len(X if X2 is None else X2)
+        raise DataError(f"not enough memory for the {n1} x {n2} kernel matrix "
+                        f"({len(names)} kernel(s)); compute it in tiles on disk: "
+                        "--tile 4096 -o OUT.npy (or --max-memory SIZE -o OUT.npy)") from None

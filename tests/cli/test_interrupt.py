@@ -29,3 +29,23 @@ def test_ctrl_c_prints_aborted_and_writes_nothing(tmp_path, root, delay):
     assert p.returncode == 130, stderr
     assert stderr == "aborted\n"
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_an_interrupt_surfacing_as_another_exception_still_reads_aborted():
+    from ntksym import console
+    restore = console.install()
+    try:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise SystemError("returned a result with an exception set")   # numba-style
+        except SystemError as e:
+            assert console.interrupted(e)
+        assert not console.interrupted(ValueError("unrelated"))
+        with pytest.raises(console.Interrupted):         # what Ctrl-C does in the CLI
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        assert console.interrupted(SystemError("no context left"))
+    finally:
+        restore()

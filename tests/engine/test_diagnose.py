@@ -143,3 +143,13 @@ def test_exact_duplicate_images_get_the_diagonal_value():
         assert K[k][0, 3] == K[k][0, 0] == K[k][3, 3] == K[k][3, 0]
     C = ntksym.kernel(arch, X[:2], X[2:])         # a cross block: x3 of X2 is x0 of X
     assert C[0, 1] == K["ntk"][0, 0]
+
+
+def test_memory_error_is_a_user_error(monkeypatch):
+    import ntksym.engine.vector as vector
+
+    def too_big(*a, **k):
+        raise MemoryError
+    monkeypatch.setattr(vector, "vector_kernel", too_big)
+    with pytest.raises(DataError, match=r"not enough memory for the 3 x 3 kernel.*--tile"):
+        ntksym.kernel(ntksym.load_spec(MLP1), np.eye(64)[:3])
