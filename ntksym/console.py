@@ -28,10 +28,17 @@ _INTERRUPTS: list = []
 _SHOW = warnings.showwarning
 
 
+_SHOWN: set = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """ntksym's own warnings (underflow ...) as one line; others as Python shows them."""
+    """ntksym's own warnings (underflow ...) as one line, once per kind of problem (a tiled run
+    would otherwise repeat it for every tile); others as Python shows them."""
     if issubclass(category, NumericalWarning):
-        print(f"ntksym: warning: {message}", file=sys.stderr, flush=True)
+        key = str(message).split(":", 1)[0]           # "the nngp kernel underflows"
+        if key not in _SHOWN:
+            _SHOWN.add(key)
+            print(f"ntksym: warning: {message}", file=sys.stderr, flush=True)
     else:
         _SHOW(message, category, filename, lineno, file, line)
 
@@ -53,6 +60,7 @@ def install():
     Returns a function that puts back what was there (the CLI calls it on the way out, so
     that tests running ``cli.main`` in-process keep pytest's own handlers)."""
     _INTERRUPTS.clear()
+    _SHOWN.clear()
     show = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
