@@ -81,15 +81,17 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
 
 
 def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
-             progress=None, device="cpu", lengths=None, lengths2=None):
+             progress=None, device="cpu", lengths=None, lengths2=None, offset=(0, 0)):
     """:func:`kernel` on data already checked: X, X2 float64 C-contiguous arrays from
     :func:`~ntksym.engine.common.check_data` (or, for sequences,
     :func:`~ntksym.engine.sequence.check_sequences` with their lengths; lengths None means full
     length), ``names`` from :func:`~ntksym.engine.common.output_names`, options valid.  The
-    unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`).
+    unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`);
+    ``offset`` = (first row, first column) of the tile in the whole matrix, so that an error
+    names the pair by its indices there.
     """
     prog = program(arch, per_layer)
-    source = Source(prog, X, X2)        # to name the layer of a NaN, inf or underflow
+    source = Source(prog, X, X2, tuple(offset))   # to name the layer of a NaN, inf, underflow
     if device == "gpu":
         from ntksym.engine.gpu import gpu_kernel
         return finish(gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer),

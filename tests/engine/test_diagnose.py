@@ -153,3 +153,12 @@ def test_memory_error_is_a_user_error(monkeypatch):
     monkeypatch.setattr(vector, "vector_kernel", too_big)
     with pytest.raises(DataError, match=r"not enough memory for the 3 x 3 kernel.*--tile"):
         ntksym.kernel(ntksym.load_spec(MLP1), np.eye(64)[:3])
+
+
+def test_tile_offsets_name_the_pair_in_the_whole_matrix():
+    arch = mlp(DENSE_RELU.format(r=3), "[defaults]\nweight_var = 1e200\n")
+    X = np.random.default_rng(0).standard_normal((2, 3))
+    out = np.ones((1, 2, 2))
+    out[0, 1, 0] = np.inf
+    with pytest.raises(DataError, match=r"not finite at \(11, 20\) .* of K\(x_11, x_20\)"):
+        check_result(out, ["nngp"], "float64", Source(program(arch), X, X, (10, 20)))
