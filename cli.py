@@ -7,17 +7,34 @@ overwrite).  Every user error is one line on stderr, without a traceback.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-import click
-import numpy as np
 
-import ntksym
-from ntksym.bounds.commands import bounds_group
-from ntksym.errors import DataError, NtksymError
-from ntksym.io import atomic_write, refuse_existing, save_arrays
+def _abort_while_loading(signum, frame):
+    # Ctrl-C while the modules below load (seconds: sympy, networkx): nothing is written yet
+    sys.stderr.write("aborted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+try:
+    _LOADING = signal.signal(signal.SIGINT, _abort_while_loading)
+except ValueError:          # imported outside the main thread
+    _LOADING = None
+
+import click  # noqa: E402
+import numpy as np  # noqa: E402
+
+import ntksym  # noqa: E402
+from ntksym import console  # noqa: E402
+from ntksym.bounds.commands import bounds_group  # noqa: E402
+from ntksym.errors import DataError, NtksymError  # noqa: E402
+from ntksym.io import atomic_write, refuse_existing, save_arrays  # noqa: E402
+from ntksym.preflight import check_output  # noqa: E402
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 
@@ -127,11 +144,11 @@ def check(spec):
 def graph(spec, fmt, output, force):
     """Print the networkx graph of SPEC as text or Graphviz DOT, or draw it to a PNG."""
     from ntksym.spec.graph import graph_dot, graph_png, graph_text
+    if fmt == "png" and not output:
+        raise DataError("--format png needs -o FILE.png")
+    check_output(output, force, (".png",) if fmt == "png" else None)
     arch = _load(spec)
     if fmt == "png":
-        if not output:
-            raise DataError("--format png needs -o FILE.png")
-        refuse_existing(output, force)
         graph_png(arch.graph, output)
         return
     text = graph_text(arch.graph) if fmt == "text" else graph_dot(arch.graph)
@@ -164,6 +181,7 @@ def derive(spec, which, fmt, per_layer):
 def codegen(spec, output, force):
     """Emit the standalone Numba module of SPEC (needs only numpy and numba)."""
     from ntksym.codegen.generate import generate_source
+    check_output(output, force)
     arch = _load(spec)
     _write_text(output, generate_source(arch.derive()), force)
 
@@ -205,7 +223,8 @@ def _write_text(output, text, force):
 @click.option("--resume", is_flag=True, help="continue the interrupted tiled run of -o OUT.npy "
               "(refused if the spec, data, kind or dtype differ).")
 @click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
-              "calibration) and memory; compute nothing else.")
+              "calibration) and memory, and a warning for each problem a run would refuse "
+              "(disk, memory, output path); compute nothing else.")
 @click.option("--max-memory", type=ByteSize(),
               help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler file: "
@@ -225,7 +244,12 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
     from ntksym.data import load_array
+    from ntksym.preflight import kernel_preflight, output_problems, plan_warnings, report
     _check_threads(threads)
+    tiled = bool(tile or resume or scheduler or workers)
+    # checks before work: the output's path and format now, disk and memory once n is known
+    problems = report(output_problems(output, (".npy",) if tiled else (".npy", ".npz")),
+                      dry_run)
     if not resume:
         refuse_existing(output, force)
     arch = _load(spec)
@@ -240,6 +264,9 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
         raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
                         "--max-memory, --scheduler or --workers yet")
+    problems += report(kernel_preflight(arch, X, X2, output=output, kind=kind,
+                                        per_layer=per_layer, dtype=dtype, tiled=tiled,
+                                        resume=resume, max_memory=max_memory), dry_run)
     if tile or resume or dry_run or max_memory or scheduler or workers:
         if device != "cpu":
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
@@ -251,7 +278,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
                                  force=force, dry_run=dry_run, max_memory=max_memory,
                                  scheduler=scheduler, workers=workers, progress=progress)
         if summary is not None:
-            _emit(summary, as_json)
+            _emit(plan_warnings(summary, problems) if dry_run else summary, as_json)
             return
     t0 = time.perf_counter()
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
@@ -288,7 +315,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
               as_json):
     """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
-    refuse_existing(output, force)
+    check_output(output, force, (".npz",))
     arch = _load(spec)
     X = _data(x, dataset, arch)
     t0 = time.perf_counter()
@@ -321,9 +348,15 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reproduce-out",
               show_default=True, help="directory for the CSV and PNG files.")
 @click.option("--quick", is_flag=True, help="a small, fast version (for tests and smoke runs).")
+@click.option("--force", is_flag=True, help="overwrite the CSV and PNG files of an earlier run.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-def reproduce(name, list_, out_dir, quick, as_json):
-    """Reproduce a paper's figure or table (ntksym reproduce --list names them)."""
+def reproduce(name, list_, out_dir, quick, force, as_json):
+    """Reproduce a paper's figure or table (ntksym reproduce --list names them).
+
+    Refused before any work when --out is not a writable directory, when one of the files the
+    reproduction writes exists there (unless --force), or when it draws a PNG and matplotlib
+    is missing.
+    """
     from ntksym.apps import reproduce as registry
     if list_ or name is None:
         if name is None and not list_:
@@ -332,6 +365,7 @@ def reproduce(name, list_, out_dir, quick, as_json):
             click.echo(f"{n:28s} {registry.get(n)[0]}")
         return
     _, fn, _ = registry.get(name)
+    registry.preflight(name, out_dir, force)
     t0 = time.perf_counter()
     summary = fn(Path(out_dir), quick=quick)
     summary = dict(summary, name=name, wall_seconds=round(time.perf_counter() - t0, 1))
@@ -433,9 +467,7 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     from ntksym.apps.convergence import convergence_study, parse_widths, plot_convergence, write_csv
     width_list = parse_widths(widths)
     for path, suffix, opt in ((plot, ".png", "--plot"), (output, ".csv", "-o")):
-        if path is not None and Path(path).suffix.lower() != suffix:
-            raise DataError(f"{opt} {path}: the file name must end in {suffix}")
-        refuse_existing(path, force)
+        check_output(path, force, (suffix,), opt)
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -470,28 +502,42 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
 
 def main(argv=None):
     """Console entry point: user errors exit 2 with one message, internal errors keep their
-    traceback (exit 1)."""
+    traceback (exit 1), Ctrl-C prints "aborted" and exits 130 (outputs are written to a
+    temporary name and renamed when complete, so nothing is left half-written)."""
+    restore = console.install()
     try:
         app.main(args=argv, prog_name="ntksym", standalone_mode=False)
-    except NtksymError as e:
+    except BaseException as e:          # Ctrl-C may surface as any exception
+        if not isinstance(e, SystemExit) and console.interrupted(e):
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        _exit_for(e)
+    finally:
+        restore()
+    sys.exit(0)
+
+
+def _exit_for(e):
+    """Exit status and message of an exception from the click application."""
+    if isinstance(e, NtksymError):
         click.echo(f"ntksym: error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.UsageError as e:
+    if isinstance(e, click.UsageError):
         # one line, like every other user error: the usage block would bury the message
         ctx = getattr(e, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         click.echo(f"ntksym: error: {e.format_message()}{where}", err=True)
         sys.exit(2)
-    except click.ClickException as e:
+    if isinstance(e, click.ClickException):
         e.show()
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
-    except click.exceptions.Exit as e:
+    if isinstance(e, click.exceptions.Exit):
         sys.exit(e.exit_code)
-    sys.exit(0)
+    raise e
 
+
+if _LOADING is not None:     # loaded: Python's handler again until main() installs its own
+    signal.signal(signal.SIGINT, _LOADING)
 
 if __name__ == "__main__":
     main()

@@ -57,3 +57,8 @@ class OutputExistsError(NtksymError):
 
 class DeviceError(NtksymError):
     """A requested device (GPU, cluster) is not available."""
+
+
+class NumericalWarning(UserWarning):
+    """A result that is finite but has lost its precision (underflow to zero or to denormal
+    numbers); the CLI prints it as one ``ntksym: warning:`` line."""

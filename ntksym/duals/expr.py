@@ -309,4 +309,81 @@ def parse_expression(text: str) -> sp.Expr:
         _refuse("cannot build expression %r (%s)" % (text, type(exc).__name__))
     if not isinstance(expr, sp.Expr) or expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
         _refuse("expression %r is not a finite real function of z" % text)
+    check_real(expr, text)
     return expr
+
+
+# ----------------------------------------------------------------- real for every real z
+
+#: probe points, in the order a counterexample is reported (z = 0 is left out: log(z**2) and
+#: abs(z)**(-1/2) are real almost everywhere, which is all a Gaussian expectation needs)
+PROBES = (-1.0, -0.5, -2.0, 1.0, 0.5, 2.0, -0.1, -3.0, -5.0, -10.0, -0.01, -1e-4, 0.1, 3.0,
+          5.0, 10.0, 0.01, 1e-4, -30.0, 30.0, -100.0, 100.0, -1e3, 1e3) + tuple(
+          round(-4.0 + 0.0625 * k, 4) for k in range(129) if k != 64)
+
+
+def _radicands(expr):
+    """(subexpression, argument) pairs whose argument sympy cannot prove to be in the domain:
+    the bases of fractional powers (>= 0) and the arguments of logarithms (> 0)."""
+    out = []
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow) and not node.exp.is_integer:
+            if not node.base.is_nonnegative:
+                out.append((sp.sstr(node), node.base))
+        elif isinstance(node, sp.log) and not node.args[0].is_positive:
+            out.append((sp.sstr(node), node.args[0]))
+    return out
+
+
+def _value_at(fn, z):
+    """fn(z) in floats: a real number, "complex" (or undefined), or None (overflow)."""
+    try:
+        v = fn(z)
+    except ValueError:              # math domain error: sqrt/log of a negative number, log(0)
+        return "complex"
+    except (OverflowError, ZeroDivisionError):
+        return None
+    if isinstance(v, complex):
+        return "complex" if v.imag != 0 or v.real != v.real else v.real
+    return v
+
+
+_HINT = "make the argument nonnegative, e.g. sqrt(abs(z)) or sqrt(z**2 + 1)"
+
+
+def check_real(expr, text):
+    """SpecError unless ``expr`` is real for every real z (z is Gaussian over the whole real
+    line, so ``sqrt(z)`` or ``z**0.5`` or ``log(z)`` would make the kernel complex).
+
+    sympy's assumptions prove most expressions real (``sqrt(abs(z))``, ``sqrt(z**2 + 1)``,
+    ``log(1 + exp(z))``: every radicand is nonnegative); the others are probed at real points
+    and refused with a point where they are complex or undefined.
+
+    >>> check_real(sp.sqrt(abs(Z)), "sqrt(abs(z))")
+    >>> check_real(sp.sqrt(Z), "sqrt(z)")
+    Traceback (most recent call last):
+    ...
+    ntksym.errors.SpecError: key 'expr': expression 'sqrt(z)' is not real for every real z:
+    sqrt(z) is complex at z = -1 (its argument z is negative there), and z is Gaussian over
+    all the reals (make the argument nonnegative, e.g. sqrt(abs(z)) or sqrt(z**2 + 1))
+    """
+    suspects = _radicands(expr)
+    if not suspects:
+        return
+    fn = sp.lambdify(Z, expr, "math")
+    for z in PROBES:
+        if _value_at(fn, z) != "complex":
+            continue
+        where = "%g" % z
+        for what, arg in suspects:
+            a = _value_at(sp.lambdify(Z, arg, "math"), z)
+            if isinstance(a, (int, float)) and a <= 0:
+                sign = "negative" if a < 0 else "zero"
+                _refuse("expression %r is not real for every real z: %s is %s at z = %s "
+                        "(its argument %s is %s there), and z is Gaussian over all the reals"
+                        % (text, what, "complex" if a < 0 else "undefined", where,
+                           sp.sstr(arg), sign),
+                        _HINT)
+        _refuse("expression %r is not a real number at z = %s, and z is Gaussian over all the "
+                "reals" % (text, where),
+                "make every sqrt, log and fractional power act on a nonnegative argument")

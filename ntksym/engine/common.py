@@ -120,23 +120,16 @@ def fill_diagonals(out, diagonal, select):
         out[q, idx, idx] = diagonal[:, s]
 
 
-def check_finite_result(out, names):
-    """DataError naming the first non-finite entry of any out[q] (n1, n2, ...)."""
-    for q, n in enumerate(names):
-        block = out[q].reshape(out.shape[1], -1)       # (n1, n2) or (n1, n2 * T1' * T2')
-        if not np.isfinite(block).all():
-            i, j = np.argwhere(~np.isfinite(block))[0]
-            raise DataError(f"the {n} kernel is not finite at ({i}, {j}); the recursion "
-                            "overflowed (check weight variances and input scale)")
-
-
-def finish(out, names, dtype, diagonal=None, select=None):
+def finish(out, names, dtype, diagonal=None, select=None, source=None):
     """The result of a request from a target's stacked outputs ``out`` (len(names), n1, n2, ...):
-    fill the exact diagonals (when ``diagonal`` is given), check that everything is finite,
-    store in ``dtype``; one array for one name, else a dict name -> array."""
+    fill the exact diagonals (when ``diagonal`` is given), check that everything is finite
+    (DataError naming the pair and, with ``source``, the layer) and warn of underflow
+    (:mod:`ntksym.engine.diagnose`), store in ``dtype``; one array for one name, else a dict
+    name -> array."""
+    from ntksym.engine.diagnose import check_result
     if diagonal is not None:
         fill_diagonals(out, diagonal, select)
-    check_finite_result(out, names)
+    check_result(out, names, dtype, source)
     res = {n: (out[q] if out.dtype == np.dtype(dtype) else out[q].astype(dtype))
            for q, n in enumerate(names)}
     return res[names[0]] if len(names) == 1 else res

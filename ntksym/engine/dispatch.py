@@ -23,6 +23,7 @@ from ntksym.engine.common import (
     output_names,
     program,
 )
+from ntksym.engine.diagnose import Source
 from ntksym.errors import DataError, DeviceError
 
 __all__ = ["kernel", "evaluate", "check_data", "output_names", "KINDS", "DTYPES", "DEVICES"]
@@ -80,32 +81,41 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
 
 
 def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
-             progress=None, device="cpu", lengths=None, lengths2=None):
+             progress=None, device="cpu", lengths=None, lengths2=None, offset=(0, 0)):
     """:func:`kernel` on data already checked: X, X2 float64 C-contiguous arrays from
     :func:`~ntksym.engine.common.check_data` (or, for sequences,
     :func:`~ntksym.engine.sequence.check_sequences` with their lengths; lengths None means full
     length), ``names`` from :func:`~ntksym.engine.common.output_names`, options valid.  The
-    unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`).
+    unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`);
+    ``offset`` = (first row, first column) of the tile in the whole matrix, so that an error
+    names the pair by its indices there.
     """
     prog = program(arch, per_layer)
+    source = Source(prog, X, X2, tuple(offset))   # to name the layer of a NaN, inf, underflow
     if device == "gpu":
         from ntksym.engine.gpu import gpu_kernel
         return finish(gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer),
-                      names, dtype)
+                      names, dtype, source=source)
     if threads:
         import numba
         numba.set_num_threads(int(threads))
     mod = compiled(arch, per_layer, "cpu")
-    if prog.input_kind == "vector":
-        from ntksym.engine.vector import vector_kernel
-        out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)
-    elif prog.input_kind == "image":
-        from ntksym.engine.image import image_kernel
-        out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress)
-    elif prog.input_kind == "sequence":
-        from ntksym.engine.sequence import sequence_kernel
-        out = sequence_kernel(prog, mod, X, lengths, X2, lengths2, names)
-        diagonal = select = None          # the generated sequence module fills its own
-    else:
-        raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
-    return finish(out, names, dtype, diagonal, select)
+    try:
+        if prog.input_kind == "vector":
+            from ntksym.engine.vector import vector_kernel
+            out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)
+        elif prog.input_kind == "image":
+            from ntksym.engine.image import image_kernel
+            out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress)
+        elif prog.input_kind == "sequence":
+            from ntksym.engine.sequence import sequence_kernel
+            out = sequence_kernel(prog, mod, X, lengths, X2, lengths2, names)
+            diagonal = select = None          # the generated sequence module fills its own
+        else:
+            raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
+        return finish(out, names, dtype, diagonal, select, source=source)
+    except MemoryError:
+        n1, n2 = len(X), len(X if X2 is None else X2)
+        raise DataError(f"not enough memory for the {n1} x {n2} kernel matrix "
+                        f"({len(names)} kernel(s)); compute it in tiles on disk: "
+                        "--tile 4096 -o OUT.npy (or --max-memory SIZE -o OUT.npy)") from None

@@ -39,6 +39,8 @@ class ActivationLayer(Layer):
             get_activation(cls.kind, **params)
         except ValueError as e:   # SpecError is a ValueError
             msg = getattr(e, "message", str(e))
+            if getattr(e, "hint", None):
+                msg += f" ({e.hint})"
             error(msg, "expr" if "expr" in params else None)
 
     @classmethod

@@ -14,7 +14,7 @@ from ntksym.ir.program import Z
     ("z**3 - z", Z**3 - Z),
     ("2*z + 1", 2 * Z + 1),
     ("-z", -Z),
-    ("z**(1/2)", sp.sqrt(Z)),
+    ("abs(z)**(1/2)", sp.sqrt(sp.Abs(Z))),
     ("exp(-z**2/2)", sp.exp(-Z**2 / 2)),
     ("pi*z", sp.pi * Z),
     ("e**2", sp.E**2),
@@ -37,8 +37,24 @@ def test_conventions():
     assert sig(-1e4) == 0.0 and sp_(1e4) == 1e4  # no overflow
     for name in FUNCTIONS:
         arity = FUNCTIONS[name][0]
-        text = "%s(z)" % name if arity == 1 else "%s(z, 1)" % name
+        arg = "abs(z) + 1" if name in ("log", "sqrt") else "z"   # real for every real z
+        text = "%s(%s)" % (name, arg) if arity == 1 else "%s(z, 1)" % name
         assert parse_expression(text).has(Z)
+
+
+@pytest.mark.parametrize("text", ["sqrt(z)", "z**0.5", "z**(1/3)", "log(z)", "sqrt(z - 1)",
+                                  "erf(z)**0.5", "log(heaviside(z))", "sqrt(exp(z) - 1)"])
+def test_refuses_complex_for_some_real_z(text):
+    """z is Gaussian over all the reals: sqrt(z) would make the kernel complex (NaN)."""
+    with pytest.raises(SpecError, match=r"not real .*at z = -1"):
+        parse_expression(text)
+
+
+@pytest.mark.parametrize("text", ["sqrt(abs(z))", "sqrt(z**2 + 1)", "log(1 + exp(z))",
+                                  "sqrt(relu(z))", "sqrt(max(z, 0))", "log(z**2)",
+                                  "abs(z)**(-0.5)", "sqrt(sin(z) + 2)", "sqrt(softplus(z))"])
+def test_accepts_real_radicands(text):
+    parse_expression(text)
 
 
 @pytest.mark.parametrize("text", [

@@ -148,7 +148,8 @@ def _plot(path, L, res, lower, upper):
 
 @register("allen-zhu-forward-norms", "Allen-Zhu, Li & Song 2019 Lemma B.3 forward norms at "
           "m = 1000, L = 50 over seeds, and the recurrent-variance regimes W ~ N(0, c/m), "
-          "c = 1, 2, 3")
+          "c = 1, 2, 3",
+          outputs=["allen_zhu_forward_norms.csv", "allen_zhu_forward_norms.png"])
 def run(out_dir, quick=False, seed=0):
     """Write the CSV and PNG into ``out_dir``; return the summary (see the module docstring)."""
     out_dir = pathlib.Path(out_dir)

@@ -179,7 +179,8 @@ def _print_table(title, header, rows):
 
 
 @register("arora-table1-digits", "Arora et al. 2019 Table 1 protocol on 8x8 digits: CNTK-V and "
-          "CNTK-GAP at depths 3..21, kernel regression test accuracy (paper's CIFAR-10 beside)")
+          "CNTK-GAP at depths 3..21, kernel regression test accuracy (paper's CIFAR-10 beside)",
+          outputs=["arora_table1_digits.csv", "arora_table1_digits.png"])
 def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, seed=SEED):
     """Writes ``arora_table1_digits.csv`` and ``.png``; returns a summary dict."""
     out_dir = pathlib.Path(out_dir)
@@ -230,7 +231,8 @@ def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, see
 
 
 @register("arora-table2-digits", "Arora et al. 2019 Table 2 on digits 0-4 vs 5-9: exact CNTK-V "
-          "/ CNTK-GAP (depth 4) vs random features of a 128-channel CNN (median of 10 inits)")
+          "/ CNTK-GAP (depth 4) vs random features of a 128-channel CNN (median of 10 inits)",
+          outputs=["arora_table2_digits.csv"])
 def run_table2(out_dir, quick=False, n_train=None, n_test=None, depth=TABLE2_DEPTH,
                inits=None, seed=SEED):
     """Writes ``arora_table2_digits.csv``; returns a summary dict."""

@@ -167,7 +167,8 @@ def _rel(a, b):
 
 
 @register("qian-klabjan-table2", "Qian & Klabjan Table 2: spectral-norm mean/std/quantiles "
-          "(c0, delta0) of uniform random matrices")
+          "(c0, delta0) of uniform random matrices",
+          outputs=["qian_klabjan_table2.csv"])
 def run_table2(out_dir, quick=False, seed=0):
     """Reproduce Table 2 and write ``qian_klabjan_table2.csv`` into ``out_dir``.
 
@@ -206,7 +207,8 @@ def run_table2(out_dir, quick=False, seed=0):
 
 
 @register("qian-klabjan-table3", "Qian & Klabjan Table 3: smallest constant in Latala's "
-          "inequality for uniform, Gaussian and randomly zeroed matrices")
+          "inequality for uniform, Gaussian and randomly zeroed matrices",
+          outputs=["qian_klabjan_table3.csv"])
 def run_table3(out_dir, quick=False, seed=0):
     """Reproduce Table 3 and write ``qian_klabjan_table3.csv`` into ``out_dir``.
 
@@ -239,7 +241,8 @@ def run_table3(out_dir, quick=False, seed=0):
 
 
 @register("qian-klabjan-simulator", "Qian & Klabjan pruning simulator: observed gap (lower "
-          "bound), realized error-recursion certificate (upper bound) and Theorem 1's bound")
+          "bound), realized error-recursion certificate (upper bound) and Theorem 1's bound",
+          outputs=["qian_klabjan_simulator.csv"])
 def run_simulator(out_dir, quick=False, seed=0):
     """Theorem 1's setting (d = 1024, l = 3, uniform K = 1 weights, layer-wise magnitude
     pruning of floor(D^(1-alpha)) entries of the middle layer), alpha in {0.5, 0.25}, 3 seeds;

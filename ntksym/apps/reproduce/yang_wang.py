@@ -322,7 +322,8 @@ def limit_ntk(X, keep=None, rescale=True):
 
 
 @register("yang-wang-fig1", "Yang & Wang Fig. 1: empirical NTK of the full and the pruned "
-          "(alpha = 0.5, rescaled) MLP vs width 32..8192 against the limit (64 samples)")
+          "(alpha = 0.5, rescaled) MLP vs width 32..8192 against the limit (64 samples)",
+          outputs=["yang_wang_fig1.csv", "yang_wang_fig1.png"])
 def run_fig1(out_dir, quick=False, seed=0):
     """Fig. 1; writes ``yang_wang_fig1.csv`` and ``yang_wang_fig1.png`` into ``out_dir``."""
     out_dir = pathlib.Path(out_dir)
@@ -371,7 +372,8 @@ def run_fig1(out_dir, quick=False, seed=0):
 
 
 @register("yang-wang-fig2", "Yang & Wang Fig. 2: mean absolute deviation from the limit, "
-          "width scaled linearly and quadratically in 1/alpha (100 samples)")
+          "width scaled linearly and quadratically in 1/alpha (100 samples)",
+          outputs=["yang_wang_fig2.csv", "yang_wang_fig2.png"])
 def run_fig2(out_dir, quick=False, seed=0):
     """Fig. 2; writes ``yang_wang_fig2.csv`` and ``yang_wang_fig2.png`` into ``out_dir``."""
     out_dir = pathlib.Path(out_dir)

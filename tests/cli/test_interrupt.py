@@ -1,0 +1,51 @@
+"""Ctrl-C prints one line, "aborted", exits 130 and leaves no output, whenever it comes: while
+the modules load, during the derivation or the first (cold) Numba compilation, or later."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
+@pytest.mark.parametrize("delay", [0.3, 2.5, 5.0])
+def test_ctrl_c_prints_aborted_and_writes_nothing(tmp_path, root, delay):
+    cache = tmp_path / "cache"                  # a cold cache: the first numba call compiles
+    env = dict(os.environ, NTKSYM_CACHE_DIR=str(cache), NUMBA_CACHE_DIR=str(cache),
+               NUMBA_NUM_THREADS="1")
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "cli.py", "kernel", "spec/erf_mlp_bias.toml",
+                          "--dataset", "digits:40", "-o", str(out / "K.npy")],
+                         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    if p.returncode == 0:                       # finished before the signal: nothing to test
+        pytest.skip("the run finished before the interrupt")
+    assert p.returncode == 130, stderr
+    assert stderr == "aborted\n"
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_an_interrupt_surfacing_as_another_exception_still_reads_aborted():
+    from ntksym import console
+    restore = console.install()
+    try:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise SystemError("returned a result with an exception set")   # numba-style
+        except SystemError as e:
+            assert console.interrupted(e)
+        assert not console.interrupted(ValueError("unrelated"))
+        with pytest.raises(console.Interrupted):         # what Ctrl-C does in the CLI
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        assert console.interrupted(SystemError("no context left"))
+    finally:
+        restore()
