@@ -222,8 +222,9 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
                 raise DataError(f"the in-memory kernel needs about {human_bytes(need)}, more than "
                                 f"--max-memory {human_bytes(max_b)}; "
                                 "to compute it in tiles instead, give -o OUT.npy")
+            where = f"into {output}" if output else "(a real run needs -o OUT.npy)"
             _say(f"in memory this run needs about {human_bytes(need)} > --max-memory "
-                 f"{human_bytes(max_b)}: computing in tiles into {output}")
+                 f"{human_bytes(max_b)}: computing in tiles {where}")
             tiled = True
     distributed = bool(scheduler or workers)
     in_flight = 0
@@ -257,6 +258,10 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
         if output is None:
             raise DataError("a tiled run writes to a file: give -o OUT.npy")
         if max_b is not None:
+            # load the compiled kernel first: the memory the tiles may use is what is left
+            # after it (as --dry-run measures it)
+            compute_tile(arch, X[:2], (X if X2 is None else X2)[:2], kind=kind, dtype=dtype,
+                         per_layer=per_layer)
             p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
                      in_flight=in_flight, calibrate_time=False, per_layer=per_layer)
             if p["retiled"]:
