@@ -221,7 +221,9 @@ def _write_text(output, text, force):
 @click.option("--tile", type=POSITIVE, help="compute in tiles of N x N into an OUT.npy memmap "
               "with a manifest (resumable); see docs/scale.md.")
 @click.option("--resume", is_flag=True, help="continue the interrupted tiled run of -o OUT.npy "
-              "(refused if the spec, data, kind or dtype differ).")
+              "(refused if the spec, data, kind or dtype differ, if the manifest or partial "
+              "file is inconsistent or a finished tile fails its checksum, or if another run "
+              "holds the output's lock; docs/reliability.md).")
 @click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
               "calibration) and memory, and a warning for each problem a run would refuse "
               "(disk, memory, output path); compute nothing else.")
