@@ -26,6 +26,8 @@ def test_ctrl_c_prints_aborted_and_writes_nothing(tmp_path, root, delay):
     stdout, stderr = p.communicate(timeout=120)
     if p.returncode == 0:                       # finished before the signal: nothing to test
         pytest.skip("the run finished before the interrupt")
+    if "init_import_site" in stderr:            # a loaded machine: still in Python's own start-up
+        pytest.skip("the interrupt came before the interpreter had started ntksym")
     assert p.returncode == 130, stderr
     assert stderr == "aborted\n"
     assert not out.exists() or list(out.iterdir()) == []
