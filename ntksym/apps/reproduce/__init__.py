@@ -35,7 +35,7 @@ OUTPUTS: dict = {}
 
 #: submodules holding reproductions; missing ones are skipped (written by different people)
 SUBMODULES = ["qian_klabjan", "yang_wang", "arora", "chatterji_long_bartlett",
-              "allen_zhu_li_song"]
+              "allen_zhu_li_song", "shankar", "residual_depth"]
 
 
 def register(name, description, outputs=()):
