@@ -197,8 +197,17 @@ def graph_png(g, path):
     depth = 1 - min(y for _, y in pos.values())
     width = max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1
     fig, ax = plt.subplots(figsize=(1.8 * width + 1, 1.1 * depth + 0.4))
-    nx.draw_networkx(g, pos, ax=ax, labels=labels, node_shape="o", node_color="#dde8f5",
-                     node_size=1500, font_size=6, arrows=True)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_shape="o", node_color="#dde8f5", node_size=1500)
+    nx.draw_networkx_labels(g, pos, ax=ax, labels=labels, font_size=6)
+    # an edge that skips generations (a residual shortcut) would run straight through the
+    # nodes it skips: draw it as an arc beside them
+    level = {n: -y for n, (_, y) in pos.items()}
+    near = [(u, v) for u, v in g.edges if level[v] - level[u] <= 1]
+    skips = [(u, v) for u, v in g.edges if level[v] - level[u] > 1]
+    nx.draw_networkx_edges(g, pos, ax=ax, edgelist=near, arrows=True, node_size=1500)
+    nx.draw_networkx_edges(g, pos, ax=ax, edgelist=skips, arrows=True, node_size=1500,
+                           connectionstyle="arc3,rad=0.45", edge_color="#c0504d")
+    ax.margins(x=0.25, y=0.05)
     ax.set_axis_off()
     ax.set_title(g.graph["name"], fontsize=9)
     try:
