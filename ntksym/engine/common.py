@@ -24,13 +24,20 @@ DTYPES = ("float64", "float32")
 DEVICES = ("cpu", "gpu")
 
 
-def check_options(dtype, device="cpu"):
-    """DataError naming the valid values when ``dtype`` or ``device`` is unknown (the kind is
-    checked by :func:`output_names`)."""
+def check_options(dtype, device="cpu", threads=None):
+    """DataError naming the valid values when ``dtype``, ``device`` or ``threads`` is out of
+    range (the kind is checked by :func:`output_names`).  ``threads``: None (numba's default)
+    or 1 .. the number of threads numba was started with."""
     if dtype not in DTYPES:
         raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     if device not in DEVICES:
         raise DataError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+    if threads is not None:
+        import os
+        limit = int(os.environ.get("NUMBA_NUM_THREADS") or os.cpu_count() or 1)
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
+            raise DataError(f"threads must be an integer from 1 to {limit} (the threads numba "
+                            f"may use here), got {threads!r}")
 
 
 def check_data(X, input_shape, name="X"):

@@ -56,7 +56,7 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
 
     Example: ``K = ntksym.kernel(arch, X, kind="ntk")``.
     """
-    check_options(dtype, device)
+    check_options(dtype, device, threads)
     if len(arch.input_shape) == 2:      # sequences (RNN specs): lengths, time-pair recursion
         if device != "cpu":
             raise DeviceError(f"the GPU backend runs MLP and convolutional specs only; "
