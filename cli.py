@@ -125,9 +125,21 @@ def app():
 
 
 @app.command()
-@SPEC_ARG
-def check(spec):
-    """Validate SPEC; print its layers, shapes and constants."""
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
+@click.option("--keys", is_flag=False, flag_value="", default=None, metavar="[KIND]",
+              help="instead of checking a spec, print the reference of layer KIND: every key "
+                   "with its type, default and meaning, and an example (as docs/spec.md); "
+                   "--keys alone lists the kinds.")
+def check(spec, keys):
+    """Validate SPEC; print its layers, shapes and constants.
+
+    The spec format: docs/spec.md, or `ntksym check --keys dense` for one kind."""
+    if keys is not None:
+        from ntksym.spec.reference import keys_text
+        click.echo(keys_text(keys))
+        return
+    if spec is None:
+        raise click.UsageError("give a SPEC file to check, or --keys [KIND] for the reference")
     from ntksym.spec.graph import graph_text
     arch = _load(spec)
     click.echo(graph_text(arch.graph))
