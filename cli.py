@@ -342,13 +342,19 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 @click.option("--compare", is_flag=True,
               help="also compute the analytic kernel and report the deviation in "
                    "standard errors.")
+@click.option("--per-output", is_flag=True,
+              help="readouts of width k > 1: also write ntk_per_output (k, n, n), each "
+                   "output's NTK (the ntk kernel is their mean; all have the same limit).")
 @click.option("-o", "--output", type=OutputPath(),
               help="OUT.npz: mean, std, stderr per kernel.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
-              as_json):
-    """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
+def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, per_output,
+              output, force, as_json):
+    """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC.
+
+    A readout of width k > 1 has k outputs per example: ntk is the mean of the k per-output
+    NTKs, nngp the same for every output (docs/spec.md)."""
     check_output(output, force, (".npz",))
     arch = _load(spec)
     X = _data(x, dataset, arch)
@@ -357,11 +363,12 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
     if isinstance(X, tuple):                # sequences: padded array and lengths
         X, kw["lengths"] = X
     E = ntksym.empirical_kernel(arch, X, width=width, samples=samples, seed=seed, kind=kind,
-                                gradient=gradient, **kw)
+                                gradient=gradient, per_output=per_output, **kw)
     summary = {"spec": arch.name, "width": width, "samples": samples, "n": int(X.shape[0]),
+               "outputs": int(arch.graph.nodes[arch.graph.graph["output"]]["width"]),
                "seconds": round(time.perf_counter() - t0, 3)}
     if compare:
-        for k in E.mean:
+        for k in [k for k in E.mean if k in ("nngp", "ntk")]:
             A = ntksym.kernel(arch, X, kind=k, **kw)
             z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)
             summary[f"{k}_max_abs_dev"] = float(np.abs(E.mean[k] - A).max())

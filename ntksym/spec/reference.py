@@ -215,7 +215,7 @@ def render() -> str:
     out += _table(_fixed_rows(text.TOP_KEY_DOCS)) + [""]
     out += ["## Keys of every layer", ""]
     out += _table(_fixed_rows(text.COMMON_KEY_DOCS)) + [""]
-    out += [text.PITFALLS, "## Layer kinds", ""]
+    out += [text.PITFALLS, text.READOUT, "## Layer kinds", ""]
     kinds = other_kinds()
     acts = activation_kinds()
     out += ["Layers: " + ", ".join(f"[`{k}`](#{k})" for k in kinds) + ".",

@@ -127,6 +127,34 @@ PITFALLS = """\
   becomes `dense_3`); give an `id` to any layer that `inputs` names.
 """
 
+READOUT = """\
+## The readout and its width
+
+The last layer of a spec must be a weight layer: the readout. Its width (default 1) is the
+number of outputs per example; a `dense` readout may have any width k >= 1:
+
+```toml
+[[layer]]
+kind = "dense"
+width = 10            # ten outputs, e.g. one per class
+```
+
+- The infinite-width outputs are independent and identically distributed, so the analytic
+  kernel is the same for every output: `ntksym kernel` returns one (n1, n2) matrix, the kernel
+  of each output (the full kernel is that matrix times the k x k identity).
+- The finite network (`ntksym empirical`, `ntksym.empirical_kernel`) computes one empirical
+  NTK per output, from the gradients of that output alone: `ntk` is their mean (same limit,
+  lower variance), `--per-output` (Python: `per_output=True`) also returns `ntk_per_output`,
+  the k kernels stacked (k, n1, n2). Cross-output kernels tend to 0 and are not computed. The
+  empirical NNGP, E[f_j(x) f_j(x')] over the readout weights, is the same for every output.
+
+```bash
+ntksym kernel ten.toml --x X.npy -o K.npy                  # (n, n)
+ntksym empirical ten.toml --x X.npy --width 512 --per-output -o E.npz
+# E.npz: ntk_mean (n, n), ntk_per_output_mean (10, n, n), their std and stderr
+```
+"""
+
 # kind -> one paragraph: what the layer computes (activation kinds use the registry's doc)
 KIND_SUMMARY = {
     "dense": "A fully connected layer `z = c_W W y + c_b b`. Kernel rule (w = weight_var, "
