@@ -218,7 +218,11 @@ def residual(*branch, scales=None, id=None):
 
 def layer(kind, *args, id=None, **keys):
     """A layer of any spec kind: ``nn.layer("dense", width=8)`` is ``nn.dense(width=8)``.
-    Keys are checked now (name, type, range), as the spec parser checks them."""
+    Keys are checked now (name, type, range), as the spec parser checks them.
+
+    >>> layer("leaky_relu", 0.1), layer("conv", filter=3, padding="valid")
+    (nn.leaky_relu(slope=0.1), nn.conv(filter=[3], padding='valid'))
+    """
     if kind not in LAYER_KINDS:
         from ntksym.spec.common import suggest
         raise SpecError(f"unknown layer kind {kind!r}; kinds: {', '.join(LAYER_KINDS)}",

@@ -56,7 +56,11 @@ _WHITESPACE = "whitespace"
 
 def is_delimited(path, delimiter=None) -> bool:
     """Whether ``path`` is read as delimited text: a .csv/.tsv name, or any name but .npy/.npz
-    when a ``delimiter`` is given."""
+    when a ``delimiter`` is given.
+
+    >>> is_delimited("x.tsv"), is_delimited("x.txt"), is_delimited("x.txt", ";")
+    (True, False, True)
+    """
     suffix = Path(path).suffix.lower()
     return suffix in DELIMITED_SUFFIXES or (delimiter is not None
                                             and suffix not in (".npy", ".npz"))

@@ -71,12 +71,23 @@ def toml_value(v) -> str:
 
 
 def toml_key(k) -> str:
-    """A bare key when TOML allows one, else a quoted key."""
+    """A bare key when TOML allows one, else a quoted key.
+
+    >>> toml_key("weight_var"), toml_key("a b")
+    ('weight_var', '"a b"')
+    """
     return k if _BARE_KEY.match(k) else json.dumps(k)
 
 
 def layer_table(layer, position, defaults, header="[[layer]]") -> list:
-    """The lines of one expanded layer's table (``position``: its index among all layers)."""
+    """The lines of one expanded layer's table (``position``: its index among all layers):
+    only the keys whose value differs from what the parser would fill in.
+
+    >>> from ntksym.spec.common import LayerSpec
+    >>> layer_table(LayerSpec("dense", {"weight_var": 2.0, "bias_var": 0.0}, "dense_0"), 0,
+    ...             {"weight_var": 1.0})
+    ['[[layer]]', 'kind = "dense"', 'weight_var = 2.0']
+    """
     cls = LAYER_KINDS[layer.kind]
     lines = [header, f"kind = {toml_value(layer.kind)}"]
     if layer.id != f"{layer.kind}_{position}":
