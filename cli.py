@@ -33,6 +33,7 @@ import ntksym  # noqa: E402
 from ntksym import console  # noqa: E402
 from ntksym.bounds.commands import bounds_group  # noqa: E402
 from ntksym.errors import DataError, NtksymError  # noqa: E402
+from ntksym.inputs import load_examples, table_options, table_settings  # noqa: E402
 from ntksym.io import atomic_write, refuse_existing, save_arrays  # noqa: E402
 from ntksym.preflight import check_output  # noqa: E402
 
@@ -88,34 +89,13 @@ def _load(spec):
     return ntksym.load_spec(spec)
 
 
-def _table_options(f):
-    """--delimiter, --header/--no-header for CSV/TSV --x/--x2 (kept in ctx.meta for _data)."""
-    def keep(ctx, param, value):
-        ctx.meta[f"ntksym.{param.name}"] = value
-    for decl, text in (("--header/--no-header", "CSV/TSV: the first line is (not) a header "
-                        "(default: it is when none of its cells is a number)."),
-                       ("--delimiter", "CSV/TSV: one character, or comma, tab, semicolon, "
-                        "space, whitespace, pipe (default: .csv comma, .tsv tab).")):
-        f = click.option(decl, default=None, expose_value=False, callback=keep, help=text)(f)
-    return f
-
-
 def _data(x, dataset, arch, name="--x"):
     """Examples from --x FILE or --dataset NAME[:N], shaped for the spec's input."""
-    from ntksym.data import load_array, load_dataset
-    from ntksym.tabular import is_delimited
+    from ntksym.data import load_dataset
     if (x is None) == (dataset is None):
         raise DataError(f"give exactly one of {name} FILE or --dataset NAME[:N]")
-    if x is not None:
-        meta = click.get_current_context().meta
-        table = {k: meta.get(f"ntksym.{k}") for k in ("delimiter", "header")}
-        csv = is_delimited(x, table["delimiter"])   # rows reshaped to the spec's input shape
-        if len(arch.input_shape) == 2:      # sequences: (X, lengths) or a list of arrays
-            from ntksym.engine.sequence import as_sequences, load_sequences
-            seqs, lengths = (load_array(x, name, input_shape=arch.input_shape, **table), None) \
-                if csv else load_sequences(x, name=name)
-            return as_sequences(seqs, arch.input_shape, lengths, name=name)
-        return load_array(x, name=name, input_shape=arch.input_shape if csv else None, **table)
+    if x is not None:               # .npy, .npz, or CSV/TSV rows (--delimiter, --header)
+        return load_examples(x, arch.input_shape, name, **table_settings())
     data = load_dataset(dataset)
     X = data.X
     if len(arch.input_shape) == 3 and X.ndim == 2 and X.shape[1] == 64:
@@ -230,7 +210,7 @@ def _write_text(output, text, force):
               help="examples: .npy or .npz (n, *input_shape), or .csv/.tsv with one example "
                    "per row, flattened row-major (docs/data.md).")
 @click.option("--x2", "x2", type=click.Path(dir_okay=False), help="second set: compute K(X, X2).")
-@_table_options
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see README).")
 @click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="ntk",
               show_default=True)
@@ -329,7 +309,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 @SPEC_ARG
 @click.option("--x", "x", type=click.Path(dir_okay=False),
               help="examples: .npy, .npz, or .csv/.tsv (a row per example; docs/data.md).")
-@_table_options
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:50.")
 @click.option("--width", type=int, required=True,
               help="width of every hidden layer left open in the spec.")
@@ -482,7 +462,7 @@ def regress(spec, dataset, n_train, n_test, ridge, kind, seed, dtype, as_json):
 @SPEC_ARG
 @click.option("--x", "x", type=click.Path(dir_okay=False),
               help="examples: .npy, .npz, or .csv/.tsv (a row per example; docs/data.md).")
-@_table_options
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:20 (keep N small).")
 @click.option("--widths", required=True,
               help="comma-separated widths of the hidden layers left open, e.g. 64,256,1024.")
