@@ -33,6 +33,7 @@ import ntksym  # noqa: E402
 from ntksym import console  # noqa: E402
 from ntksym.bounds.commands import bounds_group  # noqa: E402
 from ntksym.errors import DataError, NtksymError  # noqa: E402
+from ntksym.inputs import load_examples, table_options, table_settings  # noqa: E402
 from ntksym.io import atomic_write, refuse_existing, save_arrays  # noqa: E402
 from ntksym.preflight import check_output  # noqa: E402
 
@@ -90,15 +91,11 @@ def _load(spec):
 
 def _data(x, dataset, arch, name="--x"):
     """Examples from --x FILE or --dataset NAME[:N], shaped for the spec's input."""
-    from ntksym.data import load_array, load_dataset
+    from ntksym.data import load_dataset
     if (x is None) == (dataset is None):
         raise DataError(f"give exactly one of {name} FILE or --dataset NAME[:N]")
-    if x is not None:
-        if len(arch.input_shape) == 2:      # sequences: (X, lengths) or a list of arrays
-            from ntksym.engine.sequence import as_sequences, load_sequences
-            seqs, lengths = load_sequences(x, name=name)
-            return as_sequences(seqs, arch.input_shape, lengths, name=name)
-        return load_array(x, name=name)
+    if x is not None:               # .npy, .npz, or CSV/TSV rows (--delimiter, --header)
+        return load_examples(x, arch.input_shape, name, **table_settings())
     data = load_dataset(dataset)
     X = data.X
     if len(arch.input_shape) == 3 and X.ndim == 2 and X.shape[1] == 64:
@@ -125,9 +122,21 @@ def app():
 
 
 @app.command()
-@SPEC_ARG
-def check(spec):
-    """Validate SPEC; print its layers, shapes and constants."""
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
+@click.option("--keys", is_flag=False, flag_value="", default=None, metavar="[KIND]",
+              help="instead of checking a spec, print the reference of layer KIND: every key "
+                   "with its type, default and meaning, and an example (as docs/spec.md); "
+                   "--keys alone lists the kinds.")
+def check(spec, keys):
+    """Validate SPEC; print its layers, shapes and constants.
+
+    The spec format: docs/spec.md, or `ntksym check --keys dense` for one kind."""
+    if keys is not None:
+        from ntksym.spec.reference import keys_text
+        click.echo(keys_text(keys))
+        return
+    if spec is None:
+        raise click.UsageError("give a SPEC file to check, or --keys [KIND] for the reference")
     from ntksym.spec.graph import graph_text
     arch = _load(spec)
     click.echo(graph_text(arch.graph))
@@ -198,8 +207,10 @@ def _write_text(output, text, force):
 @app.command()
 @SPEC_ARG
 @click.option("--x", "x", type=click.Path(dir_okay=False),
-              help="examples, .npy or .npz (n, *input_shape).")
+              help="examples: .npy or .npz (n, *input_shape), or .csv/.tsv with one example "
+                   "per row, flattened row-major (docs/data.md).")
 @click.option("--x2", "x2", type=click.Path(dir_okay=False), help="second set: compute K(X, X2).")
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see README).")
 @click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="ntk",
               show_default=True)
@@ -245,7 +256,6 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     (OUT.npy.partial until complete, progress in OUT.npy.manifest.json); several kernels
     (--kernel both, --per-layer) go to one memmap each, OUT.nngp.npy, OUT.ntk.npy, ...
     """
-    from ntksym.data import load_array
     from ntksym.preflight import kernel_preflight, output_problems, plan_warnings, report
     _check_threads(threads)
     tiled = bool(tile or resume or scheduler or workers)
@@ -262,7 +272,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
         if x2:
             X2, kw["lengths2"] = _data(x2, None, arch, name="--x2")
     elif x2:
-        X2 = load_array(x2, name="--x2")
+        X2 = _data(x2, None, arch, name="--x2")
     if kw and (tile or resume or dry_run or max_memory or scheduler or workers):
         raise DataError("sequence specs do not support --tile, --resume, --dry-run, "
                         "--max-memory, --scheduler or --workers yet")
@@ -297,7 +307,9 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 
 @app.command()
 @SPEC_ARG
-@click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz.")
+@click.option("--x", "x", type=click.Path(dir_okay=False),
+              help="examples: .npy, .npz, or .csv/.tsv (a row per example; docs/data.md).")
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:50.")
 @click.option("--width", type=int, required=True,
               help="width of every hidden layer left open in the spec.")
@@ -310,13 +322,19 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
 @click.option("--compare", is_flag=True,
               help="also compute the analytic kernel and report the deviation in "
                    "standard errors.")
+@click.option("--per-output", is_flag=True,
+              help="readouts of width k > 1: also write ntk_per_output (k, n, n), each "
+                   "output's NTK (the ntk kernel is their mean; all have the same limit).")
 @click.option("-o", "--output", type=OutputPath(),
               help="OUT.npz: mean, std, stderr per kernel.")
 @click.option("--force", is_flag=True, help="overwrite an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON.")
-def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, output, force,
-              as_json):
-    """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC."""
+def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, per_output,
+              output, force, as_json):
+    """Monte Carlo NNGP and empirical NTK of finite networks built from SPEC.
+
+    A readout of width k > 1 has k outputs per example: ntk is the mean of the k per-output
+    NTKs, nngp the same for every output (docs/spec.md)."""
     check_output(output, force, (".npz",))
     arch = _load(spec)
     X = _data(x, dataset, arch)
@@ -325,11 +343,12 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
     if isinstance(X, tuple):                # sequences: padded array and lengths
         X, kw["lengths"] = X
     E = ntksym.empirical_kernel(arch, X, width=width, samples=samples, seed=seed, kind=kind,
-                                gradient=gradient, **kw)
+                                gradient=gradient, per_output=per_output, **kw)
     summary = {"spec": arch.name, "width": width, "samples": samples, "n": int(X.shape[0]),
+               "outputs": int(arch.graph.nodes[arch.graph.graph["output"]]["width"]),
                "seconds": round(time.perf_counter() - t0, 3)}
     if compare:
-        for k in E.mean:
+        for k in [k for k in E.mean if k in ("nngp", "ntk")]:
             A = ntksym.kernel(arch, X, kind=k, **kw)
             z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)
             summary[f"{k}_max_abs_dev"] = float(np.abs(E.mean[k] - A).max())
@@ -441,7 +460,9 @@ def regress(spec, dataset, n_train, n_test, ridge, kind, seed, dtype, as_json):
 
 @app.command()
 @SPEC_ARG
-@click.option("--x", "x", type=click.Path(dir_okay=False), help="examples, .npy or .npz.")
+@click.option("--x", "x", type=click.Path(dir_okay=False),
+              help="examples: .npy, .npz, or .csv/.tsv (a row per example; docs/data.md).")
+@table_options
 @click.option("--dataset", help="embedded data NAME[:N], e.g. digits:20 (keep N small).")
 @click.option("--widths", required=True,
               help="comma-separated widths of the hidden layers left open, e.g. 64,256,1024.")

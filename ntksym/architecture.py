@@ -62,6 +62,26 @@ class Architecture:
             self._programs[per_layer] = derive(self.graph, per_layer=per_layer)
         return self._programs[per_layer]
 
+    def to_toml(self) -> str:
+        """The spec as TOML text that loads back to the same graph, derivation and kernels
+        (:func:`ntksym.spec.emit.spec_to_toml`: one table per layer, ``repeat``, shorthands and
+        blocks expanded, ``[defaults]`` kept, comments dropped).
+
+        >>> import ntksym
+        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+        ...                       '[[layer]]\\nkind = "dense"\\nactivation = "erf"\\n'
+        ...                       '[[layer]]\\nkind = "dense"\\n')
+        >>> Architecture.from_toml(a.to_toml()).hash == a.hash
+        True
+        """
+        from ntksym.spec.emit import spec_to_toml
+        return spec_to_toml(self.spec)
+
+    @classmethod
+    def from_toml(cls, text, path=None) -> "Architecture":
+        """The Architecture of spec text (as :func:`ntksym.loads_spec`)."""
+        return cls(loads_spec(text, path))
+
     def __repr__(self):
         return f"Architecture({self.name!r}, {len(self.spec.layers)} layers)"
 

@@ -86,6 +86,7 @@ def positive_pair(v):
 def one_of(*choices):
     def check(v):
         return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+    check.choices = choices          # read by the spec reference (docs/spec.md)
     return check
 
 

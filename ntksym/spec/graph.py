@@ -72,11 +72,18 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
             attrs["fan_in"] = _fan_in(attrs["in_shapes"][0])
     _check_branches(g, fname)
     last = g.nodes[output]
-    if not LAYER_KINDS[last["kind"]].has_weights or last["shape"][-1] != 1:
-        raise SpecError("the network must end in a readout: a weight layer with width = 1 "
-                        f"(the last layer is '{last['kind']}' with output shape "
+    if not LAYER_KINDS[last["kind"]].has_weights:
+        raise SpecError("the network must end in a readout: a weight layer (width 1 unless "
+                        f"given; the last layer is '{last['kind']}' with output shape "
                         f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
                         file=fname, line=last["line"], layer=last["source_index"], key="kind")
+    if last["shape"][-1] != 1 and last["kind"] != "dense":
+        # k outputs: the same limit kernel for each (docs/spec.md); per-output empirical
+        # kernels are implemented for dense readouts
+        raise SpecError(f"a readout of width {last['shape'][-1]} must be a dense layer (the "
+                        f"last layer is '{last['kind']}'); give it width = 1 or add "
+                        "[[layer]] kind = \"dense\" at the end", file=fname, line=last["line"],
+                        layer=last["source_index"], key="width")
     return g
 
 

@@ -1,8 +1,9 @@
 """Spec files: TOML text -> a validated, expanded list of layers (never evaluated as code).
 
-The format is SPEC.md §1.  Parsing is ``tomllib`` (data only); every value is then checked
-against the keys its layer kind declares.  Each mistake raises one :class:`SpecError` that names
-the file, line, layer and key, lists the valid choices, and suggests the closest valid name.
+The format is docs/spec.md (rendered by :mod:`ntksym.spec.reference`).  Parsing is ``tomllib``
+(data only); every value is then checked against the keys its layer kind declares.  Each mistake
+raises one :class:`SpecError` that names the file, line, layer and key, lists the valid choices,
+and suggests the closest valid name.
 
 >>> spec = loads_spec('''
 ... name = "mlp"

@@ -257,9 +257,9 @@ def test_load_array_npy_and_npz(tmp_path):
 def test_load_array_errors(tmp_path):
     with pytest.raises(DataError, match=r"--x: file not found: .*nope\.npy"):
         load_array(tmp_path / "nope.npy", name="--x")
-    (tmp_path / "a.csv").write_text("1,2\n")
-    with pytest.raises(DataError, match=r"a\.csv: expected a \.npy or \.npz"):
-        load_array(tmp_path / "a.csv")
+    (tmp_path / "a.json").write_text("[1, 2]\n")      # CSV/TSV: tests/engine/test_csv_input.py
+    with pytest.raises(DataError, match=r"a\.json: expected a \.npy, \.npz, \.csv or \.tsv"):
+        load_array(tmp_path / "a.json")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match=r"obj\.npy: cannot load"):
         load_array(tmp_path / "obj.npy")
