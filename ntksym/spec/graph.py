@@ -77,6 +77,12 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
                         f"given; the last layer is '{last['kind']}' with output shape "
                         f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
                         file=fname, line=last["line"], layer=last["source_index"], key="kind")
+    if len(last["shape"]) == 3:
+        raise SpecError(f"the readout '{output}' outputs images (shape "
+                        f"{list(last['shape'])}), but a kernel is between whole examples: add "
+                        "[[layer]] kind = \"global_avg_pool\" (or \"flatten\") and a dense "
+                        "readout at the end", file=fname, line=last["line"],
+                        layer=last["source_index"], key="kind")
     if last["shape"][-1] != 1 and last["kind"] != "dense":
         # k outputs: the same limit kernel for each (docs/spec.md); per-output empirical
         # kernels are implemented for dense readouts
