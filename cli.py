@@ -26,10 +26,11 @@ try:
 except ValueError:          # imported outside the main thread
     _LOADING = None
 
+# Only light modules here: numpy, sympy, networkx and numba load inside the commands that use
+# them, so that `ntksym --help` and the spec-only commands start fast (docs/performance.md).
 import click  # noqa: E402
-import numpy as np  # noqa: E402
 
-import ntksym  # noqa: E402
+import ntksym  # noqa: E402  (the package itself is light: its API loads on first use)
 from ntksym import console  # noqa: E402
 from ntksym.bounds.commands import bounds_group  # noqa: E402
 from ntksym.errors import DataError, NtksymError  # noqa: E402
@@ -329,6 +330,7 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, o
     summary = {"spec": arch.name, "width": width, "samples": samples, "n": int(X.shape[0]),
                "seconds": round(time.perf_counter() - t0, 3)}
     if compare:
+        import numpy as np
         for k in E.mean:
             A = ntksym.kernel(arch, X, kind=k, **kw)
             z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)
