@@ -228,7 +228,7 @@ def _write_text(output, text, force):
 @click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time and memory, "
               "and a warning for each problem a run would refuse (disk, memory, output path); "
               "compile nothing: the time comes from the compiled program when it is cached, "
-              "else from the NumPy tier timed on a sample (within about 3x, "
+              "else from the NumPy tier timed on a sample (within about 2.5x, "
               "docs/startup.md).")
 @click.option("--max-memory", type=ByteSize(),
               help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
@@ -298,7 +298,7 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
     t0 = time.perf_counter()
     engine = _engine_choice(arch, X, X2, engine, device, per_layer, progress)
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
-                      device=device, engine=engine, **kw)
+                      device=device, engine=engine, progress=progress, **kw)
     elapsed = time.perf_counter() - t0
     arrays = K if isinstance(K, dict) else {kind: K}
     if output:
