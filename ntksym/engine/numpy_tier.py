@@ -11,8 +11,10 @@ interpreter that also replays one pair to diagnose a NaN):
   call over the chunk;
 * image programs: every state a stack of pixel-pair arrays (pairs, H, W, H, W); patch sums and
   pooling as sums of strided slices, global average and flatten as reductions; the per-pixel
-  diagonals from the pairs (x, x), once per image.  Chunks of pairs are sized to stay within
-  :data:`BATCH_BYTES`, each state dropped after its last reader.
+  diagonals from the pairs (x, x), once per image.  A ``flatten`` readout after stride-1
+  patch sums needs only the pixel diagonal (p, p) of every state (CNTK-V): those programs
+  carry (pairs, H, W) alone (:class:`~ntksym.engine.trace.DiagonalSlice`).  Chunks of pairs
+  are sized to stay within :data:`BATCH_BYTES`, each state dropped after its last reader.
 
 Sequence (RNN) programs are not lowered: ``engine="auto"`` always compiles them and
 ``engine="numpy"`` refuses.  :func:`choose_engine` is the automatic choice, from the cost
@@ -44,6 +46,7 @@ from ntksym.engine.trace import (
     assign,
     diagonal_reads,
     diagonal_slice_fits,
+    function_namespace,
     image_outputs,
     image_steps,
     last_reads,
@@ -57,17 +60,23 @@ VECTOR_CHUNK = 1 << 16
 BATCH_BYTES = 256 << 20
 
 
+_SUPPORTED: dict = {}
+
+
 def supported(prog):
     """None when the NumPy tier evaluates ``prog``, else why not (one phrase)."""
     if prog.input_kind not in ("vector", "image"):
         return f"{prog.input_kind} programs are not lowered to NumPy"
-    from ntksym.engine.trace import function_namespace
-    try:
-        for a in prog.cross_assignments() + prog.diag_assignments():
-            function_namespace(a.expr)
-    except KeyError as e:
-        return f"the function {e.args[0]} has no NumPy implementation"
-    return None
+    key = (id(prog), prog.spec_hash, prog.per_layer)
+    if key not in _SUPPORTED:
+        why = None
+        try:
+            for a in prog.cross_assignments() + prog.diag_assignments():
+                function_namespace(a.expr)
+        except KeyError as e:
+            why = f"the function {e.args[0]} has no NumPy implementation"
+        _SUPPORTED[key] = why
+    return _SUPPORTED[key]
 
 
 def numpy_kernel(prog, X, X2, names):

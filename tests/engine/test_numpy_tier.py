@@ -2,11 +2,11 @@
 NumPy, without compiling, agrees with the compiled tier; the automatic choice and the engine
 options.
 
-* every shipped vector and image spec, kind "both" with every per-layer term, K(X, X) and
-  K(X, X2): against the compiled tier's numbers recorded in
-  tests/reference/kernels_before_redesign.npz (which tests/oracles/test_reference_kernels.py
-  holds the compiled tier to, at 1e-15), to 1e-12 of the largest entry; the 32 x 32 CNNs
-  (seconds each in NumPy) with ``-m slow``;
+* every shipped vector and image spec, kind "both" with every per-layer term (where recorded:
+  all but the depth-11 and depth-21 CNNs), K(X, X) and K(X, X2): against the compiled tier's
+  numbers recorded in tests/reference/kernels_before_redesign.npz (which
+  tests/oracles/test_reference_kernels.py holds the compiled tier to, at 1e-15), to 1e-12 of
+  the largest entry; the 32 x 32 CNNs (seconds each in NumPy) with ``-m slow``;
 * the structural variants of the neural-tangents references (strides, valid and circular
   padding, average pooling, flatten, bias, erf) and the graph cases (add, concat,
   layer_norm, residual CNNs): NumPy against compiled, live, to 1e-12;
@@ -62,7 +62,8 @@ def test_shipped_spec_matches_the_compiled_tier(name):
     for tag, args in (("xx", (X,)), ("xy", (X, X2))):
         prefix = f"{name}|kernel|{tag}|"
         want = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
-        got = ntksym.kernel(arch, *args, kind="both", per_layer=True, engine="numpy")
+        per_layer = any(k.startswith("ntk[") for k in want)   # recorded for most specs
+        got = ntksym.kernel(arch, *args, kind="both", per_layer=per_layer, engine="numpy")
         assert set(got) == set(want), name
         for k in want:
             _close(got[k], want[k], f"{name} {tag} {k}")
