@@ -14,8 +14,10 @@ alike), medians over the rounds:
    thread, and their ratio (the speed-ups ntksym.engine.numpy_tier.COMPILED_SPEEDUP uses).
 
 Commands run as ``python cli.py ...`` from the repository root (the console script without
-its launcher).  Output: JSON (stdout, or -o FILE) with the machine, ``uptime`` before and
-after, and every measurement.
+its launcher).  Besides wall times it records each process's CPU time (user + system), which
+load from other jobs inflates far less: on an idle machine the wall time of these
+single-threaded start-ups is close to their CPU time.  Output: JSON (stdout, or -o FILE)
+with the machine, ``uptime`` before and after, and every measurement.
 
     python benchmarks/bench_startup.py [--rounds 7] [--quick] [--cold-compile] [-o out.json]
 """
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,9 +60,14 @@ def machine():
 
 
 def timed(cmd, env=None):
+    """(wall seconds, the finished process); ``timed.cpu``: its user + system CPU seconds, which
+    other jobs on a shared machine inflate far less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timed.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{r.stderr}")
     return dt, r
@@ -87,12 +95,17 @@ def commands_vs_numpy(rounds, spec):
         "ntksym derive": [PY, "cli.py", "derive", spec],
     }
     times = {k: [] for k in cmds}
+    cpu = {k: [] for k in cmds}
     for _ in range(rounds):
         for k, c in cmds.items():
             times[k].append(timed(c)[0])
+            cpu[k].append(timed.cpu)
     base = statistics.median(times["python -c 'import numpy'"])
+    base_cpu = statistics.median(cpu["python -c 'import numpy'"])
     return {k: {"median_s": round(statistics.median(v), 4), "min_s": round(min(v), 4),
-                "ratio_to_numpy": round(statistics.median(v) / base, 2)}
+                "ratio_to_numpy": round(statistics.median(v) / base, 2),
+                "median_cpu_s": round(statistics.median(cpu[k]), 4),
+                "cpu_ratio_to_numpy": round(statistics.median(cpu[k]) / base_cpu, 2)}
             for k, v in times.items()}
 
 
@@ -110,11 +123,13 @@ def first_kernel(rounds, n, engine="auto"):
                 dt, res = timed([PY, "cli.py", "kernel", spec, "--x", x, "--engine", engine,
                                  "--json", "--progress"], env=fresh_env(tmp))
                 summary = json.loads(res.stdout)
-                out.append({"seconds": round(dt, 3), "engine": summary["engine"],
+                out.append({"seconds": round(dt, 3), "cpu_seconds": round(timed.cpu, 3),
+                            "engine": summary["engine"],
                             "kernel_seconds": summary["seconds"],
                             "stderr": res.stderr.strip().splitlines()[:2]})
     return {"n": n, "engine_option": engine,
             "median_s": round(statistics.median(o["seconds"] for o in out), 3),
+            "median_cpu_s": round(statistics.median(o["cpu_seconds"] for o in out), 3),
             "runs": out}
 
 

@@ -320,7 +320,7 @@ def numpy_seconds(prog, input_shape, n1, n2, symmetric):
     the upper triangle, or all n1 n2, plus one per example for the diagonals) times the
     operation counts of :func:`program_costs` times the per-operation costs above.
 
-    Accuracy: 1.1 to 4 times the measured time on the shipped specs (docs/startup.md): on the
+    Accuracy: 1.1 to 4.6 times the measured time on the shipped specs (docs/startup.md): on the
     high side on purpose, and it only has to tell milliseconds from minutes."""
     ops, quad, calls = program_costs(prog)
     pairs = n1 * (n1 - 1) // 2 if symmetric else n1 * n2
@@ -354,9 +354,9 @@ def _seconds(t):
 # ------------------------------------------------------------------ estimates without compiling
 
 #: how many times faster the compiled program evaluates a pair than the NumPy tier, measured
-#: on one thread by benchmarks/bench_startup.py ("speedups"): MLPs 3.2-5.6x, CNNs 4-19x (8x8
-#: GAP 4x, 8x8 pool + flatten 12x, 32x32 flatten on the pixel diagonal 9x, 32x32 GAP 19x),
-#: quadrature activations 14-47x; one factor per kind in the middle of its range, so an
+#: on one thread by benchmarks/bench_startup.py ("speedups"): MLPs 2.8-5.6x, CNNs 3.6-19x (8x8
+#: GAP 4x, 8x8 pool + flatten 12x, 32x32 flatten on the pixel diagonal 9-10x, 32x32 GAP 19x),
+#: quadrature activations 13-50x; one factor per kind in the middle of its range, so an
 #: estimate from it is within about 2.5x (docs/startup.md)
 COMPILED_SPEEDUP = {"vector": 4.5, "image": 8.0, "quadrature": 25.0}
 #: a cold compilation of a new spec, measured (benchmarks/bench_startup.py): about 15 s for
