@@ -26,10 +26,11 @@ try:
 except ValueError:          # imported outside the main thread
     _LOADING = None
 
+# Only light modules here: numpy, sympy, networkx and numba load inside the commands that use
+# them, so that `ntksym --help` and the spec-only commands start fast (docs/startup.md).
 import click  # noqa: E402
-import numpy as np  # noqa: E402
 
-import ntksym  # noqa: E402
+import ntksym  # noqa: E402  (the package itself is light: its API loads on first use)
 from ntksym import console  # noqa: E402
 from ntksym.bounds.commands import bounds_group  # noqa: E402
 from ntksym.errors import DataError, NtksymError  # noqa: E402
@@ -235,9 +236,11 @@ def _write_text(output, text, force):
               "(refused if the spec, data, kind or dtype differ, if the manifest or partial "
               "file is inconsistent or a finished tile fails its checksum, or if another run "
               "holds the output's lock; docs/reliability.md).")
-@click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time (from a short "
-              "calibration) and memory, and a warning for each problem a run would refuse "
-              "(disk, memory, output path); compute nothing else.")
+@click.option("--dry-run", is_flag=True, help="print pairs, tiles, estimated time and memory, "
+              "and a warning for each problem a run would refuse (disk, memory, output path); "
+              "compile nothing: the time comes from the compiled program when it is cached, "
+              "else from the NumPy tier timed on a sample (within about 2.5x, "
+              "docs/startup.md).")
 @click.option("--max-memory", type=ByteSize(),
               help="memory bound, e.g. 8G: shrink the tiles to fit, or refuse.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler file: "
@@ -246,8 +249,14 @@ def _write_text(output, text, force):
               help="start a local Dask cluster of N worker processes.")
 @click.option("--progress/--quiet", "progress", default=None,
               help="progress on stderr (default: only on a terminal).")
+@click.option("--engine", type=click.Choice(["auto", "numpy", "compiled"]), default="auto",
+              show_default=True,
+              help="numpy: evaluate the program with NumPy, no compilation (fast to start, "
+                   "slow per pair; vector and image specs); compiled: generated Numba code "
+                   "(15-60 s to compile a new spec, cached afterwards); auto: numpy when it "
+                   "is estimated to finish before compiling would (docs/startup.md).")
 def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output, force,
-           as_json, tile, resume, dry_run, max_memory, scheduler, workers, progress):
+           as_json, tile, resume, dry_run, max_memory, scheduler, workers, progress, engine):
     """Compute the infinite-width kernel matrix of SPEC on data.
 
     Only the upper triangle of K(X, X) is computed; the diagonal uses the exact per-example
@@ -284,25 +293,43 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
             # the GPU path tiles on its own; its tiles do not feed the resumable/Dask runs yet
             raise DataError("--device gpu does not combine with --tile, --resume, --dry-run, "
                             "--max-memory, --scheduler or --workers yet; drop those options")
+        if engine == "numpy" and tiled:
+            raise DataError("--engine numpy evaluates in memory; the tiles of --tile, --resume, "
+                            "--scheduler and --workers run the compiled program: drop one")
         from ntksym.scale.run import kernel_command
         summary = kernel_command(arch, X, X2, output=output, kind=kind, per_layer=per_layer,
                                  dtype=dtype, threads=threads, tile=tile, resume=resume,
                                  force=force, dry_run=dry_run, max_memory=max_memory,
-                                 scheduler=scheduler, workers=workers, progress=progress)
+                                 scheduler=scheduler, workers=workers, progress=progress,
+                                 engine=engine)
         if summary is not None:
             _emit(plan_warnings(summary, problems) if dry_run else summary, as_json)
             return
     t0 = time.perf_counter()
+    engine = _engine_choice(arch, X, X2, engine, device, per_layer, progress)
     K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
-                      device=device, **kw)
+                      device=device, engine=engine, progress=progress, **kw)
     elapsed = time.perf_counter() - t0
     arrays = K if isinstance(K, dict) else {kind: K}
     if output:
         save_arrays(output, arrays, force=force)
     first = next(iter(arrays.values()))
     _emit({"spec": arch.name, "kernels": list(arrays), "shape": list(first.shape),
-           "dtype": dtype, "device": device, "seconds": round(elapsed, 4), "output": output},
-          as_json)
+           "dtype": dtype, "device": device, "engine": engine, "seconds": round(elapsed, 4),
+           "output": output}, as_json)
+
+
+def _engine_choice(arch, X, X2, engine, device, per_layer, progress):
+    """The engine that runs (\"numpy\" or \"compiled\"); the choice and how to change it in
+    one line on stderr when progress is shown (a terminal, or --progress)."""
+    from ntksym.engine.common import program
+    from ntksym.engine.numpy_tier import choice_line, choose_engine
+    n2 = None if X2 is None else len(X2)
+    choice = choose_engine(arch, program(arch, per_layer), len(X), n2 or len(X), X2 is None,
+                           engine, device, per_layer=per_layer)
+    if progress or (progress is None and sys.stderr.isatty()):
+        click.echo(f"ntksym: {choice_line(choice)}", err=True)
+    return choice.engine
 
 
 @app.command()
@@ -348,6 +375,7 @@ def empirical(spec, x, dataset, width, samples, seed, kind, gradient, compare, p
                "outputs": int(arch.graph.nodes[arch.graph.graph["output"]]["width"]),
                "seconds": round(time.perf_counter() - t0, 3)}
     if compare:
+        import numpy as np
         for k in [k for k in E.mean if k in ("nngp", "ntk")]:
             A = ntksym.kernel(arch, X, kind=k, **kw)
             z = np.abs(E.mean[k] - A) / np.maximum(E.stderr[k], 1e-300)

@@ -22,16 +22,22 @@ from ntksym.errors import DataError
 KINDS = ("nngp", "ntk", "both")
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu", "gpu")
+ENGINES = ("auto", "numpy", "compiled")
 
 
-def check_options(dtype, device="cpu", threads=None):
-    """DataError naming the valid values when ``dtype``, ``device`` or ``threads`` is out of
-    range (the kind is checked by :func:`output_names`).  ``threads``: None (numba's default)
-    or 1 .. the number of threads numba was started with."""
+def check_options(dtype, device="cpu", engine="auto", threads=None):
+    """DataError naming the valid values when ``dtype``, ``device``, ``engine`` or
+    ``threads`` is out of range (the kind is checked by :func:`output_names`).
+    ``threads``: None (numba's default) or 1 .. the threads numba may use."""
     if dtype not in DTYPES:
         raise DataError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     if device not in DEVICES:
         raise DataError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+    if engine not in ENGINES:
+        raise DataError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if engine == "numpy" and device != "cpu":
+        raise DataError("the NumPy tier runs on the CPU: use engine 'compiled' (or 'auto') "
+                        "with device 'gpu'")
     if threads is not None:
         import os
         limit = int(os.environ.get("NUMBA_NUM_THREADS") or os.cpu_count() or 1)
@@ -78,9 +84,44 @@ def program(arch, per_layer=False):
     return _PROGRAMS[key]
 
 
-def _compile_cpu(prog):
+_SOURCES: dict = {}
+
+
+def cpu_source(arch, per_layer=False):
+    """The generated CPU module source of ``arch`` (sympy's CSE and printing), once per
+    process and spec."""
+    key = (arch.hash, bool(per_layer))
+    if key not in _SOURCES:
+        from ntksym.codegen.generate import generate_source
+        _SOURCES[key] = generate_source(program(arch, per_layer))
+    return _SOURCES[key]
+
+
+def compiled_on_disk(arch, per_layer=False):
+    """Whether the CPU module of ``arch`` is in Numba's disk cache (no JIT to pay), or already
+    loaded in this process."""
+    if (arch.hash, bool(per_layer), "cpu", ()) in _MODULES:
+        return True
+    from ntksym.codegen.cache import is_compiled
+    from ntksym.codegen.generate import module_stem
+    return is_compiled(cpu_source(arch, per_layer), module_stem(program(arch, per_layer)))
+
+
+def announce_compile(arch, per_layer=False, progress=None):
+    """On a terminal (or ``progress=True``), one line on stderr before a cold compilation:
+    "ntksym: compiling SPEC (first use of this spec, cached afterwards)"; nothing when the
+    module is on disk or loaded, when stderr is piped, or with ``progress=False``."""
+    import sys
+    show = sys.stderr.isatty() if progress is None else progress
+    if show and not compiled_on_disk(arch, per_layer):
+        sys.stderr.write(f"ntksym: compiling {arch.name} (first use of this spec, cached "
+                         "afterwards)\n")
+        sys.stderr.flush()
+
+
+def _compile_cpu(prog, arch=None, per_layer=False):
     from ntksym.codegen.generate import compile_program  # every input kind
-    return compile_program(prog)
+    return compile_program(prog, source=None if arch is None else cpu_source(arch, per_layer))
 
 
 def _compile_cuda(prog, dtype):
@@ -104,7 +145,10 @@ def compiled(arch, per_layer=False, target="cpu", **options):
     tiles follow; Numba then loads machine code from its disk cache."""
     key = (arch.hash, bool(per_layer), target, tuple(sorted(options.items())))
     if key not in _MODULES:
-        _MODULES[key] = TARGETS[target](program(arch, per_layer), **options)
+        if target == "cpu":     # the source may be generated already (compiled_on_disk)
+            _MODULES[key] = _compile_cpu(program(arch, per_layer), arch, per_layer)
+        else:
+            _MODULES[key] = TARGETS[target](program(arch, per_layer), **options)
     return _MODULES[key]
 
 

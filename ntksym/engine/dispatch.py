@@ -16,6 +16,7 @@ from ntksym.engine.common import (
     DEVICES,
     DTYPES,
     KINDS,
+    announce_compile,
     check_data,
     check_options,
     compiled,
@@ -30,7 +31,7 @@ __all__ = ["kernel", "evaluate", "check_data", "output_names", "KINDS", "DTYPES"
 
 
 def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threads=None,
-           progress=None, device="cpu", lengths=None, lengths2=None):
+           progress=None, device="cpu", lengths=None, lengths2=None, engine="auto"):
     """The infinite-width kernel matrix of ``arch`` between the rows of X and X2.
 
     Parameters
@@ -51,12 +52,15 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
         simulator), and for sequence specs.
     lengths, lengths2 : sequence specs only: lengths of the sequences of a padded X (n, T, d)
         (X may also be a list of (T_i, d) arrays); see :mod:`ntksym.engine.sequence`.
+    engine : "auto" (default): small problems are evaluated without compiling, by the same
+        program lowered to NumPy, larger ones by the compiled program
+        (:func:`ntksym.engine.numpy_tier.choose_engine`); "numpy" or "compiled" force one.
 
     Returns an (n1, n2) array for a single kind, else a dict name -> array.
 
     Example: ``K = ntksym.kernel(arch, X, kind="ntk")``.
     """
-    check_options(dtype, device, threads)
+    check_options(dtype, device, engine, threads)
     if len(arch.input_shape) == 2:      # sequences (RNN specs): lengths, time-pair recursion
         if device != "cpu":
             raise DeviceError(f"the GPU backend runs MLP and convolutional specs only; "
@@ -77,30 +81,41 @@ def kernel(arch, X, X2=None, kind="ntk", dtype="float64", per_layer=False, threa
         if X2 is not None:
             X2 = check_data(X2, arch.input_shape, "X2")
     return evaluate(arch, X, X2, names, dtype=dtype, per_layer=per_layer, threads=threads,
-                    progress=progress, device=device, lengths=lengths, lengths2=lengths2)
+                    progress=progress, device=device, lengths=lengths, lengths2=lengths2,
+                    engine=engine)
 
 
 def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
-             progress=None, device="cpu", lengths=None, lengths2=None, offset=(0, 0)):
+             progress=None, device="cpu", lengths=None, lengths2=None, offset=(0, 0),
+             engine="auto"):
     """:func:`kernel` on data already checked: X, X2 float64 C-contiguous arrays from
     :func:`~ntksym.engine.common.check_data` (or, for sequences,
     :func:`~ntksym.engine.sequence.check_sequences` with their lengths; lengths None means full
     length), ``names`` from :func:`~ntksym.engine.common.output_names`, options valid.  The
     unit of work of tiled runs, which check the whole data once (:mod:`ntksym.scale.tiles`);
     ``offset`` = (first row, first column) of the tile in the whole matrix, so that an error
-    names the pair by its indices there.
+    names the pair by its indices there.  ``engine``: "auto", "numpy" or "compiled" (see
+    :func:`kernel`).
     """
     prog = program(arch, per_layer)
     source = Source(prog, X, X2, tuple(offset))   # to name the layer of a NaN, inf, underflow
-    if device == "gpu":
+    if device == "gpu" and engine != "numpy":
         from ntksym.engine.gpu import gpu_kernel
         return finish(gpu_kernel(arch, X, X2, names, dtype=dtype, per_layer=per_layer),
                       names, dtype, source=source)
-    if threads:
-        import numba
-        numba.set_num_threads(int(threads))
-    mod = compiled(arch, per_layer, "cpu")
     try:
+        if engine != "compiled":
+            from ntksym.engine.numpy_tier import choose_engine, numpy_kernel
+            n2 = len(X if X2 is None else X2)
+            if choose_engine(arch, prog, len(X), n2, X2 is None, engine, device,
+                             per_layer=per_layer).engine == "numpy":
+                out, diagonal, select = numpy_kernel(prog, X, X2, names)
+                return finish(out, names, dtype, diagonal, select, source=source)
+        if threads:
+            import numba
+            numba.set_num_threads(int(threads))
+        announce_compile(arch, per_layer, progress)
+        mod = compiled(arch, per_layer, "cpu")
         if prog.input_kind == "vector":
             from ntksym.engine.vector import vector_kernel
             out, diagonal, select = vector_kernel(mod, X, X2, names, dtype)

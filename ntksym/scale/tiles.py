@@ -53,7 +53,7 @@ __all__ = ["DEFAULT_TILE", "TiledRun", "compute_tile", "compute_tiles", "data_ha
 # ------------------------------------------------------------------------ the per-tile call
 
 def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_layer=False,
-                 offset=(0, 0)):
+                 offset=(0, 0), engine="compiled"):
     """One tile of the kernel matrix: K(X1_rows, X2_cols), or K(X1_rows, X1_rows) if
     ``X2_cols`` is None (a diagonal tile: upper triangle computed, diagonal by the exact rule).
     With ``kind="both"`` or ``per_layer`` it is a dict name -> block, as from the engine.
@@ -68,6 +68,8 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
 
     ``offset`` = (first row, first column) of the tile in the whole matrix: a NaN, inf or
     underflow is then reported at its place in the whole matrix, not in the tile.
+    ``engine``: tiled runs are large, so their tiles run the compiled program (not the NumPy
+    tier that ``engine="auto"`` picks for a small tile).
 
     Example: ``compute_tile(arch, X[0:512], X[512:1024])`` is ``kernel(arch, X)[0:512, 512:1024]``
     up to the last bits of the Gram product.
@@ -77,7 +79,7 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
     names = output_names(arch, kind, per_layer)
     # progress=False: the run reports tiles; a per-tile bar from the engine would interleave
     return evaluate(arch, X1_rows, X2_cols, names, dtype=dtype, per_layer=per_layer,
-                    progress=False, offset=offset)
+                    progress=False, offset=offset, engine=engine)
 
 
 def pairs_computed(n1, n2, symmetric):

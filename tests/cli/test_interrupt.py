@@ -17,8 +17,10 @@ def test_ctrl_c_prints_aborted_and_writes_nothing(tmp_path, root, delay):
     env = dict(os.environ, NTKSYM_CACHE_DIR=str(cache), NUMBA_CACHE_DIR=str(cache),
                NUMBA_NUM_THREADS="1")
     out = tmp_path / "out"
+    # --engine compiled: 40 examples would otherwise be evaluated in NumPy, without compiling
     p = subprocess.Popen([sys.executable, "cli.py", "kernel", "spec/erf_mlp_bias.toml",
-                          "--dataset", "digits:40", "-o", str(out / "K.npy")],
+                          "--dataset", "digits:40", "--engine", "compiled",
+                          "-o", str(out / "K.npy")],
                          cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     time.sleep(delay)
