@@ -26,6 +26,7 @@ from ntksym.empirical.network import FiniteNetwork
 from ntksym.engine.common import check_data
 from ntksym.engine.sequence import as_sequences
 from ntksym.errors import DataError
+from ntksym.progress import track
 
 KINDS = ("nngp", "ntk", "both")
 GRADIENTS = ("true", "fresh")
@@ -46,7 +47,7 @@ class EmpiricalResult:
 
 def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both",
                      gradient="true", per_layer=False, lengths=None, lengths2=None,
-                     per_output=False):
+                     per_output=False, progress=None):
     """Monte Carlo NNGP and empirical NTK of ``samples`` finite networks of ``width``.
 
     Network s uses seed ``seed + s``.  ``gradient = "fresh"`` (pruning papers' variant)
@@ -56,7 +57,8 @@ def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both
     A readout of width k > 1: "ntk" is the mean of the k per-output NTKs (the same limit as
     each, the analytic kernel); ``per_output`` adds "ntk_per_output", the k kernels stacked
     (k, n1, n2).  "nngp" is E[f_j(x) f_j(x')] over the readout weights, equal for every j.
-    Returns an :class:`EmpiricalResult`.
+    ``progress``: a ``networks 3/16`` line on stderr (None: :func:`ntksym.progress.enabled`,
+    on a terminal).  Returns an :class:`EmpiricalResult`.
 
     Example: ``E = ntksym.empirical_kernel(arch, X, width=1024, samples=16, seed=0)``;
     ``E.mean["ntk"]``, ``E.stderr["ntk"]``.
@@ -82,7 +84,7 @@ def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both
         graph.nodes[n]["gradient"] = gradient
     kinds = ["nngp", "ntk"] if kind == "both" else [kind]
     draws = {k: [] for k in kinds}
-    for s in range(int(samples)):
+    for s in track(range(int(samples)), f"networks of width {int(width)}", enabled=progress):
         net = FiniteNetwork(graph, seed=seed + s)
         if "ntk" in kinds:
             each, terms = net.ntk(X, X2, per_layer=True, lengths=lengths, lengths2=lengths2,

@@ -19,9 +19,9 @@ is drawn on a terminal (stderr); nothing is drawn when stderr is not a terminal 
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
+
+from ntksym.progress import task
 
 
 def _row_blocks(n1, n2, symmetric, pairs_per_block):
@@ -95,7 +95,6 @@ def image_kernel(mod, X, X2, names, progress=None):
     # blocks small enough to keep every thread busy to the end
     per_block = min(max(8, int(2e8 // max(pixels * pixels, 1))), max(8, total // (8 * threads)))
     blocks = _row_blocks(n1, n2, symmetric, per_block)
-    show = progress if progress is not None else sys.stderr.isatty()
     done = 0
 
     def run(rows):
@@ -103,15 +102,10 @@ def image_kernel(mod, X, X2, names, progress=None):
         mod.cross_rows(X1, Xb, D1, D2, select, out, rows, symmetric)
         return rows
 
-    for rows in _threaded(run, [(b,) for b in blocks], threads):
-        done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
-        if show:
-            frac = done / max(total, 1)
-            bar = "#" * int(30 * frac)
-            sys.stderr.write(f"\r  pairs {done}/{total} [{bar:30s}] {100 * frac:5.1f}%")
-            sys.stderr.flush()
-    if show:
-        sys.stderr.write("\n")
+    with task("pairs", total, enabled=progress) as bar:
+        for rows in _threaded(run, [(b,) for b in blocks], threads):
+            done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
+            bar.set(done)
     if symmetric:
         iu = np.triu_indices(n1, 1)
         for q in range(len(names)):
