@@ -3,6 +3,7 @@
 depth-50 member against the shipped spec."""
 
 import csv
+import json
 import math
 
 import networkx as nx
@@ -87,6 +88,8 @@ def test_residual_depth_quick(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "residual-depth", "--quick",
                                    "--out", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)              # stdout is the JSON alone (no table before)
+    assert [r["blocks"] for r in summary["rho"]] == list(residual_depth.QUICK_DEPTHS)
     rows = _rows(tmp_path / "residual_depth.csv")
     assert {(r["network"], int(r["blocks"])) for r in rows} == {
         (f, L) for f in residual_depth.FAMILIES for L in residual_depth.QUICK_DEPTHS}

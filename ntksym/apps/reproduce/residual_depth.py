@@ -40,6 +40,8 @@ import numpy as np
 
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import plot, write_csv
+from ntksym.progress import track
+from ntksym.report import Table
 
 DEPTHS = (1, 2, 3, 4, 6, 8, 10, 15, 20, 30, 40, 50)
 QUICK_DEPTHS = (2,)       # 3 programs: compiled in ~15 s each on a cold cache
@@ -96,24 +98,22 @@ def run(out_dir, quick=False, depths=None):
     rho0 = float(X[0] @ X[1] / math.sqrt((X[0] @ X[0]) * (X[1] @ X[1])))
     rho, rows = {}, []
     t_all = time.perf_counter()
-    for family in FAMILIES:
-        for L in depths:
-            t0 = time.perf_counter()
-            rho[(family, L)] = correlations(family, L, X)
-            rows.append([family, L, f"{branch_scale(family, L):.6g}" if family != "plain"
-                         else "", f"{rho[(family, L)]['nngp']:.10f}",
-                         f"{rho[(family, L)]['ntk']:.10f}", f"{time.perf_counter() - t0:.1f}"])
+    grid = [(family, L) for family in FAMILIES for L in depths]
+    for family, L in track(grid, "networks"):
+        t0 = time.perf_counter()
+        rho[(family, L)] = correlations(family, L, X)
+        rows.append([family, L, f"{branch_scale(family, L):.6g}" if family != "plain"
+                     else "", f"{rho[(family, L)]['nngp']:.10f}",
+                     f"{rho[(family, L)]['ntk']:.10f}", f"{time.perf_counter() - t0:.1f}"])
     seconds = time.perf_counter() - t_all
     csv_path = out_dir / "residual_depth.csv"
     write_csv(csv_path, ["network", "blocks", "branch_scale", "rho_nngp", "rho_ntk", "seconds"],
               rows)
-    print(f"rho(x, x') of the output kernel; inputs: the first digits {INPUT_DIGITS[0]} and "
-          f"{INPUT_DIGITS[1]} (input cosine {rho0:.4f})")
-    print(f"{'blocks':>6}  " + "  ".join(f"{f + ' ' + k:>26}" for f in FAMILIES
-                                          for k in ("nngp", "ntk")))
-    for L in depths:
-        print(f"{L:>6}  " + "  ".join(f"{rho[(f, L)][k]:>26.6f}" for f in FAMILIES
-                                      for k in ("nngp", "ntk")))
+    table = Table(["blocks"] + [f"{f} {k}" for f in FAMILIES for k in ("nngp", "ntk")],
+                  [[L] + [round(rho[(f, L)][k], 6) for f in FAMILIES for k in ("nngp", "ntk")]
+                   for L in depths], digits=6,
+                  title=f"rho(x, x') of the output kernel; inputs: the first digits "
+                        f"{INPUT_DIGITS[0]} and {INPUT_DIGITS[1]} (input cosine {rho0:.4f})")
 
     def draw(ax):
         styles = {"plain": "C3", "residual": "C0", "residual (scale 1)": "C2"}
@@ -132,7 +132,7 @@ def run(out_dir, quick=False, depths=None):
 
     png = out_dir / "residual_depth.png"
     plot(png, draw, figsize=(9.0, 4.6))
-    return {"csv": str(csv_path), "png": str(png), "depths": list(depths),
+    return {"rho": table, "csv": str(csv_path), "png": str(png), "depths": list(depths),
             "input_cosine": round(rho0, 6),
             "rho_at_max_depth": {f: {k: round(v, 6) for k, v in rho[(f, depths[-1])].items()}
                                  for f in FAMILIES},

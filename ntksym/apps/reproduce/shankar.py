@@ -36,6 +36,8 @@ import numpy as np
 
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import plot, write_csv
+from ntksym.progress import track
+from ntksym.report import Table
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 #: name -> (spec file stem, input layout)
@@ -98,7 +100,7 @@ def run(out_dir, quick=False, n_train=None, n_test=None, seeds=None, kernels=Non
     t_all = time.perf_counter()
     for seed in seeds:
         Xtr, ytr, Xte, yte = _digits(n_train, n_test, seed)
-        for name in kernels:
+        for name in track(kernels, f"kernels, split seed {seed}"):
             r = res[(name, seed)] = scores(name, Xtr, ytr, Xte, yte)
             for k in ("ntk", "nngp"):
                 rows.append([name, KERNELS[name][0], k.upper(), n_train, n_test, seed,
@@ -109,17 +111,13 @@ def run(out_dir, quick=False, n_train=None, n_test=None, seeds=None, kernels=Non
                           "accuracy", "condition_number", "kernel_seconds_both_blocks"], rows)
     mean = {(name, k): float(np.mean([res[(name, s)][k] for s in seeds]))
             for name in kernels for k in ("ntk", "nngp")}
-    print(f"digits, {n_train} train / {n_test} test, split seeds {list(seeds)}: test accuracy "
-          "(unregularized kernel regression, argmax)")
     head = ["kernel"] + [f"{k} seed {s}" for k in ("NTK", "NNGP") for s in seeds] + \
         ["NTK mean", "NNGP mean", "kernel s"]
     table = [[name] + [f"{100 * res[(name, s)][k]:.2f}%" for k in ("ntk", "nngp") for s in seeds]
              + [f"{100 * mean[(name, 'ntk')]:.2f}%", f"{100 * mean[(name, 'nngp')]:.2f}%",
                 f"{sum(res[(name, s)]['seconds'] for s in seeds):.0f}"] for name in kernels]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(head)]
-    print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    for r in table:
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    table = Table(head, table, title=f"digits, {n_train} train / {n_test} test, split seeds "
+                  f"{list(seeds)}: test accuracy (unregularized kernel regression, argmax)")
 
     def draw(ax):
         x = np.arange(len(kernels))
@@ -139,8 +137,8 @@ def run(out_dir, quick=False, n_train=None, n_test=None, seeds=None, kernels=Non
 
     png = out_dir / "myrtle_digits.png"
     plot(png, draw)
-    return {"csv": str(csv_path), "png": str(png), "n_train": n_train, "n_test": n_test,
-            "split_seeds": list(seeds),
+    return {"table": table, "csv": str(csv_path), "png": str(png), "n_train": n_train,
+            "n_test": n_test, "split_seeds": list(seeds),
             "mean_accuracy": {f"{n} {k.upper()}": round(mean[(n, k)], 4)
                               for n in kernels for k in ("ntk", "nngp")},
             "kernel_seconds": {n: round(sum(res[(n, s)]["seconds"] for s in seeds), 1)
