@@ -134,7 +134,9 @@ def app():
               help="instead of checking a spec, print the reference of layer KIND: every key "
                    "with its type, default and meaning, and an example (as docs/spec.md); "
                    "--keys alone lists the kinds.")
-def check(spec, keys):
+@click.option("--json", "as_json", is_flag=True,
+              help="print the layers, shapes, constants and hash as JSON.")
+def check(spec, keys, as_json):
     """Validate SPEC; print its layers, shapes and constants.
 
     The spec format: docs/spec.md, or `ntksym check --keys dense` for one kind."""
@@ -144,8 +146,11 @@ def check(spec, keys):
         return
     if spec is None:
         raise click.UsageError("give a SPEC file to check, or --keys [KIND] for the reference")
-    from ntksym.spec.graph import graph_text
+    from ntksym.spec.graph import graph_summary, graph_text
     arch = _load(spec)
+    if as_json:
+        _emit(dict(graph_summary(arch.graph), sha256=arch.hash), True)
+        return
     click.echo(graph_text(arch.graph))
     click.echo(f"spec sha256: {arch.hash}")
 

@@ -171,6 +171,28 @@ def graph_text(g) -> str:
     return "\n".join(lines)
 
 
+def graph_summary(g) -> dict:
+    """The graph as a JSON-ready dict (``ntksym check --json``): name, input shape, output
+    node and one record per layer (id, kind, shape with None for an open width, inputs,
+    constants, spec line), in topological order.
+
+    >>> import ntksym
+    >>> s = graph_summary(ntksym.load_spec("spec/cntk_mlp_depth1.toml").graph)
+    >>> s["output"], [(l["id"], l["shape"]) for l in s["layers"]][:2]
+    ('dense_2', [('dense_0', [None]), ('relu_1', [None])])
+    """
+    layers = []
+    for node in nx.topological_sort(g):
+        if node == "input":
+            continue
+        a = g.nodes[node]
+        layers.append({"id": node, "kind": a["kind"], "shape": list(a["shape"]),
+                       "inputs": list(g.predecessors(node)), "params": dict(a.get("params", {})),
+                       "line": a.get("line")})
+    return {"name": g.graph["name"], "input_shape": list(g.graph["input_shape"]),
+            "output": g.graph.get("output"), "layers": layers}
+
+
 def graph_dot(g) -> str:
     """Graphviz DOT text of the graph (render with ``dot -Tpng``)."""
     out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=TB;",

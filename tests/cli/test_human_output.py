@@ -130,3 +130,11 @@ def test_converge_plot_tick_labels_do_not_overlap():
         assert "100" in texts and "1000" in texts and not any("times" in t for t in texts)
     finally:
         plt.close(fig)
+
+
+def test_check_json_lists_layers_and_hash():
+    data = json.loads(invoke("check", MLP1, "--json"))
+    assert data["name"] == "cntk-mlp-depth1" and len(data["sha256"]) == 64
+    assert [(l["id"], l["kind"]) for l in data["layers"]] == [
+        ("dense_0", "dense"), ("relu_1", "relu"), ("dense_2", "dense")]
+    assert data["layers"][0]["params"]["normalize"] is False and data["output"] == "dense_2"
