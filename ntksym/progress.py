@@ -43,6 +43,8 @@ Any module may use it; it imports nothing else of ntksym::
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import sys
 import threading
 import time
@@ -168,10 +170,29 @@ def _draw(force=False):
         if _STATE["tty"]:
             if force or now - _STATE["last"] >= REDRAW_S:
                 _STATE["last"] = now
-                _write(stream, "\r" + _line() + "\x1b[K")
+                _write(stream, "\r" + _fit(_line(), _columns(stream)) + "\x1b[K")
         elif force or now - _STATE["last"] >= LOG_EVERY_S:
             _STATE["last"] = now
             _write(stream, _line() + "\n")
+
+
+def _columns(stream):
+    """The terminal's width (a wrapped line could not be redrawn in place)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return 100
+
+
+def _fit(line, columns):
+    """``line`` within ``columns`` - 1 characters, cut on the left (the innermost task, at the
+    end, is the one that moves).
+
+    >>> _fit("reproduce x > widths 1/4 > networks 3/8", 24)
+    '...s 1/4 > networks 3/8'
+    """
+    width = max(columns - 1, 10)
+    return line if len(line) <= width else "..." + line[len(line) - width + 3:]
 
 
 def _write(stream, text):
