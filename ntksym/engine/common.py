@@ -110,13 +110,11 @@ def compiled_on_disk(arch, per_layer=False):
 def announce_compile(arch, per_layer=False, progress=None):
     """On a terminal (or ``progress=True``), one line on stderr before a cold compilation:
     "ntksym: compiling SPEC (first use of this spec, cached afterwards)"; nothing when the
-    module is on disk or loaded, when stderr is piped, or with ``progress=False``."""
-    import sys
-    show = sys.stderr.isatty() if progress is None else progress
-    if show and not compiled_on_disk(arch, per_layer):
-        sys.stderr.write(f"ntksym: compiling {arch.name} (first use of this spec, cached "
-                         "afterwards)\n")
-        sys.stderr.flush()
+    module is on disk or loaded, when stderr is piped, or with ``progress=False``
+    (:func:`ntksym.progress.enabled`: ``--quiet`` counts too); above a live progress line."""
+    from ntksym import progress as bar
+    if bar.enabled(progress) and not compiled_on_disk(arch, per_layer):
+        bar.write(f"ntksym: compiling {arch.name} (first use of this spec, cached afterwards)")
 
 
 def _compile_cpu(prog, arch=None, per_layer=False):
