@@ -319,8 +319,11 @@ def kernel(spec, x, x2, dataset, kind, per_layer, dtype, threads, device, output
             return
     t0 = time.perf_counter()
     engine = _engine_choice(arch, X, X2, engine, device, per_layer, progress)
-    K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer, threads=threads,
-                      device=device, engine=engine, progress=progress, **kw)
+    from ntksym.progress import task
+    with task(f"{kind} kernel {len(X)} x {len(X if X2 is None else X2)} ({engine})",
+              enabled=progress):           # elapsed time; a cold compile and pairs nest in it
+        K = ntksym.kernel(arch, X, X2, kind=kind, dtype=dtype, per_layer=per_layer,
+                          threads=threads, device=device, engine=engine, progress=progress, **kw)
     elapsed = time.perf_counter() - t0
     arrays = K if isinstance(K, dict) else {kind: K}
     if output:

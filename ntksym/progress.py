@@ -179,9 +179,10 @@ def _draw(force=False):
 def _columns(stream):
     """The terminal's width (a wrapped line could not be redrawn in place)."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
         return 100
+    return columns if columns > 0 else 100         # a new pseudo-terminal says 0
 
 
 def _fit(line, columns):

@@ -191,3 +191,10 @@ def test_forced_progress_into_a_pipe_is_plain_lines(capsys):
         cli.main([*EMPIRICAL, "--progress"])
     err = capsys.readouterr().err
     assert e.value.code == 0 and "networks of width 16 3/3 done in" in err and "\r" not in err
+
+
+def test_in_memory_kernel_shows_a_status_line(capsys, monkeypatch):
+    code, out, err = run_with_terminal(capsys, monkeypatch, "kernel", MLP1, "--dataset",
+                                       "digits:5", "--engine", "numpy")
+    assert code == 0 and "shape:" in out
+    assert "\rntk kernel 5 x 5 (numpy)" in err and err.endswith("\r\x1b[K")
