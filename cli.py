@@ -429,10 +429,8 @@ def reproduce(name, list_, out_dir, quick, force, as_json, progress):
             raise UserError("give a reproduction NAME or --list")
         listing = {n: registry.get(n)[0] for n in registry.names()}
         if as_json:
-            _emit(listing, True)
-        else:
-            for n, description in listing.items():
-                click.echo(f"{n:28s} {description}")
+            return _emit(listing, True)
+        click.echo("\n".join(f"{n:28s} {d}" for n, d in listing.items()))
         return
     registry.preflight(name, out_dir, force)
     _emit(registry.run(name, out_dir, quick=quick), as_json)
@@ -551,18 +549,7 @@ def converge(spec, x, dataset, widths, samples, seed, kind, plot, output, force,
     if as_json:
         _emit(dict(r.summary(), csv=output, plot=plot), True)
         return
-    click.echo(f"{r.spec}: empirical vs infinite-width {kind} on {r.n} inputs, "
-               f"{r.samples} networks per width (seeds {seed}..{seed + r.samples - 1}); "
-               f"mean |K| = {r.analytic_mean_abs:.4g}")
-    click.echo(f"{'width':>8} {'mean|Kn-K|':>12} {'s.e.':>10} {'relative':>10} "
-               f"{'|avg Kn-K|':>11} {'max|Kn-K|':>10} {'seconds':>8}")
-    for row in r.rows:
-        click.echo(f"{row['width']:>8d} {row['mean_abs_dev']:>12.4g} "
-                   f"{row['mean_abs_dev_se']:>10.2g} {row['mean_rel_dev']:>10.4g} "
-                   f"{row['mc_mean_abs_dev']:>11.4g} {row['max_abs_dev']:>10.4g} "
-                   f"{row['seconds']:>8.2f}")
-    click.echo(f"slope of log mean|Kn-K| vs log width: {r.slope:.3f} +- {r.slope_se:.3f} "
-               f"(expected about -0.5)")
+    click.echo(r.text())
     for path in (output, plot):
         if path:
             click.echo(f"wrote {path}")

@@ -66,6 +66,21 @@ class ConvergenceResult:
     intercept: float
     analytic_mean_abs: float
 
+    def text(self) -> str:
+        """The table ``ntksym converge`` prints: setup, one row per width, fitted slope."""
+        lines = [f"{self.spec}: empirical vs infinite-width {self.kind} on {self.n} inputs, "
+                 f"{self.samples} networks per width (seeds {self.seed}.."
+                 f"{self.seed + self.samples - 1}); mean |K| = {self.analytic_mean_abs:.4g}",
+                 f"{'width':>8} {'mean|Kn-K|':>12} {'s.e.':>10} {'relative':>10} "
+                 f"{'|avg Kn-K|':>11} {'max|Kn-K|':>10} {'seconds':>8}"]
+        lines += [f"{row['width']:>8d} {row['mean_abs_dev']:>12.4g} "
+                  f"{row['mean_abs_dev_se']:>10.2g} {row['mean_rel_dev']:>10.4g} "
+                  f"{row['mc_mean_abs_dev']:>11.4g} {row['max_abs_dev']:>10.4g} "
+                  f"{row['seconds']:>8.2f}" for row in self.rows]
+        lines.append(f"slope of log mean|Kn-K| vs log width: {self.slope:.3f} +- "
+                     f"{self.slope_se:.3f} (expected about -0.5)")
+        return "\n".join(lines)
+
     def summary(self) -> dict:
         """A JSON-ready summary (what ``ntksym converge`` prints)."""
         return {"spec": self.spec, "kernel": self.kind, "n": self.n, "samples": self.samples,
