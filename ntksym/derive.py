@@ -26,6 +26,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ntksym.errors import SpecError
+from ntksym.ir.hyper import HyperSymbol
 from ntksym.ir.program import Assign, Elementwise, KernelProgram, Structural
 from ntksym.ir.symbols import y_side
 from ntksym.layers import LAYER_KINDS
@@ -92,7 +93,9 @@ class Derivation:
         lists ``cross`` and ``diag``.  Returns the new (cross, diagonal) states."""
 
         def fresh(expr, name, target):
-            if isinstance(expr, sp.Symbol) or expr.is_Number:
+            # a hyperparameter alone (a per-layer bias term b) is a value, not state: assign it
+            if (isinstance(expr, sp.Symbol) and not isinstance(expr, HyperSymbol)) \
+                    or expr.is_Number:
                 return expr
             s = sym(name)
             target.append(Assign(s, expr))
@@ -180,7 +183,8 @@ class Derivation:
             input_cross=self.input_cross, input_diag=self.input_diag,
             input_scale=g["input_shape"][-1], steps=self.steps, outputs=outputs,
             diag_outputs=diag_outputs, per_layer=self.per_layer, shapes=self.shapes,
-            notes=notes)
+            notes=notes, hyperparameters={HyperSymbol(n): v for n, v in
+                                          g.get("hyperparameters", {}).items()})
 
 
 def derive(graph, per_layer: bool = False) -> KernelProgram:

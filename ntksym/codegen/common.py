@@ -168,6 +168,35 @@ def pick_source(n_out, decorator, fallback):
     return f"@{decorator}\ndef _pick(v, s):\n{pick_body(n_out, fallback)}\n"
 
 
+def hyper_arg(program):
+    """", hp" when the program has learnable constants (their values, a float64 array in the
+    order of ``program.hyperparameters``, are an argument of every generated function that
+    evaluates expressions), else "" (the module is then what it was before learnable
+    constants existed)."""
+    return ", hp" if program.hyperparameters else ""
+
+
+def hyper_lines(program):
+    """The lines that unpack ``hp`` into the locals the printer names (``hp_weight_var``).
+
+    >>> import ntksym
+    >>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\n'
+    ...                          'kind = "dense"\\nweight_var = { value = 2.0, learn = true }\\n')
+    >>> hyper_lines(arch.derive())
+    ['hp_weight_var_dense_0 = hp[0]']
+    """
+    return [f"hp_{identifier(h.name)} = hp[{k}]"
+            for k, h in enumerate(program.hyperparameters)]
+
+
+def hyper_constants(program):
+    """The module constant naming the learnable constants (none without them)."""
+    if not program.hyperparameters:
+        return []
+    names = tuple(h.name for h in program.hyperparameters)
+    return [f"HYPERPARAMETERS = {names!r}"]
+
+
 def function(header, lines, indent="    "):
     """A function's source: ``header`` (decorator and def line) and its indented body."""
     return header + "".join(f"{indent}{l}\n" for l in lines)
@@ -184,7 +213,8 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False):
     diag_needed = program.diag_symbols_used_by_cross()
     out_names = tuple(program.outputs)
 
-    body = [f"{identifier(program.input_diag.name)} = sq"]
+    hp = hyper_arg(program)
+    body = hyper_lines(program) + [f"{identifier(program.input_diag.name)} = sq"]
     for k, step in enumerate(program.steps):
         body += [f"# {step.node}"] + cse_block(step.diag, printer, f"d{k}_", lower=lower)
     ret = [identifier(s.name) for s in diag_needed]
@@ -193,13 +223,13 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False):
         # "+ 0*sq" keeps a constant output (a network without weights on x) typed like sq
         ret.append(printer.doprint(e + 0 * program.input_diag) if typed_constants and e.is_Number
                    else printer.doprint(e))
-    diag_fn = function(f"\n\n@{decorator}\ndef diag_state(sq):\n",
+    diag_fn = function(f"\n\n@{decorator}\ndef diag_state(sq{hp}):\n",
                        body + [f"return ({', '.join(ret)},)"])
 
     x_args = [identifier(s.name) for s in diag_needed]
     y_args = [identifier(y_side(s).name) for s in diag_needed]
-    params = [identifier(program.input_cross.name)] + x_args + y_args
-    body = []
+    params = [identifier(program.input_cross.name)] + x_args + y_args + (["hp"] if hp else [])
+    body = hyper_lines(program)
     for k, step in enumerate(program.steps):
         body += [f"# {step.node}: {step.description}"] + cse_block(step.cross, printer,
                                                                    f"c{k}_", lower=lower)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntksym.errors import DataError
+from ntksym.errors import DataError, SpecError
 
 KINDS = ("nngp", "ntk", "both")
 DTYPES = ("float64", "float32")
@@ -62,13 +62,37 @@ _PROGRAMS: dict = {}
 _MODULES: dict = {}
 
 
-def program(arch, per_layer=False):
-    """The KernelProgram of ``arch``, derived once per process and spec hash (the hash covers
-    the whole spec, input shape included)."""
-    key = (arch.hash, bool(per_layer))
+def program(arch, per_layer=False, gradient=False):
+    """The KernelProgram of ``arch``, derived once per process and spec structure (the hash
+    covers the whole spec, input shape included, but not the values of learnable constants:
+    the program keeps them as symbols and the generated code takes them at run time).
+    ``gradient``: with the tangents dK/dtheta of every learnable constant
+    (:func:`ntksym.ir.tangent.tangent_program`)."""
+    key = (arch.spec.structure_hash, bool(per_layer), bool(gradient))
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer))
+        if gradient:
+            from ntksym.ir.tangent import tangent_program
+            base = program(arch, per_layer)
+            if not base.hyperparameters:
+                raise SpecError(f"'{arch.name}' has no learnable constants to differentiate; "
+                                "mark one with e.g. weight_var = { value = 2.0, learn = true }",
+                                file=arch.spec.path)
+            try:
+                _PROGRAMS[key] = tangent_program(base)
+            except ValueError as e:
+                raise SpecError(str(e), file=arch.spec.path) from None
+        else:
+            _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer))
     return _PROGRAMS[key]
+
+
+def hyper_values(arch, prog):
+    """The current values of the program's learnable constants, in its order (the ``hp``
+    argument of the generated code), or None for a program without them."""
+    if not prog.hyperparameters:
+        return None
+    values = arch.spec.hyperparameters
+    return np.array([values[h.name] for h in prog.hyperparameters], dtype=np.float64)
 
 
 def _compile_cpu(prog):
@@ -90,24 +114,32 @@ def _compile_cuda_slices(prog, dtype, shared_bytes):
 TARGETS = {"cpu": _compile_cpu, "cuda": _compile_cuda, "cuda-slices": _compile_cuda_slices}
 
 
-def compiled(arch, per_layer=False, target="cpu", **options):
+def compiled(arch, per_layer=False, target="cpu", gradient=False, **options):
     """The generated module of ``arch`` for ``target`` ("cpu", "cuda" with ``dtype``,
-    "cuda-slices" with ``dtype`` and ``shared_bytes``), memoized per process by (spec hash,
-    per_layer, target, options): sympy's derivation and CSE run once however many calls or
-    tiles follow; Numba then loads machine code from its disk cache."""
-    key = (arch.hash, bool(per_layer), target, tuple(sorted(options.items())))
+    "cuda-slices" with ``dtype`` and ``shared_bytes``), memoized per process by (spec
+    structure, per_layer, gradient, target, options): sympy's derivation and CSE run once
+    however many calls, tiles or values of learnable constants follow; Numba then loads
+    machine code from its disk cache."""
+    key = (arch.spec.structure_hash, bool(per_layer), bool(gradient), target,
+           tuple(sorted(options.items())))
     if key not in _MODULES:
-        _MODULES[key] = TARGETS[target](program(arch, per_layer), **options)
+        _MODULES[key] = TARGETS[target](program(arch, per_layer, gradient), **options)
     return _MODULES[key]
 
 
-def output_names(arch, kind, per_layer=False):
-    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms."""
+def output_names(arch, kind, per_layer=False, gradient=False):
+    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms;
+    ``gradient``: then the derivative of each with respect to every learnable constant
+    (``dntk/d[weight_var]`` ...), in the spec's order."""
     if kind not in KINDS:
         raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
     names = ["nngp", "ntk"] if kind == "both" else [kind]
     if per_layer:
         names += [o for o in program(arch, True).outputs if o.startswith("ntk[")]
+    if gradient:
+        from ntksym.ir.hyper import tangent_output
+        hypers = program(arch, per_layer, True).gradient
+        names += [tangent_output(n, h) for n in names for h in hypers]
     return names
 
 
