@@ -189,6 +189,17 @@ def hyper_lines(program):
             for k, h in enumerate(program.hyperparameters)]
 
 
+def hyper_check(program):
+    """The lines of a convenience entry point (``kernel``) that check its ``hp`` argument
+    (none without learnable constants)."""
+    if not program.hyperparameters:
+        return ""
+    return ('''    hp = np.ascontiguousarray(hp, dtype=np.float64)
+    if hp.shape != (len(HYPERPARAMETERS),):
+        raise ValueError("hp: one value per name of HYPERPARAMETERS, in that order")
+''')
+
+
 def hyper_constants(program):
     """The module constant naming the learnable constants (none without them)."""
     if not program.hyperparameters:

@@ -27,6 +27,7 @@ from ntksym.codegen.common import (
     clip1_source,
     corr_source,
     hyper_arg,
+    hyper_check,
     hyper_constants,
     module_header,
     pick_source,
@@ -104,13 +105,6 @@ def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
 '''
 
 
-# a program with learnable constants takes their values at run time (``hp``)
-_HP_CHECK = """    hp = np.ascontiguousarray(hp, dtype=np.float64)
-    if hp.shape != (len(HYPERPARAMETERS),):
-        raise ValueError("hp: one value per name of HYPERPARAMETERS")
-"""
-
-
 def generate_vector_source(program: KernelProgram) -> str:
     """The standalone Numba module of a vector (MLP) KernelProgram."""
     printer = NumbaPrinter()
@@ -131,5 +125,5 @@ def generate_vector_source(program: KernelProgram) -> str:
                               "        pass", pick=pick_source(n_out, NJIT, "math.nan"),
                               pair_args=pair_args, hp=hyper_arg(program),
                               hp_kw=", hp=None" if program.hyperparameters else "",
-                              hp_check=_HP_CHECK if program.hyperparameters else "")
+                              hp_check=hyper_check(program))
     return (header + quadrature_source(printer) + fns + drivers).rstrip() + "\n"
