@@ -145,10 +145,13 @@ def graph(spec, fmt, output, force):
 @click.option("--format", "fmt", type=click.Choice(["text", "latex", "python"]), default="text",
               show_default=True, help="plain text, a LaTeX align* block, or sympy source.")
 @click.option("--per-layer", is_flag=True, help="keep one NTK term per trainable parameter group.")
-def derive(spec, which, fmt, per_layer):
+@click.option("--gradient", is_flag=True,
+              help="also the derivative recursion: the tangents dK/dtheta of every learnable "
+                   "constant (docs/hyperparameters.md).")
+def derive(spec, which, fmt, per_layer, gradient):
     """Print the NNGP/NTK recursion of SPEC, every constant visible."""
     arch = _load(spec)
-    program = arch.derive(per_layer=per_layer)
+    program = arch.derive(per_layer=per_layer, gradient=gradient)
     if which == "nngp":
         from ntksym.derive import restrict_to_nngp
         program = restrict_to_nngp(program)

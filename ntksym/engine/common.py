@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntksym.errors import DataError, SpecError
+from ntksym.errors import DataError
 
 KINDS = ("nngp", "ntk", "both")
 DTYPES = ("float64", "float32")
@@ -70,19 +70,7 @@ def program(arch, per_layer=False, gradient=False):
     (:func:`ntksym.ir.tangent.tangent_program`)."""
     key = (arch.spec.structure_hash, bool(per_layer), bool(gradient))
     if key not in _PROGRAMS:
-        if gradient:
-            from ntksym.ir.tangent import tangent_program
-            base = program(arch, per_layer)
-            if not base.hyperparameters:
-                raise SpecError(f"'{arch.name}' has no learnable constants to differentiate; "
-                                "mark one with e.g. weight_var = { value = 2.0, learn = true }",
-                                file=arch.spec.path)
-            try:
-                _PROGRAMS[key] = tangent_program(base)
-            except ValueError as e:
-                raise SpecError(str(e), file=arch.spec.path) from None
-        else:
-            _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer))
+        _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer), gradient=bool(gradient))
     return _PROGRAMS[key]
 
 

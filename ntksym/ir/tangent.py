@@ -21,7 +21,8 @@ fused pass computes the kernel and all its derivatives.
 
 >>> import ntksym
 >>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n'
-...     '[[layer]]\\nkind = "dense"\\nweight_var = { value = 2.0, learn = true }\\n')
+...     '[[layer]]\\nkind = "dense"\\n'
+...     'weight_var = { value = 2.0, learn = true, name = "weight_var" }\\n')
 >>> g = tangent_program(arch.derive())
 >>> [(str(a.target), str(a.expr)) for a in g.steps[0].cross]     # doctest: +NORMALIZE_WHITESPACE
 [('Sigma_1', 'Sigma_0*weight_var'), ('Theta_1', 'Sigma_0*weight_var'),
@@ -51,6 +52,14 @@ def _sym(name):
 def _diag_key(name):
     """The name whose tangent a symbol's tangent follows: X_yy follows X_xx."""
     return name[:-3] + "_xx" if name.endswith("_yy") else name
+
+
+def _tidy(d):
+    """A partial derivative with its like terms cancelled (the arc-cosine kernel's
+    d/dSigma(x, x) has rho (pi - acos rho) twice, with opposite signs), when that is cheap."""
+    if sp.count_ops(d) > 400:
+        return d
+    return sp.factor_terms(sp.expand(d))
 
 
 class _Tangents:
@@ -87,7 +96,7 @@ class _Tangents:
             if ts == 0:
                 continue
             if s not in partials:
-                partials[s] = guard_recip_sqrt(sp.diff(expr, s))
+                partials[s] = _tidy(guard_recip_sqrt(sp.diff(expr, s)))
             total += partials[s] * ts
         return total
 
