@@ -25,7 +25,7 @@ fused pass computes the kernel and all its derivatives.
 ...     'weight_var = { value = 2.0, learn = true, name = "weight_var" }\\n')
 >>> g = tangent_program(arch.derive())
 >>> [(str(a.target), str(a.expr)) for a in g.steps[0].cross]     # doctest: +NORMALIZE_WHITESPACE
-[('Sigma_1', 'Sigma_0*weight_var'), ('Theta_1', 'Sigma_0*weight_var'),
+[('Sigma_1', 'weight_var*Sigma_0'), ('Theta_1', 'weight_var*Sigma_0'),
  ('dSigma_1/d[weight_var]', 'Sigma_0'), ('dTheta_1/d[weight_var]', 'Sigma_0')]
 >>> list(g.outputs)
 ['nngp', 'ntk', 'dnngp/d[weight_var]', 'dntk/d[weight_var]']
