@@ -85,6 +85,12 @@ class Architecture:
     def __repr__(self):
         return f"Architecture({self.name!r}, {len(self.spec.layers)} layers)"
 
+    def __deepcopy__(self, memo):
+        # a value: its spec is never changed in place (``with_*`` make new ones), and what it
+        # caches (graph, programs) follows from the spec; scikit-learn clones deep-copy
+        # parameters at every optimizer step, which must not copy the sympy programs
+        return self
+
 
 def load_spec(path) -> Architecture:
     """Load and validate a spec file (SPEC.md §1); errors are :class:`ntksym.SpecError`."""

@@ -60,7 +60,7 @@ def _shared(arch):
     return _ARCHITECTURES.setdefault(arch.hash, arch)
 
 
-def _load_architecture(spec):
+def load_architecture(spec):
     """A path, spec text or Architecture -> Architecture."""
     import ntksym
 
@@ -133,7 +133,7 @@ class _NTKBase(BaseEstimator):
     def _fit_targets(self, X, Y):
         self._check_params()
         self.arch_, self.input_shape_ = with_input_shape(
-            _load_architecture(self.spec), self.input_shape, X.shape[1])
+            load_architecture(self.spec), self.input_shape, X.shape[1])
         self.X_fit_ = X.reshape((len(X),) + self.input_shape_)
         K = _kernel(self.arch_, self.X_fit_, None, self.kernel, self.dtype)
         self.dual_coef_ = kernel_weights(K, Y, float(self.ridge))
@@ -212,7 +212,7 @@ class KernelCallable:
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         self.spec, self.kind, self.dtype, self.input_shape = spec, kind, dtype, input_shape
-        self._arch = _load_architecture(spec)      # fail early on a bad spec
+        self._arch = load_architecture(spec)      # fail early on a bad spec
 
     def __call__(self, X, Y=None):
         X = np.asarray(X, dtype=np.float64)
