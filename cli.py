@@ -369,6 +369,55 @@ app.add_command(bounds_group, name="bounds")
 @app.command()
 @SPEC_ARG
 @click.option("--dataset", required=True,
+              help="NAME[:N]: diabetes, iris, digits ... (see docs/predict.md); class labels "
+                   "become one-hot targets.")
+@click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk"]), default="nngp",
+              show_default=True, help="the GP covariance: the NNGP, or the NTK as a GP.")
+@click.option("--train", "n_train", type=POSITIVE,
+              help="fit on N examples of a seeded permutation (default: all of the dataset).")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of that permutation.")
+@click.option("--noise", type=float, default=0.1, show_default=True,
+              help="starting noise variance of the (standardized) targets.")
+@click.option("--fix-noise", is_flag=True, help="keep the noise variance at --noise.")
+@click.option("--maxiter", type=POSITIVE, default=100, show_default=True,
+              help="most L-BFGS-B iterations.")
+@click.option("-o", "--output", type=OutputPath(),
+              help="write the fitted spec (the same file with the values filled in) to FILE.")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+@click.option("--quiet", is_flag=True, help="print only the result, not the path.")
+@click.option("--json", "as_json", is_flag=True, help="print the result and path as JSON.")
+def fit(spec, dataset, kind, n_train, seed, noise, fix_noise, maxiter, output, force, quiet,
+        as_json):
+    """Fit SPEC's learnable constants by maximizing the GP log marginal likelihood.
+
+    Constants marked { value = ..., learn = true } (docs/hyperparameters.md) and the noise
+    variance are optimized in log space by L-BFGS-B with exact gradients (one fused pass of
+    the kernel and its derivatives per step); each iteration prints the values, the LML and
+    the gradient norm.  -o writes the fitted spec.
+    """
+    from ntksym.apps.fit import fit_dataset, format_step
+    arch = _load(spec)
+    if output:
+        refuse_existing(output, force)
+    show = None if quiet or as_json else (lambda step: click.echo(format_step(step)))
+    r = fit_dataset(arch, dataset, n_train=n_train, seed=seed, kind=kind, noise=noise,
+                    learn_noise=not fix_noise, maxiter=maxiter, callback=show)
+    if output:
+        with atomic_write(output) as fh:
+            fh.write(r.spec_text)
+    d = r.as_dict()
+    if not as_json:
+        d.pop("path")
+        d["seconds"] = round(d["seconds"], 2)
+        d["values"] = ", ".join(f"{k}={v:.6g}" for k, v in r.values.items())
+    if output:
+        d["wrote"] = output
+    _emit(d, as_json)
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--dataset", required=True,
               help="NAME[:N]: digits, digits-images, iris, wine, breast_cancer, diabetes, "
                    "cifar10:DIR, mnist:DIR (see docs/predict.md).")
 @click.option("--train", "n_train", type=int, required=True, help="number of training examples.")

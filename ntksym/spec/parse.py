@@ -50,8 +50,8 @@ class Spec:
     path: str | None = None
     text: str = ""
     defaults: dict = field(default_factory=dict)
-    #: {hyperparameter name: line of its first { value = ..., learn = true } table}
-    hyper_lines: dict = field(default_factory=dict)
+    #: (line, key, hyperparameter name) of every { value = ..., learn = true } table in the text
+    hyper_sites: list = field(default_factory=list)
 
     @property
     def hash(self) -> str:
@@ -88,11 +88,14 @@ class Spec:
         >>> s.hyperparameters
         {'weight_var': 2.0, 'bias_var_dense_0': 0.1}
         """
+        first = {}
+        for line, _, name in self.hyper_sites:
+            first[name] = min(first.get(name, line or 0), line or 0)
         found = {}
         for l in self.layers:
             for v in l.params.values():
                 if isinstance(v, Learnable):
-                    found.setdefault(v.name, (self.hyper_lines.get(v.name, 0), float(v)))
+                    found.setdefault(v.name, (first.get(v.name, 0), float(v)))
         order = sorted(found, key=lambda n: found[n][0])
         return {n: found[n][1] for n in order}
 
@@ -269,14 +272,14 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
             fail("unknown default; defaults apply keys of layer kinds, e.g. "
                  "weight_var, bias_var, parameterization, normalize",
                  lines.key("defaults", 1, k), key=k, hint=suggest(k, sorted(known)))
-    hyper_lines = {}
+    hyper_sites = []
     defaults = dict(defaults)
     for k, v in defaults.items():
         v, err = learnable_value(k, v, k)
         if err:
             fail(err, lines.key("defaults", 1, k), key=k)
         if isinstance(v, Learnable):
-            hyper_lines.setdefault(v.name, lines.key("defaults", 1, k) or 0)
+            hyper_sites.append((lines.key("defaults", 1, k), k, v.name))
         defaults[k] = v
 
     tables = doc.get("layer")
@@ -287,7 +290,7 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
 
     def expand(idx, table, position, section="layer", label=None):
         return _expand_layer(idx, table, defaults, lines, fail, position, section, label,
-                             hyper_lines)
+                             hyper_sites)
 
     blocks = parse_blocks(doc.get("block"), lines, fail, expand)
     layers, instances = [], {}
@@ -305,7 +308,7 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
     _check_hyperparameters(layers, fail)
     return Spec(name=name, description=description, input_shape=input_shape, layers=layers,
                 path=str(path) if path is not None else None, text=text, defaults=defaults,
-                hyper_lines=hyper_lines)
+                hyper_sites=hyper_sites)
 
 
 def _parse_input(inp, lines, fail):
@@ -331,11 +334,11 @@ def _parse_input(inp, lines, fail):
 
 
 def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", label=None,
-                  hyper_lines=None):
+                  hyper_sites=None):
     """The LayerSpecs of one [[layer]] table (``section`` "block.layer": of a block's table),
     after ``repeat`` and the activation shorthand; ``label`` names it in messages.  A learnable
     constant of the table is named ``<key>_<id of its first layer>`` (its repeats share it);
-    ``hyper_lines`` collects the line of each new name."""
+    ``hyper_sites`` collects (line, key, name) of each learnable table."""
     from ntksym.duals.activations import parse_shorthand
 
     label = idx if label is None else label
@@ -364,7 +367,7 @@ def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", 
                 uid if rep == 1 else f"{uid}_1")
     params = _validate_params(cls, table, defaults, lambda k: line(k), label, fail,
                               own=lambda key: f"{key}_{first_id}".replace("-", "_"),
-                              hyper_lines=hyper_lines)
+                              hyper_sites=hyper_sites)
     repeat = table.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         fail("repeat must be an integer >= 1", line("repeat"), layer=label, key="repeat")
@@ -414,7 +417,7 @@ def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", 
 
 
 def _validate_params(cls, table, defaults, line_of, idx, fail, prefix="", own=None,
-                     hyper_lines=None):
+                     hyper_sites=None):
     params = {}
     for key, spec_key in cls.keys.items():
         if key in table:
@@ -423,8 +426,8 @@ def _validate_params(cls, table, defaults, line_of, idx, fail, prefix="", own=No
                 value, err = learnable_value(key, value, own(key) if own else key)
                 if err:
                     fail(err, where, layer=idx, key=prefix + key)
-                if isinstance(value, Learnable) and hyper_lines is not None:
-                    hyper_lines.setdefault(value.name, where or 0)
+                if isinstance(value, Learnable) and hyper_sites is not None:
+                    hyper_sites.append((where, key, value.name))
         elif key in defaults and key != "width":
             value, where = defaults[key], line_of(None)
         elif spec_key.default is REQUIRED:
