@@ -13,7 +13,7 @@ state entry ``dSigma_3/d[weight_var]``; diagonal entries keep their ``_xx`` / ``
 
 >>> w = Learnable(2.0, "weight_var")
 >>> w * 2, w.name, str(w)
-(4.0, 'weight_var', '2.0 (learned: weight_var)')
+(4.0, 'weight_var', 'learnable weight_var')
 >>> HyperSymbol("weight_var").is_positive
 True
 >>> tangent_name("Sigma_3_xx", "weight_var")
@@ -62,7 +62,9 @@ class Learnable(float):
         return (Learnable, (float(self), self.name))
 
     def __str__(self):
-        return f"{float(self)!r} (learned: {self.name})"
+        # descriptions (``ntksym check``, ``derive``, generated code) name it, never its value:
+        # the generated code must not change when the value does
+        return f"learnable {self.name}"
 
     def with_value(self, value):
         return Learnable(value, self.name)

@@ -74,7 +74,7 @@ class ActivationLayer(Layer):
 
     @classmethod
     def describe(cls, node):
-        return activation_of(node).description()
+        return symbolic_activation(node).description()
 
     @classmethod
     def kernel_rule(cls, node, inputs):
