@@ -219,13 +219,15 @@ def derivative_integrands(e):
 def quadrature_expectation(label, f, g, breakpoints=()):
     """The QuadratureExpectationBase subclass for integrands f(z), g(z) (sympy expressions of Z).
 
-    Classes are memoized by (label, f, g, breakpoints) so equal integrands are one sympy function.
+    Classes are memoized by (f, g, breakpoints) so equal integrands are one sympy function (the
+    first label names it): d/dc E[phi(u) phi(v)] is E[phi'(u) phi'(v)], the NTK's dual, and
+    common-subexpression elimination then computes it once.
 
     >>> E = quadrature_expectation("tanh.tanh", sp.tanh(Z), sp.tanh(Z))
     >>> abs(float(E(1, 1, 0).evalf())) < 1e-12          # uncorrelated, odd integrand
     True
     """
-    key = (label, sp.srepr(f), sp.srepr(g), tuple(float(x) for x in breakpoints))
+    key = (sp.srepr(f), sp.srepr(g), tuple(float(x) for x in breakpoints))
     cls = _QUAD_CLASSES.get(key)
     if cls is None:
         name = "Equad_%d" % len(_QUAD_CLASSES)

@@ -63,7 +63,7 @@ def display(name, grid=frozenset(), latex=False):
     >>> display("Sigma_1p", {"Sigma_1p"}), display("Sigma_1g_xx", {"Sigma_1g_xx"})
     ("Sigma_1(t-1, t'-1)", 'Sigma_1g(x, x; t)')
     >>> display("dSigma_2/d[weight_var]_xx")
-    'dSigma_2(x, x)/dweight_var'
+    '(dSigma_2(x, x)/dweight_var)'
     """
     tangent = split_tangent(name)
     if tangent is not None:             # d(entry)/d(hyperparameter)
@@ -71,7 +71,7 @@ def display(name, grid=frozenset(), latex=False):
         inner = display(entry, grid if name not in grid else set(grid) | {entry}, latex)
         if latex:
             return r"\partial_{\mathrm{%s}}%s" % (hp.replace("_", r"\_"), inner)
-        return f"d{inner}/d{hp}"
+        return f"(d{inner}/d{hp})"          # in parentheses: it is one factor of a product
     side = "c"
     base = name
     if name.endswith("_xx"):

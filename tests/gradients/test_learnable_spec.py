@@ -90,8 +90,8 @@ def test_derive_gradient_cli_prints_the_tangent_recursion(root, tmp_path):
     run = [sys.executable, "cli.py", "derive", str(f), "--gradient"]
     r = subprocess.run(run, cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "dSigma_2(x, x')/dweight_var =" in r.stdout
-    assert "output dntk/d[weight_var](x, x') = dTheta_3(x, x')/dweight_var" in r.stdout
+    assert "(dSigma_2(x, x')/dweight_var) =" in r.stdout
+    assert "output dntk/d[weight_var](x, x') = (dTheta_3(x, x')/dweight_var)" in r.stdout
     r = subprocess.run(run + ["--kernel", "nngp", "--format", "latex"], cwd=root,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
