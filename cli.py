@@ -183,10 +183,13 @@ def graph(spec, fmt, output, force):
 @click.option("--format", "fmt", type=click.Choice(["text", "latex", "python"]), default="text",
               show_default=True, help="plain text, a LaTeX align* block, or sympy source.")
 @click.option("--per-layer", is_flag=True, help="keep one NTK term per trainable parameter group.")
-def derive(spec, which, fmt, per_layer):
+@click.option("--gradient", is_flag=True,
+              help="also the derivative recursion: the tangents dK/dtheta of every learnable "
+                   "constant (docs/hyperparameters.md).")
+def derive(spec, which, fmt, per_layer, gradient):
     """Print the NNGP/NTK recursion of SPEC, every constant visible."""
     arch = _load(spec)
-    program = arch.derive(per_layer=per_layer)
+    program = arch.derive(per_layer=per_layer, gradient=gradient)
     if which == "nngp":
         from ntksym.derive import restrict_to_nngp
         program = restrict_to_nngp(program)
@@ -461,6 +464,55 @@ def prune_sim(d, l, alpha, weights, pruning, seed, quick, as_json, progress):
 
 # list | show | eval | solve, --latex, --json: the group lives in ntksym/bounds/commands.py
 app.add_command(bounds_group, name="bounds")
+
+
+@app.command()
+@SPEC_ARG
+@click.option("--dataset", required=True,
+              help="NAME[:N]: diabetes, iris, digits ... (see docs/predict.md); class labels "
+                   "become one-hot targets.")
+@click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk"]), default="nngp",
+              show_default=True, help="the GP covariance: the NNGP, or the NTK as a GP.")
+@click.option("--train", "n_train", type=POSITIVE,
+              help="fit on N examples of a seeded permutation (default: all of the dataset).")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of that permutation.")
+@click.option("--noise", type=float, default=0.1, show_default=True,
+              help="starting noise variance of the (standardized) targets.")
+@click.option("--fix-noise", is_flag=True, help="keep the noise variance at --noise.")
+@click.option("--maxiter", type=POSITIVE, default=100, show_default=True,
+              help="most L-BFGS-B iterations.")
+@click.option("-o", "--output", type=OutputPath(),
+              help="write the fitted spec (the same file with the values filled in) to FILE.")
+@click.option("--force", is_flag=True, help="overwrite an existing output.")
+@click.option("--quiet", is_flag=True, help="print only the result, not the path.")
+@click.option("--json", "as_json", is_flag=True, help="print the result and path as JSON.")
+def fit(spec, dataset, kind, n_train, seed, noise, fix_noise, maxiter, output, force, quiet,
+        as_json):
+    """Fit SPEC's learnable constants by maximizing the GP log marginal likelihood.
+
+    Constants marked { value = ..., learn = true } (docs/hyperparameters.md) and the noise
+    variance are optimized in log space by L-BFGS-B with exact gradients (one fused pass of
+    the kernel and its derivatives per step); each iteration prints the values, the LML and
+    the gradient norm.  -o writes the fitted spec.
+    """
+    from ntksym.apps.fit import fit_dataset, format_step
+    arch = _load(spec)
+    if output:
+        refuse_existing(output, force)
+    show = None if quiet or as_json else (lambda step: click.echo(format_step(step)))
+    r = fit_dataset(arch, dataset, n_train=n_train, seed=seed, kind=kind, noise=noise,
+                    learn_noise=not fix_noise, maxiter=maxiter, callback=show)
+    if output:
+        with atomic_write(output) as fh:
+            fh.write(r.spec_text)
+    d = r.as_dict()
+    if not as_json:
+        d.pop("path")
+        d["seconds"] = round(d["seconds"], 2)
+        d["values"] = ", ".join(f"{k}={v:.6g}" for k, v in r.values.items())
+    if output:
+        d["wrote"] = output
+    _emit(d, as_json)
 
 
 @app.command()

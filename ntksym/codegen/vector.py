@@ -26,6 +26,9 @@ from ntksym.codegen.common import (
     NJIT,
     clip1_source,
     corr_source,
+    hyper_arg,
+    hyper_check,
+    hyper_constants,
     module_header,
     pick_source,
     quadrature_source,
@@ -40,13 +43,13 @@ CODEGEN_VERSION = "1"
 _DRIVERS = '''
 
 @njit(cache=True, parallel=True)
-def diagonal(sq):
+def diagonal(sq{hp}):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
     D = np.empty((n, {n_diag}))
     O = np.empty((n, {n_out}))
     for i in prange(n):
-        t = diag_state(sq[i])
+        t = diag_state(sq[i]{hp})
 {diag_stores}
     return D, O
 
@@ -54,46 +57,46 @@ def diagonal(sq):
 {pick}
 
 @njit(cache=True)
-def _row(G, D1, D2, select, out, i, j0):
+def _row(G, D1, D2, select, out, i, j0{hp}):
     for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], {pair_args})
+        v = pair(G[i, j], {pair_args}{hp})
         for q in range(select.shape[0]):
             out[q, i, j] = _pick(v, select[q])
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(G, D1, D2, select, out, symmetric):
+def cross_tile(G, D1, D2, select, out, symmetric{hp}):
     """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
     n1 = G.shape[0]
     if symmetric:
         # rows r and n1-1-r together: every parallel task has the same number of pairs
         for r in prange((n1 + 1) // 2):
-            _row(G, D1, D2, select, out, r, r + 1)
+            _row(G, D1, D2, select, out, r, r + 1{hp})
             if n1 - 1 - r != r:
-                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r)
+                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r{hp})
         for i in prange(n1):
             for q in range(select.shape[0]):
                 for j in range(i):
                     out[q, i, j] = out[q, j, i]
     else:
         for i in prange(n1):
-            _row(G, D1, D2, select, out, i, 0)
+            _row(G, D1, D2, select, out, i, 0{hp})
 
 
-def kernel(X, X2=None, outputs=("ntk",)):
+def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
     """Kernel matrices of the spec on rows of X (and X2): {{name: (n1, n2) array}}."""
     X = np.ascontiguousarray(X, dtype=np.float64)
     select = np.array([OUTPUTS.index(o) for o in outputs], dtype=np.int64)
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
-    D1, O1 = diagonal(sq1)
+{hp_check}    D1, O1 = diagonal(sq1{hp})
     if X2 is None:
         G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
-        D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE)
+        D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE{hp})
         G, sym = X @ X2.T / INPUT_SCALE, False
     out = np.empty((len(select),) + G.shape)
-    cross_tile(G, D1, D2, select, out, sym)
+    cross_tile(G, D1, D2, select, out, sym{hp})
     if sym:
         idx = np.arange(X.shape[0])
         for q, s in enumerate(select):
@@ -115,9 +118,12 @@ def generate_vector_source(program: KernelProgram) -> str:
               "and numba.\nInputs are vectors: G[i, j] = <x_i, x'_j> / "
               f"{program.input_scale}, sq[i] = |x_i|^2 / {program.input_scale}.\n"
               f"Outputs: {', '.join(out_names)}.",
-        constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}"])
+        constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}"]
+        + hyper_constants(program))
     header += corr_source() + clip1_source()
     drivers = _DRIVERS.format(n_diag=max(n_diag, 1), n_out=n_out, diag_stores=diag_stores or
                               "        pass", pick=pick_source(n_out, NJIT, "math.nan"),
-                              pair_args=pair_args)
+                              pair_args=pair_args, hp=hyper_arg(program),
+                              hp_kw=", hp=None" if program.hyperparameters else "",
+                              hp_check=hyper_check(program))
     return (header + quadrature_source(printer) + fns + drivers).rstrip() + "\n"

@@ -75,51 +75,65 @@ _PROGRAMS: dict = {}
 _MODULES: dict = {}
 
 
-def program(arch, per_layer=False):
-    """The KernelProgram of ``arch``, derived once per process and spec hash (the hash covers
-    the whole spec, input shape included)."""
-    key = (arch.hash, bool(per_layer))
+def program(arch, per_layer=False, gradient=False):
+    """The KernelProgram of ``arch``, derived once per process and spec structure (the hash
+    covers the whole spec, input shape included, but not the values of learnable constants:
+    the program keeps them as symbols and the generated code takes them at run time).
+    ``gradient``: with the tangents dK/dtheta of every learnable constant
+    (:func:`ntksym.ir.tangent.tangent_program`)."""
+    key = (arch.spec.structure_hash, bool(per_layer), bool(gradient))
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer))
+        _PROGRAMS[key] = arch.derive(per_layer=bool(per_layer), gradient=bool(gradient))
     return _PROGRAMS[key]
 
 
 _SOURCES: dict = {}
 
 
-def cpu_source(arch, per_layer=False):
+def cpu_source(arch, per_layer=False, gradient=False):
     """The generated CPU module source of ``arch`` (sympy's CSE and printing), once per
-    process and spec."""
-    key = (arch.hash, bool(per_layer))
+    process and spec structure."""
+    key = (arch.spec.structure_hash, bool(per_layer), bool(gradient))
     if key not in _SOURCES:
         from ntksym.codegen.generate import generate_source
-        _SOURCES[key] = generate_source(program(arch, per_layer))
+        _SOURCES[key] = generate_source(program(arch, per_layer, gradient))
     return _SOURCES[key]
 
 
-def compiled_on_disk(arch, per_layer=False):
+def compiled_on_disk(arch, per_layer=False, gradient=False):
     """Whether the CPU module of ``arch`` is in Numba's disk cache (no JIT to pay), or already
     loaded in this process."""
-    if (arch.hash, bool(per_layer), "cpu", ()) in _MODULES:
+    if (arch.spec.structure_hash, bool(per_layer), bool(gradient), "cpu", ()) in _MODULES:
         return True
     from ntksym.codegen.cache import is_compiled
     from ntksym.codegen.generate import module_stem
-    return is_compiled(cpu_source(arch, per_layer), module_stem(program(arch, per_layer)))
+    return is_compiled(cpu_source(arch, per_layer, gradient),
+                       module_stem(program(arch, per_layer, gradient)))
 
 
-def announce_compile(arch, per_layer=False, progress=None):
+def announce_compile(arch, per_layer=False, progress=None, gradient=False):
     """On a terminal (or ``progress=True``), one line on stderr before a cold compilation:
     "ntksym: compiling SPEC (first use of this spec, cached afterwards)"; nothing when the
     module is on disk or loaded, when stderr is piped, or with ``progress=False``
     (:func:`ntksym.progress.enabled`: ``--quiet`` counts too); above a live progress line."""
     from ntksym import progress as bar
-    if bar.enabled(progress) and not compiled_on_disk(arch, per_layer):
+    if bar.enabled(progress) and not compiled_on_disk(arch, per_layer, gradient):
         bar.write(f"ntksym: compiling {arch.name} (first use of this spec, cached afterwards)")
 
 
-def _compile_cpu(prog, arch=None, per_layer=False):
+def hyper_values(arch, prog):
+    """The current values of the program's learnable constants, in its order (the ``hp``
+    argument of the generated code), or None for a program without them."""
+    if not prog.hyperparameters:
+        return None
+    values = arch.spec.hyperparameters
+    return np.array([values[h.name] for h in prog.hyperparameters], dtype=np.float64)
+
+
+def _compile_cpu(prog, arch=None, per_layer=False, gradient=False):
     from ntksym.codegen.generate import compile_program  # every input kind
-    return compile_program(prog, source=None if arch is None else cpu_source(arch, per_layer))
+    return compile_program(prog, source=None if arch is None else
+                           cpu_source(arch, per_layer, gradient))
 
 
 def _compile_cuda(prog, dtype):
@@ -136,27 +150,36 @@ def _compile_cuda_slices(prog, dtype, shared_bytes):
 TARGETS = {"cpu": _compile_cpu, "cuda": _compile_cuda, "cuda-slices": _compile_cuda_slices}
 
 
-def compiled(arch, per_layer=False, target="cpu", **options):
+def compiled(arch, per_layer=False, target="cpu", gradient=False, **options):
     """The generated module of ``arch`` for ``target`` ("cpu", "cuda" with ``dtype``,
-    "cuda-slices" with ``dtype`` and ``shared_bytes``), memoized per process by (spec hash,
-    per_layer, target, options): sympy's derivation and CSE run once however many calls or
-    tiles follow; Numba then loads machine code from its disk cache."""
-    key = (arch.hash, bool(per_layer), target, tuple(sorted(options.items())))
+    "cuda-slices" with ``dtype`` and ``shared_bytes``), memoized per process by (spec
+    structure, per_layer, gradient, target, options): sympy's derivation and CSE run once
+    however many calls, tiles or values of learnable constants follow; Numba then loads
+    machine code from its disk cache."""
+    key = (arch.spec.structure_hash, bool(per_layer), bool(gradient), target,
+           tuple(sorted(options.items())))
     if key not in _MODULES:
         if target == "cpu":     # the source may be generated already (compiled_on_disk)
-            _MODULES[key] = _compile_cpu(program(arch, per_layer), arch, per_layer)
+            _MODULES[key] = _compile_cpu(program(arch, per_layer, gradient), arch, per_layer,
+                                         gradient)
         else:
-            _MODULES[key] = TARGETS[target](program(arch, per_layer), **options)
+            _MODULES[key] = TARGETS[target](program(arch, per_layer, gradient), **options)
     return _MODULES[key]
 
 
-def output_names(arch, kind, per_layer=False):
-    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms."""
+def output_names(arch, kind, per_layer=False, gradient=False):
+    """The program outputs a request returns: ["ntk"], ["nngp", "ntk"], or per-layer terms;
+    ``gradient``: then the derivative of each with respect to every learnable constant
+    (``dntk/d[weight_var]`` ...), in the spec's order."""
     if kind not in KINDS:
         raise DataError(f"unknown kernel kind {kind!r}; valid: {', '.join(KINDS)}")
     names = ["nngp", "ntk"] if kind == "both" else [kind]
     if per_layer:
         names += [o for o in program(arch, True).outputs if o.startswith("ntk[")]
+    if gradient:
+        from ntksym.ir.hyper import tangent_output
+        hypers = program(arch, per_layer, True).gradient
+        names += [tangent_output(n, h) for n in names for h in hypers]
     return names
 
 

@@ -31,8 +31,9 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
     ``widths``: an int setting the width of every hidden weight layer that has none in the spec
     (the finite network of ``ntksym empirical --width N``), or None for the analytic graph.
     """
-    g = nx.DiGraph(name=spec.name, spec_hash=spec.hash, input_shape=spec.input_shape,
-                   description=spec.description)
+    g = nx.DiGraph(name=spec.name, spec_hash=spec.structure_hash,
+                   input_shape=spec.input_shape, description=spec.description,
+                   hyperparameters=spec.hyperparameters)
     g.add_node("input", kind="input", id="input", params={}, shape=tuple(spec.input_shape),
                line=None, position=-1)
     prev = "input"
