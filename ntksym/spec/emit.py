@@ -40,6 +40,7 @@ import json
 import math
 import re
 
+from ntksym.ir.hyper import Learnable
 from ntksym.layers import LAYER_KINDS
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -51,6 +52,8 @@ def toml_value(v) -> str:
     >>> toml_value([1, 2.5, "a"]), toml_value({"kind": "bernoulli", "keep": 0.5})
     ('[1, 2.5, "a"]', '{ kind = "bernoulli", keep = 0.5 }')
     """
+    if isinstance(v, Learnable):     # a float with a name: write it as it was written
+        return toml_value({"value": float(v), "learn": True, "name": v.name})
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -106,7 +109,10 @@ def layer_table(layer, position, defaults, header="[[layer]]") -> list:
 
 
 def _same(value, filled):
-    # 2 == 2.0 as the parser makes numbers floats; bools and numbers never mix (True == 1)
+    # 2 == 2.0 as the parser makes numbers floats; bools and numbers never mix (True == 1);
+    # a learnable constant is never the same as a filled-in value (its name ties symbols)
+    if isinstance(value, Learnable) or isinstance(filled, (Learnable, dict)):
+        return False
     if isinstance(value, bool) != isinstance(filled, bool):
         return False
     try:

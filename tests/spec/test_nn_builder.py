@@ -241,3 +241,21 @@ def test_saved_spec_loads_from_a_file(tmp_path: Path):
     p = tmp_path / "saved.toml"
     p.write_text(arch.to_toml())
     same(arch, ntksym.load_spec(p))
+
+
+def test_to_toml_keeps_learnable_constants_and_their_ties():
+    """{ value, learn } constants survive to_toml: the shared [defaults] symbol stays shared,
+    a layer's own stays its own (same hyperparameters, hash and kernel)."""
+    import numpy as np
+    text = ('name = "h"\ninput = { shape = [3] }\n[defaults]\n'
+            'weight_var = { value = 2.0, learn = true }\nbias_var = 0.1\n'
+            '[[layer]]\nkind = "dense"\nweight_var = { value = 1.5, learn = true }\n'
+            'activation = "relu"\n[[layer]]\nkind = "dense"\n')
+    a = ntksym.loads_spec(text)
+    b = ntksym.loads_spec(a.to_toml())
+    assert b.spec.hyperparameters == a.spec.hyperparameters == {
+        "weight_var": 2.0, "weight_var_dense_0": 1.5}
+    assert b.hash == a.hash
+    X = np.random.default_rng(0).standard_normal((3, 3))
+    assert np.array_equal(ntksym.kernel(a, X, kind="both")["ntk"],
+                          ntksym.kernel(b, X, kind="both")["ntk"])
