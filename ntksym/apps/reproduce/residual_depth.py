@@ -88,7 +88,8 @@ def correlations(family, depth, X):
 
 
 @register("residual-depth", "kernel correlation rho(x, x') vs depth 1..50: plain deep ReLU MLP "
-          "vs residual MLP with 1/sqrt(L) branch scaling (and unscaled), NNGP and NTK")
+          "vs residual MLP with 1/sqrt(L) branch scaling (and unscaled), NNGP and NTK",
+          outputs=["residual_depth.csv", "residual_depth.png"])
 def run(out_dir, quick=False, depths=None):
     """Writes ``residual_depth.csv`` and ``residual_depth.png``; returns a summary dict."""
     out_dir = pathlib.Path(out_dir)

@@ -83,7 +83,8 @@ def scores(name, Xtr, ytr, Xte, yte):
 
 @register("myrtle-digits", "Shankar et al. 2020 Myrtle-5/7/10 kernels (8x8 adaptation) on "
           "digits beside CNTK-GAP and the CNTK paper's MLP: NTK and NNGP kernel regression "
-          "accuracy, 400/300 splits, 3 seeds")
+          "accuracy, 400/300 splits, 3 seeds",
+          outputs=["myrtle_digits.csv", "myrtle_digits.png"])
 def run(out_dir, quick=False, n_train=None, n_test=None, seeds=None, kernels=None):
     """Writes ``myrtle_digits.csv`` and ``myrtle_digits.png``; returns a summary dict."""
     out_dir = pathlib.Path(out_dir)
