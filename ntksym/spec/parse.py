@@ -274,7 +274,11 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
                  lines.key("defaults", 1, k), key=k, hint=suggest(k, sorted(known)))
     hyper_sites = []
     defaults = dict(defaults)
+    numeric = {k for cls in LAYER_KINDS.values() for k, key in cls.keys.items()
+               if key.type == "number"}
     for k, v in defaults.items():
+        if k not in numeric:              # a table-valued default (a mask) is not a constant
+            continue
         v, err = learnable_value(k, v, k)
         if err:
             fail(err, lines.key("defaults", 1, k), key=k)

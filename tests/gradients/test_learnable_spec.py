@@ -49,6 +49,12 @@ def test_learn_false_means_the_plain_number_and_hashes():
     assert "hp" not in generate_source(plain.derive()).split("def kernel")[1].split(":")[0]
 
 
+def test_a_table_valued_default_is_not_a_learnable_constant():
+    a = spec('[defaults]\nmask = { kind = "bernoulli", keep = 0.5 }\n'
+             '[[layer]]\nkind = "dense"\nwidth = 8\n[[layer]]\nkind = "dense"\n')
+    assert a.spec.layers[0].params["mask"]["keep"] == 0.5 and not a.hyperparameters
+
+
 @pytest.mark.parametrize("body, match", [
     ('[[layer]]\nkind = "dense"\nweight_var = { value = 0.0, learn = true }\n', "value > 0"),
     ('[[layer]]\nkind = "dense"\nweight_var = { value = -1.0, learn = true }\n', "value > 0"),
