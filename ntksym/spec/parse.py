@@ -101,7 +101,13 @@ class Spec:
 
     def with_hyperparameters(self, values: dict) -> "Spec":
         """The same spec with learnable constants set to ``values`` ({name: value}; names not
-        given keep their value).  They stay learnable."""
+        given keep their value).  They stay learnable.
+
+        >>> s = loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\nkind = "dense"\\n'
+        ...                'weight_var = { value = 2.0, learn = true, name = "w" }\\n')
+        >>> s.with_hyperparameters({"w": 0.5}).hyperparameters
+        {'w': 0.5}
+        """
         from dataclasses import replace
         unknown = set(values) - set(self.hyperparameters)
         if unknown:

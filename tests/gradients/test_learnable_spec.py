@@ -117,3 +117,15 @@ def test_the_finite_network_uses_the_current_values():
     eb = ntksym.empirical_kernel(b, X, width=8, samples=2, seed=0)
     for k in ("nngp", "ntk"):
         np.testing.assert_allclose(ea.mean[k], eb.mean[k], rtol=1e-14)
+
+
+def test_single_dense_layer_gradient_is_the_input_gram():
+    """No diagonal state at all (the pair function takes only G and hp): dK/dw = <x, x'>/d,
+    dK/db = 1."""
+    a = spec('[[layer]]\nkind = "dense"\nweight_var = { value = 2.0, learn = true, name = "w" }\n'
+             'bias_var = { value = 0.5, learn = true, name = "b" }\n')
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    out = ntksym.kernel(a, X, kind="nngp", gradient=True)
+    np.testing.assert_allclose(out["nngp"], 2.0 * X @ X.T / 3 + 0.5, rtol=1e-14)
+    np.testing.assert_allclose(out["dnngp/d[w]"], X @ X.T / 3, rtol=1e-14)
+    np.testing.assert_allclose(out["dnngp/d[b]"], np.ones((4, 4)), rtol=1e-14)
