@@ -10,6 +10,7 @@ Cases (learnable constants in brackets):
                     [weight_var, bias_var from [defaults]: 2];
 * ``mlp-layers``:   the same MLP with per-layer weight_var and bias_var [8];
 * ``mlp-tanh``:     tanh MLP, 2 hidden layers (quadrature duals) on 40 vectors [2];
+* ``mlp-tanh-layers``: the same with per-layer weight_var and bias_var [6];
 * ``cnn-gap``:      CNN, 3 ReLU convs 3x3 + global average pool, on 40 digits (8x8x1) [2];
 * ``rnn``:          erf rnn (readout last) on 300 sequences of length 20 [4].
 
@@ -43,7 +44,7 @@ def _mlp(per_layer, act="relu", depth=3, d=10):
     if per_layer:
         layer = (f'[[layer]]\nkind = "dense"\nactivation = "{act}"\n'
                  f"weight_var = {LEARN_W}\nbias_var = {LEARN_B}\n")
-        return (f'name = "bench-mlp-layers"\ninput = {{ shape = [{d}] }}\n' + layer * depth +
+        return (f'name = "bench-mlp-layers-{act}"\ninput = {{ shape = [{d}] }}\n' + layer * depth +
                 f'[[layer]]\nkind = "dense"\nweight_var = {LEARN_W}\nbias_var = {LEARN_B}\n')
     return (f'name = "bench-mlp-{act}"\ninput = {{ shape = [{d}] }}\n[defaults]\n'
             f"weight_var = {LEARN_W}\nbias_var = {LEARN_B}\n"
@@ -90,6 +91,7 @@ CASES = {
     "mlp-shared": (lambda: _mlp(False), lambda: _vectors(1000)),
     "mlp-layers": (lambda: _mlp(True), lambda: _vectors(1000)),
     "mlp-tanh": (lambda: _mlp(False, "tanh", 2), lambda: _vectors(40)),
+    "mlp-tanh-layers": (lambda: _mlp(True, "tanh", 2), lambda: _vectors(40)),
     "cnn-gap": (lambda: CNN, lambda: __import__("ntksym.data", fromlist=["x"]).load_dataset(
         "digits-images:40").X),
     "rnn": (lambda: RNN, lambda: np.random.default_rng(0).standard_normal((300, 20, 4))),

@@ -204,7 +204,15 @@ def _spatial(hw):
 def gradient_program(program: KernelProgram, path=None) -> KernelProgram:
     """``program`` with the tangents dK/dtheta of its learnable constants
     (:func:`ntksym.ir.tangent.tangent_program`); SpecError (naming ``path``) when it has none or
-    a derivative does not exist."""
+    a derivative does not exist.
+
+    >>> from ntksym import loads_spec
+    >>> a = loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n'
+    ...                'bias_var = { value = 0.5, learn = true, name = "b" }\\n')
+    >>> g = gradient_program(a.derive())
+    >>> g.gradient, str(g.outputs["dnngp/d[b]"])
+    (('b',), 'dSigma_1/d[b]')
+    """
     from ntksym.ir.tangent import tangent_program
     if not program.hyperparameters:
         raise SpecError(f"'{program.name}' has no learnable constants to differentiate; mark "

@@ -101,7 +101,15 @@ def format_step(step: FitStep) -> str:
 def log_marginal_likelihood(arch, X, Y, kind="nngp", noise=1e-2):
     """(LML, dLML/dlog(value) for each learnable constant in spec order, dLML/dlog(noise)) of
     targets Y ((n,) or (n, m)) under GP(0, K + noise I) with ``arch``'s kernel at its current
-    values.  DataError when K + noise I is not positive definite."""
+    values.  DataError when K + noise I is not positive definite.
+
+    >>> import ntksym
+    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\n'
+    ...                       'kind = "dense"\\nweight_var = { value = 1.0, learn = true }\\n')
+    >>> lml, g, g_noise = log_marginal_likelihood(a, np.eye(2), np.array([1.0, -1.0]))
+    >>> g.shape, bool(np.isfinite(lml))
+    ((1,), True)
+    """
     import ntksym
 
     Y = np.asarray(Y, dtype=np.float64)

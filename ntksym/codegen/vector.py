@@ -59,7 +59,7 @@ def diagonal(sq{hp}):
 @njit(cache=True)
 def _row(G, D1, D2, select, out, i, j0{hp}):
     for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], {pair_args}{hp})
+        v = pair(G[i, j], {pair_args}{hp_pair})
         for q in range(select.shape[0]):
             out[q, i, j] = _pick(v, select[q])
 
@@ -124,6 +124,9 @@ def generate_vector_source(program: KernelProgram) -> str:
     drivers = _DRIVERS.format(n_diag=max(n_diag, 1), n_out=n_out, diag_stores=diag_stores or
                               "        pass", pick=pick_source(n_out, NJIT, "math.nan"),
                               pair_args=pair_args, hp=hyper_arg(program),
+                              # no diagonal argument (a single dense layer): "pair(G, hp)"
+                              hp_pair=(hyper_arg(program) if pair_args else
+                                       hyper_arg(program)[2:]),
                               hp_kw=", hp=None" if program.hyperparameters else "",
                               hp_check=hyper_check(program))
     return (header + quadrature_source(printer) + fns + drivers).rstrip() + "\n"

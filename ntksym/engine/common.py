@@ -123,7 +123,14 @@ def announce_compile(arch, per_layer=False, progress=None, gradient=False):
 
 def hyper_values(arch, prog):
     """The current values of the program's learnable constants, in its order (the ``hp``
-    argument of the generated code), or None for a program without them."""
+    argument of the generated code), or None for a program without them.
+
+    >>> import ntksym
+    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\n'
+    ...                       'kind = "dense"\\nweight_var = { value = 2.0, learn = true }\\n')
+    >>> hyper_values(a.with_hyperparameters({"weight_var_dense_0": 3.0}), program(a))
+    array([3.])
+    """
     if not prog.hyperparameters:
         return None
     values = arch.spec.hyperparameters

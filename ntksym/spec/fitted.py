@@ -34,6 +34,7 @@ def with_values_text(spec, values: dict) -> str:
     if unknown:
         raise SpecError(f"no learnable constant named {sorted(unknown)[0]!r}; learnable: "
                         f"{', '.join(spec.hyperparameters) or 'none'}", file=spec.path)
+    values = dict(spec.hyperparameters, **values)        # the text may hold older values
     for n, v in values.items():
         if not (math.isfinite(v) and v > 0):
             raise SpecError(f"the value of {n!r} must be finite and > 0, got {v!r}",

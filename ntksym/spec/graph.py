@@ -169,6 +169,10 @@ def graph_text(g) -> str:
         preds = list(g.predecessors(node))
         src = f"  <- {', '.join(preds)}" if len(preds) > 1 else ""
         lines.append(f"  {node:19s} shape {shape!s:14s} {desc}{src}")
+    hyper = g.graph.get("hyperparameters")
+    if hyper:
+        lines.append("  learnable constants: " + ", ".join(f"{n} = {v!r}" for n, v in
+                                                          hyper.items()))
     return "\n".join(lines)
 
 

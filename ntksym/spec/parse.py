@@ -102,7 +102,13 @@ class Spec:
 
     def with_hyperparameters(self, values: dict) -> "Spec":
         """The same spec with learnable constants set to ``values`` ({name: value}; names not
-        given keep their value).  They stay learnable."""
+        given keep their value).  They stay learnable.
+
+        >>> s = loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\nkind = "dense"\\n'
+        ...                'weight_var = { value = 2.0, learn = true, name = "w" }\\n')
+        >>> s.with_hyperparameters({"w": 0.5}).hyperparameters
+        {'w': 0.5}
+        """
         from dataclasses import replace
         unknown = set(values) - set(self.hyperparameters)
         if unknown:
@@ -275,7 +281,11 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
                  lines.key("defaults", 1, k), key=k, hint=suggest(k, sorted(known)))
     hyper_sites = []
     defaults = dict(defaults)
+    numeric = {k for cls in LAYER_KINDS.values() for k, key in cls.keys.items()
+               if key.type == "number"}
     for k, v in defaults.items():
+        if k not in numeric:              # a table-valued default (a mask) is not a constant
+            continue
         v, err = learnable_value(k, v, k)
         if err:
             fail(err, lines.key("defaults", 1, k), key=k)

@@ -49,6 +49,12 @@ def test_learn_false_means_the_plain_number_and_hashes():
     assert "hp" not in generate_source(plain.derive()).split("def kernel")[1].split(":")[0]
 
 
+def test_a_table_valued_default_is_not_a_learnable_constant():
+    a = spec('[defaults]\nmask = { kind = "bernoulli", keep = 0.5 }\n'
+             '[[layer]]\nkind = "dense"\nwidth = 8\n[[layer]]\nkind = "dense"\n')
+    assert a.spec.layers[0].params["mask"]["keep"] == 0.5 and not a.hyperparameters
+
+
 @pytest.mark.parametrize("body, match", [
     ('[[layer]]\nkind = "dense"\nweight_var = { value = 0.0, learn = true }\n', "value > 0"),
     ('[[layer]]\nkind = "dense"\nweight_var = { value = -1.0, learn = true }\n', "value > 0"),
@@ -111,3 +117,15 @@ def test_the_finite_network_uses_the_current_values():
     eb = ntksym.empirical_kernel(b, X, width=8, samples=2, seed=0)
     for k in ("nngp", "ntk"):
         np.testing.assert_allclose(ea.mean[k], eb.mean[k], rtol=1e-14)
+
+
+def test_single_dense_layer_gradient_is_the_input_gram():
+    """No diagonal state at all (the pair function takes only G and hp): dK/dw = <x, x'>/d,
+    dK/db = 1."""
+    a = spec('[[layer]]\nkind = "dense"\nweight_var = { value = 2.0, learn = true, name = "w" }\n'
+             'bias_var = { value = 0.5, learn = true, name = "b" }\n')
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    out = ntksym.kernel(a, X, kind="nngp", gradient=True)
+    np.testing.assert_allclose(out["nngp"], 2.0 * X @ X.T / 3 + 0.5, rtol=1e-14)
+    np.testing.assert_allclose(out["dnngp/d[w]"], X @ X.T / 3, rtol=1e-14)
+    np.testing.assert_allclose(out["dnngp/d[b]"], np.ones((4, 4)), rtol=1e-14)
