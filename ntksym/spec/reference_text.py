@@ -149,8 +149,21 @@ width = 10            # ten outputs, e.g. one per class
   empirical NNGP, E[f_j(x) f_j(x')] over the readout weights, is the same for every output.
 
 ```bash
-ntksym kernel ten.toml --x X.npy -o K.npy                  # (n, n)
-ntksym empirical ten.toml --x X.npy --width 512 --per-output -o E.npz
+cat > ten.toml <<'EOF'
+name = "ten"
+input = { shape = [8] }
+
+[[layer]]
+kind = "dense"
+activation = "relu"
+
+[[layer]]
+kind = "dense"
+width = 10
+EOF
+python -c "import numpy as np; np.save('X8.npy', np.random.default_rng(0).standard_normal((5, 8)))"
+ntksym kernel ten.toml --x X8.npy -o K10.npy               # (n, n)
+ntksym empirical ten.toml --x X8.npy --width 512 --samples 8 --per-output -o E.npz
 # E.npz: ntk_mean (n, n), ntk_per_output_mean (10, n, n), their std and stderr
 ```
 """
