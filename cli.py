@@ -123,7 +123,7 @@ def _show_progress(flag):
 def app():
     """Infinite-width NNGP and NTK kernels of MLPs, CNNs and RNNs from a spec file.
 
-    A spec (TOML, see README) describes the network; ntksym derives its kernel recursion with
+    A spec (TOML, see docs/spec.md) describes the network; ntksym derives its kernel recursion with
     sympy, evaluates it with generated Numba code, and checks it against finite networks.
     """
 
@@ -226,7 +226,7 @@ def _write_text(output, text, force):
                    "per row, flattened row-major (docs/data.md).")
 @click.option("--x2", "x2", type=click.Path(dir_okay=False), help="second set: compute K(X, X2).")
 @table_options
-@click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see README).")
+@click.option("--dataset", help="embedded data NAME[:N], e.g. digits:200 (see docs/data.md).")
 @click.option("--kernel", "kind", type=click.Choice(["nngp", "ntk", "both"]), default="ntk",
               show_default=True)
 @click.option("--per-layer", is_flag=True, help="also write each parameter group's NTK term.")

@@ -6,7 +6,7 @@
     K = ntksym.kernel(arch, X, kind="ntk")        # generated Numba code, float64
     E = ntksym.empirical_kernel(arch, X, width=1024, samples=16, seed=0)
 
-See README.md for the conventions.
+See docs/conventions.md for the conventions.
 """
 
 from ntksym.errors import DataError, NtksymError, SpecError

@@ -8,7 +8,7 @@ CNTK-GAP and ReLU MLP on the same splits.
   bias, every layer trained.  The 32x32 originals are ``spec/myrtle{5,7,10}.toml``.
 * CNTK-GAP = ``spec/cntk_gap_digits_depth4.toml`` (Arora et al. 2019, depth 4, first and last
   layer fixed); MLP = ``spec/cntk_mlp_depth3.toml`` (Arora et al. 2019, 3 hidden ReLU layers,
-  on the 64 pixels), as in the README's digits results.
+  on the 64 pixels), as in the digits results of docs/predict.md.
 * Classification as in the CNTK paper and ``ntksym regress``: targets -0.1 + e_c, unregularized
   kernel regression (:func:`ntksym.apps.predict.kernel_classify`), argmax; only the train-train
   (upper triangle) and test-train blocks are computed.  Both the NTK (the trained infinite
