@@ -9,8 +9,9 @@ For (u, v) ~ N(0, [[a, c], [c, b]]) an :class:`Activation` gives sympy expressio
 
 Each activation takes one of three paths (``Activation.method``):
 
-* ``"closed"``: a closed form (arc-cosine kernels of ReLU / leaky ReLU / |z| / step / ReLU^k
-  (Cho & Saul 2009), erf (Williams 1997), identity, sin).  Every arccos / arcsin /
+* ``"closed"``: a closed form (arc-cosine kernels of ReLU / leaky ReLU / |z| / step / sign /
+  ReLU^k (Cho & Saul 2009), erf (Williams 1997), GELU, the Gaussian bump exp(-z^2/2),
+  identity, sin, cos, exp).  Every arccos / arcsin /
   sqrt(1 - rho^2) takes ``rho = ClippedCorrelation(c, a, b)`` so round-off cannot push |rho|
   above 1.
 * ``"hermite"``: a polynomial user expression; exact duals by Hermite expansion, derived by
@@ -50,11 +51,16 @@ from .base import Activation
 from .closed import (  # noqa: F401
     arccos_J,
     make_abs,
+    make_cos,
     make_erf,
+    make_exp,
+    make_gaussian,
+    make_gelu,
     make_identity,
     make_leaky_relu,
     make_relu,
     make_relu_power,
+    make_sign,
     make_sin,
     make_step,
 )
@@ -106,6 +112,15 @@ ACTIVATION_KINDS = {
                           "(arc-cosine kernel of order k, Cho & Saul 2009)",
                    "make": make_relu_power, "args": (_relu_power_k,)},
     "sin": {"params": {}, "doc": "sin(z) (closed form)", "make": make_sin},
+    "cos": {"params": {}, "doc": "cos(z) (closed form)", "make": make_cos},
+    "exp": {"params": {}, "doc": "exp(z) (closed form: exp((a+b)/2 + c))", "make": make_exp},
+    "gelu": {"params": {}, "make": make_gelu,
+             "doc": "z Phi(z), Phi the normal CDF: the exact GELU (closed form)"},
+    "gaussian": {"params": {}, "make": make_gaussian,
+                 "doc": "exp(-z^2/2) (closed form: det(I + Sigma)^(-1/2))"},
+    "sign": {"params": {}, "make": make_sign,
+             "doc": "sign(z), sign(0) = 0 (closed form (2/pi) asin rho; phi' = 0 a.e., "
+                    "so the derivative dual is 0)"},
     "tanh": {"params": {}, "doc": "tanh(z) (quadrature)", "make": make_tanh},
     "huberized_relu": {"params": {"h": REQUIRED},
                        "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); "

@@ -1,5 +1,6 @@
 """The activations with closed-form dual kernels: arc-cosine kernels of ReLU / leaky ReLU / |z| /
-step / ReLU^k (Cho & Saul 2009), erf (Williams 1997), identity, sin.
+step / sign / ReLU^k (Cho & Saul 2009), erf (Williams 1997), GELU, the Gaussian bump, identity,
+sin, cos, exp.
 
 Every arccos / arcsin / sqrt(1 - rho^2) takes ``rho = ClippedCorrelation(c, a, b)`` so round-off
 cannot push |rho| above 1.
@@ -160,3 +161,88 @@ def make_sin():
         "dual_prime": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.cosh(c),
         "dual_prime_diag": lambda a: (1 + sp.exp(-2 * a)) / 2},
         "E[sin u sin v] = exp(-(a+b)/2) sinh c, E[cos u cos v] = exp(-(a+b)/2) cosh c")
+
+
+def make_cos():
+    return Activation("cos", {}, sp.cos(Z), -sp.sin(Z), "closed", (), {
+        "dual": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.cosh(c),
+        "dual_diag": lambda a: (1 + sp.exp(-2 * a)) / 2,
+        "dual_prime": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.sinh(c),
+        "dual_prime_diag": lambda a: (1 - sp.exp(-2 * a)) / 2},
+        "E[cos u cos v] = exp(-(a+b)/2) cosh c, E[sin u sin v] = exp(-(a+b)/2) sinh c")
+
+
+def make_exp():
+    # E[exp(u + v)] = exp(Var(u + v) / 2); phi' = phi
+    def dual(a, b, c):
+        return sp.exp((a + b) / 2 + c)
+
+    return Activation("exp", {}, sp.exp(Z), sp.exp(Z), "closed", (), {
+        "dual": dual, "dual_diag": lambda a: sp.exp(2 * a),
+        "dual_prime": dual, "dual_prime_diag": lambda a: sp.exp(2 * a)},
+        "E[exp(u) exp(v)] = exp((a+b)/2 + c)")
+
+
+def make_sign():
+    return Activation("sign", {}, sign(Z), sp.Integer(0), "closed", (0.0,), {
+        "dual": lambda a, b, c: 2 / sp.pi * sp.asin(ClippedCorrelation(c, a, b)),
+        "dual_diag": lambda a: sp.Integer(1),
+        # phi' = 0 almost everywhere (as for step): no gradient flows through sign
+        "dual_prime": lambda a, b, c: sp.Integer(0), "dual_prime_diag": lambda a: sp.Integer(0)},
+        "E[sign u sign v] = (2/pi) asin rho (sign(0) = 0); phi' = 0 a.e.")
+
+
+def make_gaussian():
+    # E[exp(-(u^2 + v^2)/2)] = det(I + Sigma)^(-1/2); E[u v exp(-(u^2 + v^2)/2)] =
+    # c det(I + Sigma)^(-3/2) (= d/dc of the first, Price's theorem)
+    def det(a, b, c):
+        return (1 + a) * (1 + b) - c**2
+
+    return Activation("gaussian", {}, sp.exp(-Z**2 / 2), -Z * sp.exp(-Z**2 / 2), "closed", (), {
+        "dual": lambda a, b, c: 1 / sp.sqrt(det(a, b, c)),
+        "dual_diag": lambda a: 1 / sp.sqrt(1 + 2 * a),
+        "dual_prime": lambda a, b, c: c / det(a, b, c) ** sp.Rational(3, 2),
+        "dual_prime_diag": lambda a: a / (1 + 2 * a) ** sp.Rational(3, 2)},
+        "E = det(I + Sigma)^(-1/2), E' = c det(I + Sigma)^(-3/2)")
+
+
+def make_gelu():
+    """GELU phi(z) = z Phi(z), Phi the standard normal CDF (the exact GELU, not the tanh
+    approximation).  With Phi(u) = P(xi <= u), xi ~ N(0, 1) independent, the dual is
+    E[u v 1{p > 0} 1{q > 0}] for p = u - xi1, q = v - xi2, whose covariance is
+    [[1+a, c], [c, 1+b]] (det D); second-order Stein gives
+    c/4 + c asin(r)/(2 pi) + (ab D + c^2) / (2 pi (1+a)(1+b) sqrt D), r = c/sqrt((1+a)(1+b)),
+    and its c-derivative (Price's theorem) is E[phi'(u) phi'(v)].  |r| < 1 and D >= 1 + a + b
+    for every covariance, so no clipping is needed."""
+    Phi = (1 + sp.erf(Z / sp.sqrt(2))) / 2
+    phi = Z * Phi
+    dphi = Phi + Z * sp.exp(-Z**2 / 2) / sp.sqrt(2 * sp.pi)
+
+    def parts(a, b, c):
+        p = (1 + a) * (1 + b)
+        return p, p - c**2, sp.asin(c / sp.sqrt(p))
+
+    def dual(a, b, c):
+        p, d, th = parts(a, b, c)
+        return c / 4 + c * th / (2 * sp.pi) + (a * b * d + c**2) / (2 * sp.pi * p * sp.sqrt(d))
+
+    def dual_prime(a, b, c):
+        p, d, th = parts(a, b, c)
+        return (sp.Rational(1, 4) + th / (2 * sp.pi)
+                + c * (a + b + 2) / (2 * sp.pi * p * sp.sqrt(d))
+                + c / (2 * sp.pi * d ** sp.Rational(3, 2)))
+
+    def dual_diag(a):
+        th = sp.asin(a / (1 + a))
+        return a / 4 + a * th / (2 * sp.pi) + a**2 / (sp.pi * (1 + a) * sp.sqrt(1 + 2 * a))
+
+    def dual_prime_diag(a):
+        th = sp.asin(a / (1 + a))
+        return (sp.Rational(1, 4) + th / (2 * sp.pi) + a / (sp.pi * (1 + a) * sp.sqrt(1 + 2 * a))
+                + a / (2 * sp.pi * (1 + 2 * a) ** sp.Rational(3, 2)))
+
+    return Activation("gelu", {}, phi, dphi, "closed", (), {
+        "dual": dual, "dual_diag": dual_diag,
+        "dual_prime": dual_prime, "dual_prime_diag": dual_prime_diag},
+        "exact GELU z Phi(z): second-order Stein on E[u v 1{u > xi1} 1{v > xi2}]; "
+        "E[phi' phi'] = d/dc E[phi phi]")
