@@ -23,7 +23,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .functions import QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
+from .functions import HERMITE_K, QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
 from .symbols import identifier, y_side
 
 # ------------------------------------------------------------------------ expressions
@@ -39,6 +39,10 @@ class TextPrinter(StrPrinter):
     def _print_QuadratureExpectationBase(self, expr):
         args = ", ".join(self._print(x) for x in expr.args)
         return "E_GL%d[%s](%s)" % (QUAD_ORDER, expr.label, args)
+
+    def _print_HermiteExpectationBase(self, expr):
+        args = ", ".join(self._print(x) for x in expr.args)
+        return "E_H%d[%s](%s)" % (HERMITE_K, expr.label, args)
 
 
 def text(expr):
