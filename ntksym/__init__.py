@@ -9,11 +9,27 @@
 See README.md for the conventions.
 """
 
-from ntksym.architecture import Architecture, load_spec
-from ntksym.architecture import loads_spec_arch as loads_spec
 from ntksym.errors import DataError, NtksymError, SpecError
 
 __version__ = "0.1.0"
+
+# Loaded on first use (PEP 562): ``import ntksym`` (and ``ntksym --help``) stays as cheap as the
+# errors above; the spec machinery (sympy, networkx) arrives with the first spec.
+_LAZY = {"Architecture": "Architecture", "load_spec": "load_spec",
+         "loads_spec": "loads_spec_arch"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from ntksym import architecture
+        value = getattr(architecture, _LAZY[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ntksym' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
 
 
 def kernel(arch, X, X2=None, kind="ntk", **kw):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
-from ntksym.derive import derive
+from ntksym.derive import derive, gradient_program
 from ntksym.spec.graph import build_graph
 from ntksym.spec.parse import Spec, load_spec_file, loads_spec
 
@@ -56,14 +56,60 @@ class Architecture:
         spec = replace(self.spec, input_shape=tuple(int(s) for s in shape))
         return Architecture(spec)
 
-    def derive(self, per_layer=False):
-        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.derive`."""
-        if per_layer not in self._programs:
-            self._programs[per_layer] = derive(self.graph, per_layer=per_layer)
-        return self._programs[per_layer]
+    def derive(self, per_layer=False, gradient=False):
+        """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.derive`.
+        ``gradient``: with the tangents dK/dtheta of every learnable constant
+        (:func:`ntksym.derive.gradient_program`)."""
+        key = (bool(per_layer), bool(gradient))
+        if key not in self._programs:
+            self._programs[key] = (gradient_program(self.derive(per_layer), self.spec.path)
+                                   if gradient else derive(self.graph, per_layer=per_layer))
+        return self._programs[key]
+
+    @property
+    def hyperparameters(self):
+        """{name: value} of the learnable constants, in the spec's order (may be empty)."""
+        return self.spec.hyperparameters
+
+    def with_hyperparameters(self, values):
+        """The same architecture with learnable constants set to ``values`` ({name: value}).
+
+        >>> import ntksym
+        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\n'
+        ...                       'kind = "dense"\\nweight_var = { value = 2.0, learn = true }\\n')
+        >>> a.with_hyperparameters({"weight_var_dense_0": 3.0}).hyperparameters
+        {'weight_var_dense_0': 3.0}
+        """
+        return Architecture(self.spec.with_hyperparameters(values))
+
+    def to_toml(self) -> str:
+        """The spec as TOML text that loads back to the same graph, derivation and kernels
+        (:func:`ntksym.spec.emit.spec_to_toml`: one table per layer, ``repeat``, shorthands and
+        blocks expanded, ``[defaults]`` kept, comments dropped).
+
+        >>> import ntksym
+        >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+        ...                       '[[layer]]\\nkind = "dense"\\nactivation = "erf"\\n'
+        ...                       '[[layer]]\\nkind = "dense"\\n')
+        >>> Architecture.from_toml(a.to_toml()).hash == a.hash
+        True
+        """
+        from ntksym.spec.emit import spec_to_toml
+        return spec_to_toml(self.spec)
+
+    @classmethod
+    def from_toml(cls, text, path=None) -> "Architecture":
+        """The Architecture of spec text (as :func:`ntksym.loads_spec`)."""
+        return cls(loads_spec(text, path))
 
     def __repr__(self):
         return f"Architecture({self.name!r}, {len(self.spec.layers)} layers)"
+
+    def __deepcopy__(self, memo):
+        # a value: its spec is never changed in place (``with_*`` make new ones), and what it
+        # caches (graph, programs) follows from the spec; scikit-learn clones deep-copy
+        # parameters at every optimizer step, which must not copy the sympy programs
+        return self
 
 
 def load_spec(path) -> Architecture:

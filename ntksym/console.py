@@ -19,9 +19,9 @@ False
 from __future__ import annotations
 
 import signal
-import sys
 import warnings
 
+from ntksym import progress
 from ntksym.errors import NumericalWarning
 
 _INTERRUPTS: list = []
@@ -38,7 +38,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         key = str(message).split(":", 1)[0]           # "the nngp kernel underflows"
         if key not in _SHOWN:
             _SHOWN.add(key)
-            print(f"ntksym: warning: {message}", file=sys.stderr, flush=True)
+            progress.write(f"ntksym: warning: {message}")     # not into a progress line
     else:
         _SHOW(message, category, filename, lineno, file, line)
 

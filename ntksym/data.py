@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .tabular import is_delimited, read_delimited, shape_rows
 
 __all__ = [
     "Dataset",
@@ -494,12 +495,17 @@ def read_numpy(path, name: str = "X", pick=None):
         raise DataError(f"{where}: cannot read it (corrupt or not a numpy file: {e})") from None
 
 
-def load_array(path, name: str = "X") -> np.ndarray:
-    """Load a numeric array from ``.npy`` or ``.npz`` without ever unpickling.
+def load_array(path, name: str = "X", delimiter=None, header=None,
+               input_shape=None) -> np.ndarray:
+    """Load a numeric array from ``.npy``, ``.npz``, ``.csv`` or ``.tsv`` without ever
+    unpickling.
 
     In an ``.npz``, the array is the one under key ``x`` or ``X``, or the only one.  ``name``
     is how messages refer to the array (``--x``, ``--x2`` ...).  Reading goes through
-    :func:`read_numpy`, so corrupt files and lying headers are DataErrors.
+    :func:`read_numpy`, so corrupt files and lying headers are DataErrors.  Delimited text
+    (``.csv``, ``.tsv``, or any text file with a ``delimiter``; ``header`` True/False/None =
+    auto) is read by :mod:`ntksym.tabular`: one example per row, reshaped to ``input_shape``
+    when given; a bad cell is a DataError naming its line and column.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "x.npy"); np.save(p, np.eye(2))
@@ -507,8 +513,12 @@ def load_array(path, name: str = "X") -> np.ndarray:
     (2, 2)
     """
     path = Path(path)
+    if is_delimited(path, delimiter):
+        X = read_delimited(path, name, delimiter, header)
+        return X if input_shape is None else shape_rows(X, input_shape, name, path)
     if path.suffix not in (".npy", ".npz"):
-        raise DataError(f"{name}: {path}: expected a .npy or .npz file")
+        raise DataError(f"{name}: {path}: expected a .npy, .npz, .csv or .tsv file (or a "
+                        "text file with --delimiter)")
 
     def pick(keys):
         key = next((k for k in ("x", "X") if k in keys), None)

@@ -26,6 +26,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ntksym.errors import SpecError
+from ntksym.ir.hyper import HyperSymbol, split_tangent
 from ntksym.ir.program import Assign, Elementwise, KernelProgram, Structural
 from ntksym.ir.symbols import y_side
 from ntksym.layers import LAYER_KINDS
@@ -92,7 +93,9 @@ class Derivation:
         lists ``cross`` and ``diag``.  Returns the new (cross, diagonal) states."""
 
         def fresh(expr, name, target):
-            if isinstance(expr, sp.Symbol) or expr.is_Number:
+            # a hyperparameter alone (a per-layer bias term b) is a value, not state: assign it
+            if (isinstance(expr, sp.Symbol) and not isinstance(expr, HyperSymbol)) \
+                    or expr.is_Number:
                 return expr
             s = sym(name)
             target.append(Assign(s, expr))
@@ -180,7 +183,8 @@ class Derivation:
             input_cross=self.input_cross, input_diag=self.input_diag,
             input_scale=g["input_shape"][-1], steps=self.steps, outputs=outputs,
             diag_outputs=diag_outputs, per_layer=self.per_layer, shapes=self.shapes,
-            notes=notes)
+            notes=notes, hyperparameters={HyperSymbol(n): v for n, v in
+                                          g.get("hyperparameters", {}).items()})
 
 
 def derive(graph, per_layer: bool = False) -> KernelProgram:
@@ -197,13 +201,39 @@ def _spatial(hw):
     return (1, 1) if hw is None else (int(hw[0]), int(hw[1]))
 
 
+def gradient_program(program: KernelProgram, path=None) -> KernelProgram:
+    """``program`` with the tangents dK/dtheta of its learnable constants
+    (:func:`ntksym.ir.tangent.tangent_program`); SpecError (naming ``path``) when it has none or
+    a derivative does not exist.
+
+    >>> from ntksym import loads_spec
+    >>> a = loads_spec('name = "m"\\ninput = { shape = [3] }\\n[[layer]]\\nkind = "dense"\\n'
+    ...                'bias_var = { value = 0.5, learn = true, name = "b" }\\n')
+    >>> g = gradient_program(a.derive())
+    >>> g.gradient, str(g.outputs["dnngp/d[b]"])
+    (('b',), 'dSigma_1/d[b]')
+    """
+    from ntksym.ir.tangent import tangent_program
+    if not program.hyperparameters:
+        raise SpecError(f"'{program.name}' has no learnable constants to differentiate; mark "
+                        "one with e.g. weight_var = { value = 2.0, learn = true }", file=path)
+    try:
+        return tangent_program(program)
+    except ValueError as e:
+        raise SpecError(str(e), file=path) from None
+
+
 def restrict_to_nngp(p: KernelProgram) -> KernelProgram:
-    """The same program without the NTK lines (for ``ntksym derive --kernel nngp``)."""
+    """The same program without the NTK lines (for ``ntksym derive --kernel nngp``), tangents
+    of the NTK entries included."""
 
     def keep(a):
-        return not a.target.name.startswith("Theta_")
+        t = split_tangent(a.target.name)
+        return not (t[0] if t else a.target.name).startswith("Theta_")
+
+    def nngp(outs):
+        return {k: v for k, v in outs.items() if k == "nngp" or k.startswith("dnngp/")}
 
     steps = [replace(s, cross=[a for a in s.cross if keep(a)], diag=[a for a in s.diag if keep(a)])
              if isinstance(s, Elementwise) else s for s in p.steps]
-    return replace(p, steps=steps, outputs={"nngp": p.outputs["nngp"]},
-                   diag_outputs={"nngp": p.diag_outputs["nngp"]})
+    return replace(p, steps=steps, outputs=nngp(p.outputs), diag_outputs=nngp(p.diag_outputs))

@@ -16,6 +16,14 @@ Parameters common to both:
   a ``DataError`` suggesting a ridge.  Tune it with ``GridSearchCV``.
 * ``dtype``: ``"float64"`` (default) or ``"float32"`` for the kernel evaluation; the solve is
   always float64.
+* ``hyperparameters``: the values of the spec's learnable constants (``weight_var = { value
+  = 2.0, learn = true }``, docs/hyperparameters.md).  ``None`` (default): the spec's values.
+  A dict ``{name: value}``: those values -- so ``GridSearchCV(est, {"hyperparameters":
+  [...]})`` tunes them by cross-validated error.  ``"lml"``: fitted on the training data by
+  maximizing the Gaussian-process log marginal likelihood of the targets as given (zero-mean
+  prior; :mod:`ntksym.apps.marginal`), the noise variance with them; the fitted noise
+  variance is then the ridge (``ridge`` is its starting value when > 0).  The values used are
+  in ``hyperparameters_`` (and the fitted noise in ``ridge_``).
 * ``input_shape``: how a 2-D row of ``X`` becomes one network input.  ``"auto"`` (default):
   for a spec whose input is a vector, the vector has as many entries as ``X`` has columns (the
   spec's own d is replaced, so one MLP spec serves any tabular data set; kernels of an MLP
@@ -60,7 +68,7 @@ def _shared(arch):
     return _ARCHITECTURES.setdefault(arch.hash, arch)
 
 
-def _load_architecture(spec):
+def load_architecture(spec):
     """A path, spec text or Architecture -> Architecture."""
     import ntksym
 
@@ -111,12 +119,13 @@ def _kernel(arch, X, X2, kind, dtype):
 
 class _NTKBase(BaseEstimator):
     def __init__(self, spec=None, kernel="ntk", ridge=0.0, dtype="float64",
-                 input_shape="auto"):
+                 input_shape="auto", hyperparameters=None):
         self.spec = spec
         self.kernel = kernel
         self.ridge = ridge
         self.dtype = dtype
         self.input_shape = input_shape
+        self.hyperparameters = hyperparameters
 
     def _check_params(self):
         if self.spec is None:
@@ -132,12 +141,35 @@ class _NTKBase(BaseEstimator):
 
     def _fit_targets(self, X, Y):
         self._check_params()
-        self.arch_, self.input_shape_ = with_input_shape(
-            _load_architecture(self.spec), self.input_shape, X.shape[1])
+        arch, self.input_shape_ = with_input_shape(
+            load_architecture(self.spec), self.input_shape, X.shape[1])
         self.X_fit_ = X.reshape((len(X),) + self.input_shape_)
+        self.arch_, self.ridge_ = self._hyperparameters(arch, self.X_fit_, Y)
+        self.hyperparameters_ = dict(self.arch_.hyperparameters)
         K = _kernel(self.arch_, self.X_fit_, None, self.kernel, self.dtype)
-        self.dual_coef_ = kernel_weights(K, Y, float(self.ridge))
+        self.dual_coef_ = kernel_weights(K, Y, self.ridge_)
         return self
+
+    def _hyperparameters(self, arch, X, Y):
+        """(architecture at the values to use, ridge) for ``hyperparameters``."""
+        hp = self.hyperparameters
+        if hp is None:
+            return arch, float(self.ridge)
+        if isinstance(hp, dict):
+            try:
+                return arch.with_hyperparameters(hp), float(self.ridge)
+            except KeyError as e:
+                raise ValueError(f"hyperparameters: {e.args[0]}") from None
+        if isinstance(hp, str) and hp == "lml":
+            from ntksym.apps.marginal import fit_hyperparameters
+            start = float(self.ridge) if self.ridge > 0 else max(0.1 * float(np.mean(Y ** 2)),
+                                                                   1e-6)
+            r = fit_hyperparameters(arch, X, Y, kind=self.kernel, noise=start,
+                                    normalize_y=False)
+            self.lml_ = r.lml
+            return r.arch, r.noise
+        raise ValueError(f"hyperparameters must be None, a dict {{name: value}} or 'lml', "
+                         f"got {hp!r}")
 
     def _scores(self, X):
         check_is_fitted(self, "dual_coef_")
@@ -212,7 +244,7 @@ class KernelCallable:
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         self.spec, self.kind, self.dtype, self.input_shape = spec, kind, dtype, input_shape
-        self._arch = _load_architecture(spec)      # fail early on a bad spec
+        self._arch = load_architecture(spec)      # fail early on a bad spec
 
     def __call__(self, X, Y=None):
         X = np.asarray(X, dtype=np.float64)

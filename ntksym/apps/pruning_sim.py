@@ -44,6 +44,7 @@ import time
 import numpy as np
 
 from ntksym.errors import NtksymError
+from ntksym.progress import track
 
 WEIGHTS = ("uniform", "gaussian")
 PRUNINGS = ("magnitude", "random")
@@ -142,7 +143,7 @@ def observed_gap(Ws_f, Ws_F, rng, n_random=2048, n_ascent=32, steps=100, lr=0.3,
     """
     d0 = Ws_F[0].shape[1]
     best_vals, best_X = [], []
-    for s in range(0, n_random, chunk):
+    for s in track(range(0, n_random, chunk), "random input batches"):
         X = rng.standard_normal((min(chunk, n_random - s), d0))
         X /= np.linalg.norm(X, axis=1, keepdims=True)
         best_vals.append(gaps(Ws_f, Ws_F, X))
@@ -151,7 +152,7 @@ def observed_gap(Ws_f, Ws_F, rng, n_random=2048, n_ascent=32, steps=100, lr=0.3,
     random_best = float(vals.max())
     X = X[np.argsort(vals)[-n_ascent:]].copy()
     best = random_best
-    for t in range(steps):
+    for t in track(range(steps), "gradient ascent steps"):
         _, G = gap_gradient(Ws_f, Ws_F, X)
         G -= np.sum(G * X, axis=1, keepdims=True) * X       # tangent to the sphere
         norm = np.linalg.norm(G, axis=1, keepdims=True)

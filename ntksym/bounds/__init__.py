@@ -15,25 +15,33 @@ True
 from __future__ import annotations
 
 import difflib
+import importlib
 
-from ntksym.bounds import allen_zhu_li_song, arora, chatterji_long_bartlett, qian_klabjan, yang_wang
-from ntksym.bounds.core import Assumption, Bound, SymbolInfo
 from ntksym.errors import NtksymError
 
-PAPERS = {
-    "yang_wang": yang_wang,
-    "qian_klabjan": qian_klabjan,
-    "arora": arora,
-    "chatterji_long_bartlett": chatterji_long_bartlett,
-    "allen_zhu_li_song": allen_zhu_li_song,
-}
+#: the papers' modules, imported on first use (PEP 562): each builds its sympy expressions at
+#: import, about a second in all, which ``ntksym --help`` and ``import ntksym.bounds.commands``
+#: need not pay
+PAPER_NAMES = ("yang_wang", "qian_klabjan", "arora", "chatterji_long_bartlett",
+               "allen_zhu_li_song")
+_CORE = ("Assumption", "Bound", "SymbolInfo")
+
+
+def __getattr__(name):
+    if name == "PAPERS":
+        return {p: importlib.import_module(f"ntksym.bounds.{p}") for p in PAPER_NAMES}
+    if name in PAPER_NAMES:
+        return importlib.import_module(f"ntksym.bounds.{name}")
+    if name in _CORE:
+        return getattr(importlib.import_module("ntksym.bounds.core"), name)
+    raise AttributeError(f"module 'ntksym.bounds' has no attribute {name!r}")
 
 
 def all_bounds():
     """Every bound of every paper: ``{qualified name: Bound}``, sorted by name."""
     out = {}
-    for mod in PAPERS.values():
-        out.update(mod.BOUNDS)
+    for p in PAPER_NAMES:
+        out.update(importlib.import_module(f"ntksym.bounds.{p}").BOUNDS)
     return dict(sorted(out.items()))
 
 

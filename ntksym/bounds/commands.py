@@ -16,6 +16,7 @@ import json
 import click
 
 from ntksym.errors import NtksymError
+from ntksym.report import fmt_num
 
 
 def _pairs(items):
@@ -51,11 +52,66 @@ def list_(as_json):
                                    f"{b.lhs.name} {b.relation} {b.expr}", "source": b.source}
                                for k, b in bounds.items()}, indent=2))
         return
-    width = max(map(len, bounds))
+    click.echo(list_text(bounds))
+
+
+def list_text(bounds, width=100):
+    """``bounds list``: per paper, each bound's name and status, then its relation on the next
+    line (wrapped where it is longer than ``width``, between the outermost terms first).
+
+    >>> from ntksym.bounds import get
+    >>> print(list_text({"yang_wang.crossover_eps": get("yang_wang.crossover_eps")}))
+    yang_wang
+      crossover_eps  explicit
+        eps_star = L**2*sqrt(alpha)
+    """
+    papers = {}
     for k, b in bounds.items():
-        click.echo(f"{k:{width}s}  {b.status:22s}  {b.lhs.name} {b.relation} ...")
+        paper, _, short = k.partition(".")
+        papers.setdefault(paper, []).append((short, b))
+    nw = max(len(short) for entries in papers.values() for short, _ in entries)
+    lines = []
+    for paper, entries in papers.items():
+        lines.append(paper)
+        for short, b in entries:
+            lines.append(f"  {short:{nw}s}  {b.status}")
+            lines += ["    " + r for r in wrap_formula(f"{b.lhs.name} {b.relation} {b.expr}",
+                                                         width - 4)]
+    return "\n".join(lines)
 
 
+def wrap_formula(text, width):
+    """Lines of at most ``width`` characters, broken at spaces as shallow in the parentheses
+    as will do (between the terms of a sum or the arguments of Max before inside them);
+    continuation lines are indented by two.
+
+    >>> wrap_formula("d >= Max(a + b, c + e)", 16)
+    ['d >= Max(a + b,', '  c + e)']
+    >>> wrap_formula("d >= Max(a + b, c + e)", 12)
+    ['d >=', '  Max(a + b,', '  c + e)']
+    """
+    if len(text) <= width:
+        return [text]
+    depth, spaces = 0, []
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == " ":       # after a comma: between arguments, before inside one
+            spaces.append((i, depth - 0.5 if text[i - 1] == "," else depth))
+    for limit in sorted({d for _, d in spaces}):
+        lines, start, last = [], 0, None
+        for i, d in spaces + [(len(text), -1)]:        # the end of the text closes the last
+            if d > limit:
+                continue
+            if i - start > width - (2 if lines else 0) and last is not None:
+                lines.append(text[start:last])
+                start = last + 1
+            last = i if i < len(text) else None
+        lines.append(text[start:])
+        lines = [lines[0]] + ["  " + ln for ln in lines[1:]]
+        if all(len(ln) <= width for ln in lines):
+            return lines
+    return lines
 @bounds_group.command("show")
 @click.argument("name")
 @click.option("--latex", is_flag=True, help="print the relation as LaTeX only.")
@@ -92,7 +148,7 @@ def eval_(name, values, latex, as_json):
         return
     if latex:
         click.echo(b.latex())
-    click.echo(f"{b.lhs.name} {b.relation} {v}    [{b.status}]")
+    click.echo(f"{b.lhs.name} {b.relation} {fmt_num(v, 6)}    [{b.status}]")
     for text, ok in report:
         if ok is False:
             click.echo(f"warning: assumption fails: {text}", err=True)
@@ -114,4 +170,4 @@ def solve(name, var, values, as_json):
         click.echo(json.dumps({"name": b.name, "var": var, "solutions": roots}, indent=2))
     else:
         for r in roots:
-            click.echo(f"{var} = {r!r}")
+            click.echo(f"{var} = {fmt_num(r, 6)}")

@@ -32,13 +32,35 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
+def module_path(source: str, stem: str) -> Path:
+    """Where :func:`load_module` writes ``source``."""
+    return cache_dir() / f"ntksym_gen_{stem}_{source_hash(source)}.py"
+
+
+def is_compiled(source: str, stem: str) -> bool:
+    """Whether Numba's disk cache holds machine code of the module of ``source`` (an index
+    file of one of its functions), without importing Numba: then loading it costs no JIT.
+
+    Numba keeps the cache beside the source (``__pycache__``) or, with ``NUMBA_CACHE_DIR``,
+    in ``$NUMBA_CACHE_DIR/<folder>_<sha1 of the folder's path>`` (numba.core.caching).
+    """
+    path = module_path(source, stem)
+    folder = path.parent.resolve()
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        digest = hashlib.sha1(str(folder).encode()).hexdigest()
+        where = Path(os.environ["NUMBA_CACHE_DIR"]) / f"{folder.name}_{digest}"
+    else:
+        where = folder / "__pycache__"
+    return path.exists() and any(where.glob(f"{path.stem}.*.nbi"))
+
+
 def load_module(source: str, stem: str):
     """Write ``source`` to the cache (atomically, once) and import it; memoized per process."""
     key = f"{stem}_{source_hash(source)}"
     mod = _LOADED.get(key)
     if mod is not None:
         return mod
-    path = cache_dir() / f"ntksym_gen_{key}.py"
+    path = module_path(source, stem)
     if not path.exists() or path.read_text() != source:
         with atomic_write(path) as fh:
             fh.write(source)

@@ -49,14 +49,22 @@ def generate_source(program: KernelProgram, target="cpu", **options) -> str:
     return _generator(program.input_kind, target)(program, **options)
 
 
-def compile_program(program: KernelProgram, target="cpu", **options):
-    """Generate, cache on disk (keyed by the source hash) and import the module.
-
-    CUDA device code compiles lazily, at the first launch (numba.cuda JIT; nothing is
-    compiled under the simulator)."""
-    from ntksym.codegen.cache import load_module
+def module_stem(program: KernelProgram, target="cpu", **options) -> str:
+    """The name stem of the cached module of ``program`` (:mod:`ntksym.codegen.cache`)."""
     name = program.name.replace("-", "_")
     if target == "cuda":
         prefix = "cuda_image_" if program.input_kind == "image" else "cuda_"
         name = prefix + name + "_" + options.get("dtype", "float64")
-    return load_module(generate_source(program, target, **options), name)
+    return name
+
+
+def compile_program(program: KernelProgram, target="cpu", source=None, **options):
+    """Generate (unless ``source`` is given), cache on disk (keyed by the source hash) and
+    import the module.
+
+    CUDA device code compiles lazily, at the first launch (numba.cuda JIT; nothing is
+    compiled under the simulator)."""
+    from ntksym.codegen.cache import load_module
+    if source is None:
+        source = generate_source(program, target, **options)
+    return load_module(source, module_stem(program, target, **options))

@@ -40,6 +40,9 @@ from ntksym.codegen.common import (
     cse_block,
     emitter_of,
     function,
+    hyper_arg,
+    hyper_constants,
+    hyper_lines,
     module_header,
     pick_source,
     quadrature_source,
@@ -151,7 +154,7 @@ _DRIVERS = '''
 # re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
 
 @njit(cache=True, nogil=True)
-def diagonal(X):
+def diagonal(X{hp}):
     """Per-image diagonals D (n, NSLOT, PMAX) and exact K(x, x) outputs O (n, len(OUTPUTS))."""
     n = X.shape[0]
     D = np.zeros((n, NSLOT, PMAX))
@@ -159,7 +162,7 @@ def diagonal(X):
     for i in range(n):
         buf = np.empty((NBUF, BUFLEN))
         tmp = np.empty(TMPSIZE)
-        v = image_pass(X[i], buf, tmp, D[i])
+        v = image_pass(X[i], buf, tmp, D[i]{hp})
 {store_diag}
     return D, O
 
@@ -167,7 +170,7 @@ def diagonal(X):
 {pick}
 
 @njit(cache=True, nogil=True)
-def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
+def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric{hp}):
     """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
     for t in range(rows.shape[0]):
         i = rows[t]
@@ -175,7 +178,7 @@ def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
         tmp = np.empty(TMPSIZE)
         j0 = i + 1 if symmetric else 0
         for j in range(j0, X2.shape[0]):
-            v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j])
+            v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j]{hp})
             for q in range(select.shape[0]):
                 out[q, i, j] = _pick(v, select[q])
 '''
@@ -275,7 +278,7 @@ class FullSchedule:
     def lines(self, store):
         p, sl = self.p, self.slots
         s0 = p.input_cross.name
-        L = ["Dx = D", "Dy = D"] if store else []
+        L = (["Dx = D", "Dy = D"] if store else []) + hyper_lines(p)
         L.append(f"_gram(Xa, Xb, {float(p.input_scale)!r}, buf[{sl.slot[s0]}])")
         L += self.store_diag(s0, store)
         for k, step in enumerate(p.steps):
@@ -310,9 +313,10 @@ def generate_image_source(program: KernelProgram) -> str:
     else:
         schedule, buflen = "full", pmax * pmax
         full = FullSchedule(program, slots, printer)
-        fns = (function("\n\n@njit(cache=True)\ndef image_pass(Xa, buf, tmp, D):\n    Xb = Xa\n",
-                        full.lines(store=True)) +
-               function("\n\n@njit(cache=True)\ndef pair_pass(Xa, Xb, buf, tmp, Dx, Dy):\n",
+        hp = hyper_arg(program)
+        fns = (function(f"\n\n@njit(cache=True)\ndef image_pass(Xa, buf, tmp, D{hp}):\n"
+                        "    Xb = Xa\n", full.lines(store=True)) +
+               function(f"\n\n@njit(cache=True)\ndef pair_pass(Xa, Xb, buf, tmp, Dx, Dy{hp}):\n",
                         full.lines(store=False)))
         templates = ""
     header = module_header(
@@ -324,12 +328,12 @@ def generate_image_source(program: KernelProgram) -> str:
         constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}",
                    f"SCHEDULE = {schedule!r}",
                    f"NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = {slots.nbuf}, {pmax}, {buflen}, "
-                   f"{buflen}, {max(len(slots.diag_slot), 1)}"])
+                   f"{buflen}, {max(len(slots.diag_slot), 1)}"] + hyper_constants(program))
     header += corr_source() + clip1_source('njit(cache=True, inline="always")') + _HELPERS
     n_out = len(out_names)
     store = "\n".join(f"        O[i, {k}] = v[{k}]" for k in range(n_out))
     drivers = _DRIVERS.format(n_out=n_out, pick=pick_source(n_out, NJIT, "math.nan"),
-                              store_diag=store)
+                              store_diag=store, hp=hyper_arg(program))
     return (header + acos_source() + templates + quadrature_source(printer) + fns +
             drivers).rstrip() + "\n"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ntksym.ir.hyper import HyperSymbol
 from ntksym.ir.program import Elementwise
 
 
@@ -32,7 +33,7 @@ def reads(step):
     """The pixel-pair entries a step reads (names, sorted for elementwise steps)."""
     if isinstance(step, Elementwise):
         return sorted({s.name for a in step.cross for s in a.expr.free_symbols
-                       if not is_diag(s.name)})
+                       if not is_diag(s.name) and not isinstance(s, HyperSymbol)})
     return [s.name for s in step.inputs if isinstance(s, sp.Symbol) and not is_diag(s.name)]
 
 

@@ -50,6 +50,15 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return identifier(expr.name)
 
+    def _print_HyperSymbol(self, expr):
+        # a learnable constant: a local of the generated function, read from its ``hp``
+        # argument (:func:`ntksym.codegen.common.hyper_lines`)
+        return "hp_" + identifier(expr.name)
+
+    def _print_RecipSqrt1m(self, expr):
+        x = self._print(expr.args[0])
+        return "(1.0/math.sqrt(1.0 - %s*%s) if abs(%s) < 1.0 else 0.0)" % (x, x, x)
+
     def _print_Rational(self, expr):
         return repr(float(expr))
 

@@ -29,7 +29,16 @@ True
 
 from __future__ import annotations
 
-from ntksym.codegen.common import corr_source, cse_block, module_header, quadrature_source
+from ntksym.codegen.common import (
+    corr_source,
+    cse_block,
+    hyper_arg,
+    hyper_check,
+    hyper_constants,
+    hyper_lines,
+    module_header,
+    quadrature_source,
+)
 from ntksym.codegen.printer import NumbaPrinter, identifier
 from ntksym.ir.ops import Readout
 from ntksym.ir.program import Elementwise, KernelProgram, Structural
@@ -95,16 +104,16 @@ _EQ_SETUP = """    T = X.shape[1]
 """
 
 _EQ_SYM = """            if eq:
-                _row_eq(X, D, R, X2t, D2, R2, out, r, r + 1, T)
+                _row_eq(X, D, R, X2t, D2, R2, out, r, r + 1, T{hp})
                 if n1 - 1 - r != r:
-                    _row_eq(X, D, R, X2t, D2, R2, out, n1 - 1 - r, n1 - r, T)
+                    _row_eq(X, D, R, X2t, D2, R2, out, n1 - 1 - r, n1 - r, T{hp})
                 continue
 """
 
 _EQ_NON = """            if eq:
-                _row_eq(X, D, R, X2t, D2, R2, out, i, 0, T)
+                _row_eq(X, D, R, X2t, D2, R2, out, i, 0, T{hp})
             else:
-                _row(X, L, D, R, X2, L2, D2, R2, out, i, 0)
+                _row(X, L, D, R, X2, L2, D2, R2, out, i, 0{hp})
 """
 
 
@@ -112,6 +121,8 @@ def generate_sequence_source(p: KernelProgram) -> str:
     """The standalone Numba module of a sequence KernelProgram, as Python source text."""
     printer = NumbaPrinter()
     pr = printer.doprint
+    hp = hyper_arg(p)                 # learnable constants: their values, an argument
+    unpack = hyper_lines(p)
     grid, readout, scalar = split_phases(p)
     mode, frm = readout.op.mode, readout.op.start
     if mode == "all":
@@ -140,7 +151,7 @@ def generate_sequence_source(p: KernelProgram) -> str:
     col = {n: k for k, n in enumerate(gdiag)}
 
     # diag_series: one exact recursion over t per example
-    body = ["D = np.zeros((max(Xi.shape[0], 1), %d))" % len(gdiag)]
+    body = unpack + ["D = np.zeros((max(Xi.shape[0], 1), %d))" % len(gdiag)]
     for s in grid:
         if isinstance(s, Structural):
             body += [f"{identifier(pv.name)} = {pr(init)}" for pv, _, init in s.op.carry_diag]
@@ -154,7 +165,7 @@ def generate_sequence_source(p: KernelProgram) -> str:
     loop += [f"D[t, {col[n]}] = {identifier(n)}" for n in gdiag]
     body += ["    " + l for l in loop]
     body.append("return D")
-    diag_fn = "\n\n@njit(cache=True)\ndef diag_series(Xi, Li):\n" + _ind(body, 4)
+    diag_fn = f"\n\n@njit(cache=True)\ndef diag_series(Xi, Li{hp}):\n" + _ind(body, 4)
 
     # ---- pair: walk diagonals
     cross_assigns = [a for s in grid for a in parts(s)[0]]
@@ -211,10 +222,10 @@ def generate_sequence_source(p: KernelProgram) -> str:
     pair_src = f'''
 
 @njit(cache=True)
-def pair(Xi, Li, Di, Xj, Lj, Dj, same, acc, grid):
+def pair(Xi, Li, Di, Xj, Lj, Dj, same, acc, grid{hp}):
     """Grid phase of one pair: readout sums into acc (mean), the last values (last), or every
     output at every (t, t') into grid (all)."""
-    for q in range(acc.shape[0]):
+{_ind(unpack, 4)}    for q in range(acc.shape[0]):
         acc[q] = 0.0
     {offsets}
     for off in range(lo, hi + 1):
@@ -244,7 +255,7 @@ def pair(Xi, Li, Di, Xj, Lj, Dj, same, acc, grid):
 
 
 @njit(cache=True)
-def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
+def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T{hp}):
     """Row i against j >= j0 when every sequence has length T (cross pairs only).
 
     X2t (T, d, n2): X2 with the examples last, so that the input products of step t for the
@@ -252,7 +263,7 @@ def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
     nj = X2t.shape[2] - j0
     if nj <= 0:
         return
-    Xi = X[i]
+{_ind(unpack, 4)}    Xi = X[i]
     Di = D[i]
     P = np.empty(nj)
 {_ind([f"{pv}_a = np.zeros(nj)" for pv, _ in arr], 4)}    accs = np.zeros((nj, {n_acc}))
@@ -269,7 +280,7 @@ def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
     res = np.empty({n_out})
     for jj in range(nj):
         _normalize(accs[jj], T, T, v)
-        scalar_cross(v, R[i, :N_R], R2[j0 + jj, :N_R], res)
+        scalar_cross(v, R[i, :N_R], R2[j0 + jj, :N_R], res{hp})
         for q in range({n_out}):
             out[q, i, j0 + jj] = res[q]
 '''
@@ -283,19 +294,19 @@ def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
         for s in scalar:
             sdiag += [a.target.name for a in s.diag]
         scol = {n: k for k, n in enumerate(sdiag)}
-        body = [f"{identifier(t.name)}_xx = v[{q}]" for q, t in enumerate(tg)]
+        body = unpack + [f"{identifier(t.name)}_xx = v[{q}]" for q, t in enumerate(tg)]
         for k, s in enumerate(scalar):
             body += [f"# {s.node}"] + _blocks(s.diag, printer, f"sd{k}_")
         body += [f"R[{scol[n]}] = {identifier(n)}" for n in sdiag]
         body += [f"R[{len(sdiag) + q}] = {pr(p.diag_outputs[o])}" for q, o in enumerate(out_names)]
-        sd_fn = ("\n\n@njit(cache=True)\ndef scalar_diag(v, R):\n" + _ind(body, 4))
+        sd_fn = (f"\n\n@njit(cache=True)\ndef scalar_diag(v, R{hp}):\n" + _ind(body, 4))
         used = set()
         for s in scalar:
             for a in s.cross:
                 used |= {x.name for x in a.expr.free_symbols}
         for e in p.outputs.values():
             used |= {x.name for x in e.free_symbols}
-        body = [f"{identifier(t.name)} = v[{q}]" for q, t in enumerate(tg)]
+        body = unpack + [f"{identifier(t.name)} = v[{q}]" for q, t in enumerate(tg)]
         for n in sdiag:
             if n in used:
                 body.append(f"{identifier(n)} = Ri[{scol[n]}]")
@@ -305,16 +316,17 @@ def _row_eq(X, D, R, X2t, D2, R2, out, i, j0, T):
         for k, s in enumerate(scalar):
             body += [f"# {s.node}"] + _blocks(s.cross, printer, f"sc{k}_")
         body += [f"res[{q}] = {pr(p.outputs[o])}" for q, o in enumerate(out_names)]
-        sc_fn = ("\n\n@njit(cache=True)\ndef scalar_cross(v, Ri, Rj, res):\n" + _ind(body, 4))
+        sc_fn = (f"\n\n@njit(cache=True)\ndef scalar_cross(v, Ri, Rj, res{hp}):\n" +
+                 _ind(body, 4))
         n_r = len(sdiag)
         # "last" with equal lengths: cross pairs through _row_eq (see there)
         if mode == "last":
             eq_setup = _EQ_SETUP
-            eq_sym = _EQ_SYM
-            eq_non = _EQ_NON
+            eq_sym = _EQ_SYM.format(hp=hp)
+            eq_non = _EQ_NON.format(hp=hp)
         else:
             eq_setup, eq_sym = "", ""
-            eq_non = "            _row(X, L, D, R, X2, L2, D2, R2, out, i, 0)\n"
+            eq_non = f"            _row(X, L, D, R, X2, L2, D2, R2, out, i, 0{hp})\n"
         scalar_src = sd_fn + sc_fn + f'''
 
 N_R = {n_r}
@@ -327,7 +339,7 @@ def _normalize(acc, Li, Lj, v):
 
 
 @njit(cache=True, parallel=True)
-def self_readout(X, L, D):
+def self_readout(X, L, D{hp}):
     """R[i]: the scalar-phase diagonal state and the exact diagonal outputs of example i."""
     n = X.shape[0]
     R = np.empty((n, N_R + {n_out}))
@@ -335,36 +347,36 @@ def self_readout(X, L, D):
         acc = np.empty({n_acc})
         v = np.empty({n_acc})
         grid = np.empty((1, 1, 1))
-        pair(X[i], L[i], D[i], X[i], L[i], D[i], 1, acc, grid)
+        pair(X[i], L[i], D[i], X[i], L[i], D[i], 1, acc, grid{hp})
         _normalize(acc, L[i], L[i], v)
-        scalar_diag(v, R[i])
+        scalar_diag(v, R[i]{hp})
     return R
 
 
 @njit(cache=True)
-def _row(X, L, D, R, X2, L2, D2, R2, out, i, j0):
+def _row(X, L, D, R, X2, L2, D2, R2, out, i, j0{hp}):
     acc = np.empty({n_acc})
     v = np.empty({n_acc})
     res = np.empty({n_out})
     grid = np.empty((1, 1, 1))
     for j in range(j0, X2.shape[0]):
-        pair(X[i], L[i], D[i], X2[j], L2[j], D2[j], 0, acc, grid)
+        pair(X[i], L[i], D[i], X2[j], L2[j], D2[j], 0, acc, grid{hp})
         _normalize(acc, L[i], L2[j], v)
-        scalar_cross(v, R[i, :N_R], R2[j, :N_R], res)
+        scalar_cross(v, R[i, :N_R], R2[j, :N_R], res{hp})
         for q in range({n_out}):
             out[q, i, j] = res[q]
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric):
+def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric{hp}):
     """out[q, i, j]; symmetric: only j > i is computed, mirrored, the diagonal from R."""
     n1 = X.shape[0]
 {eq_setup}    if symmetric:
         # rows r and n1-1-r together: every parallel task has the same number of pairs
         for r in prange((n1 + 1) // 2):
-{eq_sym}            _row(X, L, D, R, X2, L2, D2, R2, out, r, r + 1)
+{eq_sym}            _row(X, L, D, R, X2, L2, D2, R2, out, r, r + 1{hp})
             if n1 - 1 - r != r:
-                _row(X, L, D, R, X2, L2, D2, R2, out, n1 - 1 - r, n1 - r)
+                _row(X, L, D, R, X2, L2, D2, R2, out, n1 - 1 - r, n1 - r{hp})
         for i in prange(n1):
             for q in range({n_out}):
                 out[q, i, i] = R[i, N_R + q]
@@ -377,7 +389,7 @@ def cross_tile(X, L, D, R, X2, L2, D2, R2, out, symmetric):
         scalar_src = '''
 
 @njit(cache=True, parallel=True)
-def grid_tile(X, L, D, X2, L2, D2, out, symmetric):
+def grid_tile(X, L, D, X2, L2, D2, out, symmetric{hp}):
     """out[q, i, j, t, t'] for t, t' >= READOUT_FROM (0 past a sequence's length)."""
     n1, n2 = X.shape[0], X2.shape[0]
     for i in prange(n1):
@@ -385,25 +397,26 @@ def grid_tile(X, L, D, X2, L2, D2, out, symmetric):
         j0 = i if symmetric else 0
         for j in range(j0, n2):
             same = 1 if (symmetric and i == j) else 0
-            pair(X[i], L[i], D[i], X2[j], L2[j], D2[j], same, acc, out[:, i, j])
+            pair(X[i], L[i], D[i], X2[j], L2[j], D2[j], same, acc, out[:, i, j]{hp})
     if symmetric:
         for i in prange(n1):
             for j in range(i):
                 for q in range(out.shape[0]):
                     out[q, i, j] = out[q, j, i].T
-'''
+'''.replace("{hp}", hp)
+    hp_check = hyper_check(p)
     drivers = f'''
 
 @njit(cache=True, parallel=True)
-def diagonals(X, L):
+def diagonals(X, L{hp}):
     n, T = X.shape[0], X.shape[1]
     D = np.empty((n, max(T, 1), {len(gdiag)}))
     for i in prange(n):
-        D[i] = diag_series(X[i], L[i])
+        D[i] = diag_series(X[i], L[i]{hp})
     return D
 
 
-def kernel(X, L=None, X2=None, L2=None):
+def kernel(X, L=None, X2=None, L2=None{", hp=None" if hp else ""}):
     """Every output of the spec: {{name: array}}, (n1, n2) or (n1, n2, T1', T2') for 'all'."""
     X = np.ascontiguousarray(X, dtype=np.float64)
     L = np.full(X.shape[0], X.shape[1], np.int64) if L is None else np.asarray(L, np.int64)
@@ -412,17 +425,17 @@ def kernel(X, L=None, X2=None, L2=None):
         X2, L2 = X, L
     X2 = np.ascontiguousarray(X2, dtype=np.float64)
     L2 = np.full(X2.shape[0], X2.shape[1], np.int64) if L2 is None else np.asarray(L2, np.int64)
-    D = diagonals(X, L)
-    D2 = D if sym else diagonals(X2, L2)
+{hp_check}    D = diagonals(X, L{hp})
+    D2 = D if sym else diagonals(X2, L2{hp})
     if READOUT == "all":
         To1, To2 = X.shape[1] - READOUT_FROM + 1, X2.shape[1] - READOUT_FROM + 1
         out = np.zeros((len(OUTPUTS), X.shape[0], X2.shape[0], To1, To2))
-        grid_tile(X, L, D, X2, L2, D2, out, sym)
+        grid_tile(X, L, D, X2, L2, D2, out, sym{hp})
     else:
-        R = self_readout(X, L, D)
-        R2 = R if sym else self_readout(X2, L2, D2)
+        R = self_readout(X, L, D{hp})
+        R2 = R if sym else self_readout(X2, L2, D2{hp})
         out = np.empty((len(OUTPUTS), X.shape[0], X2.shape[0]))
-        cross_tile(X, L, D, R, X2, L2, D2, R2, out, sym)
+        cross_tile(X, L, D, R, X2, L2, D2, R2, out, sym{hp})
     return {{o: out[q] for q, o in enumerate(OUTPUTS)}}
 '''
     header = module_header(
@@ -432,7 +445,7 @@ def kernel(X, L=None, X2=None, L2=None):
               f"products <x_t, x'_t'> / {p.input_scale}.\nReadout: {mode} from step {frm}.  "
               f"Outputs: {', '.join(out_names)}.",
         constants=[f"INPUT_SCALE = {p.input_scale}", f"OUTPUTS = {out_names!r}",
-                   f"READOUT = {mode!r}", f"READOUT_FROM = {frm}"])
+                   f"READOUT = {mode!r}", f"READOUT_FROM = {frm}"] + hyper_constants(p))
     header += corr_source() + _DOT
     return (header + quadrature_source(printer) + diag_fn + pair_src + scalar_src + row_eq_src +
             drivers).rstrip() + "\n"

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 
 import sympy as sp
 
-from ntksym.codegen.common import cse_block, emitter_of
+from ntksym.codegen.common import cse_block, emitter_of, hyper_lines
 from ntksym.codegen.liveness import is_diag
 from ntksym.codegen.printer import identifier
 from ntksym.ir.ops import Flatten, GlobalAvg, PatchSum
@@ -139,7 +139,7 @@ class SliceWalker(ABC):
 
     # ---- the scalar tail, the same text on every target but for its names and literals
     def tail(self, store):
-        L = ["Dx = D", "Dy = D"] if store else []
+        L = (["Dx = D", "Dy = D"] if store else []) + hyper_lines(self.p)
         diag_slot = self.slots.diag_slot
 
         def keep(name):

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import Clip1, function, lower_clipped
+from ntksym.codegen.common import Clip1, function, hyper_arg, lower_clipped
 from ntksym.codegen.slice_walk import SliceWalker, slice_plan
 from ntksym.codegen.steps import StepFunctions, call_table
 from ntksym.ir.program import Assign, Elementwise
@@ -240,7 +240,7 @@ class CpuSlices(SliceWalker):
         for name in sorted(self.tables):
             for kind in ("sqrt", "isqrt"):
                 slots.diag_slot.setdefault(f"{name}_{kind}", len(slots.diag_slot))
-        self.steps = StepFunctions(printer, self.circ)
+        self.steps = StepFunctions(printer, self.circ, program.hyperparameters)
 
     def _buf(self, name):
         return f"buf[{self.slots.slot[name]}]"
@@ -323,6 +323,7 @@ class CpuSlices(SliceWalker):
         else:
             self_offsets, weight = offsets, "1.0"
         nacc = max(len(self.reduced), 1)
+        hp = hyper_arg(self.p)
         # the pair's walk first: it names the step functions
         pair_table, pair_loop = call_table("PAIR_OPS", self.walk(False), " " * 12)
         self_table, self_loop = call_table("SELF_OPS", self.walk(True), " " * 12)
@@ -332,17 +333,18 @@ class CpuSlices(SliceWalker):
             "\n\n# ---- the calls of one offset slice, one row per call (ntksym/codegen/steps.py: "
             "call_table);\n# row = op code, then the buf / D / acc indices of the call\n" +
             pair_table + "\n" + self_table +
-            function("\n\n@njit(cache=True)\ndef tail_self(acc, D):\n", self.tail(True)) +
-            function("\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy):\n", self.tail(False)) +
+            function(f"\n\n@njit(cache=True)\ndef tail_self(acc, D{hp}):\n", self.tail(True)) +
+            function(f"\n\n@njit(cache=True)\ndef tail_pair(acc, Dx, Dy{hp}):\n",
+                     self.tail(False)) +
             _PASSES.format(nacc=nacc, self_h=self_offsets[0], self_w=self_offsets[1],
                            weight=weight, pair_h=offsets[0], pair_w=offsets[1],
-                           self_loop=self_loop, pair_loop=pair_loop))
+                           self_loop=self_loop, pair_loop=pair_loop, hp=hp))
 
 
 _PASSES = '''
 
 @njit(cache=True, error_model="numpy", fastmath={{"contract"}})
-def image_pass(Xa, buf, tmp, D):
+def image_pass(Xa, buf, tmp, D{hp}):
     """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
     stores the per-pixel diagonals in D (the other offsets read them)."""
     cbuf = np.empty((1, BUFLEN))
@@ -355,11 +357,11 @@ def image_pass(Xa, buf, tmp, D):
         for dj in range({self_w}):
             store = di == 0 and dj == 0
             w = {weight}
-{self_loop}    return tail_self(acc, D)
+{self_loop}    return tail_self(acc, D{hp})
 
 
 @njit(cache=True, error_model="numpy", fastmath={{"contract"}})
-def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
+def pair_pass(Xa, Xb, buf, tmp, Dx, Dy{hp}):
     """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
     then the scalar tail."""
     cbuf = np.empty((1, BUFLEN))
@@ -368,5 +370,5 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
     acc = np.zeros({nacc})
     for di in range({pair_h}):
         for dj in range({pair_w}):
-{pair_loop}    return tail_pair(acc, Dx, Dy)
+{pair_loop}    return tail_pair(acc, Dx, Dy{hp})
 '''

@@ -43,6 +43,7 @@ import sympy as sp
 
 from ntksym.codegen.common import cse_block
 from ntksym.codegen.printer import identifier
+from ntksym.ir.hyper import HyperSymbol
 
 # the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which the clipped
 # correlation maps to an uncorrelated pair) and fused multiply-adds, so that they vectorize;
@@ -92,7 +93,7 @@ def canonical(cross, reads):
         name = ren[s.name[:-3]] + s.name[-3:] if s.name.endswith(_DIAG) else ren[s.name]
         return sp.Symbol(name, **s.assumptions0)
 
-    sub = {s: new(s) for s in syms}
+    sub = {s: new(s) for s in syms if not isinstance(s, HyperSymbol)}   # hp: not renamed
     out = [Assign(new(a.target), a.expr.xreplace(sub)) for a in cross]
     return out, ren
 
@@ -100,9 +101,11 @@ def canonical(cross, reads):
 class StepFunctions:
     """Registry of the distinct step functions of one module; ``call`` returns a call line."""
 
-    def __init__(self, printer, circular):
+    def __init__(self, printer, circular, hypers=()):
         self.printer = printer
         self.circular = circular
+        #: the program's learnable constants, in the order of the ``hp`` argument
+        self.hypers = list(hypers)
         self.by_text = {}            # canonical source (name left out) -> function name
         self.users = {}              # function name -> layers (node names) that call it
         self.sources = []
@@ -130,18 +133,21 @@ class StepFunctions:
             side = "Dx" if d.endswith("_xx") else "Dy"
             params.append(f"{side}_{identifier(d[:-3])}, {side.lower()}_{identifier(d[:-3])}")
             args.append(f"{Dx if side == 'Dx' else Dy}[{diag_slot[back[d[:-3]]]}]")
+        used = [h for h in self.hypers if any(h in a.expr.free_symbols for a in assigns)]
+        hp = ", hp" if used else ""
         H, W = hw
         # CPython compiles a call of more than 30 positional arguments as a star-args call
         # (CALL_FUNCTION_EX), which Numba cannot inline ("Calling a closure with *args");
         # a step with many operands (per-layer NTK terms of a deep network) takes them as one
         # tuple instead, unpacked at the top of the function
-        packed = 2 * len(params) + 4 > MAX_POSITIONAL
+        packed = 2 * len(params) + 4 + len(hp) // 4 > MAX_POSITIONAL
         if packed:
-            L = ["def NAME(ops, H, W, di, dj):"]
+            L = [f"def NAME(ops{hp}, H, W, di, dj):"]
             names = ", ".join(params)
             L.append(f"    {names} = ops")
         else:
-            L = [f"def NAME({', '.join(params)}, H, W, di, dj):"]
+            L = [f"def NAME({', '.join(params)}{hp}, H, W, di, dj):"]
+        L += [f"    hp_{identifier(h.name)} = hp[{self.hypers.index(h)}]" for h in used]
         circ = self.circular
         L.append(f"    r0, r1 = _rect(H, di, {circ})")
         L.append(f"    c0, c1 = _rect(W, dj, {circ})")
@@ -188,7 +194,7 @@ class StepFunctions:
         if node is not None and node not in self.users[name]:
             self.users[name].append(node)
         operands = f"({', '.join(args)},)" if packed else ", ".join(args)
-        return f"{name}({operands}, {H}, {W}, di, dj)"
+        return f"{name}({operands}{hp}, {H}, {W}, di, dj)"
 
     def source(self):
         """The definitions of every registered step function, with the layers using each."""

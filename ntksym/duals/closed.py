@@ -77,7 +77,9 @@ def make_relu():
 
 
 def make_leaky_relu(slope):
-    s = sp.nsimplify(slope) if isinstance(slope, int) else sp.Float(slope)
+    # a sympy slope: a learnable constant (ntksym.ir.hyper.HyperSymbol), kept as a symbol
+    s = (slope if isinstance(slope, sp.Basic) else
+         sp.nsimplify(slope) if isinstance(slope, int) else sp.Float(slope))
     phi = sp.Piecewise((Z, Z > 0), (s * Z, True))
     dphi = sp.Piecewise((sp.Integer(1), Z > 0), (s, True))
     q = (1 - s) ** 2

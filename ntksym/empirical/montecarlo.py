@@ -26,6 +26,7 @@ from ntksym.empirical.network import FiniteNetwork
 from ntksym.engine.common import check_data
 from ntksym.engine.sequence import as_sequences
 from ntksym.errors import DataError
+from ntksym.progress import track
 
 KINDS = ("nngp", "ntk", "both")
 GRADIENTS = ("true", "fresh")
@@ -45,14 +46,19 @@ class EmpiricalResult:
 
 
 def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both",
-                     gradient="true", per_layer=False, lengths=None, lengths2=None):
+                     gradient="true", per_layer=False, lengths=None, lengths2=None,
+                     per_output=False, progress=None):
     """Monte Carlo NNGP and empirical NTK of ``samples`` finite networks of ``width``.
 
     Network s uses seed ``seed + s``.  ``gradient = "fresh"`` (pruning papers' variant)
     backpropagates through independent copies of the weight matrices, in the layers that have
     them.  ``per_layer`` adds "ntk[group]" per trainable parameter group.  Sequence specs take
     padded (n, T, d) arrays with ``lengths`` / ``lengths2`` or lists of (T_i, d) arrays.
-    Returns an :class:`EmpiricalResult`.
+    A readout of width k > 1: "ntk" is the mean of the k per-output NTKs (the same limit as
+    each, the analytic kernel); ``per_output`` adds "ntk_per_output", the k kernels stacked
+    (k, n1, n2).  "nngp" is E[f_j(x) f_j(x')] over the readout weights, equal for every j.
+    ``progress``: a ``networks 3/16`` line on stderr (None: :func:`ntksym.progress.enabled`,
+    on a terminal).  Returns an :class:`EmpiricalResult`.
 
     Example: ``E = ntksym.empirical_kernel(arch, X, width=1024, samples=16, seed=0)``;
     ``E.mean["ntk"]``, ``E.stderr["ntk"]``.
@@ -78,14 +84,17 @@ def empirical_kernel(arch, X, X2=None, width=256, samples=16, seed=0, kind="both
         graph.nodes[n]["gradient"] = gradient
     kinds = ["nngp", "ntk"] if kind == "both" else [kind]
     draws = {k: [] for k in kinds}
-    for s in range(int(samples)):
+    for s in track(range(int(samples)), f"networks of width {int(width)}", enabled=progress):
         net = FiniteNetwork(graph, seed=seed + s)
         if "ntk" in kinds:
-            total, terms = net.ntk(X, X2, per_layer=True, lengths=lengths, lengths2=lengths2)
-            draws["ntk"].append(total)
+            each, terms = net.ntk(X, X2, per_layer=True, lengths=lengths, lengths2=lengths2,
+                                  per_output=True)
+            draws["ntk"].append(each.mean(0))
+            if per_output:
+                draws.setdefault("ntk_per_output", []).append(each)
             if per_layer:
                 for g, t in terms.items():
-                    draws.setdefault(f"ntk[{g}]", []).append(t)
+                    draws.setdefault(f"ntk[{g}]", []).append(t.mean(0))
         if "nngp" in kinds:
             draws["nngp"].append(net.nngp(X, X2, lengths, lengths2))
     return statistics(draws, int(width), seed)

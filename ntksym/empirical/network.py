@@ -14,6 +14,13 @@ the graph.
   readout layer's own rule applied to its finite input features (the exact conditional
   expectation, a lower-variance estimator of the same limit).
 
+A readout of width k > 1 (a dense last layer, ``width = k``) has k outputs per example: the
+NTK of output j uses the gradients of f_j alone, and :meth:`FiniteNetwork.ntk` returns the
+mean of the k per-output kernels (``per_output=True``: all of them, (k, ...)); cross-output
+kernels <df_i/dtheta, df_j/dtheta>, i != j, tend to 0 with the width and are not computed.
+Every output has the same infinite-width limit, the kernel of ``ntksym.kernel``.  The NNGP
+estimator E[f_j(x) f_j(x')] over the readout's weights is the same for every j.
+
 Sequence graphs (input shape [T, d]) take padded inputs (n, T, d) with ``lengths``; every
 value is then an array (n, T, features) (after a last/mean readout a length-1 sequence) and the
 network has one output per readout step: gradients carry a leading output axis O, and kernels
@@ -90,24 +97,31 @@ class FiniteNetwork:
                 attrs, self.weights[node], inputs, batch)
         return values, caches
 
+    @property
+    def readout_width(self):
+        """k: the width of the readout layer (outputs of each example, or of each step)."""
+        return self.graph.nodes[self.graph.graph["output"]]["width"]
+
     def outputs_per_example(self, values):
         """O: the readout steps of a sequence graph, 1 otherwise."""
         return values[self.graph.graph["output"]].shape[1] if self.sequences else 1
 
-    def backward(self, caches, n, only_trainable=False, outputs=1):
+    def backward(self, caches, n, only_trainable=False, outputs=1, unit=0):
         """{node: delta}: each layer's delta (its output gradient; an rnn's pre-activation
-        gradients) for a scalar output per example, (O, n, ...) with O = ``outputs`` on
-        sequence graphs.
+        gradients) for the output ``unit`` (0..k-1 of the readout) of every example,
+        (O, n, ...) with O = ``outputs`` on sequence graphs.
 
         ``only_trainable``: skip the backward steps whose result no trainable parameter
         needs (below the lowest trainable layer, e.g. into a fixed first conv layer)."""
         out = self.graph.graph["output"]
+        k = self.readout_width
         if self.sequences:       # output o of every example: d f_o / d f_o' = 1{o = o'}
-            grad = np.zeros((outputs, n, outputs, 1))
+            grad = np.zeros((outputs, n, outputs, k))
             for o in range(outputs):
-                grad[o, :, o, 0] = 1.0
+                grad[o, :, o, unit] = 1.0
         else:
-            grad = np.ones((n, 1))
+            grad = np.zeros((n, k))
+            grad[:, unit] = 1.0
         grads, deltas = {out: grad}, {}
         for node in reversed(self.order):
             grad = grads.pop(node, None)
@@ -126,16 +140,28 @@ class FiniteNetwork:
         return deltas
 
     def run(self, X, lengths=None, stream=0):
-        """(outputs per example, caches, deltas) of the NTK: forward, then backward as far as
-        parameters need."""
+        """(outputs per example, caches, [deltas of each readout unit]) of the NTK: forward
+        once, then backward as far as parameters need, once per output unit."""
         values, caches = self.forward(X, lengths, stream)
         O = self.outputs_per_example(values)
-        return O, caches, self.backward(caches, X.shape[0], only_trainable=True, outputs=O)
+        return O, caches, [self.backward(caches, X.shape[0], only_trainable=True, outputs=O,
+                                         unit=j) for j in range(self.readout_width)]
 
-    def ntk(self, X, X2=None, per_layer=False, lengths=None, lengths2=None):
-        """Empirical NTK matrix (and per-group terms) between rows of X and X2."""
+    def ntk(self, X, X2=None, per_layer=False, lengths=None, lengths2=None, per_output=False):
+        """Empirical NTK matrix (and per-group terms) between rows of X and X2: with k readout
+        outputs the mean of the k per-output kernels, or (``per_output``) all of them,
+        stacked along a leading axis of length k."""
         O1, c1, d1 = self.run(X, lengths, 0)
         O2, c2, d2 = (O1, c1, d1) if X2 is None else self.run(X2, lengths2, 1)
+        n2 = X.shape[0] if X2 is None else X2.shape[0]
+        units = [self._ntk_of_unit(c1, a, c2, b, O1, O2, X.shape[0], n2)
+                 for a, b in zip(d1, d2)]
+        combine = np.stack if per_output else (lambda arrays: sum(arrays) / len(arrays))
+        total = combine([t for t, _ in units])
+        terms = {g: combine([u[g] for _, u in units]) for g in units[0][1]}
+        return (total, terms) if per_layer else total
+
+    def _ntk_of_unit(self, c1, d1, c2, d2, O1, O2, n1, n2):
         terms = {}
         for node in self.order:
             attrs = self.graph.nodes[node]
@@ -144,17 +170,17 @@ class FiniteNetwork:
                     attrs, self.weights[node], c1[node], d1[node], c2[node], d2[node]))
         if self.sequences:
             terms = {g: arrange_outputs(t) for g, t in terms.items()}
-        n2 = X.shape[0] if X2 is None else X2.shape[0]
         if terms:
             total = sum(terms.values())
         elif self.sequences:
-            total = arrange_outputs(np.zeros((O1, X.shape[0], O2, n2)))
+            total = arrange_outputs(np.zeros((O1, n1, O2, n2)))
         else:
-            total = np.zeros((X.shape[0], n2))
-        return (total, terms) if per_layer else total
+            total = np.zeros((n1, n2))
+        return total, terms
 
     def nngp(self, X, X2=None, lengths=None, lengths2=None):
-        """E[f(x) f(x')] over the readout's weights given the finite features below it."""
+        """E[f(x) f(x')] over the readout's weights given the finite features below it (the
+        same for each output of a readout of width k)."""
         out = self.graph.graph["output"]
         (pred,) = list(self.graph.predecessors(out))
         v1, _ = self.forward(X, lengths, 0)

@@ -52,6 +52,7 @@ import sys
 import numpy as np
 
 from ntksym.engine.common import compiled, fill_diagonals, program
+from ntksym.engine.image import fill_duplicates
 from ntksym.errors import DeviceError
 
 #: bytes of one output tile on the device (all requested outputs together), vector programs
@@ -276,6 +277,9 @@ def _run_image(cuda, arch, X, X2, names, dtype, per_layer, chunk, shared_bytes, 
         if symmetric:
             out[:, J, I] = res
     cuda.synchronize()
+    exact = O1.copy_to_host()
     if symmetric:
-        fill_diagonals(out, O1.copy_to_host(), select)
+        fill_diagonals(out, exact, select)
+    # byte-identical images get K(x, x) exactly, as on the CPU (ntksym.engine.image)
+    fill_duplicates(out, X, X2, symmetric, exact[:, select])
     return out

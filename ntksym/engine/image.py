@@ -19,9 +19,9 @@ is drawn on a terminal (stderr); nothing is drawn when stderr is not a terminal 
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
+
+from ntksym.progress import task
 
 
 def _row_blocks(n1, n2, symmetric, pairs_per_block):
@@ -58,35 +58,37 @@ def _threaded(fn, tasks, threads):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _diagonal(mod, X, threads):
+def _diagonal(mod, X, threads, extra=()):
     """mod.diagonal on chunks of images in threads: (D, O) for all of X."""
     n = X.shape[0]
     step = max(1, -(-n // (4 * threads)))
     chunks = [(k, X[k:k + step]) for k in range(0, n, step)]
-    parts = dict(_threaded(lambda k, Xc: (k, mod.diagonal(Xc)), chunks, threads))
+    parts = dict(_threaded(lambda k, Xc: (k, mod.diagonal(Xc, *extra)), chunks, threads))
     return (np.concatenate([parts[k][0] for k, _ in chunks]),
             np.concatenate([parts[k][1] for k, _ in chunks]))
 
 
-def image_kernel(mod, X, X2, names, progress=None):
+def image_kernel(mod, X, X2, names, progress=None, hp=None):
     """(out, diagonal, select) for :func:`ntksym.engine.common.finish`: out is the stacked
     (len(names), n1, n2) float64 result, mirrored for K(X, X), its diagonal still to fill
     (``diagonal`` is None for a cross block K(X, X2)).
 
     X, X2 are validated float64 image arrays (n, H, W, C)
-    (:func:`ntksym.engine.common.check_data`); ``mod`` is the compiled image module.
+    (:func:`ntksym.engine.common.check_data`); ``mod`` is the compiled image module;
+    ``hp``: the values of its learnable constants, if it has any.
     """
+    extra = () if hp is None else (hp,)
     import numba
     threads = numba.get_num_threads()
     shape = X.shape
     X1 = np.ascontiguousarray(X.reshape(shape[0], shape[1] * shape[2], shape[3]))
     select = np.array([mod.OUTPUTS.index(o) for o in names], dtype=np.int64)
-    D1, O1 = _diagonal(mod, X1, threads)
+    D1, O1 = _diagonal(mod, X1, threads, extra)
     if X2 is None:
         Xb, D2, symmetric = X1, D1, True
     else:
         Xb = np.ascontiguousarray(X2.reshape(X2.shape[0], -1, X2.shape[3]))
-        D2, _ = _diagonal(mod, Xb, threads)
+        D2, _ = _diagonal(mod, Xb, threads, extra)
         symmetric = False
     n1, n2 = X1.shape[0], Xb.shape[0]
     out = np.zeros((len(names), n1, n2))
@@ -95,23 +97,17 @@ def image_kernel(mod, X, X2, names, progress=None):
     # blocks small enough to keep every thread busy to the end
     per_block = min(max(8, int(2e8 // max(pixels * pixels, 1))), max(8, total // (8 * threads)))
     blocks = _row_blocks(n1, n2, symmetric, per_block)
-    show = progress if progress is not None else sys.stderr.isatty()
     done = 0
 
     def run(rows):
         # blocks write disjoint rows of out
-        mod.cross_rows(X1, Xb, D1, D2, select, out, rows, symmetric)
+        mod.cross_rows(X1, Xb, D1, D2, select, out, rows, symmetric, *extra)
         return rows
 
-    for rows in _threaded(run, [(b,) for b in blocks], threads):
-        done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
-        if show:
-            frac = done / max(total, 1)
-            bar = "#" * int(30 * frac)
-            sys.stderr.write(f"\r  pairs {done}/{total} [{bar:30s}] {100 * frac:5.1f}%")
-            sys.stderr.flush()
-    if show:
-        sys.stderr.write("\n")
+    with task("pairs", total, enabled=progress) as bar:
+        for rows in _threaded(run, [(b,) for b in blocks], threads):
+            done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
+            bar.set(done)
     if symmetric:
         iu = np.triu_indices(n1, 1)
         for q in range(len(names)):

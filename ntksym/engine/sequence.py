@@ -105,13 +105,14 @@ def check_sequences(program, X, input_shape, lengths=None, name="X"):
     return X, L
 
 
-def sequence_kernel(program, mod, X, L, X2, L2, names):
+def sequence_kernel(program, mod, X, L, X2, L2, names, hp=None):
     """Stacked outputs (len(names), n1, n2) for the "last"/"mean" readouts, (len(names), n1,
     n2, T1', T2') for ``readout = "all"`` (T' = T - readout_from + 1; entries past a
     sequence's length are 0), for :func:`ntksym.engine.common.finish`.
 
     X, X2 are padded float64 arrays checked by :func:`check_sequences`; L = None (from a
     tile of a tiled run, which checks X as a plain array) means every sequence has length T.
+    ``hp``: the values of the module's learnable constants, if it has any.
     """
     if L is None:
         L = np.full(X.shape[0], X.shape[1], dtype=np.int64)
@@ -119,7 +120,7 @@ def sequence_kernel(program, mod, X, L, X2, L2, names):
     if X2 is not None and L2 is None:
         L2 = np.full(X2.shape[0], X2.shape[1], dtype=np.int64)
         check_readout_lengths(program, L2, "X2")
-    res = mod.kernel(X, L, X2, L2)
+    res = mod.kernel(X, L, X2, L2) if hp is None else mod.kernel(X, L, X2, L2, hp)
     return np.stack([res[n] for n in names])
 
 

@@ -1,4 +1,5 @@
-"""Re-evaluate one pair of a kernel program step by step in NumPy float64, keeping every value.
+"""A kernel program in NumPy float64: one pair replayed step by step, and the same rules on
+arrays of pairs (the NumPy tier, :mod:`ntksym.engine.numpy_tier`).
 
 The compiled kernels give only the final matrix; when an entry is NaN, inf or underflowed,
 this module replays that one pair with the program's own sympy expressions (lambdified to
@@ -12,6 +13,12 @@ wrong.  The cost is one pair: negligible beside the matrix.
   (x, x) evaluated the same way.  Programs whose pixel grid is large and whose activations need
   quadrature are not replayed (too slow per pixel pair in Python): :func:`trace_pair` returns
   None, as it does for sequence programs.
+
+Every rule works on arrays of pairs as well as on one pair (a leading batch axis broadcasts
+through the lambdified expressions and the structural contractions): :func:`assign`,
+:func:`structural`, :func:`pixel_diagonal`, :func:`image_steps` are what the NumPy tier
+evaluates small problems with, so the diagnosis and the uncompiled kernels share one
+interpreter.
 
 >>> import numpy as np, ntksym
 >>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n'
@@ -53,7 +60,7 @@ class Step:
 
 # ------------------------------------------------------------------ expressions -> numpy
 
-def _corr(c, a, b):
+def clipped_correlation(c, a, b):
     """The clipped correlation as the generated code computes it (0 for a zero variance)."""
     with np.errstate(all="ignore"):
         d = np.sqrt(np.multiply(a, b, dtype=float))
@@ -74,30 +81,49 @@ def _quadrature(cls):
     return np.vectorize(one, otypes=[float])
 
 
+def function_namespace(expr):
+    """{name: NumPy implementation} of the IR functions inside ``expr`` (sympy's own functions
+    lambdify by themselves); KeyError naming a function that has none.
+
+    An IR function class gives its NumPy implementation as a ``numpy`` attribute (a callable
+    over arrays); ``ClippedCorrelation`` and the quadrature expectations are known here."""
+    ns = {"ClippedCorrelation": clipped_correlation}
+    for f in expr.atoms(sp.Function):
+        cls = type(f)
+        if isinstance(f, QuadratureExpectationBase):
+            ns[cls.__name__] = _quadrature(cls)
+        elif getattr(cls, "numpy", None) is not None:
+            ns[cls.__name__] = cls.numpy
+        elif cls.__name__ not in ns and not cls.__module__.startswith("sympy."):
+            raise KeyError(cls.__name__)
+    return ns
+
+
 _FUNCS: dict = {}
 
 
-def _numeric(expr, symbols):
-    """expr as a NumPy function of ``symbols`` (memoized by expression)."""
+def numeric(expr, symbols):
+    """expr as a NumPy function of ``symbols`` over arrays (memoized by expression)."""
     key = (expr, tuple(symbols))
     fn = _FUNCS.get(key)
     if fn is None:
-        ns = {"ClippedCorrelation": _corr}
-        for f in expr.atoms(sp.Function):
-            if isinstance(f, QuadratureExpectationBase):
-                ns[type(f).__name__] = _quadrature(type(f))
-        fn = _FUNCS[key] = sp.lambdify(symbols, expr, modules=[ns, "numpy"], cse=True)
+        fn = _FUNCS[key] = sp.lambdify(symbols, expr, modules=[function_namespace(expr),
+                                                               "numpy"], cse=True)
     return fn
 
 
-def _eval(assigns, env):
-    """Evaluate assignments in order into (a copy of) env; returns the new values."""
+def value_of(expr, env):
+    """expr evaluated on the arrays of ``env`` (symbol name -> array)."""
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    with np.errstate(all="ignore"):
+        return numeric(expr, syms)(*[env[s.name] for s in syms])
+
+
+def assign(assigns, env):
+    """Evaluate assignments in order into env; returns the new values (arrays)."""
     new = {}
     for a in assigns:
-        syms = sorted(a.expr.free_symbols, key=lambda s: s.name)
-        with np.errstate(all="ignore"):
-            v = _numeric(a.expr, syms)(*[env[s.name] for s in syms])
-        env[a.target.name] = new[a.target.name] = np.asarray(v, dtype=float)
+        env[a.target.name] = new[a.target.name] = np.asarray(value_of(a.expr, env), dtype=float)
     return new
 
 
@@ -111,12 +137,12 @@ def _trace_vector(prog, x, y):
     yield from (Step("input", "input", "x", dict(ex)), Step("input", "input", "y", dict(ey)),
                 Step("input", "input", "pair", dict(pair)))
     for s in prog.steps:
-        yield Step(s.node, s.description, "x", _eval(s.diag, ex))
-        yield Step(s.node, s.description, "y", _eval(s.diag, ey))
+        yield Step(s.node, s.description, "x", assign(s.diag, ex))
+        yield Step(s.node, s.description, "y", assign(s.diag, ey))
         env = dict(pair)
         env.update({k: v for k, v in ex.items() if k.endswith("_xx")})
         env.update({k[:-3] + "_yy": v for k, v in ey.items() if k.endswith("_xx")})
-        new = _eval(s.cross, env)
+        new = assign(s.cross, env)
         pair.update(new)
         yield Step(s.node, s.description, "pair", new)
 
@@ -145,12 +171,12 @@ def _pieces(n_in, n_out, q, s, pad, circular):
 
 def _window(A, op):
     """A patch sum (one offset moves both pixels) or a pooling window (independent offsets),
-    as sums of strided slices of the input pixel pairs."""
+    as sums of strided slices of the input pixel pairs (the last four axes of A)."""
     (H, W), (Ho, Wo) = op.in_hw, op.out_hw
     R = _pieces(H, Ho, op.filter[0], op.stride[0], op.pads[0], op.circular)
     C = _pieces(W, Wo, op.filter[1], op.stride[1], op.pads[1], op.circular)
     same = isinstance(op, PatchSum)
-    out = np.zeros((Ho, Wo, Ho, Wo))
+    out = np.zeros(A.shape[:-4] + (Ho, Wo, Ho, Wo))
     offsets = [(a, a2, b, b2) for a in range(len(R)) for a2 in range(len(R))
                for b in range(len(C)) for b2 in range(len(C))
                if not same or (a == a2 and b == b2)]
@@ -159,58 +185,215 @@ def _window(A, op):
             for oj, sj in C[b]:
                 for oi2, si2 in R[a2]:
                     for oj2, sj2 in C[b2]:
-                        out[oi, oj, oi2, oj2] += A[si, sj, si2, sj2]
+                        out[..., oi, oj, oi2, oj2] += A[..., si, sj, si2, sj2]
     if isinstance(op, AvgPool):
         out /= float(op.filter[0] * op.filter[1]) ** 2
     return out
 
 
-def _structural(A, op):
+def structural(A, op):
+    """An image structural op on pixel-pair arrays A (..., H, W, H, W)."""
     if isinstance(op, (PatchSum, AvgPool, SumPool)):
         return _window(A, op)
+    lead = A.shape[:-4]
     if isinstance(op, GlobalAvg):
-        return np.full((1, 1, 1, 1), A.mean())
+        return A.mean(axis=(-4, -3, -2, -1)).reshape(lead + (1, 1, 1, 1))
     if isinstance(op, Flatten):
-        H, W = A.shape[:2]
-        return np.full((1, 1, 1, 1), np.einsum("ijij->", A) / (H * W))
+        H, W = A.shape[-4:-2]
+        return (np.einsum("...ijij->...", A) / (H * W)).reshape(lead + (1, 1, 1, 1))
     raise NotImplementedError(type(op).__name__)
 
 
-def _pixel_diag(A):
-    return np.einsum("ijij->ij", A)
+def pixel_diagonal(A):
+    """The per-pixel diagonal A[..., p, p] of pixel-pair arrays A (..., H, W, H, W)."""
+    return np.einsum("...ijij->...ij", A)
 
 
-def _run_image(prog, x, y, ex=None, ey=None, env=None):
-    """Yield the steps of the cross recursion of the pair (x, y) on pixel-pair arrays, filling
-    ``env``; the diagonals read by cross expressions come from the states ``ex`` / ``ey`` of
-    (x, x) and (y, y), filled in lockstep by the caller (None: from ``env`` itself, i.e. the
-    pair is (x, x))."""
-    env[prog.input_cross.name] = np.einsum("hwc,klc->hwkl", x, y) / float(prog.input_scale)
-    yield Step("input", "input", "pair", {prog.input_cross.name: env[prog.input_cross.name]})
-    for s in prog.steps:
+class PixelPairs:
+    """Image states as pixel-pair arrays (..., H, W, H, W): every program."""
+
+    axes = 4
+
+    @staticmethod
+    def gram(x, y, scale):
+        return np.einsum("...hwc,...klc->...hwkl", x, y) / scale
+
+    structural = staticmethod(structural)
+    pixel_diagonal = staticmethod(pixel_diagonal)
+
+    @staticmethod
+    def grid(H, W):
+        return (H, W, H, W)
+
+    @staticmethod
+    def side_x(d):
+        return d[..., :, :, None, None]
+
+    @staticmethod
+    def side_y(d):
+        return d[..., None, None, :, :]
+
+
+class DiagonalSlice:
+    """Image states as their pixel diagonals (..., H, W), the entries (p, p) alone: exact for
+    the programs whose readout is ``flatten`` after stride-1 patch sums only (a patch sum
+    moves both pixels of a pair by one offset, so entries (p, p) are computed from entries
+    (p, p) alone, and flatten reads nothing else; :func:`diagonal_slice_fits`).  A pair then
+    costs O(L P q^2) instead of O(L P^2 q^2), as on the compiled slice schedule."""
+
+    axes = 2
+
+    @staticmethod
+    def gram(x, y, scale):
+        return np.einsum("...hwc,...hwc->...hw", x, y) / scale
+
+    @staticmethod
+    def structural(A, op):
+        if isinstance(op, PatchSum):
+            (H, W), (Ho, Wo) = op.in_hw, op.out_hw
+            R = _pieces(H, Ho, op.filter[0], 1, op.pads[0], op.circular)
+            C = _pieces(W, Wo, op.filter[1], 1, op.pads[1], op.circular)
+            out = np.zeros(A.shape[:-2] + (Ho, Wo))
+            for rows in R:
+                for cols in C:
+                    for oi, si in rows:
+                        for oj, sj in cols:
+                            out[..., oi, oj] += A[..., si, sj]
+            return out
+        if isinstance(op, Flatten):
+            return A.mean(axis=(-2, -1)).reshape(A.shape[:-2] + (1, 1))
+        raise NotImplementedError(type(op).__name__)
+
+    @staticmethod
+    def pixel_diagonal(A):
+        return A
+
+    @staticmethod
+    def grid(H, W):
+        return (H, W)
+
+    @staticmethod
+    def side_x(d):
+        return d
+
+    side_y = side_x
+
+
+def diagonal_slice_fits(prog):
+    """Whether :class:`DiagonalSlice` evaluates ``prog``: an image program whose structural
+    steps are stride-1 patch sums, then a ``flatten`` readout, then per-pair scalars."""
+    if prog.input_kind != "image":
+        return False
+    steps = [s for s in prog.steps if isinstance(s, Structural)]
+    if not steps or not isinstance(steps[-1].op, Flatten):
+        return False
+    if not all(isinstance(s.op, PatchSum) and s.op.is_stride_one for s in steps[:-1]):
+        return False
+    after = prog.steps[prog.steps.index(steps[-1]) + 1:]
+    return all(prog.shapes.get(a.target.name, (1, 1)) == (1, 1)
+               for s in after if not isinstance(s, Structural) for a in s.cross)
+
+
+def diagonal_reads(prog):
+    """Names of the states whose per-pixel diagonals cross expressions read (``*_xx``, ``*_yy``)."""
+    return {s.name[:-3] for a in prog.cross_assignments() for s in a.expr.free_symbols
+            if s.name.endswith(("_xx", "_yy"))}
+
+
+def last_reads(prog):
+    """{state name: index of the last step reading it} (len(steps) for the outputs' states)."""
+    last = {}
+    for k, s in enumerate(prog.steps):
+        if isinstance(s, Structural):
+            reads = [i for i in s.inputs if isinstance(i, sp.Symbol)]
+        else:
+            reads = [sym for a in s.cross for sym in a.expr.free_symbols]
+        for sym in reads:
+            last[sym.name] = k
+    for e in prog.outputs.values():
+        for sym in e.free_symbols:
+            last[sym.name] = len(prog.steps)
+    return last
+
+
+def image_steps(prog, x, y, env, dx=None, dy=None, drop=False, layout=PixelPairs):
+    """Yield the steps of the cross recursion of the pairs (x, y) on pixel-pair arrays, filling
+    ``env`` (name -> (..., H, W, H, W), or (..., H, W) with ``layout=DiagonalSlice``); x, y:
+    images (..., H, W, C), leading axes broadcast (one pair, or a batch of pairs).
+
+    ``dx``, ``dy``: {state name: per-pixel diagonal (..., H, W)} of the states of (x, x) and
+    (y, y) that cross expressions read (``*_xx``, ``*_yy``).  With ``dx`` a dict and ``dy``
+    None, the pairs are (x, x): those diagonals are taken from the states as they are computed
+    and stored into ``dx`` (a caller may read it in lockstep, as the trace does).
+    ``drop``: forget each state after its last reader (the memory of a batch of pairs).
+    """
+    own = dy is None
+    if own:
+        dx = {} if dx is None else dx
+        dy = dx
+        need = diagonal_reads(prog)
+    last = last_reads(prog) if drop else {}
+
+    def record(names):
+        if own:
+            for n in names:
+                if n in need:
+                    dx[n] = layout.pixel_diagonal(env[n])
+
+    s0 = prog.input_cross.name
+    env[s0] = layout.gram(x, y, float(prog.input_scale))
+    record([s0])
+    yield Step("input", "input", "pair", {s0: env[s0]})
+    for k, s in enumerate(prog.steps):
         if isinstance(s, Structural):
             new = {}
             with np.errstate(all="ignore"):
                 for i, o in zip(s.inputs, s.outputs):
-                    if not i.name.endswith("_xx") and i.name in env:
-                        new[o.name] = env[o.name] = _structural(env[i.name], s.op)
+                    if o.name.endswith("_xx") or getattr(i, "name", "").endswith("_xx"):
+                        continue            # diagonals come from the pairs (x, x)
+                    if isinstance(i, sp.Symbol):
+                        if i.name not in env:
+                            continue
+                        A = env[i.name]
+                    else:                       # a constant entry: materialize it
+                        lead = np.broadcast(x[..., 0, 0, 0], y[..., 0, 0, 0]).shape
+                        A = np.full(lead + layout.grid(*s.op.in_hw), float(i))
+                    new[o.name] = env[o.name] = layout.structural(A, s.op)
         else:
-            names = {sym.name for a in s.cross for sym in a.expr.free_symbols}
             local = dict(env)
-            for n in names:
-                if n.endswith(("_xx", "_yy")):
-                    src = (ex if n.endswith("_xx") else ey) or env
-                    d = _pixel_diag(src[n[:-3]])
-                    local[n] = d[:, :, None, None] if n.endswith("_xx") else d[None, None]
-            new = _eval(s.cross, local)
+            for a in s.cross:
+                for sym in a.expr.free_symbols:
+                    n = sym.name
+                    if n.endswith("_xx"):
+                        local[n] = layout.side_x(dx[n[:-3]])
+                    elif n.endswith("_yy"):
+                        local[n] = layout.side_y(dy[n[:-3]])
+            new = assign(s.cross, local)
             env.update(new)
+        record(new)
         yield Step(s.node, s.description, "pair", new)
+        if drop:
+            for n in [n for n in env if last.get(n, -1) <= k]:
+                del env[n]
+
+
+def image_outputs(prog, env, names, layout=PixelPairs):
+    """The outputs ``names`` of the pairs whose final states are in ``env``: arrays over the
+    leading (batch) axes, read at the single pixel pair of each final state."""
+    first = (0,) * layout.axes
+    point = {n: v[(..., *first)] for n, v in env.items()}
+    lead = next(iter(env.values())).shape[:-layout.axes] if env else ()
+    out = []
+    for n in names:
+        v = np.asarray(value_of(prog.outputs[n], point), dtype=float)
+        out.append(np.broadcast_to(v, lead) if v.shape != lead else v)
+    return out
 
 
 def _trace_image(prog, x, y):
-    ex, ey, exy = {}, {}, {}
-    runs = (("x", _run_image(prog, x, x, env=ex)), ("y", _run_image(prog, y, y, env=ey)),
-            ("pair", _run_image(prog, x, y, ex, ey, env=exy)))
+    dx, dy, ex, ey, exy = {}, {}, {}, {}, {}
+    runs = (("x", image_steps(prog, x, x, ex, dx)), ("y", image_steps(prog, y, y, ey, dy)),
+            ("pair", image_steps(prog, x, y, exy, dx, dy)))
     for steps in zip(*(r for _, r in runs)):
         for (side, _), st in zip(runs, steps):
             yield Step(st.node, st.description, side, st.values)

@@ -24,6 +24,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .functions import HERMITE_K, QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
+from .hyper import HyperSymbol, split_tangent
 from .symbols import identifier, y_side
 
 # ------------------------------------------------------------------------ expressions
@@ -44,6 +45,9 @@ class TextPrinter(StrPrinter):
         args = ", ".join(self._print(x) for x in expr.args)
         return "E_H%d[%s](%s)" % (HERMITE_K, expr.label, args)
 
+    def _print_RecipSqrt1m(self, expr):
+        return "(1/sqrt(1 - %s**2))" % self.parenthesize(expr.args[0], 60)
+
 
 def text(expr):
     """An expression as plain text (sympy's str with the IR's functions named)."""
@@ -62,7 +66,16 @@ def display(name, grid=frozenset(), latex=False):
 
     >>> display("Sigma_1p", {"Sigma_1p"}), display("Sigma_1g_xx", {"Sigma_1g_xx"})
     ("Sigma_1(t-1, t'-1)", 'Sigma_1g(x, x; t)')
+    >>> display("dSigma_2/d[weight_var]_xx")
+    '(dSigma_2(x, x)/dweight_var)'
     """
+    tangent = split_tangent(name)
+    if tangent is not None:             # d(entry)/d(hyperparameter)
+        entry, hp = tangent
+        inner = display(entry, grid if name not in grid else set(grid) | {entry}, latex)
+        if latex:
+            return r"\partial_{\mathrm{%s}}%s" % (hp.replace("_", r"\_"), inner)
+        return f"(d{inner}/d{hp})"          # in parentheses: it is one factor of a product
     side = "c"
     base = name
     if name.endswith("_xx"):
@@ -126,8 +139,12 @@ class ProgramPrinter:
         syms = set()
         for e in exprs:
             syms |= e.free_symbols
-        return {s: display(s.name, self.grid, latex) for s in syms
-                if not s.name.startswith("rho_")}
+        out = {s: display(s.name, self.grid, latex) for s in syms
+               if not s.name.startswith("rho_") and not isinstance(s, HyperSymbol)}
+        if latex:                       # learnable constants: upright names
+            out.update({s: r"\mathrm{%s}" % s.name.replace("_", r"\_") for s in syms
+                        if isinstance(s, HyperSymbol)})
+        return out
 
     def _join(self, lines):
         return "\n".join(lines)
@@ -136,24 +153,38 @@ class ProgramPrinter:
 class ProgramTextPrinter(ProgramPrinter):
     """The recursion as plain text, one block per layer, every constant visible."""
 
+    def _hyper(self):
+        """The learnable constants and, with a gradient, what the tangents are."""
+        p = self.p
+        if not p.hyperparameters:
+            return []
+        out = ["  learnable constants (values when derived; the kernel takes them at run time): "
+               + ", ".join(f"{h.name} = {v!r}" for h, v in p.hyperparameters.items())]
+        if p.gradient:
+            out.append("  tangents dS/dw: each assignment S = f(...) gives dS/dw = df/dw + "
+                       "sum_j df/dS_j dS_j/dw (forward mode); 1/sqrt(1 - rho**2) is 0 at "
+                       "rho = +-1, where the tangent of rho is 0")
+        return out
+
     def _header_vector(self):
         p = self.p
         return [f"kernel program of '{p.name}' (spec sha256 {p.spec_hash[:12]})",
                 f"  Sigma_0(x, x') = <x, x'> / {p.input_scale},   "
-                f"Sigma_0(x, x) = |x|^2 / {p.input_scale}"]
+                f"Sigma_0(x, x) = |x|^2 / {p.input_scale}"] + self._hyper()
 
     def _header_image(self):
         p = self.p
         return [f"kernel program of '{p.name}' (spec sha256 {p.spec_hash[:12]})",
                 "  Sigma_0(x, x')[p, p'] = <x_p, x'_p'> / %d  (pixels p, p'; channels-last "
                 "images; per-pixel diagonals Sigma_k(x, x)[p, p] come from the same recursion "
-                "on (x, x))" % p.input_scale]
+                "on (x, x))" % p.input_scale] + self._hyper()
 
     def _header_sequence(self):
         p, d = self.p, self.p.input_scale
         return [f"kernel program of '{p.name}' (spec sha256 {p.spec_hash[:12]})",
                 "  sequences x = (x_1..x_T), x' = (x'_1..x'_T'); time pairs t = 1..T, t' = 1..T'",
-                f"  Sigma_0(t, t') = <x_t, x'_t'> / {d},   Sigma_0(x, x; t) = |x_t|^2 / {d}"]
+                f"  Sigma_0(t, t') = <x_t, x'_t'> / {d},   Sigma_0(x, x; t) = |x_t|^2 / {d}"
+                ] + self._hyper()
 
     def _sym(self, expr):
         """expr with its symbols renamed to their displayed names."""

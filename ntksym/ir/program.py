@@ -109,6 +109,12 @@ class KernelProgram:
     #: {symbol name: (H, W)} pixel grid of each state entry of an image program ((1, 1) for
     #: per-pair scalars after flatten / global_avg_pool)
     shapes: dict = field(default_factory=dict)
+    #: {HyperSymbol: value when derived} of the learnable constants, in the spec's order;
+    #: the generated code takes their values at run time (``hp``), in this order
+    hyperparameters: dict = field(default_factory=dict)
+    #: the hyperparameters whose tangents (``d<entry>/d[<name>]``) the program computes
+    #: (:func:`ntksym.ir.tangent.tangent_program`)
+    gradient: tuple = ()
 
     # --- symbol bookkeeping
     def cross_assignments(self):

@@ -16,14 +16,38 @@ from __future__ import annotations
 
 from ntksym.codegen.elementwise import elementwise_function
 from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
+from ntksym.ir.hyper import Learnable
 
-from .base import KernelState, Key, Layer
+from .base import KernelState, Key, Layer, sympy_number
 
 _PARAM_TYPES = {"expr": "string", "k": "int"}
 
 
+#: the activation parameters that may be learnable constants: those whose dual kernels are
+#: closed forms that stay valid with a symbol for the parameter
+LEARNABLE_PARAMS = {"leaky_relu": ("slope",)}
+
+
 def activation_of(node):
+    """The registry activation with the node's parameters at their current values."""
     return get_activation(node["kind"], **node["params"])
+
+
+def symbolic_activation(node):
+    """The activation whose dual kernels the kernel rule uses: learnable parameters (a
+    leaky ReLU's slope) as their symbols, through the registry's constructor.
+
+    >>> from ntksym.ir.hyper import Learnable
+    >>> act = symbolic_activation({"kind": "leaky_relu",
+    ...                            "params": {"slope": Learnable(0.1, "slope")}})
+    >>> act.dual_prime_diag(1)
+    slope**2/2 + 1/2
+    """
+    params = node["params"]
+    if not any(isinstance(v, Learnable) for v in params.values()):
+        return activation_of(node)
+    make = ACTIVATION_KINDS[node["kind"]]["make"]
+    return make(*[sympy_number(params[p]) for p in ACTIVATION_KINDS[node["kind"]]["params"]])
 
 
 class ActivationLayer(Layer):
@@ -42,15 +66,22 @@ class ActivationLayer(Layer):
             if getattr(e, "hint", None):
                 msg += f" ({e.hint})"
             error(msg, "expr" if "expr" in params else None)
+        for p, v in params.items():
+            if isinstance(v, Learnable) and p not in LEARNABLE_PARAMS.get(cls.kind, ()):
+                learnable = ", ".join(f"{k}.{q}" for k, qs in LEARNABLE_PARAMS.items()
+                                      for q in qs)
+                error(f"the parameter {p!r} of '{cls.kind}' cannot be learned (its dual kernel "
+                      f"is not a closed form in it); learnable activation parameters: "
+                      f"{learnable}", p)
 
     @classmethod
     def describe(cls, node):
-        return activation_of(node).description()
+        return symbolic_activation(node).description()
 
     @classmethod
     def kernel_rule(cls, node, inputs):
         (s,) = inputs
-        act = activation_of(node)
+        act = symbolic_activation(node)
         if s.diagonal:
             v = act.dual_diag(s.nngp)
             dv = act.dual_prime_diag(s.nngp)

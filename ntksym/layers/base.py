@@ -25,6 +25,7 @@ import sympy as sp
 
 # the one "no default: the spec must give it" marker (activation parameters use it too)
 from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
+from ntksym.ir.hyper import HyperSymbol, Learnable
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,14 @@ class KernelState:
 
 
 def sympy_number(value):
-    """An exact sympy number for a spec value: 2.0 -> 2, 0.05 -> 1/20 (decimal, not binary)."""
+    """An exact sympy number for a spec value: 2.0 -> 2, 0.05 -> 1/20 (decimal, not binary);
+    a learnable constant (:class:`~ntksym.ir.hyper.Learnable`) -> its positive symbol.
+
+    >>> sympy_number(0.05), sympy_number(Learnable(2.0, "weight_var"))
+    (1/20, weight_var)
+    """
+    if isinstance(value, Learnable):
+        return HyperSymbol(value.name)
     if isinstance(value, bool):
         return sp.Integer(int(value))
     if isinstance(value, int):
@@ -86,6 +94,7 @@ def positive_pair(v):
 def one_of(*choices):
     def check(v):
         return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+    check.choices = choices          # read by the spec reference (docs/spec.md)
     return check
 
 

@@ -93,7 +93,7 @@ def dask_tile(spec_text, spec_path, X, X2, bounds, diagonal, names, dtype, threa
     i0, i1, j0, j1 = bounds
     cols = None if diagonal else (X if X2 is None else X2)[j0:j1]
     return evaluate(arch, X[i0:i1], cols, list(names), dtype=dtype, per_layer=per_layer,
-                    progress=False)
+                    progress=False, offset=(i0, j0), engine="compiled")
 
 
 def run_dask(run, client, progress=None, threads=None, window=None):

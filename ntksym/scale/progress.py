@@ -9,18 +9,20 @@ from __future__ import annotations
 import sys
 import time
 
+from ntksym.progress import enabled as progress_enabled
+
 
 class Progress:
     """``tiles 12/78 (15%)  3.2 tiles/s  ETA 0:00:20`` on stderr, redrawn at most 5 times a
-    second.  ``enabled=None`` means: only when stderr is a terminal (quiet when piped).
+    second.  ``enabled=None`` means the CLI's --progress/--quiet, else only when stderr is a
+    terminal (quiet when piped): :func:`ntksym.progress.enabled`.
 
     The rate counts only tiles done in this session, so a resumed run's ETA is honest.
     """
 
     def __init__(self, total, done=0, enabled=None, stream=None, label="tiles"):
         self.stream = stream or sys.stderr
-        if enabled is None:
-            enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        enabled = progress_enabled(enabled, self.stream)
         self.enabled, self.total, self.done, self.start_done = enabled, total, done, done
         self.label, self.t0, self.last = label, time.monotonic(), 0.0
 

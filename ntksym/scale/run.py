@@ -100,16 +100,27 @@ def tile_working_bytes(tile, dtype="float64", in_flight=0, n_outputs=1):
 
 def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, budget_s=1.0,
               max_tiles=3, per_layer=False):
-    """Seconds per pair, timed on a few tiles of the real data (after one tiny warm-up call
-    that loads the compiled kernel).  Off-diagonal blocks are timed where the data allow,
-    because they dominate the work; blocks are at most 1024 rows so calibration stays short.
+    """(seconds per pair of the compiled program, seconds to load or compile it, how the two
+    were found), without compiling anything.
+
+    When the compiled module is on disk (or loaded), a few tiles of the real data are timed
+    with it, after one tiny warm-up call that loads it; off-diagonal blocks are timed where the
+    data allow, because they dominate the work, and blocks are at most 1024 rows so
+    calibration stays short.  Otherwise the NumPy tier is timed on a sample and divided by the
+    measured speed-up of compiled programs
+    (:func:`ntksym.engine.numpy_tier.compiled_estimate`), with the time a compilation takes.
     """
+    from ntksym.engine.common import compiled_on_disk, program
+    from ntksym.engine.numpy_tier import compiled_estimate, supported
+    prog = program(arch, per_layer)
+    if not compiled_on_disk(arch, per_layer) and supported(prog) is None:
+        return compiled_estimate(prog, X, X2, output_names(arch, kind, per_layer), budget_s / 2)
     cols_src = X if X2 is None else X2
     b = max(1, min(int(tile), 1024, X.shape[0]))
     t = time.perf_counter()
     compute_tile(arch, X[:2], cols_src[:2], kind=kind, dtype=dtype,         # load the kernel
                  per_layer=per_layer)
-    calibrate.load_seconds = time.perf_counter() - t
+    load_seconds = time.perf_counter() - t
     spent, pairs, k = 0.0, 0, 0
     while k < max_tiles and (k == 0 or spent < budget_s):
         r0 = (k * b) % max(1, X.shape[0] - b + 1)
@@ -127,11 +138,11 @@ def calibrate(arch, X, X2=None, kind="ntk", dtype="float64", tile=DEFAULT_TILE, 
         r = rows.shape[0]
         pairs += r * (r + 1) // 2 if cols is None else r * cols.shape[0]
         k += 1
-    return spent / max(pairs, 1)
+    return spent / max(pairs, 1), load_seconds, f"compiled program timed on {pairs} pairs"
 
 
 def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=None,
-         parallel=1, in_flight=0, calibrate_time=True, per_layer=False):
+         parallel=1, in_flight=0, calibrate_time=True, per_layer=False, engine="compiled"):
     """What a run would cost, before running it: pairs, tiles, output size, memory and time.
 
     ``max_memory`` (bytes) bounds the memory the run cannot give back: this process now
@@ -143,6 +154,9 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
     with as many cores as this machine).  X and X2 are data already checked
     (:func:`ntksym.engine.common.check_data`), as :func:`kernel_command` passes them.
 
+    ``engine``: "numpy" times the NumPy tier itself (an in-memory run that the automatic
+    choice evaluates without compiling); otherwise :func:`calibrate`.
+
     Example: ``plan(arch, X, tile=2048, max_memory=parse_bytes("8G"))["estimated_seconds"]``.
     """
     n_out = len(output_names(arch, kind, per_layer))
@@ -152,12 +166,22 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
     tile = int(tile or DEFAULT_TILE)
     info = {"shape": [n1, n2], "symmetric": symmetric, "kind": kind, "dtype": dtype}
     if calibrate_time:
-        # first: it loads the compiled kernel, which the memory baseline must include
+        # first: it may load the compiled kernel, which the memory baseline must include
         t = time.perf_counter()
-        spp = calibrate(arch, X, X2, kind=kind, dtype=dtype, tile=min(tile, 1024),
-                        per_layer=per_layer)
-        info["calibration_seconds"] = time.perf_counter() - t
+        if engine == "numpy":
+            from ntksym.engine.common import program
+            from ntksym.engine.numpy_tier import time_numpy
+            spp, timed = time_numpy(program(arch, per_layer), X, X2,
+                                    output_names(arch, kind, per_layer))
+            load, how = 0.0, f"NumPy tier (no compile) timed on {timed} pairs"
+        else:
+            spp, load, how = calibrate(arch, X, X2, kind=kind, dtype=dtype,
+                                       tile=min(tile, 1024), per_layer=per_layer)
+        info.update(calibration_seconds=time.perf_counter() - t, load_seconds=load,
+                    estimate=how)
     base = current_rss()
+    if engine != "numpy" and "numba" not in sys.modules:
+        base += NUMBA_RSS_BYTES             # not loaded for the estimate
     retiled = False
     if max_memory is not None:
         if base + tile_working_bytes(16, dtype, in_flight, n_out) > max_memory:
@@ -182,6 +206,11 @@ def plan(arch, X, X2=None, kind="ntk", dtype="float64", tile=None, max_memory=No
     return info
 
 
+#: what importing Numba and loading a compiled kernel add to the resident memory (measured:
+#: about 120 MiB), counted when the estimate did not load them
+NUMBA_RSS_BYTES = 120 * 2**20
+
+
 def in_memory_bytes(n1, n2, n_outputs=1, dtype="float64"):
     """Bytes the plain (untiled) engine holds: the Gram matrix (reused as the output when one
     float64 kernel is asked) or a float64 stack of outputs plus their casts."""
@@ -199,10 +228,14 @@ def _say(msg):
 
 def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False,
                    dtype="float64", threads=None, tile=None, resume=False, force=False,
-                   dry_run=False, max_memory=None, scheduler=None, workers=None, progress=None):
+                   dry_run=False, max_memory=None, scheduler=None, workers=None, progress=None,
+                   engine="auto"):
     """What ``ntksym kernel`` does with --tile/--resume/--dry-run/--max-memory/--scheduler/
     --workers: returns the summary dict to print, or None when the plain in-memory run fits
     within --max-memory and nothing else asked for tiles (the caller then runs it).
+
+    ``engine``: the engine of an in-memory run, as ``ntksym.kernel`` takes it (a dry run
+    estimates that engine); tiles always run the compiled program.
 
     Example: ``kernel_command(arch, X, output="K.npy", tile=1024, resume=True)``.
     """
@@ -222,8 +255,9 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
                 raise DataError(f"the in-memory kernel needs about {human_bytes(need)}, more than "
                                 f"--max-memory {human_bytes(max_b)}; "
                                 "to compute it in tiles instead, give -o OUT.npy")
+            where = f"into {output}" if output else "(a real run needs -o OUT.npy)"
             _say(f"in memory this run needs about {human_bytes(need)} > --max-memory "
-                 f"{human_bytes(max_b)}: computing in tiles into {output}")
+                 f"{human_bytes(max_b)}: computing in tiles {where}")
             tiled = True
     distributed = bool(scheduler or workers)
     in_flight = 0
@@ -235,12 +269,20 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
             in_flight = 4 * (sum(client.nthreads().values()) or 1)
         parallel = len(client.nthreads()) if (client is not None and cluster is None) else 1
         if dry_run:
+            run_engine = "compiled"
+            if not tiled and engine != "compiled":
+                from ntksym.engine.common import program
+                from ntksym.engine.numpy_tier import choose_engine
+                run_engine = choose_engine(arch, program(arch, per_layer), n1, n2, X2 is None,
+                                           engine, per_layer=per_layer).engine
             p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
-                     parallel=parallel, in_flight=in_flight, per_layer=per_layer)
+                     parallel=parallel, in_flight=in_flight, per_layer=per_layer,
+                     engine=run_engine)
             # a real run also pays this process's start-up (imports, spec, data) and the
-            # loading of the compiled kernel, both measured here
-            est = p["estimated_seconds"] + process_age() + calibrate.load_seconds
+            # loading or compiling of the compiled kernel
+            est = p["estimated_seconds"] + process_age() + p["load_seconds"]
             return {"spec": arch.name, "kernel": kind, "kernels": names, "dtype": dtype,
+                    "engine": run_engine, "estimate": p["estimate"],
                     "shape": p["shape"],
                     "pairs": p["pairs"], "tile": p["tile"], "tiles": p["tiles"],
                     "retiled_for_max_memory": p["retiled"],
@@ -256,7 +298,14 @@ def kernel_command(arch, X, X2=None, *, output=None, kind="ntk", per_layer=False
                     "workers": parallel if client is not None else None}
         if output is None:
             raise DataError("a tiled run writes to a file: give -o OUT.npy")
+        if client is None:                  # tiles compile here: say so on a terminal
+            from ntksym.engine.common import announce_compile
+            announce_compile(arch, per_layer, progress)
         if max_b is not None:
+            # load the compiled kernel first: the memory the tiles may use is what is left
+            # after it (as --dry-run measures it)
+            compute_tile(arch, X[:2], (X if X2 is None else X2)[:2], kind=kind, dtype=dtype,
+                         per_layer=per_layer)
             p = plan(arch, X, X2, kind=kind, dtype=dtype, tile=tile, max_memory=max_b,
                      in_flight=in_flight, calibrate_time=False, per_layer=per_layer)
             if p["retiled"]:

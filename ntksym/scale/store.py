@@ -238,6 +238,14 @@ class TiledRun:
         self.mms = {n: np.lib.format.open_memmap(p, mode="w+", dtype=np.dtype(self.dtype),
                                                  shape=self.shape)
                     for n, p in self.partials.items()}
+        try:
+            for p in self.partials.values():
+                _reserve(p)
+        except DataError:
+            self.mms = {}
+            for p in self.partials.values():
+                p.unlink(missing_ok=True)
+            raise
         self.done = np.zeros(len(self.tiles), dtype=bool)
         self.sums = [None] * len(self.tiles)
         self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
@@ -327,3 +335,26 @@ class TiledRun:
         self.manifest.update(n_done=self.n_done, done=encode_bits(self.done),
                              checksums=self.sums, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         write_manifest(self.manifest_file, self.manifest)
+
+
+def _reserve(path):
+    """Allocate the blocks of a (sparse) partial file now: a disk that fills up during the run
+    then fails here with one message, instead of killing the run later with SIGBUS when a page
+    of the memmap cannot be written.  File systems without fallocate keep the sparse file."""
+    import errno
+
+    fd = os.open(path, os.O_RDWR)
+    size = os.fstat(fd).st_size
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return          # EOPNOTSUPP, EINVAL ...: no preallocation on this file system
+        os.close(fd)
+        fd = None
+        Path(path).unlink(missing_ok=True)
+        raise DataError(f"not enough disk space for {path}: its {size} bytes cannot be "
+                        "allocated; free space or write the output elsewhere") from None
+    finally:
+        if fd is not None:
+            os.close(fd)

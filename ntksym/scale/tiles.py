@@ -52,7 +52,8 @@ __all__ = ["DEFAULT_TILE", "TiledRun", "compute_tile", "compute_tiles", "data_ha
 
 # ------------------------------------------------------------------------ the per-tile call
 
-def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_layer=False):
+def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_layer=False,
+                 offset=(0, 0), engine="compiled"):
     """One tile of the kernel matrix: K(X1_rows, X2_cols), or K(X1_rows, X1_rows) if
     ``X2_cols`` is None (a diagonal tile: upper triangle computed, diagonal by the exact rule).
     With ``kind="both"`` or ``per_layer`` it is a dict name -> block, as from the engine.
@@ -65,6 +66,11 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
     ``len(X1_rows) x len(X2_cols)``.  Dask workers make the same call
     (:mod:`ntksym.scale.cluster`).
 
+    ``offset`` = (first row, first column) of the tile in the whole matrix: a NaN, inf or
+    underflow is then reported at its place in the whole matrix, not in the tile.
+    ``engine``: tiled runs are large, so their tiles run the compiled program (not the NumPy
+    tier that ``engine="auto"`` picks for a small tile).
+
     Example: ``compute_tile(arch, X[0:512], X[512:1024])`` is ``kernel(arch, X)[0:512, 512:1024]``
     up to the last bits of the Gram product.
     """
@@ -73,7 +79,7 @@ def compute_tile(arch, X1_rows, X2_cols=None, kind="ntk", dtype="float64", per_l
     names = output_names(arch, kind, per_layer)
     # progress=False: the run reports tiles; a per-tile bar from the engine would interleave
     return evaluate(arch, X1_rows, X2_cols, names, dtype=dtype, per_layer=per_layer,
-                    progress=False)
+                    progress=False, offset=offset, engine=engine)
 
 
 def pairs_computed(n1, n2, symmetric):
@@ -85,8 +91,9 @@ def run_threaded(run, progress=None):
     """Compute every pending tile in this process (numba threads inside each tile)."""
     for k in run.pending():
         X1, X2 = run.tile_inputs(k)
+        i0, _, j0, _ = run.tiles[k]
         run.write(k, compute_tile(run.arch, X1, X2, kind=run.kind, dtype=run.dtype,
-                                  per_layer=run.per_layer))
+                                  per_layer=run.per_layer, offset=(i0, j0)))
         if progress is not None:
             progress.update(run.n_done)
 

@@ -31,8 +31,9 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
     ``widths``: an int setting the width of every hidden weight layer that has none in the spec
     (the finite network of ``ntksym empirical --width N``), or None for the analytic graph.
     """
-    g = nx.DiGraph(name=spec.name, spec_hash=spec.hash, input_shape=spec.input_shape,
-                   description=spec.description)
+    g = nx.DiGraph(name=spec.name, spec_hash=spec.structure_hash,
+                   input_shape=spec.input_shape, description=spec.description,
+                   hyperparameters=spec.hyperparameters)
     g.add_node("input", kind="input", id="input", params={}, shape=tuple(spec.input_shape),
                line=None, position=-1)
     prev = "input"
@@ -72,11 +73,24 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
             attrs["fan_in"] = _fan_in(attrs["in_shapes"][0])
     _check_branches(g, fname)
     last = g.nodes[output]
-    if not LAYER_KINDS[last["kind"]].has_weights or last["shape"][-1] != 1:
-        raise SpecError("the network must end in a readout: a weight layer with width = 1 "
-                        f"(the last layer is '{last['kind']}' with output shape "
+    if not LAYER_KINDS[last["kind"]].has_weights:
+        raise SpecError("the network must end in a readout: a weight layer (width 1 unless "
+                        f"given; the last layer is '{last['kind']}' with output shape "
                         f"{list(last['shape'])}); add [[layer]] kind = \"dense\" at the end",
                         file=fname, line=last["line"], layer=last["source_index"], key="kind")
+    if len(last["shape"]) == 3:
+        raise SpecError(f"the readout '{output}' outputs images (shape "
+                        f"{list(last['shape'])}), but a kernel is between whole examples: add "
+                        "[[layer]] kind = \"global_avg_pool\" (or \"flatten\") and a dense "
+                        "readout at the end", file=fname, line=last["line"],
+                        layer=last["source_index"], key="kind")
+    if last["shape"][-1] != 1 and last["kind"] != "dense":
+        # k outputs: the same limit kernel for each (docs/spec.md); per-output empirical
+        # kernels are implemented for dense readouts
+        raise SpecError(f"a readout of width {last['shape'][-1]} must be a dense layer (the "
+                        f"last layer is '{last['kind']}'); give it width = 1 or add "
+                        "[[layer]] kind = \"dense\" at the end", file=fname, line=last["line"],
+                        layer=last["source_index"], key="width")
     return g
 
 
@@ -155,7 +169,33 @@ def graph_text(g) -> str:
         preds = list(g.predecessors(node))
         src = f"  <- {', '.join(preds)}" if len(preds) > 1 else ""
         lines.append(f"  {node:19s} shape {shape!s:14s} {desc}{src}")
+    hyper = g.graph.get("hyperparameters")
+    if hyper:
+        lines.append("  learnable constants: " + ", ".join(f"{n} = {v!r}" for n, v in
+                                                          hyper.items()))
     return "\n".join(lines)
+
+
+def graph_summary(g) -> dict:
+    """The graph as a JSON-ready dict (``ntksym check --json``): name, input shape, output
+    node and one record per layer (id, kind, shape with None for an open width, inputs,
+    constants, spec line), in topological order.
+
+    >>> import ntksym
+    >>> s = graph_summary(ntksym.load_spec("spec/cntk_mlp_depth1.toml").graph)
+    >>> s["output"], [(l["id"], l["shape"]) for l in s["layers"]][:2]
+    ('dense_2', [('dense_0', [None]), ('relu_1', [None])])
+    """
+    layers = []
+    for node in nx.topological_sort(g):
+        if node == "input":
+            continue
+        a = g.nodes[node]
+        layers.append({"id": node, "kind": a["kind"], "shape": list(a["shape"]),
+                       "inputs": list(g.predecessors(node)), "params": dict(a.get("params", {})),
+                       "line": a.get("line")})
+    return {"name": g.graph["name"], "input_shape": list(g.graph["input_shape"]),
+            "output": g.graph.get("output"), "layers": layers}
 
 
 def graph_dot(g) -> str:
@@ -197,8 +237,17 @@ def graph_png(g, path):
     depth = 1 - min(y for _, y in pos.values())
     width = max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1
     fig, ax = plt.subplots(figsize=(1.8 * width + 1, 1.1 * depth + 0.4))
-    nx.draw_networkx(g, pos, ax=ax, labels=labels, node_shape="o", node_color="#dde8f5",
-                     node_size=1500, font_size=6, arrows=True)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_shape="o", node_color="#dde8f5", node_size=1500)
+    nx.draw_networkx_labels(g, pos, ax=ax, labels=labels, font_size=6)
+    # an edge that skips generations (a residual shortcut) would run straight through the
+    # nodes it skips: draw it as an arc beside them
+    level = {n: -y for n, (_, y) in pos.items()}
+    near = [(u, v) for u, v in g.edges if level[v] - level[u] <= 1]
+    skips = [(u, v) for u, v in g.edges if level[v] - level[u] > 1]
+    nx.draw_networkx_edges(g, pos, ax=ax, edgelist=near, arrows=True, node_size=1500)
+    nx.draw_networkx_edges(g, pos, ax=ax, edgelist=skips, arrows=True, node_size=1500,
+                           connectionstyle="arc3,rad=0.45", edge_color="#c0504d")
+    ax.margins(x=0.25, y=0.05)
     ax.set_axis_off()
     ax.set_title(g.graph["name"], fontsize=9)
     try:

@@ -1,8 +1,9 @@
 """Spec files: TOML text -> a validated, expanded list of layers (never evaluated as code).
 
-The format is SPEC.md §1.  Parsing is ``tomllib`` (data only); every value is then checked
-against the keys its layer kind declares.  Each mistake raises one :class:`SpecError` that names
-the file, line, layer and key, lists the valid choices, and suggests the closest valid name.
+The format is docs/spec.md (rendered by :mod:`ntksym.spec.reference`).  Parsing is ``tomllib``
+(data only); every value is then checked against the keys its layer kind declares.  Each mistake
+raises one :class:`SpecError` that names the file, line, layer and key, lists the valid choices,
+and suggests the closest valid name.
 
 >>> spec = loads_spec('''
 ... name = "mlp"
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ntksym.errors import SpecError
+from ntksym.ir.hyper import Learnable, check_hyper_name
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import REQUIRED
 from ntksym.spec.blocks import expand_instance, parse_blocks
@@ -49,13 +51,78 @@ class Spec:
     path: str | None = None
     text: str = ""
     defaults: dict = field(default_factory=dict)
+    #: (line, key, hyperparameter name) of every { value = ..., learn = true } table in the text
+    hyper_sites: list = field(default_factory=list)
 
     @property
     def hash(self) -> str:
-        """sha256 of the normalized content (comments and key order do not matter)."""
+        """sha256 of the normalized content (comments and key order do not matter); a
+        learnable constant counts with its name and value."""
+        return self._digest(values=True)
+
+    @property
+    def structure_hash(self) -> str:
+        """sha256 of the content without the values of learnable constants: what the derived
+        program and its generated code depend on (equal to :attr:`hash` without them)."""
+        return self._digest(values=False)
+
+    def _digest(self, values):
+        def norm(v):
+            if isinstance(v, Learnable):
+                return {"learn": v.name, "value": float(v)} if values else {"learn": v.name}
+            return v
+
         doc = {"name": self.name, "input": list(self.input_shape),
-               "layers": [[l.kind, l.params, l.id, l.inputs] for l in self.layers]}
+               "layers": [[l.kind, {k: norm(v) for k, v in l.params.items()}, l.id, l.inputs]
+                          for l in self.layers]}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def hyperparameters(self) -> dict:
+        """{name: current value} of the learnable constants, in the order they first appear
+        in the spec's text (``[defaults]`` where it stands, then the layers).
+
+        >>> s = loads_spec('name = "m"\\ninput = { shape = [2] }\\n[defaults]\\n'
+        ...                'weight_var = { value = 2.0, learn = true }\\n'
+        ...                '[[layer]]\\nkind = "dense"\\n'
+        ...                'bias_var = { value = 0.1, learn = true }\\n')
+        >>> s.hyperparameters
+        {'weight_var': 2.0, 'bias_var_dense_0': 0.1}
+        """
+        first = {}
+        for line, _, name in self.hyper_sites:
+            first[name] = min(first.get(name, line or 0), line or 0)
+        found = {}
+        for l in self.layers:
+            for v in l.params.values():
+                if isinstance(v, Learnable):
+                    found.setdefault(v.name, (first.get(v.name, 0), float(v)))
+        order = sorted(found, key=lambda n: found[n][0])
+        return {n: found[n][1] for n in order}
+
+    def with_hyperparameters(self, values: dict) -> "Spec":
+        """The same spec with learnable constants set to ``values`` ({name: value}; names not
+        given keep their value).  They stay learnable.
+
+        >>> s = loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\nkind = "dense"\\n'
+        ...                'weight_var = { value = 2.0, learn = true, name = "w" }\\n')
+        >>> s.with_hyperparameters({"w": 0.5}).hyperparameters
+        {'w': 0.5}
+        """
+        from dataclasses import replace
+        unknown = set(values) - set(self.hyperparameters)
+        if unknown:
+            raise KeyError(f"no learnable constant named {sorted(unknown)[0]!r}; "
+                           f"learnable: {', '.join(self.hyperparameters) or 'none'}")
+
+        def setv(v):
+            if isinstance(v, Learnable) and v.name in values:
+                return v.with_value(float(values[v.name]))
+            return v
+
+        layers = [replace(l, params={k: setv(v) for k, v in l.params.items()})
+                  for l in self.layers]
+        return replace(self, layers=layers)
 
 
 class _Lines:
@@ -98,7 +165,7 @@ def check_value(key, spec_key, value):
     if t == "number":
         if not isnum or not math.isfinite(value):
             return value, _type_error(key, "a finite number", value)
-        value = float(value)
+        value = value if isinstance(value, Learnable) else float(value)
     elif t == "int":
         if not isinstance(value, int) or isinstance(value, bool):
             return value, _type_error(key, "an integer", value)
@@ -135,6 +202,44 @@ def check_value(key, spec_key, value):
         if msg:
             return value, f"{msg}, got {value!r}"
     return value, None
+
+
+LEARN_KEYS = ("value", "learn", "name")
+
+
+def learnable_value(key, value, default_name):
+    """A ``{ value = 2.0, learn = true [, name = "w"] }`` table of a numeric key as a
+    :class:`~ntksym.ir.hyper.Learnable` (``learn = false``: the plain value); any other value
+    unchanged.  Returns (value, error message or None).
+
+    >>> learnable_value("weight_var", {"value": 2, "learn": True}, "weight_var_dense_0")
+    (2.0, None)
+    >>> learnable_value("weight_var", {"value": 0.0, "learn": True}, "w")[1]
+    'a learnable constant needs value > 0 (its hyperparameter is log(value)), got 0.0'
+    """
+    if not isinstance(value, dict):
+        return value, None
+    for k in value:
+        if k not in LEARN_KEYS:
+            return value, (f"unknown key {k!r} in a learnable constant; valid: "
+                           f"{', '.join(LEARN_KEYS)} "
+                           f"(e.g. {key} = {{ value = 2.0, learn = true }})")
+    v, learn = value.get("value"), value.get("learn", False)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        return value, (f"a learnable constant needs a finite number value, e.g. "
+                       f"{key} = {{ value = 2.0, learn = true }}")
+    if not isinstance(learn, bool):
+        return value, f"learn must be true or false, got {learn!r}"
+    if not learn:
+        return float(v), None
+    if v <= 0:
+        return value, ("a learnable constant needs value > 0 (its hyperparameter is "
+                       f"log(value)), got {v!r}")
+    name = value.get("name", default_name)
+    err = check_hyper_name(name)
+    if err:
+        return value, f"{err}, got name = {name!r}"
+    return Learnable(float(v), name), None
 
 
 def loads_spec(text: str, path: str | None = None) -> Spec:
@@ -174,6 +279,19 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
             fail("unknown default; defaults apply keys of layer kinds, e.g. "
                  "weight_var, bias_var, parameterization, normalize",
                  lines.key("defaults", 1, k), key=k, hint=suggest(k, sorted(known)))
+    hyper_sites = []
+    defaults = dict(defaults)
+    numeric = {k for cls in LAYER_KINDS.values() for k, key in cls.keys.items()
+               if key.type == "number"}
+    for k, v in defaults.items():
+        if k not in numeric:              # a table-valued default (a mask) is not a constant
+            continue
+        v, err = learnable_value(k, v, k)
+        if err:
+            fail(err, lines.key("defaults", 1, k), key=k)
+        if isinstance(v, Learnable):
+            hyper_sites.append((lines.key("defaults", 1, k), k, v.name))
+        defaults[k] = v
 
     tables = doc.get("layer")
     if tables is None:
@@ -182,7 +300,8 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
         fail("'layer' must be an array of tables [[layer]]", lines.key("", 0, "layer"), key="layer")
 
     def expand(idx, table, position, section="layer", label=None):
-        return _expand_layer(idx, table, defaults, lines, fail, position, section, label)
+        return _expand_layer(idx, table, defaults, lines, fail, position, section, label,
+                             hyper_sites)
 
     blocks = parse_blocks(doc.get("block"), lines, fail, expand)
     layers, instances = [], {}
@@ -197,8 +316,10 @@ def loads_spec(text: str, path: str | None = None) -> Spec:
     if not layers:
         fail("the spec has no layers; add [[layer]] tables", 1, key="layer")
     _check_ids(layers, fail)
+    _check_hyperparameters(layers, fail)
     return Spec(name=name, description=description, input_shape=input_shape, layers=layers,
-                path=str(path) if path is not None else None, text=text, defaults=defaults)
+                path=str(path) if path is not None else None, text=text, defaults=defaults,
+                hyper_sites=hyper_sites)
 
 
 def _parse_input(inp, lines, fail):
@@ -223,9 +344,12 @@ def _parse_input(inp, lines, fail):
     return tuple(shape)
 
 
-def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", label=None):
+def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", label=None,
+                  hyper_sites=None):
     """The LayerSpecs of one [[layer]] table (``section`` "block.layer": of a block's table),
-    after ``repeat`` and the activation shorthand; ``label`` names it in messages."""
+    after ``repeat`` and the activation shorthand; ``label`` names it in messages.  A learnable
+    constant of the table is named ``<key>_<id of its first layer>`` (its repeats share it);
+    ``hyper_sites`` collects (line, key, name) of each learnable table."""
     from ntksym.duals.activations import parse_shorthand
 
     label = idx if label is None else label
@@ -249,7 +373,12 @@ def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", 
             fail(f"unknown key for a '{kind}' layer; valid keys: {', '.join(sorted(allowed))}",
                  line(k), layer=label, key=k, hint=suggest(k, allowed))
 
-    params = _validate_params(cls, table, defaults, lambda k: line(k), label, fail)
+    uid, rep = table.get("id"), table.get("repeat", 1)
+    first_id = (f"{kind}_{position}" if not isinstance(uid, str) else
+                uid if rep == 1 else f"{uid}_1")
+    params = _validate_params(cls, table, defaults, lambda k: line(k), label, fail,
+                              own=lambda key: f"{key}_{first_id}".replace("-", "_"),
+                              hyper_sites=hyper_sites)
     repeat = table.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         fail("repeat must be an integer >= 1", line("repeat"), layer=label, key="repeat")
@@ -298,11 +427,18 @@ def _expand_layer(idx, table, defaults, lines, fail, position, section="layer", 
     return out
 
 
-def _validate_params(cls, table, defaults, line_of, idx, fail, prefix=""):
+def _validate_params(cls, table, defaults, line_of, idx, fail, prefix="", own=None,
+                     hyper_sites=None):
     params = {}
     for key, spec_key in cls.keys.items():
         if key in table:
             value, where = table[key], line_of(key)
+            if isinstance(value, dict) and spec_key.type == "number":
+                value, err = learnable_value(key, value, own(key) if own else key)
+                if err:
+                    fail(err, where, layer=idx, key=prefix + key)
+                if isinstance(value, Learnable) and hyper_sites is not None:
+                    hyper_sites.append((where, key, value.name))
         elif key in defaults and key != "width":
             value, where = defaults[key], line_of(None)
         elif spec_key.default is REQUIRED:
@@ -331,6 +467,20 @@ def _validate_params(cls, table, defaults, line_of, idx, fail, prefix=""):
 
     cls.validate(params, error)
     return params
+
+
+def _check_hyperparameters(layers, fail):
+    """One value per hyperparameter name (a name shared by layers ties them)."""
+    seen = {}
+    for l in layers:
+        for k, v in l.params.items():
+            if not isinstance(v, Learnable):
+                continue
+            if v.name in seen and float(seen[v.name]) != float(v):
+                fail(f"the learnable constant {v.name!r} is given two values "
+                     f"({float(seen[v.name])!r} and {float(v)!r}); a shared name ties the "
+                     "layers to one value", l.line, layer=l.source_index, key=k)
+            seen.setdefault(v.name, v)
 
 
 def _check_ids(layers, fail):

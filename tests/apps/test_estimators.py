@@ -101,7 +101,8 @@ def test_params_clone_and_pickle(iris_split, tmp_path):
     path.write_text(MLP)
     clf = NTKClassifier(spec=str(path), kernel="nngp", ridge=0.1)
     assert clf.get_params() == {"spec": str(path), "kernel": "nngp", "ridge": 0.1,
-                                "dtype": "float64", "input_shape": "auto"}
+                                "dtype": "float64", "input_shape": "auto",
+                                "hyperparameters": None}
     assert clone(clf).set_params(ridge=2.0).ridge == 2.0
     train, test = iris_split
     clf.fit(train.X, train.y)

@@ -44,8 +44,8 @@ def test_text_output_names_the_score(capsys):
     code, out, _ = run(capsys, "regress", MLP, "--dataset", "iris", "--train", 100,
                        "--test", 50, "--ridge", 1e-3)
     assert code == 0
-    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
-    assert float(lines["accuracy"]) >= 0.8 and lines["input_shape"] == "[4]"
+    lines = {k: v.strip() for k, v in (line.split(":", 1) for line in out.strip().splitlines())}
+    assert float(lines["accuracy"]) >= 0.8 and lines["input_shape"] == "4"
     assert lines["ridge"] == "0.001"
 
 

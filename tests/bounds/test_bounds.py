@@ -383,8 +383,19 @@ def test_cli_bounds(root):
     from ntksym.bounds.commands import bounds_group
     run = CliRunner().invoke
     r = run(bounds_group, ["list"])
-    assert r.exit_code == 0 and "yang_wang.theorem_3_5_width" in r.output
-    assert len(r.output.splitlines()) == len(all_bounds())
+    # per paper: name and status, then the relation itself (not "d >= ..."), within 100 columns
+    assert r.exit_code == 0 and "\nyang_wang\n" in r.output
+    assert "  theorem_3_5_width  " in r.output and "..." not in r.output
+    assert "    d >= C*Max(L**2/(alpha**2*eps**2), L**6/(alpha*eps**4))\n" in r.output
+    assert max(map(len, r.output.splitlines())) <= 100
+    r = run(bounds_group, ["list", "--json"])
+    assert set(_json.loads(r.output)) == set(all_bounds())
+    # numbers for reading: 6 significant digits, not 14579999.999999996 (--json keeps them all)
+    r = run(bounds_group, ["eval", "yang_wang.theorem_3_5_width", "alpha=0.5", "L=3", "eps=0.1"])
+    assert r.output.splitlines()[0] == "d >= 1.458e7    [unspecified-constants]"
+    r = run(bounds_group, ["solve", "yang_wang.theorem_3_5_width", "eps", "d=1e6", "alpha=0.5",
+                           "L=3"])
+    assert r.output == "eps = 0.195407\n"
     r = run(bounds_group, ["eval", "yang_wang.theorem_3_5_width", "alpha=0.5", "L=2", "eps=0.5",
                            "--json"])
     assert r.exit_code == 0 and _json.loads(r.output)["value"] == pytest.approx(2048)

@@ -257,9 +257,9 @@ def test_load_array_npy_and_npz(tmp_path):
 def test_load_array_errors(tmp_path):
     with pytest.raises(DataError, match=r"--x: file not found: .*nope\.npy"):
         load_array(tmp_path / "nope.npy", name="--x")
-    (tmp_path / "a.csv").write_text("1,2\n")
-    with pytest.raises(DataError, match=r"a\.csv: expected a \.npy or \.npz"):
-        load_array(tmp_path / "a.csv")
+    (tmp_path / "a.json").write_text("[1, 2]\n")      # CSV/TSV: tests/engine/test_csv_input.py
+    with pytest.raises(DataError, match=r"a\.json: expected a \.npy, \.npz, \.csv or \.tsv"):
+        load_array(tmp_path / "a.json")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match=r"obj\.npy: cannot load"):
         load_array(tmp_path / "obj.npy")
@@ -279,3 +279,13 @@ def test_check_finite():
     with pytest.raises(DataError, match=r"X2 has a non-finite value nan at index \(1, 0\) \(2 "):
         check_finite(bad, "X2")
     check_finite(np.arange(3))  # integers are always finite
+
+
+@pytest.mark.parametrize("threads", [0, -1, 10 ** 6, 1.5, True])
+def test_library_refuses_thread_counts_out_of_range(threads, spec_dir):
+    """ntksym.kernel(threads=...) is checked like --threads: a DataError naming the range,
+    not numba's ValueError (or, for 0, silently all cores)."""
+    import ntksym
+    arch = ntksym.load_spec(spec_dir / "cntk_mlp_depth1.toml")
+    with pytest.raises(DataError, match="threads must be an integer from 1 to"):
+        ntksym.kernel(arch, np.ones((2, 64)), threads=threads)

@@ -152,7 +152,7 @@ def test_memory_error_is_a_user_error(monkeypatch):
         raise MemoryError
     monkeypatch.setattr(vector, "vector_kernel", too_big)
     with pytest.raises(DataError, match=r"not enough memory for the 3 x 3 kernel.*--tile"):
-        ntksym.kernel(ntksym.load_spec(MLP1), np.eye(64)[:3])
+        ntksym.kernel(ntksym.load_spec(MLP1), np.eye(64)[:3], engine="compiled")
 
 
 def test_tile_offsets_name_the_pair_in_the_whole_matrix():

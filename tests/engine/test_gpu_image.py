@@ -299,3 +299,15 @@ def test_docstring_examples():
     for mod in (ntksym.codegen.cuda_slices, ntksym.engine.gpu):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_identical_images_get_the_exact_diagonal_on_the_gpu():
+    """Byte-identical images: K(x0, x3) is K(x0, x0) exactly, in K(X, X) and K(X, X2), as on
+    the CPU (the pair recursion alone differs in the last digits near correlation 1)."""
+    arch = _arch("gap-zero")
+    X = _data(arch, 4)
+    X[3] = X[0]
+    K = ntksym.kernel(arch, X, kind="ntk", device="gpu")
+    assert K[0, 3] == K[0, 0] == K[3, 3] == K[3, 0]
+    C = ntksym.kernel(arch, X[:2], X[[3, 1]], kind="ntk", device="gpu")
+    assert C[0, 0] == K[0, 0] and C[1, 1] == K[1, 1]

@@ -32,12 +32,17 @@ def _recorded(name, what, tag):
     return {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
 
 
+#: specs whose programs take minutes to compile cold: checked under -m slow only
+DEEP_SPECS = {"residual_mlp_depth50"}
+
+
 def _params(slow_big_images):
     out = []
     for name in SPECS:
         shape = ntksym.load_spec(SPEC_DIR / f"{name}.toml").input_shape
         big_image = len(shape) == 3 and name not in SMALL_IMAGES
-        marks = [pytest.mark.slow] if big_image and slow_big_images else []
+        deep = name in DEEP_SPECS           # long programs: minutes of cold compile
+        marks = [pytest.mark.slow] if (big_image and slow_big_images) or deep else []
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 

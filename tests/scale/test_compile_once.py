@@ -18,6 +18,7 @@ def counted(monkeypatch):
     """Empty the process memos and count sympy derivations and code generations (the CSE)."""
     monkeypatch.setattr(common, "_PROGRAMS", {})
     monkeypatch.setattr(common, "_MODULES", {})
+    monkeypatch.setattr(common, "_SOURCES", {})
     calls = {"derive": 0, "generate": 0}
     real_derive, real_generate = architecture.derive, generate.generate_source
 

@@ -363,3 +363,22 @@ def test_cli_two_resumes_at_once_never_both_write(cli_state, tmp_path):
     assert np.array_equal(np.load(out), ref)
     assert json.loads(manifest_path(out).read_text())["status"] == "complete"
     assert not partial_path(out).exists() and not lock_path(out).exists()
+
+
+def test_disk_filling_before_the_run_is_one_message_not_sigbus(tmp_path, monkeypatch):
+    """The partial file's blocks are allocated when it is created (posix_fallocate): a disk
+    without room for them refuses the run at its start, leaving no partial or manifest."""
+    import errno
+
+    from ntksym.errors import DataError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    arch = ntksym.load_spec("spec/cntk_mlp_depth1.toml")
+    X = np.random.default_rng(0).standard_normal((12, 64))
+    out = tmp_path / "K.npy"
+    with pytest.raises(DataError, match="not enough disk space"):
+        tiled_kernel(arch, X, output=out, tile=4)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []

@@ -73,6 +73,8 @@ REFUSALS = {
     "block in a block": ('name = "g"\ninput = { shape = [4] }\n[[block]]\nname = "res"\n'
                          '[[block.layer]]\nblock = "res"\n[[layer]]\nblock = "res"\n' + READOUT,
                          ["cannot instantiate a block"]),
+    "image readout": (IMG + layer("conv", activation="relu") + layer("conv", width=1),
+                      ["outputs images", "[6, 6, 1]", "global_avg_pool"]),
     "huge block repeat": ('name = "g"\ninput = { shape = [4] }\n[[block]]\nname = "res"\n'
                           '[[block.layer]]\nkind = "dense"\n[[block.layer]]\nkind = "relu"\n'
                           '[[layer]]\nblock = "res"\nrepeat = 1000000000\n' + READOUT,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import time
 from pathlib import Path
 
 from ntksym.errors import DataError, NtksymError
@@ -35,7 +36,7 @@ OUTPUTS: dict = {}
 
 #: submodules holding reproductions; missing ones are skipped (written by different people)
 SUBMODULES = ["qian_klabjan", "yang_wang", "arora", "chatterji_long_bartlett",
-              "allen_zhu_li_song"]
+              "allen_zhu_li_song", "shankar", "residual_depth"]
 
 
 def register(name, description, outputs=()):
@@ -99,3 +100,15 @@ def preflight(name, out_dir, force=False):
             raise DataError(f"{name} draws its figure with matplotlib, which is not installed: "
                             "pip install 'ntksym[plot]'") from None
     return paths
+
+
+def run(name, out_dir, quick=False):
+    """Run reproduction ``name`` into ``out_dir`` under a ``reproduce NAME`` progress line
+    (:mod:`ntksym.progress`); returns its summary with ``name`` and ``wall_seconds`` added.
+    Call :func:`preflight` first to refuse before any work."""
+    from ntksym.progress import task
+    _, fn, _ = get(name)
+    t0 = time.perf_counter()
+    with task(f"reproduce {name}"):
+        summary = fn(Path(out_dir), quick=quick)
+    return dict(summary, name=name, wall_seconds=round(time.perf_counter() - t0, 1))

@@ -51,6 +51,7 @@ import numpy as np
 
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import save_figure, write_csv
+from ntksym.progress import track
 
 SPEC = pathlib.Path(__file__).resolve().parents[3] / "spec" / "allen_zhu_rnn.toml"
 VARIANCES = (1.0, 2.0, 3.0)
@@ -159,7 +160,7 @@ def run(out_dir, quick=False, seed=0):
     lower, upper = lemma_b3_bounds(L)
     t0 = time.perf_counter()
     res = {}
-    for c in VARIANCES:
+    for c in track(VARIANCES, "variances"):
         arch = _arch(c, L, d)
         F = np.stack([finite_norms(arch, m, X, seed + 1000 * s) for s in range(seeds)])
         res[c] = (F, kernel_norms(arch, X))        # (seeds, n, L), (n, L)

@@ -62,6 +62,8 @@ import numpy as np
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import plot, write_csv
 from ntksym.errors import DataError
+from ntksym.progress import track
+from ntksym.report import Table
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 SEED = 0                                  # split seed (split_dataset's permutation)
@@ -170,14 +172,6 @@ def random_feature_accuracy(arch, Xtr, ytr, Xte, yte, seed, width=TABLE2_WIDTH):
     return _accuracy(K[:n, :n], ytr, K[n:, :n], yte)
 
 
-def _print_table(title, header, rows):
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
-    print(title)
-    print("  ".join(str(h).rjust(w) for h, w in zip(header, widths)))
-    for r in rows:
-        print("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
-
-
 @register("arora-table1-digits", "Arora et al. 2019 Table 1 protocol on 8x8 digits: CNTK-V and "
           "CNTK-GAP at depths 3..21, kernel regression test accuracy (paper's CIFAR-10 beside)",
           outputs=["arora_table1_digits.csv", "arora_table1_digits.png"])
@@ -191,23 +185,24 @@ def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, see
     Xtr, ytr, Xte, yte = _digits(n_train, n_test, seed)
     rows, acc, secs = [], {}, {}
     t_all = time.perf_counter()
-    for d in depths:
-        for v in VARIANTS:
-            t0 = time.perf_counter()
-            acc[(v, d)] = exact_accuracy(digits_arch(v, d), Xtr, ytr, Xte, yte)
-            secs[(v, d)] = time.perf_counter() - t0
-            rows.append([v, d, n_train, n_test, seed, f"{acc[(v, d)]:.4f}",
-                         f"{PAPER_TABLE1[d][v] / 100:.4f}", f"{secs[(v, d)]:.1f}"])
+    for d, v in track([(d, v) for d in depths for v in VARIANTS], "kernels"):
+        t0 = time.perf_counter()
+        acc[(v, d)] = exact_accuracy(digits_arch(v, d), Xtr, ytr, Xte, yte)
+        secs[(v, d)] = time.perf_counter() - t0
+        rows.append([v, d, n_train, n_test, seed, f"{acc[(v, d)]:.4f}",
+                     f"{PAPER_TABLE1[d][v] / 100:.4f}", f"{secs[(v, d)]:.1f}"])
     seconds = time.perf_counter() - t_all
     csv_path = out_dir / "arora_table1_digits.csv"
     write_csv(csv_path, ["kernel", "depth", "n_train", "n_test", "split_seed",
                           "digits_accuracy", "paper_cifar10_accuracy", "seconds"], rows)
-    _print_table(f"Arora et al. Table 1 protocol on digits ({n_train} train / {n_test} test, "
-                 f"split seed {seed}) -- paper: CIFAR-10, 50000 train (not comparable)",
-                 ["depth", "CNTK-V digits", "CNTK-V paper", "CNTK-GAP digits", "CNTK-GAP paper"],
-                 [[d, f"{100 * acc[('CNTK-V', d)]:.2f}%", f"{PAPER_TABLE1[d]['CNTK-V']:.2f}%",
-                   f"{100 * acc[('CNTK-GAP', d)]:.2f}%",
-                   f"{PAPER_TABLE1[d]['CNTK-GAP']:.2f}%"] for d in depths])
+    table = Table(["depth", "CNTK-V digits", "CNTK-V paper", "CNTK-GAP digits",
+                   "CNTK-GAP paper"],
+                  [[d, f"{100 * acc[('CNTK-V', d)]:.2f}%", f"{PAPER_TABLE1[d]['CNTK-V']:.2f}%",
+                    f"{100 * acc[('CNTK-GAP', d)]:.2f}%",
+                    f"{PAPER_TABLE1[d]['CNTK-GAP']:.2f}%"] for d in depths],
+                  title=f"Arora et al. Table 1 protocol on digits ({n_train} train / {n_test} "
+                        f"test, split seed {seed}) -- paper: CIFAR-10, 50000 train (not "
+                        "comparable)")
 
     def draw(ax):
         for v, c in (("CNTK-V", "C0"), ("CNTK-GAP", "C1")):
@@ -224,8 +219,8 @@ def run_table1(out_dir, quick=False, n_train=None, n_test=None, depths=None, see
 
     png = out_dir / "arora_table1_digits.png"
     plot(png, draw)
-    return {"csv": str(csv_path), "png": str(png), "n_train": n_train, "n_test": n_test,
-            "split_seed": seed, "depths": list(depths),
+    return {"table": table, "csv": str(csv_path), "png": str(png), "n_train": n_train,
+            "n_test": n_test, "split_seed": seed, "depths": list(depths),
             "accuracy": {f"{v} depth {d}": round(a, 4) for (v, d), a in acc.items()},
             "seconds": round(seconds, 1)}
 
@@ -247,7 +242,8 @@ def run_table2(out_dir, quick=False, n_train=None, n_test=None, depth=TABLE2_DEP
     for v in VARIANTS:
         arch = digits_arch(v, depth)
         exact = exact_accuracy(arch, Xtr, ytr, Xte, yte)
-        rf = [random_feature_accuracy(arch, Xtr, ytr, Xte, yte, seed=s) for s in range(inits)]
+        rf = [random_feature_accuracy(arch, Xtr, ytr, Xte, yte, seed=s)
+              for s in track(range(inits), f"{v} random-feature networks")]
         med = float(np.median(rf))
         summary[v] = {"exact": round(exact, 4), "rf_median": round(med, 4),
                       "rf_min": round(min(rf), 4), "rf_max": round(max(rf), 4)}
@@ -263,13 +259,15 @@ def run_table2(out_dir, quick=False, n_train=None, n_test=None, depth=TABLE2_DEP
     write_csv(csv_path, ["kernel", "depth", "method", "init_seed", "channels", "n_train",
                           "n_test", "digits_accuracy", "paper_cifar2_accuracy"], rows)
     p = PAPER_TABLE2[depth]
-    _print_table(f"Arora et al. Table 2 on digits {_task_name(TABLE2_CLASSES)} "
-                 f"({n_train} train / {n_test} test, depth {depth}, RF = median of {inits} "
-                 f"inits of a {TABLE2_WIDTH}-channel CNN) -- paper: CIFAR-2 (not comparable)",
-                 ["kernel", "RF digits", "RF paper", "exact digits", "exact paper"],
-                 [[v, f"{100 * summary[v]['rf_median']:.2f}%", f"{p['RF ' + v]:.2f}%",
-                   f"{100 * summary[v]['exact']:.2f}%", f"{p[v]:.2f}%"] for v in VARIANTS])
-    return {"csv": str(csv_path), "classes": [list(g) for g in TABLE2_CLASSES],
+    table = Table(["kernel", "RF digits", "RF paper", "exact digits", "exact paper"],
+                  [[v, f"{100 * summary[v]['rf_median']:.2f}%", f"{p['RF ' + v]:.2f}%",
+                    f"{100 * summary[v]['exact']:.2f}%", f"{p[v]:.2f}%"] for v in VARIANTS],
+                  title=f"Arora et al. Table 2 on digits {_task_name(TABLE2_CLASSES)} "
+                        f"({n_train} train / {n_test} test, depth {depth}, RF = median of "
+                        f"{inits} inits of a {TABLE2_WIDTH}-channel CNN) -- paper: CIFAR-2 "
+                        "(not comparable)")
+    return {"table": table, "csv": str(csv_path),
+            "classes": [list(g) for g in TABLE2_CLASSES],
             "task": _task_name(TABLE2_CLASSES), "depth": depth,
             "n_train": n_train, "n_test": n_test, "inits": inits, "channels": TABLE2_WIDTH,
             "accuracy": summary, "seconds": round(seconds, 1)}

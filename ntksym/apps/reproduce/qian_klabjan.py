@@ -27,6 +27,8 @@ import numpy as np
 
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import write_csv
+from ntksym.progress import track
+from ntksym.report import Table
 
 R3 = math.sqrt(3.0)
 QUANTILES = (0.95, 0.99, 0.999, 0.9999)
@@ -186,7 +188,7 @@ def run_table2(out_dir, quick=False, seed=0):
         header += [f"c0_{q}", f"paper_c0_{q}", f"delta0_{q}", f"paper_delta0_{q}"]
     out, worst = [], {"mean": 0.0, "c0_0.95": 0.0, "c0_0.99": 0.0, "c0_0.999": 0.0,
                       "c0_0.9999": 0.0, "delta0": 0.0}
-    for i, (n1, n2, K, mean, std, *qs) in enumerate(rows):
+    for i, (n1, n2, K, mean, std, *qs) in enumerate(track(rows, "rows")):
         rng = np.random.default_rng([seed, i, n1, n2])
         r = table2_row(n1, n2, K, N, rng)
         line = [n1, n2, "sqrt3" if K != 1 else 1, N, r["mean"], mean, r["std"], std]
@@ -225,7 +227,7 @@ def run_table3(out_dir, quick=False, seed=0):
     for k in keys:
         header += [k, f"paper_{k}"]
     out, worst = [], dict.fromkeys(keys, 0.0)
-    for i, (d, dist, alpha, *paper) in enumerate(rows):
+    for i, (d, dist, alpha, *paper) in enumerate(track(rows, "rows")):
         rng = np.random.default_rng([seed, 1000 + i, d])
         r = table3_row(d, dist, alpha, N, rng)
         line = [d, DIST_NAMES[dist], "N/A" if alpha is None else alpha, N]
@@ -264,7 +266,7 @@ def run_simulator(out_dir, quick=False, seed=0):
               "observed_gap", "certificate", "theorem_1_bound", "theorem_1_applies",
               "residual_norm", "d^-alpha", "seconds"]
     rows, t0 = [], time.perf_counter()
-    for w, p, a, s in configs:
+    for w, p, a, s in track(configs, "configurations"):
         r = simulate(d=d, l=3, alpha=a, weights=w, pruning=p, seed=s, **search)
         rows.append([d, 3, a, w, p, s, r["pruned_per_layer"][0], r["observed_gap_random_only"],
                      r["observed_gap"], r["certificate"], r["theorem_1_bound"],
@@ -272,6 +274,10 @@ def run_simulator(out_dir, quick=False, seed=0):
                      round(r["seconds"], 1)])
     path = out_dir / "qian_klabjan_simulator.csv"
     write_csv(path, header, rows)
-    return {"csv": str(path), "d": d, "seconds": time.perf_counter() - t0,
-            "rows": [dict(zip(header, r)) for r in rows],
+    table = Table(header, rows, show=["alpha", "weights", "pruning", "seed", "pruned",
+                                      "observed_gap", "certificate", "theorem_1_bound",
+                                      "theorem_1_applies", "seconds"],
+                  title=f"d = {d}, l = 3: observed gap <= certificate (realized error "
+                        "recursion); Theorem 1's bound where it applies")
+    return {"rows": table, "csv": str(path), "d": d, "seconds": time.perf_counter() - t0,
             "certificate_holds": all(r[8] <= r[9] for r in rows)}

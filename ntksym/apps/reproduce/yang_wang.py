@@ -43,6 +43,7 @@ import numpy as np
 
 from ntksym.apps.reproduce import register
 from ntksym.apps.reproduce.common import plot, write_csv
+from ntksym.progress import track
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[3] / "spec"
 DEPTH = 3                # hidden layers
@@ -335,8 +336,9 @@ def run_fig1(out_dir, quick=False, seed=0):
     lim = limit_ntk(X)
     t0 = time.perf_counter()
     rows, stats = [], {}
-    for w in widths:
-        draws = [sample_pair(X, w, keep, seed=(seed, w, s)) for s in range(samples)]
+    for w in track(widths, "widths"):
+        draws = [sample_pair(X, w, keep, seed=(seed, w, s))
+                 for s in track(range(samples), f"samples of width {w}")]
         for net in ("full", "pruned"):
             v = np.array([d[net] for d in draws])                  # (samples, 2, 2)
             m, sd = v.mean(0), v.std(0, ddof=1)
@@ -386,16 +388,17 @@ def run_fig2(out_dir, quick=False, seed=0):
     lim = limit_ntk(X)[0, 1]
     t0 = time.perf_counter()
     rows, mad = [], {}
-    for scaling, alphas, power in (("linear", alphas_lin, 1), ("quadratic", alphas_quad, 2)):
-        for a in alphas:
-            w = int(round(base / a ** power))
-            v = np.array([sample_pair(X, w, a, seed=(seed, 2, power, w, s), full=False)
-                          ["pruned"][0, 1] for s in range(samples)])
-            dev = np.abs(v - lim)
-            mad[(scaling, a)] = (dev.mean(), dev.std(ddof=1) / math.sqrt(samples))
-            rows.append([scaling, a, 1 - a, w, samples, f"{dev.mean():.6g}",
-                         f"{dev.std(ddof=1) / math.sqrt(samples):.6g}", f"{v.mean():.6g}",
-                         f"{lim:.6g}"])
+    grid = [(scaling, power, a) for scaling, alphas, power in
+            (("linear", alphas_lin, 1), ("quadratic", alphas_quad, 2)) for a in alphas]
+    for scaling, power, a in track(grid, "widths"):
+        w = int(round(base / a ** power))
+        v = np.array([sample_pair(X, w, a, seed=(seed, 2, power, w, s), full=False)
+                      ["pruned"][0, 1] for s in track(range(samples), f"samples of width {w}")])
+        dev = np.abs(v - lim)
+        mad[(scaling, a)] = (dev.mean(), dev.std(ddof=1) / math.sqrt(samples))
+        rows.append([scaling, a, 1 - a, w, samples, f"{dev.mean():.6g}",
+                     f"{dev.std(ddof=1) / math.sqrt(samples):.6g}", f"{v.mean():.6g}",
+                     f"{lim:.6g}"])
     seconds = time.perf_counter() - t0
     csv_path = out_dir / "yang_wang_fig2.csv"
     write_csv(csv_path, ["scaling", "alpha_keep", "pruning_probability", "width", "samples",
