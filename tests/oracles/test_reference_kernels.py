@@ -3,7 +3,8 @@
 tests/reference/kernels_before_redesign.npz was written by
 tests/reference/make_kernel_reference.py on main at cf5a0c6, before any module moved (#13).
 A refactor moves no number: analytic kernels must agree to 1e-15 relative (of the matrix's
-largest entry; 4e-15 for the two specs with series duals, see SERIES_SPECS), the finite networks' empirical kernels (same seeds, same draws) to 1e-12.
+largest entry; 4e-15 for the two specs with series duals, see SERIES_SPECS), the finite
+networks' empirical kernels (same seeds, same draws) to 1e-12.
 
 The default run checks the vector and sequence specs and the 8x8 digits CNTK; the other
 image specs' analytic kernels (one cold compilation each, 10-60 s) run with ``-m slow``.
