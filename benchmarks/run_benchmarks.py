@@ -162,22 +162,22 @@ def activation_specs(d, depth):
     return {k: spec(k, ACTIVATIONS[k], d, depth) for k in ACTIVATION_NAMES if k in ACTIVATIONS}
 
 
-def engine_choice(arch, n):
+def engine_choice(arch, n, engine="auto"):
     from ntksym.engine.common import program
     from ntksym.engine.numpy_tier import choose_engine
-    c = choose_engine(arch, program(arch), n, n, True)
+    c = choose_engine(arch, program(arch), n, n, True, engine=engine)
     return f"{c.engine} ({c.reason})"
 
 
-def ntksym_ops(case, p, X, budget):
+def ntksym_ops(case, p, X, budget, engine="auto"):
     """(ops, info): the timed callables of the ntksym worker and what to report about them."""
     import ntksym
     sys.path.insert(0, str(HERE))
     if case == "activations":
-        return activation_ops(p, X, budget)
+        return activation_ops(p, X, budget, engine)
     arch = ntksym_arch(case, p)
-    ops = {"kernel": lambda: ntksym.kernel(arch, X, kind="ntk", progress=False)}
-    info = {"spec": arch.name, "engine": engine_choice(arch, len(X))}
+    ops = {"kernel": lambda: ntksym.kernel(arch, X, kind="ntk", engine=engine, progress=False)}
+    info = {"spec": arch.name, "engine": engine_choice(arch, len(X), engine)}
     if case == "mlp-relu":
         ops["gram"] = lambda: X @ X.T
     if case == "cntk-cifar":
@@ -186,7 +186,7 @@ def ntksym_ops(case, p, X, budget):
     return ops, info
 
 
-def activation_ops(p, X, budget):
+def activation_ops(p, X, budget, engine="auto"):
     """Each activation's kernel; one whose full-size call would exceed ``budget`` seconds (by
     two compiled probe calls on a few inputs) gets fewer inputs, n_used, and is compared per
     pair."""
@@ -205,22 +205,22 @@ def activation_ops(p, X, budget):
             if per_pair * n * (n + 1) / 2 > budget:
                 n_used = max(len(probe), int((2 * budget / 4 / per_pair) ** 0.5))
         Xa = X[:n_used]
-        engine = "auto" if n_used == n else "compiled"
-        ops[name] = (lambda arch=arch, Xa=Xa, engine=engine:
-                     ntksym.kernel(arch, Xa, engine=engine, progress=False))
+        eng = engine if n_used == n else "compiled"
+        ops[name] = (lambda arch=arch, Xa=Xa, eng=eng:
+                     ntksym.kernel(arch, Xa, engine=eng, progress=False))
         info[name] = {"spec": arch.name, "n_used": n_used,
-                      "engine": engine_choice(arch, n_used) if engine == "auto"
+                      "engine": engine_choice(arch, n_used, engine) if n_used == n
                       else "compiled (asked: n reduced)"}
     return ops, {"activations": info}
 
 
-def ntksym_check(case, p, Xc):
+def ntksym_check(case, p, Xc, engine="auto"):
     """The NTK on the check inputs, by the engine the timed calls use at the case's size."""
     import ntksym
     from ntksym.engine.common import program
     from ntksym.engine.numpy_tier import choose_engine
     arch = ntksym_arch(case, p)
-    engine = choose_engine(arch, program(arch), p["n"], p["n"], True).engine
+    engine = choose_engine(arch, program(arch), p["n"], p["n"], True, engine=engine).engine
     return np.asarray(ntksym.kernel(arch, Xc, kind="ntk", engine=engine, progress=False),
                       dtype=np.float64)
 
@@ -313,7 +313,8 @@ def worker(side):
                 case, p = msg["case"], msg["params"]
                 X = np.load(msg["x"]) if msg.get("x") else None
                 if side == "ntksym":
-                    ops, info = ntksym_ops(case, p, X, msg.get("budget", 60.0))
+                    ops, info = ntksym_ops(case, p, X, msg.get("budget", 60.0),
+                                           msg.get("engine", "auto"))
                     info["versions"] = ntksym_versions()
                 else:
                     fn, info = nt_setup(case, p)
@@ -323,7 +324,7 @@ def worker(side):
             elif cmd == "check":
                 Xc = np.load(msg["x"])
                 if side == "ntksym":
-                    K = ntksym_check(msg["case"], msg["params"], Xc)
+                    K = ntksym_check(msg["case"], msg["params"], Xc, msg.get("engine", "auto"))
                 else:
                     fn, _ = nt_setup(msg["case"], msg["params"])
                     K = np.asarray(fn(Xc, None, get="ntk"), dtype=np.float64)
@@ -392,7 +393,7 @@ def summary(times):
             "runs_s": [round(t, 4) for t in times]}
 
 
-def check_agreement(case, p, workers, folder):
+def check_agreement(case, p, workers, folder, engine="auto"):
     """Both workers' NTK on the first CHECK_N inputs; exit 1 unless the off-diagonal entries
     agree to AGREEMENT_RTOL relative to the largest entry, and the diagonal to DIAGONAL_RTOL:
     neural-tangents computes the diagonal through arccos of a correlation rounded just below 1,
@@ -403,7 +404,7 @@ def check_agreement(case, p, workers, folder):
     K = {}
     for side, w in workers.items():
         out = str(Path(folder) / f"{case}-check-{side}.npy")
-        w(cmd="check", case=case, params=p, x=x, out=out)
+        w(cmd="check", case=case, params=p, x=x, out=out, engine=engine)
         K[side] = np.load(out)
     scale = np.abs(K["nt"]).max()
     diff = np.abs(K["ntksym"] - K["nt"]) / scale
@@ -426,9 +427,10 @@ def run_pair_case(case, p, args, folder):
     load_before = os.getloadavg()
     workers = {s: Worker(s, py, folder) for s, py in sides.items()}
     try:
-        info = {s: w(cmd="setup", case=case, params=p, x=x, budget=args.activation_budget)
-                for s, w in workers.items()}
-        agreement = check_agreement(case, p, workers, folder) if "nt" in workers else None
+        info = {s: w(cmd="setup", case=case, params=p, x=x, budget=args.activation_budget,
+                     engine=args.engine) for s, w in workers.items()}
+        agreement = (check_agreement(case, p, workers, folder, args.engine)
+                     if "nt" in workers else None)
         ops = [(s, op) for s, w in workers.items() for op in info[s]["ops"]]
         first = {}
         for s, op in ops:                            # not timed: compilation, caches, tracing
@@ -612,14 +614,18 @@ def markdown(doc):
         "",
         "Warm calls (the first call of each process excluded), both tools alternating "
         "round by round on the same inputs; median (min-max) wall-clock seconds; the ratio is "
-        "neural-tangents / ntksym (medians). Agreement, checked before timing: max "
+        "neural-tangents / ntksym (medians). ntksym engine: what `engine=" + repr(doc.get(
+            "engine", "auto")) + "` chose (`auto`, the default, evaluates with NumPy without "
+        "compiling when its cost model puts the call below the cost of compiling). "
+        "Agreement, checked before timing: max "
         f"|K_ntksym - K_nt| / max |K| on the first {CHECK_N} inputs, off the diagonal (must be "
         f"<= {AGREEMENT_RTOL:g}) / on it (<= {DIAGONAL_RTOL:g}: neural-tangents takes arccos "
         "of a correlation rounded below 1 there, about 1.5e-8 relative; ntksym's diagonal "
         "rule is exact).",
         "",
-        "| case | rounds | ntksym | neural-tangents | ratio | agreement | load |",
-        "|---|---|---|---|---|---|---|",
+        "| case | rounds | ntksym | ntksym engine | neural-tangents | ratio | agreement | "
+        "load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     res = doc["results"]
     for case in NT_CASES:
@@ -631,14 +637,16 @@ def markdown(doc):
         rt = ratio(r, "nt:kernel", "ntksym:kernel")
         a = r["agreement_rel"]
         agree = f"{a['off_diagonal']:.0e} / {a['diagonal']:.0e}" if a else "-"
-        lines.append(f"| {r['label']} | {r['rounds']} | {fmt_s(w['ntksym:kernel'])} | {nts} | "
+        eng = r["setup"]["ntksym"].get("engine", "")
+        lines.append(f"| {r['label']} | {r['rounds']} | {fmt_s(w['ntksym:kernel'])} | {eng} | "
+                     f"{nts} | "
                      f"{f'{rt:.1f}x' if rt else '-'} | {agree} | "
                      f"{load_str(r['load_before'], r['load_after'])} |")
         if case == "mlp-relu":
             g = ratio(r, "ntksym:kernel", "ntksym:gram")
             lines.append(f"| BLAS Gram `X @ X.T` of the same inputs, same ntksym process | "
-                         f"{r['rounds']} | {fmt_s(w['ntksym:gram'])} | | kernel / Gram "
-                         f"{g:.2f} | | |")
+                         f"{r['rounds']} | {fmt_s(w['ntksym:gram'])} | NumPy (BLAS) | | "
+                         f"kernel / Gram {g:.2f} | | |")
     r = res.get("cntk-cifar")
     if r and "derived" in r:
         d, pk = r["derived"], doc["peak"]
@@ -740,6 +748,10 @@ def main(argv=None):
     ap.add_argument("--activation-budget", type=float, default=None,
                     help="seconds one activation call may take at full size before it is "
                          "timed on fewer inputs (default 20; --quick 2)")
+    ap.add_argument("--engine", choices=["auto", "compiled", "numpy"], default="auto",
+                    help="ntksym's engine (default auto, ntksym's default)")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="no measuring: write the table (and --update-docs) from a results.json")
     ap.add_argument("--worker", choices=["ntksym", "nt"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -758,7 +770,10 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(HERE))
     m = machine()
-    doc = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    if args.from_json:
+        doc = json.loads(Path(args.from_json).read_text())
+        return publish(doc, args)
+    doc = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "engine": args.engine,
            "command": "python benchmarks/run_benchmarks.py " + " ".join(
                a for a in (argv if argv is not None else sys.argv[1:])),
            "quick": args.quick, "machine": m, "peak": fma_peak(m),
@@ -785,6 +800,11 @@ def main(argv=None):
     if "ntksym" not in doc["versions"]:
         doc["versions"]["ntksym"] = ntksym_versions()
     doc["load_after"] = os.getloadavg()
+    return publish(doc, args)
+
+
+def publish(doc, args):
+    """Print the table; write results.json and table.md to --out, the docs block."""
     doc["goals"] = goals(doc["results"])
     table = markdown(doc)
     print(table)
