@@ -748,8 +748,10 @@ def main(argv=None):
     ap.add_argument("--activation-budget", type=float, default=None,
                     help="seconds one activation call may take at full size before it is "
                          "timed on fewer inputs (default 20; --quick 2)")
-    ap.add_argument("--engine", choices=["auto", "compiled", "numpy"], default="auto",
-                    help="ntksym's engine (default auto, ntksym's default)")
+    ap.add_argument("--engine", choices=["auto", "compiled", "numpy"], default="compiled",
+                    help="ntksym's engine for the timed calls (default compiled: the warm calls "
+                         "of a cached module, what repeated use costs; 'auto' picks NumPy for "
+                         "one-shot work below the compile cost, whatever the later calls)")
     ap.add_argument("--from-json", metavar="FILE",
                     help="no measuring: write the table (and --update-docs) from a results.json")
     ap.add_argument("--worker", choices=["ntksym", "nt"], help=argparse.SUPPRESS)
