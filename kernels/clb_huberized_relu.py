@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'clb-huberized-relu'
 SPEC_HASH = '92aea0392e5bfacfc217b65414cb472097101871aad48849ae1a38c6d2a73c5e'
-CODEGEN_VERSION = '1'
+CODEGEN_VERSION = '2'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -51,6 +51,22 @@ _GQ_T, _GQ_W = np.polynomial.legendre.leggauss(48)
 _GQ_R = 10.0
 _GQ_FIXED = np.array((-3.0, 0.0, 3.0))  # fixed cuts: see ntksym.duals.quadrature.FIXED_CUTS
 _GQ_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GQ_GRADE = 1.5  # graded cuts towards soft features up to here (std)
+_GQ_LEVELS = 48       # at most this many graded levels per soft feature
+
+
+@numba.njit(cache=True, nogil=True)
+def _gq_graded(pts, n, center, delta):
+    """Append center +- delta 2^j (j = 0, 1, ... while delta 2^j <= _GQ_GRADE) to pts[n:]."""
+    d = delta
+    j = 0
+    while 0.0 < d <= _GQ_GRADE and j < _GQ_LEVELS:
+        pts[n] = center - d
+        pts[n + 1] = center + d
+        n += 2
+        d *= 2.0
+        j += 1
+    return n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -76,29 +92,188 @@ def _gq_cuts(pts, npts, lo, hi):
     return out[:n]
 # ---- end ntksym.duals.quadrature ----
 
-
-# huberized_relu(h=0.5): f(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)), g(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True))
-@njit(cache=True)
-def _quad_0_f(z):
-    return ((0.0) if (z < 0.0) else (1.0*(z*z)) if (z <= 0.5) else (z - 0.25)) + 0.0 * z
-
-
-@njit(cache=True)
-def _quad_0_g(z):
-    return ((0.0) if (z < 0.0) else (1.0*(z*z)) if (z <= 0.5) else (z - 0.25)) + 0.0 * z
+# ---- ntksym.duals.hermite: Hermite-series duals with per-example coefficients (generated) ----
+# E[f(u) f(v)] = sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[f(sqrt(a) z) He_k(z)] / sqrt(k!);
+# summed per pair until the Cauchy-Schwarz tail bound |rho|^(k+1) t_k(a) t_k(b) <= _H_TOL,
+# t_k^2 = (E - sum_{j<=k} h_j^2) / E + _H_FLOOR; else the quadrature above.
+# Coefficients: Gauss-Legendre of order 24 on pieces of length <= 3.0 over
+# [-12.0, 12.0], split at kinks, graded towards soft features.
+_H_K = 63
+_H_NG = 16  # groups of 4 terms, stored as [h_4g, h_4g+1, h_4g+2, h_4g+3, t_4g+3]
+_H_TOL = 1e-12
+_H_FLOOR = 1e-13
+_HC_T, _HC_W = np.polynomial.legendre.leggauss(24)
+_HC_R = 12.0
+_HC_NP = 8
+_HC_SQ = np.sqrt(np.arange(63 + 2.0))
 
 
 @numba.njit(cache=True, nogil=True)
-def _quad_0_diag(a):
-    """E[_quad_0_f(u) _quad_0_g(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
-    bp = np.array((0.0, 0.5,))
-    if a <= 0.0:
-        return _quad_0_f(0.0) * _quad_0_g(0.0)
+def _hc_nodes(sa, kinks, spt, swd, Z, W):
+    """Nodes Z[:n] and weights W[:n] (Gaussian density included) of the coefficient rule at
+    sqrt(variance) sa; returns n.  Z, W hold (_HC_NP + kinks + 2 _GQ_LEVELS soft) pieces."""
+    R = _HC_R
+    pts = np.empty(kinks.shape[0] + 2 * _GQ_LEVELS * spt.shape[0])
+    n = 0
+    for i in range(kinks.shape[0]):
+        pts[n] = kinks[i] / sa
+        n += 1
+    for i in range(spt.shape[0]):
+        n = _gq_graded(pts, n, spt[i] / sa, swd[i] / sa)
+    cuts = np.empty(_HC_NP + 1 + n)
+    for i in range(_HC_NP + 1):
+        cuts[i] = -R + 2.0 * R * i / _HC_NP
+    m = _HC_NP + 1
+    for i in range(n):
+        if -R < pts[i] < R:
+            cuts[m] = pts[i]
+            m += 1
+    cuts = cuts[:m]
+    cuts.sort()
+    nn = 0
+    for k in range(m - 1):
+        lo = cuts[k]
+        hi = cuts[k + 1]
+        if hi <= lo:
+            continue
+        half = 0.5 * (hi - lo)
+        mid = 0.5 * (hi + lo)
+        for j in range(_HC_T.shape[0]):
+            x = mid + half * _HC_T[j]
+            Z[nn] = x
+            W[nn] = half * _HC_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI
+            nn += 1
+    return nn
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_dot(W, i, P, n):
+    acc = 0.0
+    for j in range(n):
+        acc += W[i, j] * P[j]
+    return acc
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_project(Z, W, n, h):
+    """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
+    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes (loops that vectorize)."""
+    P0 = np.ones(n)
+    P1 = Z[:n].copy()
+    for i in range(h.shape[0]):
+        h[i, 0] = _hc_dot(W, i, P0, n)
+        h[i, 1] = _hc_dot(W, i, P1, n)
+    for k in range(1, _H_K):
+        c1 = 1.0 / _HC_SQ[k + 1]
+        c0 = _HC_SQ[k] * c1
+        for j in range(n):
+            p2 = c1 * Z[j] * P1[j] - c0 * P0[j]
+            P0[j] = P1[j]
+            P1[j] = p2
+        for i in range(h.shape[0]):
+            h[i, k + 1] = _hc_dot(W, i, P1, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hc_pack(h, E, out):
+    """Member i: out[80 i + 5g + r] = h[i, 4g + r] (r < 4), out[80 i + 5g + 4] = t_4g+3, where
+    t_k = sqrt((E_i - sum_{j<=k} h_ij^2) / E_i + _H_FLOOR) (0 when E_i = 0)."""
+    for i in range(h.shape[0]):
+        o = 5 * _H_NG * i
+        acc = 0.0
+        for g in range(_H_NG):
+            for r in range(4):
+                v = h[i, 4 * g + r]
+                out[o + 5 * g + r] = v
+                acc += v * v
+            out[o + 5 * g + 4] = (math.sqrt(max(E[i] - acc, 0.0) / E[i] + _H_FLOOR)
+                                  if E[i] > 0.0 else 0.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _h_series(c, a, b, Dx, ix, Dy, iy, off):
+    """The truncated series of the vectors Dx[ix, off:] and Dy[iy, off:], four terms at a time;
+    NaN when the tail bound does not reach _H_TOL by k = _H_K."""
+    d = math.sqrt(a * b) if a > 0.0 and b > 0.0 else 0.0
+    rho = 0.0
+    if d > 0.0:
+        rho = c / d
+        if rho > 1.0:
+            rho = 1.0
+        elif rho < -1.0:
+            rho = -1.0
+    r2 = rho * rho
+    r3 = r2 * rho
+    r4 = r2 * r2
+    acc = 0.0
+    p = 1.0
+    for g in range(_H_NG):
+        o = off + 5 * g
+        acc += p * (Dx[ix, o] * Dy[iy, o] + rho * (Dx[ix, o + 1] * Dy[iy, o + 1])
+                    + r2 * (Dx[ix, o + 2] * Dy[iy, o + 2]) + r3 * (Dx[ix, o + 3] * Dy[iy, o + 3]))
+        p *= r4
+        if abs(p) * Dx[ix, o + 4] * Dy[iy, o + 4] <= _H_TOL:
+            return acc
+    return math.nan
+# ---- end ntksym.duals.hermite ----
+
+
+# huberized_relu(h=0.5): f(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True))
+@njit(cache=True)
+def _herm_0_f0(z):
+    return ((0.0) if (z < 0.0) else (1.0*(z*z)) if (z <= 0.5) else (z - 0.25)) + 0.0 * z
+
+
+# huberized_relu(h=0.5)': f(z) = Piecewise((0, z < 0), (2.0*z, z <= 0.5), (1, True))
+@njit(cache=True)
+def _herm_0_f1(z):
+    return ((0.0) if (z < 0.0) else (2.0*z) if (z <= 0.5) else (1.0)) + 0.0 * z
+
+
+
+@numba.njit(cache=True, nogil=True)
+def _herm_0_coef(a, out):
+    """The packed coefficient vectors (_hc_pack) of the 2 member(s) at variance a."""
+    h = np.zeros((2, _H_K + 1))
+    E = np.zeros(2)
+    if not a > 0.0:
+        h[0, 0] = _herm_0_f0(0.0)
+        E[0] = h[0, 0] * h[0, 0]
+        h[1, 0] = _herm_0_f1(0.0)
+        E[1] = h[1, 0] * h[1, 0]
+        _hc_pack(h, E, out)
+        return
     sa = math.sqrt(a)
-    pts = np.empty(bp.shape[0])
+    Z = np.empty(240)
+    Wz = np.empty(240)
+    n = _hc_nodes(sa, np.array((0.0, 0.5,)), np.zeros(0), np.zeros(0), Z, Wz)
+    W = np.empty((2, n))
+    for j in range(n):
+        x = sa * Z[j]
+        v = _herm_0_f0(x)
+        W[0, j] = Wz[j] * v
+        E[0] += W[0, j] * v
+        v = _herm_0_f1(x)
+        W[1, j] = Wz[j] * v
+        E[1] += W[1, j] * v
+    _hc_project(Z, W, n, h)
+    _hc_pack(h, E, out)
+@numba.njit(cache=True, nogil=True)
+def _herm_0_m0_quad_diag(a):
+    """E[_herm_0_f0(u) _herm_0_f0(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
+    bp = np.array((0.0, 0.5,))
+    spt = np.zeros(0)
+    swd = np.zeros(0)
+    if a <= 0.0:
+        return _herm_0_f0(0.0) * _herm_0_f0(0.0)
+    sa = math.sqrt(a)
+    pts = np.empty(bp.shape[0] + 2 * _GQ_LEVELS * spt.shape[0])
     for i in range(bp.shape[0]):
         pts[i] = bp[i] / sa
-    cuts = _gq_cuts(pts, bp.shape[0], -_GQ_R, _GQ_R)
+    n = bp.shape[0]
+    for i in range(spt.shape[0]):
+        n = _gq_graded(pts, n, spt[i] / sa, swd[i] / sa)
+    cuts = _gq_cuts(pts, n, -_GQ_R, _GQ_R)
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
         lo = cuts[k]
@@ -110,18 +285,20 @@ def _quad_0_diag(a):
         for j in range(_GQ_T.shape[0]):
             x = mid + half * _GQ_T[j]
             u = sa * x
-            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * _quad_0_f(u) * _quad_0_g(u)
+            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * _herm_0_f0(u) * _herm_0_f0(u)
     return acc
 
 
 @numba.njit(cache=True, nogil=True)
-def _quad_0(a, b, c):
-    """E[_quad_0_f(u) _quad_0_g(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
+def _herm_0_m0_quad(a, b, c):
+    """E[_herm_0_f0(u) _herm_0_f0(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
     bpf = np.array((0.0, 0.5,))
     bpg = np.array((0.0, 0.5,))
+    spt = np.zeros(0)
+    swd = np.zeros(0)
     R = _GQ_R
     if a <= 0.0 and b <= 0.0:
-        return _quad_0_f(0.0) * _quad_0_g(0.0)
+        return _herm_0_f0(0.0) * _herm_0_f0(0.0)
     # a = 0 or b = 0 (a zero-variance input) go through the same loops with rho = 0, s = 1 and
     # the degenerate side held at 0: correct, if 48x more work than needed, for a rare case.
     sa = math.sqrt(a) if a > 0.0 else 0.0
@@ -136,11 +313,16 @@ def _quad_0(a, b, c):
     s = math.sqrt(max(0.0, 1.0 - rho * rho))
     nf = bpf.shape[0] if a > 0.0 else 0
     ng = bpg.shape[0] if b > 0.0 else 0
-    pts = np.empty(nf + 3 * ng)
+    ns = spt.shape[0]
+    pts = np.empty(nf + 3 * ng + 4 * _GQ_LEVELS * ns)
     npts = 0
     for i in range(nf):
         pts[npts] = bpf[i] / sa
         npts += 1
+    if a > 0.0:
+        # soft features of f: graded towards p / sqrt(a) from w / sqrt(a)
+        for i in range(ns):
+            npts = _gq_graded(pts, npts, spt[i] / sa, swd[i] / sa)
     if rho != 0.0:
         # the inner integral has a kink of width ~ s around q / (sqrt(b) rho): resolve it
         d = R * s / abs(rho)
@@ -150,9 +332,15 @@ def _quad_0(a, b, c):
             pts[npts + 1] = m - d
             pts[npts + 2] = m + d
             npts += 3
+        if b > 0.0:
+            # and turns around a soft feature p / (sqrt(b) rho) on the scale (w/sqrt(b) + s)/|rho|
+            for i in range(ns):
+                npts = _gq_graded(pts, npts, spt[i] / (sb * rho),
+                                  (swd[i] / sb + s) / abs(rho))
     cuts = _gq_cuts(pts, npts, -R, R)
     degenerate = s < 1e-12
-    ipts = np.empty(ng)
+    nsg = ns if b > 0.0 and s > 0.0 else 0
+    ipts = np.empty(ng + 2 * _GQ_LEVELS * nsg)
     nT = _GQ_T.shape[0]
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
@@ -165,15 +353,18 @@ def _quad_0(a, b, c):
         for j in range(nT):
             z1 = mid + half * _GQ_T[j]
             w1 = half * _GQ_W[j] * math.exp(-0.5 * z1 * z1) * _GQ_INV_SQRT_2PI
-            fz = _quad_0_f(sa * z1)
+            fz = _herm_0_f0(sa * z1)
             if fz == 0.0:
                 continue
             if degenerate:
-                acc += w1 * fz * _quad_0_g(sb * rho * z1)
+                acc += w1 * fz * _herm_0_f0(sb * rho * z1)
                 continue
             for i in range(ng):
                 ipts[i] = (bpg[i] / sb - rho * z1) / s
-            icuts = _gq_cuts(ipts, ng, -R, R)
+            ni = ng
+            for i in range(nsg):
+                ni = _gq_graded(ipts, ni, (spt[i] / sb - rho * z1) / s, swd[i] / (sb * s))
+            icuts = _gq_cuts(ipts, ni, -R, R)
             inner = 0.0
             for kk in range(icuts.shape[0] - 1):
                 ilo = icuts[kk]
@@ -185,33 +376,60 @@ def _quad_0(a, b, c):
                 for jj in range(nT):
                     z2 = imid + ihalf * _GQ_T[jj]
                     inner += (ihalf * _GQ_W[jj] * math.exp(-0.5 * z2 * z2)
-                              * _quad_0_g(sb * (rho * z1 + s * z2)))
+                              * _herm_0_f0(sb * (rho * z1 + s * z2)))
             acc += w1 * fz * inner * _GQ_INV_SQRT_2PI
     return acc
 
 
-# huberized_relu(h=0.5)': f(z) = Piecewise((0, z < 0), (2.0*z, z <= 0.5), (1, True)), g(z) = Piecewise((0, z < 0), (2.0*z, z <= 0.5), (1, True))
-@njit(cache=True)
-def _quad_1_f(z):
-    return ((0.0) if (z < 0.0) else (2.0*z) if (z <= 0.5) else (1.0)) + 0.0 * z
+@numba.njit(cache=True, nogil=True)
+def _herm_0_m0_diag(a):
+    """E[_herm_0_f0(u)^2], u ~ N(0, a), by the coefficient rule."""
+    if not a > 0.0:
+        return _herm_0_f0(0.0) * _herm_0_f0(0.0)
+    sa = math.sqrt(a)
+    Z = np.empty(240)
+    W = np.empty(240)
+    n = _hc_nodes(sa, np.array((0.0, 0.5,)), np.zeros(0), np.zeros(0), Z, W)
+    E = 0.0
+    for j in range(n):
+        fv = _herm_0_f0(sa * Z[j])
+        E += W[j] * fv * fv
+    return E
 
 
-@njit(cache=True)
-def _quad_1_g(z):
-    return ((0.0) if (z < 0.0) else (2.0*z) if (z <= 0.5) else (1.0)) + 0.0 * z
+@numba.njit(cache=True, nogil=True, inline="always")
+def _herm_0_m0(c, a, b, Dx, ix, Dy, iy, off):
+    """E[_herm_0_f0(u) _herm_0_f0(v)] from the examples' coefficient vectors (quadrature if the tail
+    bound fails)."""
+    v = _h_series(c, a, b, Dx, ix, Dy, iy, off + 0)
+    if v == v:
+        return v
+    return _herm_0_m0_quad(a, b, c)
 
 
 @numba.njit(cache=True, nogil=True)
-def _quad_1_diag(a):
-    """E[_quad_1_f(u) _quad_1_g(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
+def _herm_0_m0_full(a, b, c):
+    """E[_herm_0_f0(u) _herm_0_f0(v)], computing both coefficient vectors."""
+    h = np.empty((2, 160))
+    _herm_0_coef(a, h[0])
+    _herm_0_coef(b, h[1])
+    return _herm_0_m0(c, a, b, h, 0, h, 1, 0)
+@numba.njit(cache=True, nogil=True)
+def _herm_0_m1_quad_diag(a):
+    """E[_herm_0_f1(u) _herm_0_f1(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
     bp = np.array((0.0, 0.5,))
+    spt = np.zeros(0)
+    swd = np.zeros(0)
     if a <= 0.0:
-        return _quad_1_f(0.0) * _quad_1_g(0.0)
+        return _herm_0_f1(0.0) * _herm_0_f1(0.0)
     sa = math.sqrt(a)
-    pts = np.empty(bp.shape[0])
+    pts = np.empty(bp.shape[0] + 2 * _GQ_LEVELS * spt.shape[0])
     for i in range(bp.shape[0]):
         pts[i] = bp[i] / sa
-    cuts = _gq_cuts(pts, bp.shape[0], -_GQ_R, _GQ_R)
+    n = bp.shape[0]
+    for i in range(spt.shape[0]):
+        n = _gq_graded(pts, n, spt[i] / sa, swd[i] / sa)
+    cuts = _gq_cuts(pts, n, -_GQ_R, _GQ_R)
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
         lo = cuts[k]
@@ -223,18 +441,20 @@ def _quad_1_diag(a):
         for j in range(_GQ_T.shape[0]):
             x = mid + half * _GQ_T[j]
             u = sa * x
-            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * _quad_1_f(u) * _quad_1_g(u)
+            acc += half * _GQ_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI * _herm_0_f1(u) * _herm_0_f1(u)
     return acc
 
 
 @numba.njit(cache=True, nogil=True)
-def _quad_1(a, b, c):
-    """E[_quad_1_f(u) _quad_1_g(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
+def _herm_0_m1_quad(a, b, c):
+    """E[_herm_0_f1(u) _herm_0_f1(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
     bpf = np.array((0.0, 0.5,))
     bpg = np.array((0.0, 0.5,))
+    spt = np.zeros(0)
+    swd = np.zeros(0)
     R = _GQ_R
     if a <= 0.0 and b <= 0.0:
-        return _quad_1_f(0.0) * _quad_1_g(0.0)
+        return _herm_0_f1(0.0) * _herm_0_f1(0.0)
     # a = 0 or b = 0 (a zero-variance input) go through the same loops with rho = 0, s = 1 and
     # the degenerate side held at 0: correct, if 48x more work than needed, for a rare case.
     sa = math.sqrt(a) if a > 0.0 else 0.0
@@ -249,11 +469,16 @@ def _quad_1(a, b, c):
     s = math.sqrt(max(0.0, 1.0 - rho * rho))
     nf = bpf.shape[0] if a > 0.0 else 0
     ng = bpg.shape[0] if b > 0.0 else 0
-    pts = np.empty(nf + 3 * ng)
+    ns = spt.shape[0]
+    pts = np.empty(nf + 3 * ng + 4 * _GQ_LEVELS * ns)
     npts = 0
     for i in range(nf):
         pts[npts] = bpf[i] / sa
         npts += 1
+    if a > 0.0:
+        # soft features of f: graded towards p / sqrt(a) from w / sqrt(a)
+        for i in range(ns):
+            npts = _gq_graded(pts, npts, spt[i] / sa, swd[i] / sa)
     if rho != 0.0:
         # the inner integral has a kink of width ~ s around q / (sqrt(b) rho): resolve it
         d = R * s / abs(rho)
@@ -263,9 +488,15 @@ def _quad_1(a, b, c):
             pts[npts + 1] = m - d
             pts[npts + 2] = m + d
             npts += 3
+        if b > 0.0:
+            # and turns around a soft feature p / (sqrt(b) rho) on the scale (w/sqrt(b) + s)/|rho|
+            for i in range(ns):
+                npts = _gq_graded(pts, npts, spt[i] / (sb * rho),
+                                  (swd[i] / sb + s) / abs(rho))
     cuts = _gq_cuts(pts, npts, -R, R)
     degenerate = s < 1e-12
-    ipts = np.empty(ng)
+    nsg = ns if b > 0.0 and s > 0.0 else 0
+    ipts = np.empty(ng + 2 * _GQ_LEVELS * nsg)
     nT = _GQ_T.shape[0]
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
@@ -278,15 +509,18 @@ def _quad_1(a, b, c):
         for j in range(nT):
             z1 = mid + half * _GQ_T[j]
             w1 = half * _GQ_W[j] * math.exp(-0.5 * z1 * z1) * _GQ_INV_SQRT_2PI
-            fz = _quad_1_f(sa * z1)
+            fz = _herm_0_f1(sa * z1)
             if fz == 0.0:
                 continue
             if degenerate:
-                acc += w1 * fz * _quad_1_g(sb * rho * z1)
+                acc += w1 * fz * _herm_0_f1(sb * rho * z1)
                 continue
             for i in range(ng):
                 ipts[i] = (bpg[i] / sb - rho * z1) / s
-            icuts = _gq_cuts(ipts, ng, -R, R)
+            ni = ng
+            for i in range(nsg):
+                ni = _gq_graded(ipts, ni, (spt[i] / sb - rho * z1) / s, swd[i] / (sb * s))
+            icuts = _gq_cuts(ipts, ni, -R, R)
             inner = 0.0
             for kk in range(icuts.shape[0] - 1):
                 ilo = icuts[kk]
@@ -298,9 +532,44 @@ def _quad_1(a, b, c):
                 for jj in range(nT):
                     z2 = imid + ihalf * _GQ_T[jj]
                     inner += (ihalf * _GQ_W[jj] * math.exp(-0.5 * z2 * z2)
-                              * _quad_1_g(sb * (rho * z1 + s * z2)))
+                              * _herm_0_f1(sb * (rho * z1 + s * z2)))
             acc += w1 * fz * inner * _GQ_INV_SQRT_2PI
     return acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _herm_0_m1_diag(a):
+    """E[_herm_0_f1(u)^2], u ~ N(0, a), by the coefficient rule."""
+    if not a > 0.0:
+        return _herm_0_f1(0.0) * _herm_0_f1(0.0)
+    sa = math.sqrt(a)
+    Z = np.empty(240)
+    W = np.empty(240)
+    n = _hc_nodes(sa, np.array((0.0, 0.5,)), np.zeros(0), np.zeros(0), Z, W)
+    E = 0.0
+    for j in range(n):
+        fv = _herm_0_f1(sa * Z[j])
+        E += W[j] * fv * fv
+    return E
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _herm_0_m1(c, a, b, Dx, ix, Dy, iy, off):
+    """E[_herm_0_f1(u) _herm_0_f1(v)] from the examples' coefficient vectors (quadrature if the tail
+    bound fails)."""
+    v = _h_series(c, a, b, Dx, ix, Dy, iy, off + 80)
+    if v == v:
+        return v
+    return _herm_0_m1_quad(a, b, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def _herm_0_m1_full(a, b, c):
+    """E[_herm_0_f1(u) _herm_0_f1(v)], computing both coefficient vectors."""
+    h = np.empty((2, 160))
+    _herm_0_coef(a, h[0])
+    _herm_0_coef(b, h[1])
+    return _herm_0_m1(c, a, b, h, 0, h, 1, 0)
 
 
 @njit(cache=True)
@@ -310,35 +579,44 @@ def diag_state(sq):
     Sigma_1_xx = 2.0*Sigma_0_xx
     Theta_1_xx = 64.0*Sigma_0_xx + 1.0
     # huberized_relu_1
-    Sigma_2_xx = _quad_0_diag(Sigma_1_xx)
-    Theta_2_xx = Theta_1_xx*_quad_1_diag(Sigma_1_xx)
+    Sigma_2_xx = _herm_0_m0_diag(Sigma_1_xx)
+    Theta_2_xx = Theta_1_xx*_herm_0_m1_diag(Sigma_1_xx)
     # dense_2
     Sigma_3_xx = 2.0*Sigma_2_xx
     Theta_3_xx = 64.0*Sigma_2_xx + 2.0*Theta_2_xx + 1.0
     # huberized_relu_3
-    Sigma_4_xx = _quad_0_diag(Sigma_3_xx)
-    Theta_4_xx = Theta_3_xx*_quad_1_diag(Sigma_3_xx)
+    Sigma_4_xx = _herm_0_m0_diag(Sigma_3_xx)
+    Theta_4_xx = Theta_3_xx*_herm_0_m1_diag(Sigma_3_xx)
     # dense_4
     d4_0 = 64.0*Sigma_4_xx
     Sigma_5_xx = d4_0
     Theta_5_xx = 64.0*Theta_4_xx + d4_0 + 1.0
-    return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Theta_5_xx,)
+    # per-example Hermite coefficient vectors of the pair's duals
+    H0_xx = np.empty(160)
+    _herm_0_coef(Sigma_1_xx, H0_xx)
+    H1_xx = np.empty(160)
+    _herm_0_coef(Sigma_3_xx, H1_xx)
+    return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Theta_5_xx, H0_xx, H1_xx,)
+
+
+_H0_OFF = 2  # columns of vector H0 in D
+_H1_OFF = 162  # columns of vector H1 in D
 
 
 @njit(cache=True)
-def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
+def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy, Dx, ix, Dy, iy):
     # dense_0: dense: weight_var=2.0, bias_var=0.0, standard parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     Sigma_1 = 2.0*Sigma_0
     Theta_1 = 64.0*Sigma_0 + 1.0
-    # huberized_relu_1: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std, breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
-    Sigma_2 = _quad_0(Sigma_1_xx, Sigma_1_yy, Sigma_1)
-    Theta_2 = Theta_1*_quad_1(Sigma_1_xx, Sigma_1_yy, Sigma_1)
+    # huberized_relu_1: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: none), k <= K <= 63 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
+    Sigma_2 = _herm_0_m0(Sigma_1, Sigma_1_xx, Sigma_1_yy, Dx, ix, Dy, iy, _H0_OFF)
+    Theta_2 = Theta_1*_herm_0_m1(Sigma_1, Sigma_1_xx, Sigma_1_yy, Dx, ix, Dy, iy, _H0_OFF)
     # dense_2: dense: weight_var=2.0, bias_var=0.0, standard parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     Sigma_3 = 2.0*Sigma_2
     Theta_3 = 64.0*Sigma_2 + 2.0*Theta_2 + 1.0
-    # huberized_relu_3: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std, breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
-    Sigma_4 = _quad_0(Sigma_3_xx, Sigma_3_yy, Sigma_3)
-    Theta_4 = Theta_3*_quad_1(Sigma_3_xx, Sigma_3_yy, Sigma_3)
+    # huberized_relu_3: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: none), k <= K <= 63 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
+    Sigma_4 = _herm_0_m0(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H1_OFF)
+    Theta_4 = Theta_3*_herm_0_m1(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H1_OFF)
     # dense_4: dense: weight_var=1.0, bias_var=0.0, standard parameterization, not normalized (fan_in=64), trainable: W, b
     c4_0 = 64.0*Sigma_4
     Sigma_5 = c4_0
@@ -350,7 +628,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 2))
+    D = np.empty((n, 322))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
@@ -358,6 +636,8 @@ def diagonal(sq):
         D[i, 1] = t[1]
         O[i, 0] = t[2]
         O[i, 1] = t[3]
+        D[i, 2:162] = t[4]
+        D[i, 162:322] = t[5]
     return D, O
 
 
@@ -370,31 +650,40 @@ def _pick(v, s):
     return math.nan
 
 
+# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
+# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
+# memory once per block, not once per pair
+_BLOCK = 8
+
+
 @njit(cache=True)
-def _row(G, D1, D2, select, out, i, j0):
-    for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], D1[i, 0], D1[i, 1], D2[j, 0], D2[j, 1])
-        for q in range(select.shape[0]):
-            out[q, i, j] = _pick(v, select[q])
+def _block(G, D1, D2, select, out, i0, i1, symmetric):
+    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
+        for i in range(i0, min(i1, j) if symmetric else i1):
+            v = pair(G[i, j], D1[i, 0], D1[i, 1], D2[j, 0], D2[j, 1], D1, i, D2, j)
+            for q in range(select.shape[0]):
+                out[q, i, j] = _pick(v, select[q])
 
 
 @njit(cache=True, parallel=True)
 def cross_tile(G, D1, D2, select, out, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
     n1 = G.shape[0]
+    nb = (n1 + _BLOCK - 1) // _BLOCK
     if symmetric:
-        # rows r and n1-1-r together: every parallel task has the same number of pairs
-        for r in prange((n1 + 1) // 2):
-            _row(G, D1, D2, select, out, r, r + 1)
-            if n1 - 1 - r != r:
-                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r)
+        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
+        for r in prange((nb + 1) // 2):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
+            s = nb - 1 - r
+            if s != r:
+                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
         for i in prange(n1):
             for q in range(select.shape[0]):
                 for j in range(i):
                     out[q, i, j] = out[q, j, i]
     else:
-        for i in prange(n1):
-            _row(G, D1, D2, select, out, i, 0)
+        for r in prange(nb):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'cntk-mlp-depth5'
 SPEC_HASH = '878b6815316ceaa334dad192076e07a5fa3c625a5a6bbc0349927868eb48a33d'
-CODEGEN_VERSION = '1'
+CODEGEN_VERSION = '2'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -163,31 +163,40 @@ def _pick(v, s):
     return math.nan
 
 
+# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
+# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
+# memory once per block, not once per pair
+_BLOCK = 8
+
+
 @njit(cache=True)
-def _row(G, D1, D2, select, out, i, j0):
-    for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4])
-        for q in range(select.shape[0]):
-            out[q, i, j] = _pick(v, select[q])
+def _block(G, D1, D2, select, out, i0, i1, symmetric):
+    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
+        for i in range(i0, min(i1, j) if symmetric else i1):
+            v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4])
+            for q in range(select.shape[0]):
+                out[q, i, j] = _pick(v, select[q])
 
 
 @njit(cache=True, parallel=True)
 def cross_tile(G, D1, D2, select, out, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
     n1 = G.shape[0]
+    nb = (n1 + _BLOCK - 1) // _BLOCK
     if symmetric:
-        # rows r and n1-1-r together: every parallel task has the same number of pairs
-        for r in prange((n1 + 1) // 2):
-            _row(G, D1, D2, select, out, r, r + 1)
-            if n1 - 1 - r != r:
-                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r)
+        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
+        for r in prange((nb + 1) // 2):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
+            s = nb - 1 - r
+            if s != r:
+                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
         for i in prange(n1):
             for q in range(select.shape[0]):
                 for j in range(i):
                     out[q, i, j] = out[q, j, i]
     else:
-        for i in prange(n1):
-            _row(G, D1, D2, select, out, i, 0)
+        for r in prange(nb):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

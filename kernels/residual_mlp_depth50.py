@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'residual-mlp-depth50'
 SPEC_HASH = '8d4378e503a67a8ab951ede67eeccd488fb6666db3ac60830d7d6b11aea2f4cf'
-CODEGEN_VERSION = '1'
+CODEGEN_VERSION = '2'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -1245,31 +1245,40 @@ def _pick(v, s):
     return math.nan
 
 
+# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
+# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
+# memory once per block, not once per pair
+_BLOCK = 8
+
+
 @njit(cache=True)
-def _row(G, D1, D2, select, out, i, j0):
-    for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D1[i, 5], D1[i, 6], D1[i, 7], D1[i, 8], D1[i, 9], D1[i, 10], D1[i, 11], D1[i, 12], D1[i, 13], D1[i, 14], D1[i, 15], D1[i, 16], D1[i, 17], D1[i, 18], D1[i, 19], D1[i, 20], D1[i, 21], D1[i, 22], D1[i, 23], D1[i, 24], D1[i, 25], D1[i, 26], D1[i, 27], D1[i, 28], D1[i, 29], D1[i, 30], D1[i, 31], D1[i, 32], D1[i, 33], D1[i, 34], D1[i, 35], D1[i, 36], D1[i, 37], D1[i, 38], D1[i, 39], D1[i, 40], D1[i, 41], D1[i, 42], D1[i, 43], D1[i, 44], D1[i, 45], D1[i, 46], D1[i, 47], D1[i, 48], D1[i, 49], D1[i, 50], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4], D2[j, 5], D2[j, 6], D2[j, 7], D2[j, 8], D2[j, 9], D2[j, 10], D2[j, 11], D2[j, 12], D2[j, 13], D2[j, 14], D2[j, 15], D2[j, 16], D2[j, 17], D2[j, 18], D2[j, 19], D2[j, 20], D2[j, 21], D2[j, 22], D2[j, 23], D2[j, 24], D2[j, 25], D2[j, 26], D2[j, 27], D2[j, 28], D2[j, 29], D2[j, 30], D2[j, 31], D2[j, 32], D2[j, 33], D2[j, 34], D2[j, 35], D2[j, 36], D2[j, 37], D2[j, 38], D2[j, 39], D2[j, 40], D2[j, 41], D2[j, 42], D2[j, 43], D2[j, 44], D2[j, 45], D2[j, 46], D2[j, 47], D2[j, 48], D2[j, 49], D2[j, 50])
-        for q in range(select.shape[0]):
-            out[q, i, j] = _pick(v, select[q])
+def _block(G, D1, D2, select, out, i0, i1, symmetric):
+    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
+        for i in range(i0, min(i1, j) if symmetric else i1):
+            v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D1[i, 5], D1[i, 6], D1[i, 7], D1[i, 8], D1[i, 9], D1[i, 10], D1[i, 11], D1[i, 12], D1[i, 13], D1[i, 14], D1[i, 15], D1[i, 16], D1[i, 17], D1[i, 18], D1[i, 19], D1[i, 20], D1[i, 21], D1[i, 22], D1[i, 23], D1[i, 24], D1[i, 25], D1[i, 26], D1[i, 27], D1[i, 28], D1[i, 29], D1[i, 30], D1[i, 31], D1[i, 32], D1[i, 33], D1[i, 34], D1[i, 35], D1[i, 36], D1[i, 37], D1[i, 38], D1[i, 39], D1[i, 40], D1[i, 41], D1[i, 42], D1[i, 43], D1[i, 44], D1[i, 45], D1[i, 46], D1[i, 47], D1[i, 48], D1[i, 49], D1[i, 50], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4], D2[j, 5], D2[j, 6], D2[j, 7], D2[j, 8], D2[j, 9], D2[j, 10], D2[j, 11], D2[j, 12], D2[j, 13], D2[j, 14], D2[j, 15], D2[j, 16], D2[j, 17], D2[j, 18], D2[j, 19], D2[j, 20], D2[j, 21], D2[j, 22], D2[j, 23], D2[j, 24], D2[j, 25], D2[j, 26], D2[j, 27], D2[j, 28], D2[j, 29], D2[j, 30], D2[j, 31], D2[j, 32], D2[j, 33], D2[j, 34], D2[j, 35], D2[j, 36], D2[j, 37], D2[j, 38], D2[j, 39], D2[j, 40], D2[j, 41], D2[j, 42], D2[j, 43], D2[j, 44], D2[j, 45], D2[j, 46], D2[j, 47], D2[j, 48], D2[j, 49], D2[j, 50])
+            for q in range(select.shape[0]):
+                out[q, i, j] = _pick(v, select[q])
 
 
 @njit(cache=True, parallel=True)
 def cross_tile(G, D1, D2, select, out, symmetric):
     """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
     n1 = G.shape[0]
+    nb = (n1 + _BLOCK - 1) // _BLOCK
     if symmetric:
-        # rows r and n1-1-r together: every parallel task has the same number of pairs
-        for r in prange((n1 + 1) // 2):
-            _row(G, D1, D2, select, out, r, r + 1)
-            if n1 - 1 - r != r:
-                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r)
+        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
+        for r in prange((nb + 1) // 2):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
+            s = nb - 1 - r
+            if s != r:
+                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
         for i in prange(n1):
             for q in range(select.shape[0]):
                 for j in range(i):
                     out[q, i, j] = out[q, j, i]
     else:
-        for i in prange(n1):
-            _row(G, D1, D2, select, out, i, 0)
+        for r in prange(nb):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

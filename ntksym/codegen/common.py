@@ -66,29 +66,50 @@ def cse_block(assignments, printer, prefix, lower=False):
 
 
 def quadrature_source(printer):
-    """Integrand functions and wrappers for every quadrature expectation the printer met."""
+    """Integrand functions and wrappers for every quadrature or Hermite expectation the printer
+    met (:mod:`ntksym.duals.quadrature`, :mod:`ntksym.duals.hermite`)."""
     if not printer.quadrature_names:
         return ""
+    from ntksym.duals.hermite import NUMBA_HERMITE_SOURCE, numba_hermite_family
     from ntksym.duals.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
+    from ntksym.ir.functions import HermiteExpectationBase
     from ntksym.ir.program import Z
     out = ["", "# ---- Gaussian expectations by piecewise Gauss-Legendre quadrature",
            NUMBA_QUADRATURE_SOURCE]
     fp = NumbaPrinter()
+    if printer.hermite_families:
+        out.append(NUMBA_HERMITE_SOURCE)
+    for fam, cls in printer.hermite_families.values():
+        names = []
+        for i, (label, f) in enumerate(zip(cls.family[0], cls.members)):
+            names.append(f"{fam}_f{i}")
+            out.append(f"""
+# {label}: f(z) = {sp.sstr(f)}
+@njit(cache=True)
+def {fam}_f{i}(z):
+    return {fp.doprint(f + 0 * Z)} + 0.0 * z
+""")
+        out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft))
     for cls, name in printer.quadrature_names.items():
-        f, g = fp.doprint(cls.f + 0 * Z), fp.doprint(cls.g + 0 * Z)
+        if issubclass(cls, HermiteExpectationBase):
+            continue
+        f = fp.doprint(cls.f + 0 * Z)
         out.append(f"""
-# {cls.label}: f(z) = {sp.sstr(cls.f)}, g(z) = {sp.sstr(cls.g)}
+# {cls.label}: f(z) = {sp.sstr(cls.f)}
 @njit(cache=True)
 def {name}_f(z):
     return {f} + 0.0 * z
 
-
+""")
+        g = fp.doprint(cls.g + 0 * Z)
+        out.append(f"""
 @njit(cache=True)
 def {name}_g(z):
     return {g} + 0.0 * z
 
 """)
-        out.append(numba_quadrature_wrapper(name, f"{name}_f", f"{name}_g", cls.breakpoints))
+        out.append(numba_quadrature_wrapper(name, f"{name}_f", f"{name}_g", cls.breakpoints,
+                                            soft=cls.soft))
     return "\n".join(out)
 
 
@@ -224,40 +245,76 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False):
     CPU (:mod:`~ntksym.codegen.vector`) and the GPU (:mod:`~ntksym.codegen.cuda`).
 
     ``lower``: CSE with the lowered correlation; ``typed_constants``: a constant diagonal
-    output becomes ``c + 0*sq``, typed like sq (fp32 on the device)."""
+    output becomes ``c + 0*sq``, typed like sq (fp32 on the device).  A printer with a
+    ``hoist`` dict (:class:`~ntksym.codegen.printer.NumbaPrinter`) fills it while the pair is
+    printed: ``diag_state`` then also computes each hoisted per-example vector (returned after
+    the outputs; the driver stores vector h in the columns ``_H<h>_OFF`` onwards of D, after
+    the n_diag scalars) and ``pair`` takes ``Dx, ix, Dy, iy``: the state arrays and rows of
+    both examples."""
     diag_needed = program.diag_symbols_used_by_cross()
     out_names = tuple(program.outputs)
 
+    # the pair first: printing it records the per-example vectors it needs (printer.hoist)
     hp = hyper_arg(program)
+    x_args = [identifier(s.name) for s in diag_needed]
+    y_args = [identifier(y_side(s).name) for s in diag_needed]
+    body = hyper_lines(program)
+    for k, step in enumerate(program.steps):
+        body += [f"# {step.node}: {step.description}"] + cse_block(step.cross, printer,
+                                                                   f"c{k}_", lower=lower)
+    ret = [printer.doprint(program.outputs[o]) for o in out_names]
+    hoisted = [(printer.hermite_families[fam][0], xx, v)
+               for (fam, xx), v in (printer.hoist or {}).items()]
+    params = [identifier(program.input_cross.name)] + x_args + y_args + (
+        ["Dx", "ix", "Dy", "iy"] if hoisted else []) + (["hp"] if hp else [])
+    pair_fn = function(f"\n\n@{decorator}\ndef pair(" + ", ".join(params) + "):\n",
+                       body + [f"return ({', '.join(ret)},)"])
+    widths = hoisted_widths(printer)
+    if hoisted:
+        offs = [len(diag_needed) + sum(widths[:h]) for h in range(len(hoisted))]
+        pair_fn = "\n\n" + "".join(
+            f"_{v}_OFF = {o}  # columns of vector {v} in D\n"
+            for o, (_, _, v) in zip(offs, hoisted)) + pair_fn
+
     body = hyper_lines(program) + [f"{identifier(program.input_diag.name)} = sq"]
     for k, step in enumerate(program.steps):
         body += [f"# {step.node}"] + cse_block(step.diag, printer, f"d{k}_", lower=lower)
+    if hoisted:
+        body.append("# per-example Hermite coefficient vectors of the pair's duals")
+        for (fam, xx, v), w in zip(hoisted, widths):
+            body += [f"{v}_xx = np.empty({w})", f"{fam}_coef({identifier(xx)}, {v}_xx)"]
     ret = [identifier(s.name) for s in diag_needed]
     for o in out_names:
         e = program.diag_outputs[o]
         # "+ 0*sq" keeps a constant output (a network without weights on x) typed like sq
         ret.append(printer.doprint(e + 0 * program.input_diag) if typed_constants and e.is_Number
                    else printer.doprint(e))
+    ret += [f"{v}_xx" for _, _, v in hoisted]
     diag_fn = function(f"\n\n@{decorator}\ndef diag_state(sq{hp}):\n",
-                       body + [f"return ({', '.join(ret)},)"])
-
-    x_args = [identifier(s.name) for s in diag_needed]
-    y_args = [identifier(y_side(s).name) for s in diag_needed]
-    params = [identifier(program.input_cross.name)] + x_args + y_args + (["hp"] if hp else [])
-    body = hyper_lines(program)
-    for k, step in enumerate(program.steps):
-        body += [f"# {step.node}: {step.description}"] + cse_block(step.cross, printer,
-                                                                   f"c{k}_", lower=lower)
-    ret = [printer.doprint(program.outputs[o]) for o in out_names]
-    pair_fn = function(f"\n\n@{decorator}\ndef pair(" + ", ".join(params) + "):\n",
                        body + [f"return ({', '.join(ret)},)"])
     return diag_fn + pair_fn, len(diag_needed)
 
 
-def vector_driver_lines(n_diag, n_out):
-    """(the stores of diag_state's tuple t into D[i] and O[i], the arguments of pair(...))."""
+def hoisted_widths(printer):
+    """The lengths of the per-example vectors the printer hoisted (in order)."""
+    from ntksym.duals.hermite import HERMITE_WIDTH
+    return [len(printer.hermite_families[fam][1].members) * HERMITE_WIDTH
+            for fam, _ in (printer.hoist or {})]
+
+
+def vector_driver_lines(n_diag, n_out, widths=()):
+    """(the stores of diag_state's tuple t into D[i] and O[i], the arguments of pair(...)).
+
+    Per-example vectors of the ``widths`` (after the outputs in t) go to the columns of D
+    after the ``n_diag`` scalars; pair then reads them from D1[i] and D2[j]."""
+    n_vec = len(widths)
+    offs = [n_diag + sum(widths[:h]) for h in range(n_vec + 1)]
+    cols = list(zip(offs[:-1], offs[1:]))
     stores = "\n".join([f"        D[i, {k}] = t[{k}]" for k in range(n_diag)] +
-                       [f"        O[i, {k}] = t[{n_diag + k}]" for k in range(n_out)])
+                       [f"        O[i, {k}] = t[{n_diag + k}]" for k in range(n_out)] +
+                       [f"        D[i, {lo}:{hi}] = t[{n_diag + n_out + h}]"
+                        for h, (lo, hi) in enumerate(cols)])
     pair_args = ", ".join([f"D1[i, {k}]" for k in range(n_diag)] +
-                          [f"D2[j, {k}]" for k in range(n_diag)])
+                          [f"D2[j, {k}]" for k in range(n_diag)] +
+                          (["D1", "i", "D2", "j"] if n_vec else []))
     return stores, pair_args

@@ -5,6 +5,16 @@ like sympy's own code printers): numbers become float literals, symbols become i
 ``ClippedCorrelation`` and the quadrature expectations become calls of helpers that the generated
 module defines.
 
+A Hermite expectation of a pair, ``E(Sigma_k_xx, Sigma_k_yy, Sigma_k)``, needs the two examples'
+coefficient vectors.  A printer made with ``hoist={}`` (the vector target) prints it as
+``_herm_N_m<i>(Sigma_k, Sigma_k_xx, Sigma_k_yy, Dx, ix, Dy, iy, _H0_OFF)`` (member i of
+family N, e.g. phi' of an activation) and records ``hoist[(family, "Sigma_k_xx")] = "H0"``: the
+generator computes the family's vector once per example in its diagonal pass, stores it in
+the columns ``_H0_OFF`` onwards of the diagonal state, and hands the pair function the state
+arrays and rows of both examples (no per-pair slices).  Without ``hoist`` (and for arguments
+that are not a diagonal symbol and its twin) it prints ``_herm_N_m<i>_full(a, b, c)``, which
+computes both vectors itself.
+
 >>> import sympy as sp
 >>> from ntksym.ir.functions import ClippedCorrelation
 >>> a, b, c = sp.symbols("Sigma_1_xx Sigma_1_yy Sigma_1")
@@ -18,7 +28,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ntksym.ir.functions import contains_quadrature
-from ntksym.ir.symbols import identifier
+from ntksym.ir.symbols import identifier, y_side
 
 __all__ = ["NumbaPrinter", "identifier", "is_quadrature"]
 
@@ -28,10 +38,14 @@ class NumbaPrinter(PythonCodePrinter):
 
     printmethod = "_numbacode"
 
-    def __init__(self, settings=None, quadrature_names=None):
+    def __init__(self, settings=None, quadrature_names=None, hoist=None):
         super().__init__(dict(settings or {}, fully_qualified_modules=True))
         # {QuadratureExpectationBase subclass: helper function name}, filled while printing
         self.quadrature_names = {} if quadrature_names is None else quadrature_names
+        # {(Hermite family, diagonal symbol name): vector name}, or None
+        self.hoist = hoist
+        # {Hermite family key: (function name prefix, a member class)}, filled while printing
+        self.hermite_families = {}
 
     def _print_Symbol(self, expr):
         return identifier(expr.name)
@@ -89,6 +103,21 @@ class NumbaPrinter(PythonCodePrinter):
         if len(args) == 1:
             name += "_diag"
         return "%s(%s)" % (name, ", ".join(args))
+
+    def _print_HermiteExpectationBase(self, expr):
+        cls = type(expr)
+        fam, _ = self.hermite_families.setdefault(
+            cls.family, ("_herm_%d" % len(self.hermite_families), cls))
+        name = self.quadrature_names.setdefault(cls, "%s_m%d" % (fam, cls.member))
+        if len(expr.args) == 1:
+            return "%s_diag(%s)" % (name, self._print(expr.args[0]))
+        a, b, c = expr.args
+        if (self.hoist is not None and a.is_Symbol and a.name.endswith("_xx")
+                and b == y_side(a)):
+            vec = self.hoist.setdefault((cls.family, a.name), "H%d" % len(self.hoist))
+            return "%s(%s, %s, %s, Dx, ix, Dy, iy, _%s_OFF)" % (
+                name, self._print(c), self._print(a), self._print(b), vec)
+        return "%s_full(%s, %s, %s)" % (name, self._print(a), self._print(b), self._print(c))
 
     def _print_sign(self, expr):
         x = self._print(expr.args[0])

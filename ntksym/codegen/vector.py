@@ -4,7 +4,9 @@
 The generated module is standalone (numpy + numba only) and has:
 
 * ``diagonal(sq)``: per-example pass from sq[i] = |x_i|^2 / d to the diagonal state ``D``
-  (the columns the pair recursion reads) and the exact diagonal outputs ``O`` (K(x_i, x_i));
+  (the columns the pair recursion reads, then the per-example Hermite coefficient vectors of
+  the activations with series duals, :mod:`ntksym.duals.hermite`) and the exact diagonal
+  outputs ``O`` (K(x_i, x_i));
 * ``pair(...)``: the whole recursion for one pair, every layer fused, one CSE'd block per layer;
 * ``cross_tile(G, D1, D2, select, out, symmetric)``: out[q, i, j] = output ``select[q]`` for
   all pairs of a tile in parallel (``prange``); G[i, j] = <x_i, x'_j> / d comes from BLAS.
@@ -26,6 +28,7 @@ from ntksym.codegen.common import (
     NJIT,
     clip1_source,
     corr_source,
+    hoisted_widths,
     hyper_arg,
     hyper_check,
     hyper_constants,
@@ -38,7 +41,7 @@ from ntksym.codegen.common import (
 from ntksym.codegen.printer import NumbaPrinter
 from ntksym.ir.program import KernelProgram
 
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 
 _DRIVERS = '''
 
@@ -56,31 +59,40 @@ def diagonal(sq{hp}):
 
 {pick}
 
+# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
+# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
+# memory once per block, not once per pair
+_BLOCK = 8
+
+
 @njit(cache=True)
-def _row(G, D1, D2, select, out, i, j0{hp}):
-    for j in range(j0, G.shape[1]):
-        v = pair(G[i, j], {pair_args}{hp_pair})
-        for q in range(select.shape[0]):
-            out[q, i, j] = _pick(v, select[q])
+def _block(G, D1, D2, select, out, i0, i1, symmetric{hp}):
+    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
+        for i in range(i0, min(i1, j) if symmetric else i1):
+            v = pair(G[i, j], {pair_args}{hp_pair})
+            for q in range(select.shape[0]):
+                out[q, i, j] = _pick(v, select[q])
 
 
 @njit(cache=True, parallel=True)
 def cross_tile(G, D1, D2, select, out, symmetric{hp}):
     """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
     n1 = G.shape[0]
+    nb = (n1 + _BLOCK - 1) // _BLOCK
     if symmetric:
-        # rows r and n1-1-r together: every parallel task has the same number of pairs
-        for r in prange((n1 + 1) // 2):
-            _row(G, D1, D2, select, out, r, r + 1{hp})
-            if n1 - 1 - r != r:
-                _row(G, D1, D2, select, out, n1 - 1 - r, n1 - r{hp})
+        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
+        for r in prange((nb + 1) // 2):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True{hp})
+            s = nb - 1 - r
+            if s != r:
+                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True{hp})
         for i in prange(n1):
             for q in range(select.shape[0]):
                 for j in range(i):
                     out[q, i, j] = out[q, j, i]
     else:
-        for i in prange(n1):
-            _row(G, D1, D2, select, out, i, 0{hp})
+        for r in prange(nb):
+            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False{hp})
 
 
 def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
@@ -107,11 +119,12 @@ def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
 
 def generate_vector_source(program: KernelProgram) -> str:
     """The standalone Numba module of a vector (MLP) KernelProgram."""
-    printer = NumbaPrinter()
+    printer = NumbaPrinter(hoist={})
     fns, n_diag = vector_functions(program, printer, NJIT, lower=True)
     out_names = tuple(program.outputs)
     n_out = len(out_names)
-    diag_stores, pair_args = vector_driver_lines(n_diag, n_out)
+    widths = hoisted_widths(printer)
+    diag_stores, pair_args = vector_driver_lines(n_diag, n_out, widths)
     header = module_header(
         program, version=CODEGEN_VERSION, imports="from numba import njit, prange",
         notes="Do not edit: regenerate with `ntksym codegen SPEC -o FILE`.  Needs only numpy "
@@ -121,9 +134,10 @@ def generate_vector_source(program: KernelProgram) -> str:
         constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}"]
         + hyper_constants(program))
     header += corr_source() + clip1_source()
-    drivers = _DRIVERS.format(n_diag=max(n_diag, 1), n_out=n_out, diag_stores=diag_stores or
-                              "        pass", pick=pick_source(n_out, NJIT, "math.nan"),
-                              pair_args=pair_args, hp=hyper_arg(program),
+    drivers = _DRIVERS.format(n_diag=max(n_diag + sum(widths), 1), n_out=n_out,
+                              diag_stores=diag_stores or "        pass",
+                              pick=pick_source(n_out, NJIT, "math.nan"), pair_args=pair_args,
+                              hp=hyper_arg(program),
                               # no diagonal argument (a single dense layer): "pair(G, hp)"
                               hp_pair=(hyper_arg(program) if pair_args else
                                        hyper_arg(program)[2:]),

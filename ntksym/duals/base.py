@@ -15,7 +15,14 @@ import math
 
 import sympy as sp
 
-from ntksym.ir.functions import QUAD_ORDER, QUAD_RANGE, Z, quadrature_expectation
+from ntksym.ir.functions import (
+    QUAD_ORDER,
+    QUAD_RANGE,
+    Z,
+    hermite_description,
+    hermite_family,
+    quadrature_expectation,
+)
 
 
 def step(x):
@@ -78,6 +85,36 @@ def expression_breakpoints(expr):
     return tuple(sorted(pts))
 
 
+#: functions whose linear arguments mark a soft feature of a user expression
+_SMOOTH = (sp.tanh, sp.erf, sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.atan)
+
+
+def expression_features(expr, limit=4):
+    """Soft features (point, width) of a user expression, for the quadrature and coefficient
+    rules (:mod:`ntksym.ir.gaussian`): always (0, 1), and for every smooth function of an
+    argument alpha z + beta the point -beta/alpha on the scale 1/|alpha| (at most ``limit``,
+    the finest per point).
+
+    >>> expression_features(sp.tanh(4 * Z - 2))
+    ((0.0, 1.0), (0.5, 0.25))
+    """
+    feats = {0.0: 1.0}
+    for node in sp.preorder_traversal(expr):
+        if not isinstance(node, _SMOOTH):
+            continue
+        arg = sp.expand(node.args[0])
+        if not arg.has(Z) or not arg.is_polynomial(Z) or sp.degree(arg, Z) != 1:
+            continue
+        alpha, beta = arg.coeff(Z, 1), arg.coeff(Z, 0)
+        if not (alpha.is_number and beta.is_number) or alpha == 0:
+            continue
+        p, w = float(-beta / alpha), float(1 / abs(alpha))
+        if math.isfinite(p) and math.isfinite(w) and w > 0:
+            feats[p] = min(w, feats.get(p, w))
+    finest = sorted(feats.items(), key=lambda kv: kv[1])[:limit]
+    return tuple(sorted(finest))
+
+
 def piecewise_form(expr):
     """Rewrite Abs/Max/Min/Heaviside/sign as Piecewise so that diff gives no DiracDelta."""
     repl = {}
@@ -112,7 +149,8 @@ class Activation:
 
     Attributes: ``name`` (canonical display, e.g. ``leaky_relu(slope=0.1)``), ``kind``,
     ``params``, ``phi`` and ``dphi`` (sympy expressions of ``ntksym.ir.functions.Z``), ``method``
-    ("closed" | "hermite" | "quadrature"), ``breakpoints`` (kinks of phi / dphi).
+    ("closed" | "hermite" | "mehler" | "quadrature"), ``breakpoints`` (kinks of phi / dphi),
+    ``soft`` (soft features (point, width): where phi turns smoothly, on which scale).
 
     >>> from ntksym.duals.activations import get_activation
     >>> act = get_activation("erf")
@@ -120,13 +158,15 @@ class Activation:
     'closed'
     """
 
-    def __init__(self, kind, params, phi, dphi, method, breakpoints=(), rules=None, source=""):
+    def __init__(self, kind, params, phi, dphi, method, breakpoints=(), rules=None, source="",
+                 soft=()):
         self.kind = kind
         self.params = dict(params)
         self.phi = phi
         self.dphi = dphi
         self.method = method
         self.breakpoints = tuple(float(p) for p in breakpoints)
+        self.soft = tuple((float(p), float(w)) for p, w in soft)
         self.source = source
         self._rules = rules or {}
         if params:
@@ -138,37 +178,46 @@ class Activation:
     def __repr__(self):
         return "Activation(%s, method=%s)" % (self.name, self.method)
 
-    # The quadrature integrands are memoized sympy Function classes (one per (label, f, g)).
+    # The numerical expectations are memoized sympy Function classes (one per integrand).
     def _quad(self, which):
         f = self.phi if which == "phi" else self.dphi
         label = self.name if which == "phi" else self.name + "'"
-        return quadrature_expectation(label, f, f, self.breakpoints)
+        if self.method == "mehler":
+            fam = hermite_family((self.name, self.name + "'"), (self.phi, self.dphi),
+                                 self.breakpoints, self.soft)
+            return fam[0] if which == "phi" else fam[1]
+        return quadrature_expectation(label, f, f, self.breakpoints, self.soft)
+
+    @property
+    def numerical(self):
+        """Whether the duals are numerical special functions (Mehler series or quadrature)."""
+        return self.method in ("mehler", "quadrature")
 
     def dual(self, a, b, c):
         """E[phi(u) phi(v)], (u, v) ~ N(0, [[a, c], [c, b]])."""
         a, b, c = sp.sympify(a), sp.sympify(b), sp.sympify(c)
-        if self.method == "quadrature":
+        if self.numerical:
             return self._quad("phi")(a, b, c)
         return self._rules["dual"](a, b, c)
 
     def dual_diag(self, a):
         """E[phi(u)^2], u ~ N(0, a), by its own exact rule."""
         a = sp.sympify(a)
-        if self.method == "quadrature":
+        if self.numerical:
             return self._quad("phi")(a)
         return self._rules["dual_diag"](a)
 
     def dual_prime(self, a, b, c):
         """E[phi'(u) phi'(v)]."""
         a, b, c = sp.sympify(a), sp.sympify(b), sp.sympify(c)
-        if self.method == "quadrature":
+        if self.numerical:
             return self._quad("dphi")(a, b, c)
         return self._rules["dual_prime"](a, b, c)
 
     def dual_prime_diag(self, a):
         """E[phi'(u)^2], u ~ N(0, a)."""
         a = sp.sympify(a)
-        if self.method == "quadrature":
+        if self.numerical:
             return self._quad("dphi")(a)
         return self._rules["dual_prime_diag"](a)
 
@@ -178,6 +227,9 @@ class Activation:
             how = "closed form"
         elif self.method == "hermite":
             how = "exact Hermite expansion (polynomial in a, b, c)"
+        elif self.method == "mehler":
+            bp = ", ".join("%g" % p for p in self.breakpoints) or "none"
+            how = "%s; breakpoints: %s" % (hermite_description(self.soft), bp)
         else:
             bp = ", ".join("%g" % p for p in self.breakpoints) or "none"
             how = ("Gauss-Legendre quadrature, order %d per piece on [-%g, %g] std, breakpoints: %s"

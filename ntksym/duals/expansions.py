@@ -1,13 +1,16 @@
 """The activations without closed-form duals: polynomial user expressions (exact duals by Hermite
-expansion, derived by sympy: polynomials in a, b, c with no square roots) and the
-quadrature-backed ones (tanh, huberized ReLU, swish, non-polynomial expressions:
-``quadrature_expectation(label, phi, phi, breakpoints)``, see :mod:`ntksym.ir.gaussian`).
+expansion, derived by sympy: polynomials in a, b, c with no square roots) and the numerical
+ones (tanh, huberized ReLU, swish, non-polynomial expressions): method "mehler",
+``hermite_expectation(label, phi, breakpoints, soft)`` -- the Hermite series with per-example
+coefficients and a tail bound, quadrature where the bound fails (:mod:`ntksym.ir.hermite`).
 
 >>> make_expression("z**2").dual_diag(sp.Symbol("a"))
 3*a**2
 """
 
 from __future__ import annotations
+
+import math
 
 import sympy as sp
 
@@ -19,6 +22,7 @@ from .base import (
     clean_derivative,
     double_factorial_odd,
     expression_breakpoints,
+    expression_features,
     piecewise_form,
 )
 
@@ -60,14 +64,16 @@ def gaussian_moment_poly(p, a):
 
 def make_tanh():
     t = sp.tanh(Z)
-    return Activation("tanh", {}, t, 1 - t**2, "quadrature", (), source="no closed form")
+    # soft feature: tanh turns at 0 on the scale pi/2 (its poles +-i pi/2)
+    return Activation("tanh", {}, t, 1 - t**2, "mehler", (), source="no closed form",
+                      soft=((0.0, math.pi / 2),))
 
 
 def make_huberized_relu(h):
     H = sp.Float(h)
     phi = sp.Piecewise((sp.Integer(0), Z < 0), (Z**2 / (2 * H), Z <= H), (Z - H / 2, True))
     dphi = sp.Piecewise((sp.Integer(0), Z < 0), (Z / H, Z <= H), (sp.Integer(1), True))
-    return Activation("huberized_relu", {"h": h}, phi, dphi, "quadrature", (0.0, float(h)),
+    return Activation("huberized_relu", {"h": h}, phi, dphi, "mehler", (0.0, float(h)),
                       source="Chatterji, Long & Bartlett, eq. (1)")
 
 
@@ -78,8 +84,9 @@ def make_swish(h):
     t = sp.tanh(Z / H)
     phi = Z * (1 + t) / sp.Float(2.2)
     dphi = (1 + t) / sp.Float(2.2) + Z * (1 - t**2) / (sp.Float(2.2) * H)
-    return Activation("swish", {"h": h}, phi, dphi, "quadrature", (),
-                      source="scaled Swish of Chatterji, Long & Bartlett")
+    return Activation("swish", {"h": h}, phi, dphi, "mehler", (),
+                      source="scaled Swish of Chatterji, Long & Bartlett",
+                      soft=((0.0, math.pi * float(h) / 2),))
 
 
 MAX_HERMITE_DEGREE = 64
@@ -103,5 +110,5 @@ def make_expression(text):
             "polynomial: Hermite expansion")
     bps = expression_breakpoints(phi)
     dphi = clean_derivative(sp.diff(piecewise_form(phi), Z))
-    return Activation("activation", {"expr": text}, phi, dphi, "quadrature", bps,
-                      source="user expression")
+    return Activation("activation", {"expr": text}, phi, dphi, "mehler", bps,
+                      source="user expression", soft=expression_features(phi))

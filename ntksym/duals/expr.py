@@ -21,7 +21,8 @@ most 64.  ``9**9**9**9`` is therefore refused without being evaluated.
 
 Conventions: ``heaviside(0) = step(0) = 0``, ``relu(x) = x if x > 0 else 0`` (both as
 ``Piecewise``), ``sigmoid(x) = (1 + tanh(x/2)) / 2`` and ``softplus(x) = max(x, 0) +
-log(1 + exp(-|x|))``, forms that cannot overflow in floating point.
+log(1 + exp(-|x|))``, forms that cannot overflow in floating point; ``log(1 + exp(x))``
+written out is rewritten as ``softplus(x)`` (:func:`stable_forms`).
 
 Example
 -------
@@ -310,7 +311,23 @@ def parse_expression(text: str) -> sp.Expr:
     if not isinstance(expr, sp.Expr) or expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
         _refuse("expression %r is not a finite real function of z" % text)
     check_real(expr, text)
-    return expr
+    return stable_forms(expr)
+
+
+def stable_forms(expr):
+    """Rewrite log(1 + exp(x)) as softplus(x) = max(x, 0) + log(1 + exp(-|x|)), the same
+    function in a form that cannot overflow (exp(x) is inf for x > 709: at large variances
+    the Gaussian reaches such x, and log(1 + exp(x)) and its derivative exp(x) / (1 + exp(x))
+    would be inf and NaN there).
+
+    >>> stable_forms(parse_expression("z"))
+    z
+    >>> stable_forms(sp.log(1 + sp.exp(Z)))
+    log(1 + exp(-Abs(z))) + Max(0, z)
+    """
+    w = sp.Wild("w")
+    return expr.replace(sp.log(1 + sp.exp(w)), lambda w: _softplus(w)) if expr.has(sp.log) \
+        else expr
 
 
 # ----------------------------------------------------------------- real for every real z

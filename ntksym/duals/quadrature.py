@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ntksym.ir.gaussian import (  # noqa: F401  (re-exported)
     FIXED_CUTS,
+    GRADE_LIMIT,
     QUAD_ORDER,
     QUAD_RANGE,
     gaussian_expectation,
@@ -47,6 +48,22 @@ _GQ_T, _GQ_W = np.polynomial.legendre.leggauss(%(order)d)
 _GQ_R = %(range)r
 _GQ_FIXED = np.array(%(fixed)r)  # fixed cuts: see ntksym.duals.quadrature.FIXED_CUTS
 _GQ_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GQ_GRADE = %(grade)r  # graded cuts towards soft features up to here (std)
+_GQ_LEVELS = 48       # at most this many graded levels per soft feature
+
+
+@numba.njit(cache=True, nogil=True)
+def _gq_graded(pts, n, center, delta):
+    """Append center +- delta 2^j (j = 0, 1, ... while delta 2^j <= _GQ_GRADE) to pts[n:]."""
+    d = delta
+    j = 0
+    while 0.0 < d <= _GQ_GRADE and j < _GQ_LEVELS:
+        pts[n] = center - d
+        pts[n + 1] = center + d
+        n += 2
+        d *= 2.0
+        j += 1
+    return n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -72,22 +89,28 @@ def _gq_cuts(pts, npts, lo, hi):
     return out[:n]
 # ---- end ntksym.duals.quadrature ----
 ''' % {"order": QUAD_ORDER, "range": float(QUAD_RANGE),
-     "fixed": FIXED_CUTS}
+     "fixed": FIXED_CUTS, "grade": float(GRADE_LIMIT)}
 NUMBA_QUADRATURE_SOURCE = NUMBA_QUADRATURE_SOURCE.lstrip("\n")
 
-# Per integrand pair; __NAME__, __F__, __G__, __BPF__, __BPG__, __BPD__ are replaced.
+# Per integrand pair; __NAME__, __F__, __G__, __BPF__, __BPG__, __BPD__, __SPF__, __SWF__
+# (soft feature points and widths, of f and g alike) are replaced.
 _NUMBA_PAIR_TEMPLATE = '''
 @numba.njit(cache=True, nogil=True)
 def __NAME___diag(a):
     """E[__F__(u) __G__(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
     bp = __BPD__
+    spt = __SPF__
+    swd = __SWF__
     if a <= 0.0:
         return __F__(0.0) * __G__(0.0)
     sa = math.sqrt(a)
-    pts = np.empty(bp.shape[0])
+    pts = np.empty(bp.shape[0] + 2 * _GQ_LEVELS * spt.shape[0])
     for i in range(bp.shape[0]):
         pts[i] = bp[i] / sa
-    cuts = _gq_cuts(pts, bp.shape[0], -_GQ_R, _GQ_R)
+    n = bp.shape[0]
+    for i in range(spt.shape[0]):
+        n = _gq_graded(pts, n, spt[i] / sa, swd[i] / sa)
+    cuts = _gq_cuts(pts, n, -_GQ_R, _GQ_R)
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
         lo = cuts[k]
@@ -108,6 +131,8 @@ def __NAME__(a, b, c):
     """E[__F__(u) __G__(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by Gauss-Legendre quadrature."""
     bpf = __BPF__
     bpg = __BPG__
+    spt = __SPF__
+    swd = __SWF__
     R = _GQ_R
     if a <= 0.0 and b <= 0.0:
         return __F__(0.0) * __G__(0.0)
@@ -125,11 +150,16 @@ def __NAME__(a, b, c):
     s = math.sqrt(max(0.0, 1.0 - rho * rho))
     nf = bpf.shape[0] if a > 0.0 else 0
     ng = bpg.shape[0] if b > 0.0 else 0
-    pts = np.empty(nf + 3 * ng)
+    ns = spt.shape[0]
+    pts = np.empty(nf + 3 * ng + 4 * _GQ_LEVELS * ns)
     npts = 0
     for i in range(nf):
         pts[npts] = bpf[i] / sa
         npts += 1
+    if a > 0.0:
+        # soft features of f: graded towards p / sqrt(a) from w / sqrt(a)
+        for i in range(ns):
+            npts = _gq_graded(pts, npts, spt[i] / sa, swd[i] / sa)
     if rho != 0.0:
         # the inner integral has a kink of width ~ s around q / (sqrt(b) rho): resolve it
         d = R * s / abs(rho)
@@ -139,9 +169,15 @@ def __NAME__(a, b, c):
             pts[npts + 1] = m - d
             pts[npts + 2] = m + d
             npts += 3
+        if b > 0.0:
+            # and turns around a soft feature p / (sqrt(b) rho) on the scale (w/sqrt(b) + s)/|rho|
+            for i in range(ns):
+                npts = _gq_graded(pts, npts, spt[i] / (sb * rho),
+                                  (swd[i] / sb + s) / abs(rho))
     cuts = _gq_cuts(pts, npts, -R, R)
     degenerate = s < 1e-12
-    ipts = np.empty(ng)
+    nsg = ns if b > 0.0 and s > 0.0 else 0
+    ipts = np.empty(ng + 2 * _GQ_LEVELS * nsg)
     nT = _GQ_T.shape[0]
     acc = 0.0
     for k in range(cuts.shape[0] - 1):
@@ -162,7 +198,10 @@ def __NAME__(a, b, c):
                 continue
             for i in range(ng):
                 ipts[i] = (bpg[i] / sb - rho * z1) / s
-            icuts = _gq_cuts(ipts, ng, -R, R)
+            ni = ng
+            for i in range(nsg):
+                ni = _gq_graded(ipts, ni, (spt[i] / sb - rho * z1) / s, swd[i] / (sb * s))
+            icuts = _gq_cuts(ipts, ni, -R, R)
             inner = 0.0
             for kk in range(icuts.shape[0] - 1):
                 ilo = icuts[kk]
@@ -180,18 +219,19 @@ def __NAME__(a, b, c):
 '''
 
 
-def _array_literal(points):
+def array_literal(points):
     pts = [float(p) for p in points]
     if not pts:
         return "np.zeros(0)"
     return "np.array((%s,))" % ", ".join(repr(p) for p in pts)
 
 
-def numba_quadrature_wrapper(name, f, g, breakpoints_f=(), breakpoints_g=None):
+def numba_quadrature_wrapper(name, f, g, breakpoints_f=(), breakpoints_g=None, soft=()):
     """Numba source of ``name(a, b, c)`` = E[f(u) g(v)] and ``name_diag(a)`` = E[f(u) g(u)].
 
     ``f`` and ``g`` are the names of ``@numba.njit`` functions of one float defined in the same
-    module, after ``NUMBA_QUADRATURE_SOURCE``; breakpoints are their points of non-smoothness.
+    module, after ``NUMBA_QUADRATURE_SOURCE``; breakpoints are their points of non-smoothness,
+    ``soft`` their soft features (point, width) (:mod:`ntksym.ir.gaussian`).
     The integrands are called by global name and the breakpoint arrays built locally, the two
     forms that Numba caches with ``cache=True`` (first-class function arguments and global
     arrays passed as arguments both make it refuse: "uses dynamic globals").
@@ -204,7 +244,9 @@ def numba_quadrature_wrapper(name, f, g, breakpoints_f=(), breakpoints_g=None):
     bg = bf if breakpoints_g is None else [float(q) for q in breakpoints_g]
     out = _NUMBA_PAIR_TEMPLATE
     for key, val in (("__NAME__", name), ("__F__", f), ("__G__", g),
-                     ("__BPF__", _array_literal(bf)), ("__BPG__", _array_literal(bg)),
-                     ("__BPD__", _array_literal(sorted(set(bf) | set(bg))))):
+                     ("__BPF__", array_literal(bf)), ("__BPG__", array_literal(bg)),
+                     ("__BPD__", array_literal(sorted(set(bf) | set(bg)))),
+                     ("__SPF__", array_literal([p for p, _ in soft])),
+                     ("__SWF__", array_literal([w for _, w in soft]))):
         out = out.replace(key, val)
     return out.lstrip("\n")

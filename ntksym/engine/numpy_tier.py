@@ -238,7 +238,9 @@ class Choice:
 def choose_engine(arch, prog, n1, n2, symmetric, engine="auto", device="cpu", per_layer=False):
     """Which engine evaluates a request: ``engine`` when forced, else NumPy when
     :func:`numpy_seconds` is below what compiling costs (:data:`COMPILED_OVERHEAD_SECONDS`
-    when the compiled module is on disk, :data:`COLD_COMPILE_SECONDS` when it is not)."""
+    when the compiled module is on disk, :data:`COLD_COMPILE_SECONDS` when it is not) and the
+    NumPy calls of the same program in this process have not yet cost that much together
+    (then it compiles: reason "repeated")."""
     pairs = n1 * (n1 + 1) // 2 if symmetric else n1 * n2
     if engine == "compiled" or device != "cpu":
         return Choice("compiled", pairs, reason="asked" if engine == "compiled" else device)
@@ -253,8 +255,20 @@ def choose_engine(arch, prog, n1, n2, symmetric, engine="auto", device="cpu", pe
     from ntksym.engine.common import compiled_on_disk
     cached = compiled_on_disk(arch, per_layer)
     limit = COMPILED_OVERHEAD_SECONDS if cached else COLD_COMPILE_SECONDS
-    return Choice("numpy" if est <= limit else "compiled", pairs, est, cached,
-                  reason="small" if est <= limit else "large")
+    # rent or buy: once this process has spent (by the estimate) as much on NumPy calls of the
+    # program as compiling it costs, compile -- repeated calls then cost at most about twice
+    # the best choice made knowing the future
+    key = (prog.spec_hash, per_layer)
+    if est <= limit and _NUMPY_SPENT.get(key, 0.0) + est > limit:
+        return Choice("compiled", pairs, est, cached, reason="repeated")
+    if est <= limit:
+        _NUMPY_SPENT[key] = _NUMPY_SPENT.get(key, 0.0) + est
+        return Choice("numpy", pairs, est, cached, reason="small")
+    return Choice("compiled", pairs, est, cached, reason="large")
+
+
+#: estimated seconds of NumPy-tier work per (program, per_layer) in this process
+_NUMPY_SPENT: dict = {}
 
 
 # ------------------------------------------------------------------ the cost model
@@ -342,6 +356,9 @@ def choice_line(choice):
         return head + "compiled program" + (" on the GPU" if choice.reason == "gpu" else "")
     if choice.numpy_seconds is None:
         return head + f"compiled program ({choice.reason})"
+    if choice.reason == "repeated":
+        return head + ("compiled program (earlier NumPy calls of this spec in this process "
+                       "have cost about as much as compiling it); --engine numpy not to compile")
     state = "cached" if choice.cached else "compiling it once"
     return head + (f"compiled program ({state}; NumPy estimated "
                    f"{_seconds(choice.numpy_seconds)}); --engine numpy not to compile")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ntksym.ir.functions import QuadratureExpectationBase, gaussian_expectation
+from ntksym.ir.functions import QuadratureExpectationBase
 from ntksym.ir.ops import AvgPool, Flatten, GlobalAvg, PatchSum, SumPool
 from ntksym.ir.program import Structural
 
@@ -69,16 +69,13 @@ def clipped_correlation(c, a, b):
 
 
 def _quadrature(cls):
-    f = sp.lambdify(sp.Symbol("z", real=True), cls.f + 0 * sp.Symbol("z", real=True), "numpy")
-    g = sp.lambdify(sp.Symbol("z", real=True), cls.g + 0 * sp.Symbol("z", real=True), "numpy")
-
+    """The expectation class as a vectorized NumPy function, by the method of the generated
+    code (``cls.numeric``: quadrature, or the Hermite series with its quadrature fallback)."""
     def one(a, b=None, c=None):
-        b = a if b is None else b
-        c = a if c is None else c
         try:
             with np.errstate(all="ignore"):
-                return gaussian_expectation(f, g, float(a), float(b), float(c),
-                                            breakpoints=cls.breakpoints)
+                return cls.numeric(float(a), None if b is None else float(b),
+                                   None if c is None else float(c))
         except (ArithmeticError, ValueError):
             return np.nan
     return np.vectorize(one, otypes=[float])

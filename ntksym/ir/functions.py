@@ -7,6 +7,14 @@ Every printer (text, LaTeX, Numba) knows them by a ``_print_<Class>`` method:
   E[f(u) g(v)] for (u, v) ~ N(0, [[a, c], [c, b]]) by a fixed Gauss-Legendre rule.  The base
   name ends in ``Base`` because sympy's printers dispatch a renamed ``Function`` subclass (the
   ``Equad_k`` classes) only to methods of bases so named.
+* ``HermiteExpectationBase`` subclasses (of the above), made by :func:`hermite_family`:
+  E[f(u) f(v)] by the Hermite series sum_k h_k(a) h_k(b) rho^k with per-example coefficient
+  vectors h(a), h(b) and a Cauchy-Schwarz tail bound, the quadrature where the bound fails
+  (:mod:`ntksym.ir.hermite`).  In a cross expression its arguments are (Sigma_xx, Sigma_yy,
+  Sigma): the code generators compute h(Sigma_xx) once per example (the diagonal pass) and
+  hand the pair function both vectors.  The functions of one *family* (an activation's phi
+  and phi') share one coefficient rule: one pass over the nodes gives the coefficients of
+  every member.
 
 Example
 -------
@@ -22,6 +30,14 @@ from __future__ import annotations
 import sympy as sp
 
 from .gaussian import QUAD_ORDER, QUAD_RANGE, gaussian_expectation  # noqa: F401
+from .hermite import (
+    COEF_ORDER,
+    COEF_RANGE,
+    HERMITE_K,
+    HERMITE_TOL,
+    hermite_diag_value,
+    hermite_expectation_value,
+)
 
 #: the integration variable of the activations' phi(z), phi'(z)
 Z = sp.Symbol("z", real=True)
@@ -117,6 +133,17 @@ def guard_recip_sqrt(expr):
     return expr.replace(match, lambda e: RecipSqrt1m((e.base - 1).args[1].base))
 
 
+_CALLABLES: dict = {}
+
+
+def _callable(expr):
+    """expr (of Z) as a NumPy function (memoized); scalar-only parts such as erf are looped."""
+    fn = _CALLABLES.get(expr)
+    if fn is None:
+        fn = _CALLABLES[expr] = sp.lambdify(Z, expr + 0 * Z, "numpy")
+    return fn
+
+
 class QuadratureExpectationBase(sp.Function):
     """E[f(u) g(v)], (u, v) ~ N(0, [[a, c], [c, b]]), by piecewise Gauss-Legendre quadrature.
 
@@ -130,6 +157,8 @@ class QuadratureExpectationBase(sp.Function):
     f: sp.Expr = None
     g: sp.Expr = None
     breakpoints: tuple = ()
+    #: soft features (point, width) of f and g: see :mod:`ntksym.ir.gaussian`
+    soft: tuple = ()
     label: str = "?"
 
     def _latex(self, printer, exp=None):
@@ -147,7 +176,7 @@ class QuadratureExpectationBase(sp.Function):
         derivatives then carry no Dirac mass); :func:`derivative_integrands` checks it."""
         f1, g1, f2, g2 = derivative_integrands(self)
         E = lambda tag, f, g: quadrature_expectation(  # noqa: E731
-            f"{self.label}|{tag}", f, g, self.breakpoints)
+            f"{self.label}|{tag}", f, g, self.breakpoints, self.soft)
         half = sp.Rational(1, 2)
         if len(self.args) == 1:
             (a,) = self.args
@@ -165,15 +194,71 @@ class QuadratureExpectationBase(sp.Function):
         raise sp.ArgumentIndexError(self, argindex)
 
     def _eval_evalf(self, prec):
-        vals = [float(x.evalf(prec)) for x in self.args]
-        if len(vals) == 1:
-            vals = [vals[0], vals[0], vals[0]]
-        fz = sp.lambdify(Z, self.f, "math")
-        gz = sp.lambdify(Z, self.g, "math")
-        return sp.Float(gaussian_expectation(fz, gz, *vals, breakpoints=self.breakpoints))
+        return sp.Float(type(self).numeric(*[float(x.evalf(prec)) for x in self.args]))
+
+    @classmethod
+    def numeric(cls, a, b=None, c=None):
+        """The value in float64 by the same method as the generated code (diagonal: one
+        argument)."""
+        b = a if b is None else b
+        c = a if c is None else c
+        return gaussian_expectation(_callable(cls.f), _callable(cls.g), a, b, c,
+                                    breakpoints=cls.breakpoints, soft=cls.soft)
+
+
+class HermiteExpectationBase(QuadratureExpectationBase):
+    """E[f(u) f(v)] by the Hermite series with per-example coefficients and a tail bound, the
+    quadrature (of the base class) where the bound fails; one argument: E[f(u)^2] by the
+    coefficient rule.  Class attributes as the base class (g is f), and ``members`` (the
+    functions of its family, whose coefficients are computed together), ``member`` (the index
+    of f among them), ``family`` (a hashable key of the family)."""
+
+    members: tuple = ()
+    member: int = 0
+    family: tuple = ()
+
+    def _latex(self, printer, exp=None):
+        args = ", ".join(printer._print(x) for x in self.args)
+        if exp is not None:
+            return r"\left(%s\right)^{%s}" % (self._latex(printer), exp)
+        return r"\mathbb{E}^{\mathrm{H}%d}_{%s}\left(%s\right)" % (
+            HERMITE_K, self.label.replace("_", r"\_"), args)
+
+    @classmethod
+    def numeric(cls, a, b=None, c=None):
+        fz = _callable(cls.f)
+        if b is None:
+            return hermite_diag_value(fz, a, cls.breakpoints, cls.soft)
+        return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft)
+
+
+def hermite_description(soft=()):
+    """One line: the Hermite method, its K, tolerance and coefficient rule (for ``derive``)."""
+    feats = ", ".join("%g (scale %.3g)" % (p, w) for p, w in soft) or "none"
+    return ("Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) "
+            "once per example (Gauss-Legendre %d per piece on [-%g, %g], soft features: %s), "
+            "k <= K <= %d per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) "
+            "<= %g (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= %g sqrt(E[phi(u)^2] "
+            "E[phi(v)^2])), else Gauss-Legendre quadrature, order %d per piece on [-%g, %g] std"
+            % (COEF_ORDER, COEF_RANGE, COEF_RANGE, feats, HERMITE_K, HERMITE_TOL, HERMITE_TOL,
+               QUAD_ORDER, QUAD_RANGE, QUAD_RANGE))
 
 
 _QUAD_CLASSES: dict = {}
+
+
+def _memoized(base, prefix, label, f, g, breakpoints, soft, **attrs):
+    bps = tuple(float(x) for x in breakpoints)
+    soft = tuple((float(p), float(w)) for p, w in soft)
+    key = (base.__name__, sp.srepr(f), sp.srepr(g), bps, soft, attrs.get("family"))
+    cls = _QUAD_CLASSES.get(key)
+    if cls is None:
+        name = "%s_%d" % (prefix, len(_QUAD_CLASSES))
+        cls = type(name, (base,), {
+            "f": f, "g": g, "breakpoints": bps, "soft": soft,
+            "label": label, "__module__": __name__, **attrs})
+        _QUAD_CLASSES[key] = cls
+    return cls
 
 
 def _derivative(h):
@@ -216,7 +301,7 @@ def derivative_integrands(e):
     return f1, g1, _derivative(f1), _derivative(g1)
 
 
-def quadrature_expectation(label, f, g, breakpoints=()):
+def quadrature_expectation(label, f, g, breakpoints=(), soft=()):
     """The QuadratureExpectationBase subclass for integrands f(z), g(z) (sympy expressions of Z).
 
     Classes are memoized by (f, g, breakpoints) so equal integrands are one sympy function (the
@@ -227,15 +312,38 @@ def quadrature_expectation(label, f, g, breakpoints=()):
     >>> abs(float(E(1, 1, 0).evalf())) < 1e-12          # uncorrelated, odd integrand
     True
     """
-    key = (sp.srepr(f), sp.srepr(g), tuple(float(x) for x in breakpoints))
-    cls = _QUAD_CLASSES.get(key)
-    if cls is None:
-        name = "Equad_%d" % len(_QUAD_CLASSES)
-        cls = type(name, (QuadratureExpectationBase,), {
-            "f": f, "g": g, "breakpoints": tuple(float(x) for x in breakpoints),
-            "label": label, "__module__": __name__})
-        _QUAD_CLASSES[key] = cls
-    return cls
+    return _memoized(QuadratureExpectationBase, "Equad", label, f, g, breakpoints, soft)
+
+
+def hermite_family(labels, fs, breakpoints=(), soft=()):
+    """The HermiteExpectationBase subclasses of the functions ``fs`` (sympy expressions of Z,
+    e.g. an activation's phi and phi', named by ``labels``), one family: memoized like the
+    quadrature classes.
+
+    >>> E, dE = hermite_family(("tanh", "tanh'"), (sp.tanh(Z), 1 - sp.tanh(Z)**2),
+    ...                        soft=((0.0, 1.5707963267948966),))
+    >>> abs(float(E(1, 1, 0).evalf())) < 1e-15          # odd: only odd k, rho^k = 0
+    True
+    >>> dE.member, dE.members == E.members
+    (1, True)
+    """
+    fs = tuple(fs)
+    family = (tuple(labels), tuple(sp.srepr(f) for f in fs),
+              tuple(float(x) for x in breakpoints), tuple(tuple(map(float, x)) for x in soft))
+    out = []
+    for i, (label, f) in enumerate(zip(labels, fs)):
+        out.append(_memoized(HermiteExpectationBase, "Eherm", label, f, f, breakpoints, soft,
+                             members=fs, member=i, family=family))
+    return tuple(out)
+
+
+def contains_hermite(expr):
+    """Whether expr contains a Hermite expectation.
+
+    >>> contains_hermite(sp.Symbol("x") + 1)
+    False
+    """
+    return any(isinstance(e, HermiteExpectationBase) for e in sp.preorder_traversal(expr))
 
 
 def contains_quadrature(expr):

@@ -16,7 +16,7 @@ from ntksym.duals.quadrature import (
     numba_quadrature_wrapper,
 )
 from ntksym.errors import SpecError
-from ntksym.ir.functions import QuadratureExpectationBase, Z
+from ntksym.ir.functions import HermiteExpectationBase, QuadratureExpectationBase, Z
 
 A, B, C = sp.symbols("a b c", positive=True)
 
@@ -146,13 +146,14 @@ def test_hermite_known_value():
     ("tanh", {}, ()), ("huberized_relu", {"h": 0.5}, (0.0, 0.5)), ("swish", {"h": 1.0}, ()),
     ("activation", {"expr": "abs(z - 1) + sin(z)"}, (1.0,)),
     ("activation", {"expr": "relu(z) * exp(-z**2)"}, (0.0,))])
-def test_quadrature_kinds(kind, params, bps):
+def test_numerical_kinds(kind, params, bps):
     act = get_activation(kind, **params)
-    assert act.method == "quadrature" and act.breakpoints == bps
+    assert act.method == "mehler" and act.breakpoints == bps
     e = act.dual(A, B, C)
+    assert isinstance(e, HermiteExpectationBase)   # a QuadratureExpectationBase: its fallback
     assert isinstance(e, QuadratureExpectationBase)
-    assert isinstance(act.dual_diag(A), QuadratureExpectationBase)
-    val = float(act.dual(1.0, 0.5, 0.3).evalf())  # via QuadratureExpectationBase._eval_evalf
+    assert isinstance(act.dual_diag(A), HermiteExpectationBase)
+    val = float(act.dual(1.0, 0.5, 0.3).evalf())  # via HermiteExpectationBase.numeric
     assert abs(val - _quad(act, "phi", 1.0, 0.5, 0.3)) < 1e-12
     # phi and phi' are math-printable (no Heaviside/sign/DiracDelta) and phi' is the derivative
     for ex in (act.phi, act.dphi):
@@ -200,7 +201,9 @@ def test_registry_errors_and_shorthand():
 def test_descriptions_name_the_path():
     assert "closed form" in get_activation("relu").description()
     assert "Hermite" in get_activation("activation", expr="z**2").description()
-    assert "Gauss-Legendre quadrature, order 48" in get_activation("tanh").description()
+    tanh = get_activation("tanh").description()
+    assert "Hermite series" in tanh and "K <= 63" in tanh and "1e-12" in tanh
+    assert "else Gauss-Legendre quadrature, order 48" in tanh
 
 
 def test_numba_quadrature_source_compiles_caches_and_matches(tmp_path):

@@ -23,7 +23,7 @@ import pytest
 import ntksym
 from graph_cases import CASES
 from ntksym.engine.common import program
-from ntksym.engine.numpy_tier import choose_engine, numpy_seconds, supported
+from ntksym.engine.numpy_tier import choice_line, choose_engine, numpy_seconds, supported
 from ntksym.errors import DataError
 from testkit import ROOT, SPEC_DIR
 
@@ -120,6 +120,22 @@ def test_the_automatic_choice():
     seq = choose_engine(rnn, program(rnn), 3, 3, True)
     assert seq.engine == "compiled" and "sequence" in seq.reason
     assert supported(program(rnn)) is not None
+
+
+def test_repeated_numpy_calls_switch_to_compiling(monkeypatch):
+    """Rent or buy: NumPy while the process's NumPy estimates for the program stay below the
+    compile cost, then the compiled program."""
+    from ntksym.engine import numpy_tier
+    monkeypatch.setattr(numpy_tier, "_NUMPY_SPENT", {})
+    mlp = ntksym.load_spec(SPEC_DIR / "cntk_mlp_depth5.toml")
+    prog = program(mlp)
+    est = numpy_seconds(prog, mlp.input_shape, 2000, 2000, True)
+    assert numpy_tier.COMPILED_OVERHEAD_SECONDS < est < numpy_tier.COLD_COMPILE_SECONDS
+    monkeypatch.setattr("ntksym.engine.common.compiled_on_disk", lambda *a: False)
+    calls = int(numpy_tier.COLD_COMPILE_SECONDS // est)
+    got = [choose_engine(mlp, prog, 2000, 2000, True) for _ in range(calls + 1)]
+    assert [c.engine for c in got] == ["numpy"] * calls + ["compiled"]
+    assert got[-1].reason == "repeated" and "earlier NumPy calls" in choice_line(got[-1])
 
 
 def test_refusals():

@@ -3,7 +3,8 @@
 tests/reference/kernels_before_redesign.npz was written by
 tests/reference/make_kernel_reference.py on main at cf5a0c6, before any module moved (#13).
 A refactor moves no number: analytic kernels must agree to 1e-15 relative (of the matrix's
-largest entry), the finite networks' empirical kernels (same seeds, same draws) to 1e-12.
+largest entry; 4e-15 for the two specs with series duals, see SERIES_SPECS), the finite
+networks' empirical kernels (same seeds, same draws) to 1e-12.
 
 The default run checks the vector and sequence specs and the 8x8 digits CNTK; the other
 image specs' analytic kernels (one cold compilation each, 10-60 s) run with ``-m slow``.
@@ -31,6 +32,12 @@ def _recorded(name, what, tag):
     prefix = f"{name}|{what}|{tag}|"
     return {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
 
+
+#: specs whose duals are Hermite series / quadrature: their coefficient rules are dot products
+#: summed with fastmath reassociation, whose order follows the CPU's SIMD width and the thread
+#: layout, so a recording made on another machine differs by a few units of round-off
+SERIES_SPECS = {"clb_huberized_relu", "custom_expression"}
+SERIES_RTOL = 4e-15
 
 #: specs whose programs take minutes to compile cold: checked under -m slow only
 DEEP_SPECS = {"residual_mlp_depth50"}
@@ -70,7 +77,8 @@ def test_analytic_kernels_unchanged(name):
         got = ntksym.kernel(arch, *args, kind="both", per_layer=per_layer)
         assert set(got) == set(want), name
         for k in want:
-            _assert_close(got[k], want[k], 1e-15, f"{name} {tag} {k}")
+            _assert_close(got[k], want[k], SERIES_RTOL if name in SERIES_SPECS else 1e-15,
+                          f"{name} {tag} {k}")
 
 
 @pytest.mark.parametrize("name", _params(slow_big_images=False))

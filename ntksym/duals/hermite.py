@@ -1,0 +1,268 @@
+"""The Numba source of the Hermite-series duals of generated kernels.
+
+The algorithm, its tail bound and its pure-Python reference are in :mod:`ntksym.ir.hermite`.
+``NUMBA_HERMITE_SOURCE`` is pasted once into a generated module (after
+``NUMBA_QUADRATURE_SOURCE``, whose quadrature is the fallback); :func:`numba_hermite_family`
+emits, per family of functions f_0, f_1, ... (an activation's phi and phi', ``@numba.njit``
+functions of one float) sharing one coefficient rule:
+
+    NAME_coef(a, out)            # member i: out[80 i + 5 g : 80 i + 5 g + 5]
+                                 #   = h_4g..h_4g+3, t_4g+3 of f_i at variance a, g = 0..15
+    NAME_m<i>(c, a, b, Dx, ix, Dy, iy, off)
+                                 # E[f_i(u) f_i(v)] from the two examples' vectors, stored in
+                                 # Dx[ix, off:] and Dy[iy, off:] (per pair; inlined)
+    NAME_m<i>_full(a, b, c)      # the same, computing both vectors itself
+    NAME_m<i>_diag(a)            # E[f_i(u)^2] by the coefficient rule
+    NAME_m<i>_quad(a, b, c)      # the quadrature fallback (numba_quadrature_wrapper)
+
+``NAME_coef`` runs once per example and layer (the diagonal pass of the generated module): one
+pass over the nodes evaluates every member and one Hermite recurrence serves them all.
+``NAME_m<i>`` costs O(k) multiply-adds for the k terms its tail bound needs.  ``_full`` serves
+the programs that do not hoist the coefficients out of the pair (images, sequences).
+
+>>> src = numba_hermite_family("E_tanh", ("tanh_f", "dtanh_f"), (), ((0.0, 1.57),))
+>>> sorted(l[4:l.index("(")] for l in src.splitlines() if l.startswith("def E_tanh_m1"))
+['E_tanh_m1', 'E_tanh_m1_diag', 'E_tanh_m1_full', 'E_tanh_m1_quad', 'E_tanh_m1_quad_diag']
+"""
+
+from __future__ import annotations
+
+from ntksym.ir.hermite import (
+    COEF_ORDER,
+    COEF_PIECE,
+    COEF_RANGE,
+    GROUP,
+    HERMITE_K,
+    HERMITE_TOL,
+    TAIL_FLOOR,
+)
+
+from .quadrature import array_literal, numba_quadrature_wrapper
+
+assert (HERMITE_K + 1) % GROUP == 0 and GROUP == 4
+#: the length of a per-example coefficient vector: (K+1)/4 groups [h_4g..h_4g+3, t_4g+3]
+HERMITE_WIDTH = (HERMITE_K + 1) // GROUP * (GROUP + 1)
+
+NUMBA_HERMITE_SOURCE = '''
+# ---- ntksym.duals.hermite: Hermite-series duals with per-example coefficients (generated) ----
+# E[f(u) f(v)] = sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[f(sqrt(a) z) He_k(z)] / sqrt(k!);
+# summed per pair until the Cauchy-Schwarz tail bound |rho|^(k+1) t_k(a) t_k(b) <= _H_TOL,
+# t_k^2 = (E - sum_{j<=k} h_j^2) / E + _H_FLOOR; else the quadrature above.
+# Coefficients: Gauss-Legendre of order %(order)d on pieces of length <= %(piece)r over
+# [-%(range)r, %(range)r], split at kinks, graded towards soft features.
+_H_K = %(K)d
+_H_NG = %(ngroups)d  # groups of 4 terms, stored as [h_4g, h_4g+1, h_4g+2, h_4g+3, t_4g+3]
+_H_TOL = %(tol)r
+_H_FLOOR = %(floor)r
+_HC_T, _HC_W = np.polynomial.legendre.leggauss(%(order)d)
+_HC_R = %(range)r
+_HC_NP = %(npieces)d
+_HC_SQ = np.sqrt(np.arange(%(K)d + 2.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _hc_nodes(sa, kinks, spt, swd, Z, W):
+    """Nodes Z[:n] and weights W[:n] (Gaussian density included) of the coefficient rule at
+    sqrt(variance) sa; returns n.  Z, W hold (_HC_NP + kinks + 2 _GQ_LEVELS soft) pieces."""
+    R = _HC_R
+    pts = np.empty(kinks.shape[0] + 2 * _GQ_LEVELS * spt.shape[0])
+    n = 0
+    for i in range(kinks.shape[0]):
+        pts[n] = kinks[i] / sa
+        n += 1
+    for i in range(spt.shape[0]):
+        n = _gq_graded(pts, n, spt[i] / sa, swd[i] / sa)
+    cuts = np.empty(_HC_NP + 1 + n)
+    for i in range(_HC_NP + 1):
+        cuts[i] = -R + 2.0 * R * i / _HC_NP
+    m = _HC_NP + 1
+    for i in range(n):
+        if -R < pts[i] < R:
+            cuts[m] = pts[i]
+            m += 1
+    cuts = cuts[:m]
+    cuts.sort()
+    nn = 0
+    for k in range(m - 1):
+        lo = cuts[k]
+        hi = cuts[k + 1]
+        if hi <= lo:
+            continue
+        half = 0.5 * (hi - lo)
+        mid = 0.5 * (hi + lo)
+        for j in range(_HC_T.shape[0]):
+            x = mid + half * _HC_T[j]
+            Z[nn] = x
+            W[nn] = half * _HC_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI
+            nn += 1
+    return nn
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_dot(W, i, P, n):
+    acc = 0.0
+    for j in range(n):
+        acc += W[i, j] * P[j]
+    return acc
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_project(Z, W, n, h):
+    """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
+    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes (loops that vectorize)."""
+    P0 = np.ones(n)
+    P1 = Z[:n].copy()
+    for i in range(h.shape[0]):
+        h[i, 0] = _hc_dot(W, i, P0, n)
+        h[i, 1] = _hc_dot(W, i, P1, n)
+    for k in range(1, _H_K):
+        c1 = 1.0 / _HC_SQ[k + 1]
+        c0 = _HC_SQ[k] * c1
+        for j in range(n):
+            p2 = c1 * Z[j] * P1[j] - c0 * P0[j]
+            P0[j] = P1[j]
+            P1[j] = p2
+        for i in range(h.shape[0]):
+            h[i, k + 1] = _hc_dot(W, i, P1, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hc_pack(h, E, out):
+    """Member i: out[80 i + 5g + r] = h[i, 4g + r] (r < 4), out[80 i + 5g + 4] = t_4g+3, where
+    t_k = sqrt((E_i - sum_{j<=k} h_ij^2) / E_i + _H_FLOOR) (0 when E_i = 0)."""
+    for i in range(h.shape[0]):
+        o = 5 * _H_NG * i
+        acc = 0.0
+        for g in range(_H_NG):
+            for r in range(4):
+                v = h[i, 4 * g + r]
+                out[o + 5 * g + r] = v
+                acc += v * v
+            out[o + 5 * g + 4] = (math.sqrt(max(E[i] - acc, 0.0) / E[i] + _H_FLOOR)
+                                  if E[i] > 0.0 else 0.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _h_series(c, a, b, Dx, ix, Dy, iy, off):
+    """The truncated series of the vectors Dx[ix, off:] and Dy[iy, off:], four terms at a time;
+    NaN when the tail bound does not reach _H_TOL by k = _H_K."""
+    d = math.sqrt(a * b) if a > 0.0 and b > 0.0 else 0.0
+    rho = 0.0
+    if d > 0.0:
+        rho = c / d
+        if rho > 1.0:
+            rho = 1.0
+        elif rho < -1.0:
+            rho = -1.0
+    r2 = rho * rho
+    r3 = r2 * rho
+    r4 = r2 * r2
+    acc = 0.0
+    p = 1.0
+    for g in range(_H_NG):
+        o = off + 5 * g
+        acc += p * (Dx[ix, o] * Dy[iy, o] + rho * (Dx[ix, o + 1] * Dy[iy, o + 1])
+                    + r2 * (Dx[ix, o + 2] * Dy[iy, o + 2]) + r3 * (Dx[ix, o + 3] * Dy[iy, o + 3]))
+        p *= r4
+        if abs(p) * Dx[ix, o + 4] * Dy[iy, o + 4] <= _H_TOL:
+            return acc
+    return math.nan
+# ---- end ntksym.duals.hermite ----
+''' % {"order": COEF_ORDER, "piece": float(COEF_PIECE), "range": float(COEF_RANGE),
+       "K": HERMITE_K, "tol": HERMITE_TOL, "floor": TAIL_FLOOR,
+       "ngroups": (HERMITE_K + 1) // GROUP,
+       "npieces": int(round(2 * COEF_RANGE / COEF_PIECE))}
+NUMBA_HERMITE_SOURCE = NUMBA_HERMITE_SOURCE.lstrip("\n")
+
+# Per family: __NAME__, __BP__, __SPF__, __SWF__, __NMAX__, __M__ (members), __EVAL__ (the
+# evaluation of every member at x = sa * Z[j]) and __ZERO__ (at 0) are replaced.
+_COEF_TEMPLATE = '''
+
+@numba.njit(cache=True, nogil=True)
+def __NAME___coef(a, out):
+    """The packed coefficient vectors (_hc_pack) of the __M__ member(s) at variance a."""
+    h = np.zeros((__M__, _H_K + 1))
+    E = np.zeros(__M__)
+    if not a > 0.0:
+__ZERO__
+        _hc_pack(h, E, out)
+        return
+    sa = math.sqrt(a)
+    Z = np.empty(__NMAX__)
+    Wz = np.empty(__NMAX__)
+    n = _hc_nodes(sa, __BP__, __SPF__, __SWF__, Z, Wz)
+    W = np.empty((__M__, n))
+    for j in range(n):
+        x = sa * Z[j]
+__EVAL__
+    _hc_project(Z, W, n, h)
+    _hc_pack(h, E, out)
+'''
+
+# Per member: __NAME__, __I__, __F__, __OFF__ (its offset in the family's vector), __NMAX__,
+# __BP__, __SPF__, __SWF__, __WIDTH__ are replaced.
+_MEMBER_TEMPLATE = '''
+
+@numba.njit(cache=True, nogil=True)
+def __NAME___m__I___diag(a):
+    """E[__F__(u)^2], u ~ N(0, a), by the coefficient rule."""
+    if not a > 0.0:
+        return __F__(0.0) * __F__(0.0)
+    sa = math.sqrt(a)
+    Z = np.empty(__NMAX__)
+    W = np.empty(__NMAX__)
+    n = _hc_nodes(sa, __BP__, __SPF__, __SWF__, Z, W)
+    E = 0.0
+    for j in range(n):
+        fv = __F__(sa * Z[j])
+        E += W[j] * fv * fv
+    return E
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def __NAME___m__I__(c, a, b, Dx, ix, Dy, iy, off):
+    """E[__F__(u) __F__(v)] from the examples' coefficient vectors (quadrature if the tail
+    bound fails)."""
+    v = _h_series(c, a, b, Dx, ix, Dy, iy, off + __OFF__)
+    if v == v:
+        return v
+    return __NAME___m__I___quad(a, b, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def __NAME___m__I___full(a, b, c):
+    """E[__F__(u) __F__(v)], computing both coefficient vectors."""
+    h = np.empty((2, __WIDTH__))
+    __NAME___coef(a, h[0])
+    __NAME___coef(b, h[1])
+    return __NAME___m__I__(c, a, b, h, 0, h, 1, 0)
+'''
+
+
+def numba_hermite_family(name, fnames, breakpoints=(), soft=()):
+    """Numba source of the Hermite duals of the njit functions ``fnames`` (called by global
+    name; one family sharing a coefficient rule), with the quadrature fallbacks
+    ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above."""
+    bps = [float(p) for p in breakpoints]
+    soft = [(float(p), float(w)) for p, w in soft]
+    m = len(fnames)
+    npieces = int(round(2 * COEF_RANGE / COEF_PIECE)) + len(bps) + 96 * len(soft)
+    subs = {"__NAME__": name, "__BP__": array_literal(bps),
+            "__SPF__": array_literal([p for p, _ in soft]),
+            "__SWF__": array_literal([w for _, w in soft]),
+            "__NMAX__": str(npieces * COEF_ORDER), "__M__": str(m),
+            "__WIDTH__": str(m * HERMITE_WIDTH),
+            "__ZERO__": "\n".join(f"        h[{i}, 0] = {f}(0.0)\n"
+                                   f"        E[{i}] = h[{i}, 0] * h[{i}, 0]"
+                                   for i, f in enumerate(fnames)),
+            "__EVAL__": "\n".join(f"        v = {f}(x)\n        W[{i}, j] = Wz[j] * v\n"
+                                   f"        E[{i}] += W[{i}, j] * v"
+                                   for i, f in enumerate(fnames))}
+    out = _COEF_TEMPLATE
+    for i, f in enumerate(fnames):
+        out += numba_quadrature_wrapper(f"{name}_m{i}_quad", f, f, bps, soft=soft)
+        out += _MEMBER_TEMPLATE.replace("__I__", str(i)).replace("__F__", f).replace(
+            "__OFF__", str(i * HERMITE_WIDTH))
+    for key, val in subs.items():
+        out = out.replace(key, val)
+    return out
