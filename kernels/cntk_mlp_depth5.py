@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'cntk-mlp-depth5'
 SPEC_HASH = '878b6815316ceaa334dad192076e07a5fa3c625a5a6bbc0349927868eb48a33d'
-CODEGEN_VERSION = '2'
+CODEGEN_VERSION = '3'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -28,7 +28,7 @@ def _corr(c, a, b):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _clip1(c, d):
     # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
     if d <= 0.0:
@@ -37,7 +37,70 @@ def _clip1(c, d):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _acos(x):
+    # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
+    # (ntksym/codegen/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 2.0 * a - 1.0
+    p0_0 = 0.01102931331797911 + -0.0021491358590143865 * t
+    p0_1 = 0.0004820541005614757 + -0.0001174125041523598 * t
+    p0_2 = 3.0187170145817538e-05 + -8.063539634680944e-06 * t
+    p0_3 = 2.216018964166176e-06 + -6.225323011373912e-07 * t
+    p0_4 = 1.7797568309347217e-07 + -5.160954742353246e-08 * t
+    p0_5 = 1.512789380154231e-08 + -4.483282655698544e-09 * t
+    p0_6 = 1.3625081119011203e-09 + -4.1049316570048077e-10 * t
+    p0_7 = 1.053763456017404e-10 + -3.2014692981963206e-11 * t
+    p0_8 = 1.876182859892961e-11 + -5.795290904059953e-12 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    p1_3 = p0_6 + p0_7 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p1_3 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    t16 = t8 * t8
+    p4_0 = p3_0 + p0_8 * t16
+    p = p4_0
+    p = p * t + -0.07601609123466499
+    p = p * t + 1.480960979386122
+    r = math.sqrt(1.0 - a) * p
+    return math.pi - r if x < 0.0 else r
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _asin(x):
+    # asin(a) = a h(a^2) for a = |x| <= 1/2 (h a degree-15 Chebyshev interpolant in
+    # t = 8 a^2 - 1), else pi/2 - acos(a); asin(-a) = -asin(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 8.0 * a * a - 1.0
+    p0_0 = 0.0014859415578624012 + 0.0001252931333073075 * t
+    p0_1 = 1.2116523075676518e-05 + 1.2699307038383553e-06 * t
+    p0_2 = 1.403398697506008e-07 + 1.6101479845240096e-08 * t
+    p0_3 = 1.8997011661743343e-09 + 2.290325320821571e-10 * t
+    p0_4 = 2.809344712477597e-11 + 3.4946810739537587e-12 * t
+    p0_5 = 4.389921272096494e-13 + 5.5794857878900515e-14 * t
+    p0_6 = 7.666909533072392e-15 + 9.907694573585007e-16 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p0_6 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    p = p3_0
+    p = p * t + 0.023472196200223883
+    p = p * t + 1.0221005752492498
+    r = a * p if a <= 0.5 else 1.5707963267948966 - _acos(a)
+    return -r if x < 0.0 else r
+
+
+@njit(cache=True, error_model="numpy")
 def diag_state(sq):
     Sigma_0_xx = sq
     # dense_0
@@ -77,7 +140,7 @@ def diag_state(sq):
     return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Sigma_11_xx, Theta_11_xx,)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Sigma_1_yy, Sigma_3_yy, Sigma_5_yy, Sigma_7_yy, Sigma_9_yy):
     # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
     c0_0 = 64.0*Sigma_0
@@ -86,7 +149,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Si
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
     c1_1 = _clip1(Sigma_1, c1_0)
-    c1_2 = math.acos(c1_1) - 3.141592653589793
+    c1_2 = _acos(c1_1) - 3.141592653589793
     c1_3 = (0.5)/3.141592653589793
     Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
     Theta_2 = -Theta_1*c1_2*c1_3
@@ -96,7 +159,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Si
     # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c3_0 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
     c3_1 = _clip1(Sigma_3, c3_0)
-    c3_2 = math.acos(c3_1) - 3.141592653589793
+    c3_2 = _acos(c3_1) - 3.141592653589793
     c3_3 = (0.5)/3.141592653589793
     Sigma_4 = c3_0*c3_3*(-c3_1*c3_2 + math.sqrt(1.0 - (c3_1*c3_1)))
     Theta_4 = -Theta_3*c3_2*c3_3
@@ -106,7 +169,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Si
     # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
     c5_1 = _clip1(Sigma_5, c5_0)
-    c5_2 = math.acos(c5_1) - 3.141592653589793
+    c5_2 = _acos(c5_1) - 3.141592653589793
     c5_3 = (0.5)/3.141592653589793
     Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
     Theta_6 = -Theta_5*c5_2*c5_3
@@ -116,7 +179,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Si
     # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
     c7_1 = _clip1(Sigma_7, c7_0)
-    c7_2 = math.acos(c7_1) - 3.141592653589793
+    c7_2 = _acos(c7_1) - 3.141592653589793
     c7_3 = (0.5)/3.141592653589793
     Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
     Theta_8 = -Theta_7*c7_2*c7_3
@@ -126,7 +189,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Sigma_9_xx, Si
     # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c9_0 = math.sqrt(Sigma_9_xx*Sigma_9_yy)
     c9_1 = _clip1(Sigma_9, c9_0)
-    c9_2 = math.acos(c9_1) - 3.141592653589793
+    c9_2 = _acos(c9_1) - 3.141592653589793
     c9_3 = (0.5)/3.141592653589793
     Sigma_10 = c9_0*c9_3*(-c9_1*c9_2 + math.sqrt(1.0 - (c9_1*c9_1)))
     Theta_10 = -Theta_9*c9_2*c9_3
@@ -154,49 +217,153 @@ def diagonal(sq):
     return D, O
 
 
+# one row of pairs: the loop runs along row i of G over contiguous columns, the column's
+# scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
+# the polynomials above) and no branch (the clipping is a select, division by zero gives inf or
+# NaN for the engine's check instead of an exception): LLVM vectorizes it
+@njit(cache=True, error_model="numpy")
+def _row(G, D1, D2, D2T, i, j0, buf):
+    """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
+    into the loop (one-dimensional views indexed from 0, so that the loads and stores are
+    contiguous)."""
+    Sigma_1_xx = D1[i, 0]
+    Sigma_3_xx = D1[i, 1]
+    Sigma_5_xx = D1[i, 2]
+    Sigma_7_xx = D1[i, 3]
+    Sigma_9_xx = D1[i, 4]
+    g = G[i, j0:]
+    y0 = D2T[0, j0:]
+    y1 = D2T[1, j0:]
+    y2 = D2T[2, j0:]
+    y3 = D2T[3, j0:]
+    y4 = D2T[4, j0:]
+    b0 = buf[0, j0:]
+    b1 = buf[1, j0:]
+    for k in range(g.shape[0]):
+        Sigma_0 = g[k]
+        Sigma_1_yy = y0[k]
+        Sigma_3_yy = y1[k]
+        Sigma_5_yy = y2[k]
+        Sigma_7_yy = y3[k]
+        Sigma_9_yy = y4[k]
+        # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
+        c0_0 = 64.0*Sigma_0
+        Sigma_1 = c0_0
+        Theta_1 = c0_0
+        # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
+        c1_1 = _clip1(Sigma_1, c1_0)
+        c1_2 = _acos(c1_1) - 3.141592653589793
+        c1_3 = (0.5)/3.141592653589793
+        Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
+        Theta_2 = -Theta_1*c1_2*c1_3
+        # dense_2: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_3 = 2.0*Sigma_2
+        Theta_3 = 2.0*(Sigma_2 + Theta_2)
+        # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c3_0 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
+        c3_1 = _clip1(Sigma_3, c3_0)
+        c3_2 = _acos(c3_1) - 3.141592653589793
+        c3_3 = (0.5)/3.141592653589793
+        Sigma_4 = c3_0*c3_3*(-c3_1*c3_2 + math.sqrt(1.0 - (c3_1*c3_1)))
+        Theta_4 = -Theta_3*c3_2*c3_3
+        # dense_4: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_5 = 2.0*Sigma_4
+        Theta_5 = 2.0*(Sigma_4 + Theta_4)
+        # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
+        c5_1 = _clip1(Sigma_5, c5_0)
+        c5_2 = _acos(c5_1) - 3.141592653589793
+        c5_3 = (0.5)/3.141592653589793
+        Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
+        Theta_6 = -Theta_5*c5_2*c5_3
+        # dense_6: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_7 = 2.0*Sigma_6
+        Theta_7 = 2.0*(Sigma_6 + Theta_6)
+        # relu_7: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
+        c7_1 = _clip1(Sigma_7, c7_0)
+        c7_2 = _acos(c7_1) - 3.141592653589793
+        c7_3 = (0.5)/3.141592653589793
+        Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
+        Theta_8 = -Theta_7*c7_2*c7_3
+        # dense_8: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_9 = 2.0*Sigma_8
+        Theta_9 = 2.0*(Sigma_8 + Theta_8)
+        # relu_9: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c9_0 = math.sqrt(Sigma_9_xx*Sigma_9_yy)
+        c9_1 = _clip1(Sigma_9, c9_0)
+        c9_2 = _acos(c9_1) - 3.141592653589793
+        c9_3 = (0.5)/3.141592653589793
+        Sigma_10 = c9_0*c9_3*(-c9_1*c9_2 + math.sqrt(1.0 - (c9_1*c9_1)))
+        Theta_10 = -Theta_9*c9_2*c9_3
+        # dense_10: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_11 = 2.0*Sigma_10
+        Theta_11 = 2.0*(Sigma_10 + Theta_10)
+        b0[k] = Sigma_11
+        b1[k] = Theta_11
+
+
 @njit(cache=True)
-def _pick(v, s):
-    if s == 0:
-        return v[0]
-    elif s == 1:
-        return v[1]
-    return math.nan
-
-
-# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
-# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
-# memory once per block, not once per pair
-_BLOCK = 8
-
-
-@njit(cache=True)
-def _block(G, D1, D2, select, out, i0, i1, symmetric):
-    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
-        for i in range(i0, min(i1, j) if symmetric else i1):
-            v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4])
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf):
+    j0 = i + 1 if symmetric else 0
+    _row(G, D1, D2, D2T, i, j0, buf)
+    for q in range(select.shape[0]):
+        s = select[q]
+        for j in range(j0, G.shape[1]):
+            out[q, r0 + i, c0 + j] = buf[s, j]
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(G, D1, D2, select, out, symmetric):
-    """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
-    n1 = G.shape[0]
-    nb = (n1 + _BLOCK - 1) // _BLOCK
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
+    """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i."""
+    n1, n2 = G.shape
+    D2T = np.ascontiguousarray(D2[:, :5].T)
     if symmetric:
-        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
-        for r in prange((nb + 1) // 2):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
-            s = nb - 1 - r
-            if s != r:
-                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
-        for i in prange(n1):
-            for q in range(select.shape[0]):
-                for j in range(i):
-                    out[q, i, j] = out[q, j, i]
+        # rows r and n1-1-r together: every parallel task has about the same number of pairs
+        for r in prange((n1 + 1) // 2):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, True, buf)
+            if n1 - 1 - r != r:
+                _out_row(G, D1, D2, D2T, select, out, r0, c0, n1 - 1 - r, True, buf)
     else:
-        for r in prange(nb):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
+        for r in prange(n1):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf)
+
+
+_TILE = 64
+
+
+@njit(cache=True)
+def _mirror_tiles(out, t):
+    n = out.shape[1]
+    i0 = t * _TILE
+    i1 = min(n, i0 + _TILE)
+    for q in range(out.shape[0]):
+        for j0 in range(0, i1, _TILE):
+            for i in range(i0, i1):
+                for j in range(j0, min(j0 + _TILE, i)):
+                    out[q, i, j] = out[q, j, i]
+
+
+@njit(cache=True, parallel=True)
+def mirror(out):
+    """out[q, i, j] = out[q, j, i] for j < i (the lower triangles from the upper ones), by
+    tiles of _TILE x _TILE so that the transposed reads stay in cache."""
+    nt = (out.shape[1] + _TILE - 1) // _TILE
+    for r in prange((nt + 1) // 2):
+        _mirror_tiles(out, r)
+        if nt - 1 - r != r:
+            _mirror_tiles(out, nt - 1 - r)
+
+
+def cross_tile(G, D1, D2, select, out, symmetric):
+    """out[q, i, j] = output select[q] of pair (i, j); symmetric: j > i, then mirrored."""
+    cross_rows(G, D1, D2, select, out, 0, 0, symmetric)
+    if symmetric:
+        mirror(out)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

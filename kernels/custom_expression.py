@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'custom-expression'
 SPEC_HASH = 'f61a53c853a60fed459ff0fd30ccb54f0fe98e30ccbc1c8f7e765ebae29ad68a'
-CODEGEN_VERSION = '2'
+CODEGEN_VERSION = '3'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -28,13 +28,76 @@ def _corr(c, a, b):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _clip1(c, d):
     # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
     if d <= 0.0:
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, inline="always")
+def _acos(x):
+    # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
+    # (ntksym/codegen/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 2.0 * a - 1.0
+    p0_0 = 0.01102931331797911 + -0.0021491358590143865 * t
+    p0_1 = 0.0004820541005614757 + -0.0001174125041523598 * t
+    p0_2 = 3.0187170145817538e-05 + -8.063539634680944e-06 * t
+    p0_3 = 2.216018964166176e-06 + -6.225323011373912e-07 * t
+    p0_4 = 1.7797568309347217e-07 + -5.160954742353246e-08 * t
+    p0_5 = 1.512789380154231e-08 + -4.483282655698544e-09 * t
+    p0_6 = 1.3625081119011203e-09 + -4.1049316570048077e-10 * t
+    p0_7 = 1.053763456017404e-10 + -3.2014692981963206e-11 * t
+    p0_8 = 1.876182859892961e-11 + -5.795290904059953e-12 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    p1_3 = p0_6 + p0_7 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p1_3 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    t16 = t8 * t8
+    p4_0 = p3_0 + p0_8 * t16
+    p = p4_0
+    p = p * t + -0.07601609123466499
+    p = p * t + 1.480960979386122
+    r = math.sqrt(1.0 - a) * p
+    return math.pi - r if x < 0.0 else r
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _asin(x):
+    # asin(a) = a h(a^2) for a = |x| <= 1/2 (h a degree-15 Chebyshev interpolant in
+    # t = 8 a^2 - 1), else pi/2 - acos(a); asin(-a) = -asin(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 8.0 * a * a - 1.0
+    p0_0 = 0.0014859415578624012 + 0.0001252931333073075 * t
+    p0_1 = 1.2116523075676518e-05 + 1.2699307038383553e-06 * t
+    p0_2 = 1.403398697506008e-07 + 1.6101479845240096e-08 * t
+    p0_3 = 1.8997011661743343e-09 + 2.290325320821571e-10 * t
+    p0_4 = 2.809344712477597e-11 + 3.4946810739537587e-12 * t
+    p0_5 = 4.389921272096494e-13 + 5.5794857878900515e-14 * t
+    p0_6 = 7.666909533072392e-15 + 9.907694573585007e-16 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p0_6 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    p = p3_0
+    p = p * t + 0.023472196200223883
+    p = p * t + 1.0221005752492498
+    r = a * p if a <= 0.5 else 1.5707963267948966 - _acos(a)
+    return -r if x < 0.0 else r
 
 # ---- Gaussian expectations by piecewise Gauss-Legendre quadrature
 # ---- ntksym.duals.quadrature: piecewise Gauss-Legendre Gaussian expectations (generated) ----
@@ -572,7 +635,7 @@ def _herm_0_m1_full(a, b, c):
     return _herm_0_m1(c, a, b, h, 0, h, 1, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def diag_state(sq):
     Sigma_0_xx = sq
     # dense_0
@@ -603,7 +666,7 @@ def diag_state(sq):
 _H0_OFF = 2  # columns of vector H0 in D
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy, Dx, ix, Dy, iy):
     # dense_0: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     c0_0 = Sigma_0 + 0.1
@@ -644,49 +707,114 @@ def diagonal(sq):
     return D, O
 
 
+# one row of pairs: the loop runs along row i of G over contiguous columns, the column's
+# scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
+# the polynomials above) and no branch (the clipping is a select, division by zero gives inf or
+# NaN for the engine's check instead of an exception): LLVM vectorizes it
+@njit(cache=True, error_model="numpy")
+def _row(G, D1, D2, D2T, i, j0, buf):
+    """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
+    into the loop (one-dimensional views indexed from 0, so that the loads and stores are
+    contiguous)."""
+    Sigma_1_xx = D1[i, 0]
+    Sigma_3_xx = D1[i, 1]
+    g = G[i, j0:]
+    y0 = D2T[0, j0:]
+    y1 = D2T[1, j0:]
+    b0 = buf[0, j0:]
+    b1 = buf[1, j0:]
+    for k in range(g.shape[0]):
+        Sigma_0 = g[k]
+        Sigma_1_yy = y0[k]
+        Sigma_3_yy = y1[k]
+        Dx = D1
+        ix = i
+        Dy = D2
+        iy = j0 + k
+        # dense_0: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
+        c0_0 = Sigma_0 + 0.1
+        Sigma_1 = c0_0
+        Theta_1 = c0_0
+        # activation_1: activation(expr="z**3/6 - z/2 + 1/4"): phi(z) = z**3/6 - z/2 + 1/4; exact Hermite expansion (polynomial in a, b, c) (polynomial: Hermite expansion)
+        c1_0 = 12.0*Sigma_1
+        c1_1 = Sigma_1_xx*Sigma_1_yy
+        Sigma_2 = (0.16666666666666666)*(Sigma_1*Sigma_1*Sigma_1) - 0.020833333333333332*Sigma_1_xx*c1_0 - 0.020833333333333332*Sigma_1_yy*c1_0 + (0.020833333333333332)*c1_0*c1_1 + (0.020833333333333332)*c1_0 + 0.0625
+        Theta_2 = (0.25)*Theta_1*(2.0*(Sigma_1*Sigma_1) - Sigma_1_xx - Sigma_1_yy + c1_1 + 1.0)
+        # dense_2: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        c2_0 = Sigma_2 + 0.1
+        Sigma_3 = c2_0
+        Theta_3 = Theta_2 + c2_0
+        # activation_3: activation(expr="log(1 + exp(z))"): phi(z) = log(1 + exp(-Abs(z))) + Max(0, z); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: 0 (scale 1)), k <= K <= 63 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0 (user expression)
+        Sigma_4 = _herm_0_m0(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
+        Theta_4 = Theta_3*_herm_0_m1(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
+        # dense_4: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        c4_0 = Sigma_4 + 0.1
+        Sigma_5 = c4_0
+        Theta_5 = Theta_4 + c4_0
+        b0[k] = Sigma_5
+        b1[k] = Theta_5
+
+
 @njit(cache=True)
-def _pick(v, s):
-    if s == 0:
-        return v[0]
-    elif s == 1:
-        return v[1]
-    return math.nan
-
-
-# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
-# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
-# memory once per block, not once per pair
-_BLOCK = 8
-
-
-@njit(cache=True)
-def _block(G, D1, D2, select, out, i0, i1, symmetric):
-    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
-        for i in range(i0, min(i1, j) if symmetric else i1):
-            v = pair(G[i, j], D1[i, 0], D1[i, 1], D2[j, 0], D2[j, 1], D1, i, D2, j)
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf):
+    j0 = i + 1 if symmetric else 0
+    _row(G, D1, D2, D2T, i, j0, buf)
+    for q in range(select.shape[0]):
+        s = select[q]
+        for j in range(j0, G.shape[1]):
+            out[q, r0 + i, c0 + j] = buf[s, j]
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(G, D1, D2, select, out, symmetric):
-    """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
-    n1 = G.shape[0]
-    nb = (n1 + _BLOCK - 1) // _BLOCK
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
+    """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i."""
+    n1, n2 = G.shape
+    D2T = np.ascontiguousarray(D2[:, :2].T)
     if symmetric:
-        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
-        for r in prange((nb + 1) // 2):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
-            s = nb - 1 - r
-            if s != r:
-                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
-        for i in prange(n1):
-            for q in range(select.shape[0]):
-                for j in range(i):
-                    out[q, i, j] = out[q, j, i]
+        # rows r and n1-1-r together: every parallel task has about the same number of pairs
+        for r in prange((n1 + 1) // 2):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, True, buf)
+            if n1 - 1 - r != r:
+                _out_row(G, D1, D2, D2T, select, out, r0, c0, n1 - 1 - r, True, buf)
     else:
-        for r in prange(nb):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
+        for r in prange(n1):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf)
+
+
+_TILE = 64
+
+
+@njit(cache=True)
+def _mirror_tiles(out, t):
+    n = out.shape[1]
+    i0 = t * _TILE
+    i1 = min(n, i0 + _TILE)
+    for q in range(out.shape[0]):
+        for j0 in range(0, i1, _TILE):
+            for i in range(i0, i1):
+                for j in range(j0, min(j0 + _TILE, i)):
+                    out[q, i, j] = out[q, j, i]
+
+
+@njit(cache=True, parallel=True)
+def mirror(out):
+    """out[q, i, j] = out[q, j, i] for j < i (the lower triangles from the upper ones), by
+    tiles of _TILE x _TILE so that the transposed reads stay in cache."""
+    nt = (out.shape[1] + _TILE - 1) // _TILE
+    for r in prange((nt + 1) // 2):
+        _mirror_tiles(out, r)
+        if nt - 1 - r != r:
+            _mirror_tiles(out, nt - 1 - r)
+
+
+def cross_tile(G, D1, D2, select, out, symmetric):
+    """out[q, i, j] = output select[q] of pair (i, j); symmetric: j > i, then mirrored."""
+    cross_rows(G, D1, D2, select, out, 0, 0, symmetric)
+    if symmetric:
+        mirror(out)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

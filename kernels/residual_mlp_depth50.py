@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'residual-mlp-depth50'
 SPEC_HASH = '8d4378e503a67a8ab951ede67eeccd488fb6666db3ac60830d7d6b11aea2f4cf'
-CODEGEN_VERSION = '2'
+CODEGEN_VERSION = '3'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -28,7 +28,7 @@ def _corr(c, a, b):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _clip1(c, d):
     # c / d clipped to [-1, 1], d = sqrt(a b); a zero variance makes the pair uncorrelated
     if d <= 0.0:
@@ -37,7 +37,70 @@ def _clip1(c, d):
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _acos(x):
+    # acos(|x|) = sqrt(1 - |x|) g(2|x| - 1), g a degree-19 Chebyshev interpolant
+    # (ntksym/codegen/fastmath.py); acos(-a) = pi - acos(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 2.0 * a - 1.0
+    p0_0 = 0.01102931331797911 + -0.0021491358590143865 * t
+    p0_1 = 0.0004820541005614757 + -0.0001174125041523598 * t
+    p0_2 = 3.0187170145817538e-05 + -8.063539634680944e-06 * t
+    p0_3 = 2.216018964166176e-06 + -6.225323011373912e-07 * t
+    p0_4 = 1.7797568309347217e-07 + -5.160954742353246e-08 * t
+    p0_5 = 1.512789380154231e-08 + -4.483282655698544e-09 * t
+    p0_6 = 1.3625081119011203e-09 + -4.1049316570048077e-10 * t
+    p0_7 = 1.053763456017404e-10 + -3.2014692981963206e-11 * t
+    p0_8 = 1.876182859892961e-11 + -5.795290904059953e-12 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    p1_3 = p0_6 + p0_7 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p1_3 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    t16 = t8 * t8
+    p4_0 = p3_0 + p0_8 * t16
+    p = p4_0
+    p = p * t + -0.07601609123466499
+    p = p * t + 1.480960979386122
+    r = math.sqrt(1.0 - a) * p
+    return math.pi - r if x < 0.0 else r
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _asin(x):
+    # asin(a) = a h(a^2) for a = |x| <= 1/2 (h a degree-15 Chebyshev interpolant in
+    # t = 8 a^2 - 1), else pi/2 - acos(a); asin(-a) = -asin(a).  No branches: loops vectorize.
+    a = abs(x)
+    t = 8.0 * a * a - 1.0
+    p0_0 = 0.0014859415578624012 + 0.0001252931333073075 * t
+    p0_1 = 1.2116523075676518e-05 + 1.2699307038383553e-06 * t
+    p0_2 = 1.403398697506008e-07 + 1.6101479845240096e-08 * t
+    p0_3 = 1.8997011661743343e-09 + 2.290325320821571e-10 * t
+    p0_4 = 2.809344712477597e-11 + 3.4946810739537587e-12 * t
+    p0_5 = 4.389921272096494e-13 + 5.5794857878900515e-14 * t
+    p0_6 = 7.666909533072392e-15 + 9.907694573585007e-16 * t
+    t2 = t * t
+    p1_0 = p0_0 + p0_1 * t2
+    p1_1 = p0_2 + p0_3 * t2
+    p1_2 = p0_4 + p0_5 * t2
+    t4 = t2 * t2
+    p2_0 = p1_0 + p1_1 * t4
+    p2_1 = p1_2 + p0_6 * t4
+    t8 = t4 * t4
+    p3_0 = p2_0 + p2_1 * t8
+    p = p3_0
+    p = p * t + 0.023472196200223883
+    p = p * t + 1.0221005752492498
+    r = a * p if a <= 0.5 else 1.5707963267948966 - _acos(a)
+    return -r if x < 0.0 else r
+
+
+@njit(cache=True, error_model="numpy")
 def diag_state(sq):
     Sigma_0_xx = sq
     # stem
@@ -503,7 +566,7 @@ def diag_state(sq):
     return (Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, Sigma_16_xx, Sigma_19_xx, Sigma_22_xx, Sigma_25_xx, Sigma_28_xx, Sigma_31_xx, Sigma_34_xx, Sigma_37_xx, Sigma_40_xx, Sigma_43_xx, Sigma_46_xx, Sigma_49_xx, Sigma_52_xx, Sigma_55_xx, Sigma_58_xx, Sigma_61_xx, Sigma_64_xx, Sigma_67_xx, Sigma_70_xx, Sigma_73_xx, Sigma_76_xx, Sigma_79_xx, Sigma_82_xx, Sigma_85_xx, Sigma_88_xx, Sigma_91_xx, Sigma_94_xx, Sigma_97_xx, Sigma_100_xx, Sigma_103_xx, Sigma_106_xx, Sigma_109_xx, Sigma_112_xx, Sigma_115_xx, Sigma_118_xx, Sigma_121_xx, Sigma_124_xx, Sigma_127_xx, Sigma_130_xx, Sigma_133_xx, Sigma_136_xx, Sigma_139_xx, Sigma_142_xx, Sigma_145_xx, Sigma_148_xx, Sigma_151_xx, Sigma_153_xx, Theta_153_xx,)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, Sigma_16_xx, Sigma_19_xx, Sigma_22_xx, Sigma_25_xx, Sigma_28_xx, Sigma_31_xx, Sigma_34_xx, Sigma_37_xx, Sigma_40_xx, Sigma_43_xx, Sigma_46_xx, Sigma_49_xx, Sigma_52_xx, Sigma_55_xx, Sigma_58_xx, Sigma_61_xx, Sigma_64_xx, Sigma_67_xx, Sigma_70_xx, Sigma_73_xx, Sigma_76_xx, Sigma_79_xx, Sigma_82_xx, Sigma_85_xx, Sigma_88_xx, Sigma_91_xx, Sigma_94_xx, Sigma_97_xx, Sigma_100_xx, Sigma_103_xx, Sigma_106_xx, Sigma_109_xx, Sigma_112_xx, Sigma_115_xx, Sigma_118_xx, Sigma_121_xx, Sigma_124_xx, Sigma_127_xx, Sigma_130_xx, Sigma_133_xx, Sigma_136_xx, Sigma_139_xx, Sigma_142_xx, Sigma_145_xx, Sigma_148_xx, Sigma_151_xx, Sigma_1_yy, Sigma_4_yy, Sigma_7_yy, Sigma_10_yy, Sigma_13_yy, Sigma_16_yy, Sigma_19_yy, Sigma_22_yy, Sigma_25_yy, Sigma_28_yy, Sigma_31_yy, Sigma_34_yy, Sigma_37_yy, Sigma_40_yy, Sigma_43_yy, Sigma_46_yy, Sigma_49_yy, Sigma_52_yy, Sigma_55_yy, Sigma_58_yy, Sigma_61_yy, Sigma_64_yy, Sigma_67_yy, Sigma_70_yy, Sigma_73_yy, Sigma_76_yy, Sigma_79_yy, Sigma_82_yy, Sigma_85_yy, Sigma_88_yy, Sigma_91_yy, Sigma_94_yy, Sigma_97_yy, Sigma_100_yy, Sigma_103_yy, Sigma_106_yy, Sigma_109_yy, Sigma_112_yy, Sigma_115_yy, Sigma_118_yy, Sigma_121_yy, Sigma_124_yy, Sigma_127_yy, Sigma_130_yy, Sigma_133_yy, Sigma_136_yy, Sigma_139_yy, Sigma_142_yy, Sigma_145_yy, Sigma_148_yy, Sigma_151_yy):
     # stem: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     c0_0 = 2.0*Sigma_0
@@ -512,7 +575,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_1_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
     c1_1 = _clip1(Sigma_1, c1_0)
-    c1_2 = math.acos(c1_1) - 3.141592653589793
+    c1_2 = _acos(c1_1) - 3.141592653589793
     c1_3 = (0.5)/3.141592653589793
     Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
     Theta_2 = -Theta_1*c1_2*c1_3
@@ -525,7 +588,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_2_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c4_0 = math.sqrt(Sigma_4_xx*Sigma_4_yy)
     c4_1 = _clip1(Sigma_4, c4_0)
-    c4_2 = math.acos(c4_1) - 3.141592653589793
+    c4_2 = _acos(c4_1) - 3.141592653589793
     c4_3 = (0.5)/3.141592653589793
     Sigma_5 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
     Theta_5 = -Theta_4*c4_2*c4_3
@@ -538,7 +601,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_3_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
     c7_1 = _clip1(Sigma_7, c7_0)
-    c7_2 = math.acos(c7_1) - 3.141592653589793
+    c7_2 = _acos(c7_1) - 3.141592653589793
     c7_3 = (0.5)/3.141592653589793
     Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
     Theta_8 = -Theta_7*c7_2*c7_3
@@ -551,7 +614,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_4_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c10_0 = math.sqrt(Sigma_10_xx*Sigma_10_yy)
     c10_1 = _clip1(Sigma_10, c10_0)
-    c10_2 = math.acos(c10_1) - 3.141592653589793
+    c10_2 = _acos(c10_1) - 3.141592653589793
     c10_3 = (0.5)/3.141592653589793
     Sigma_11 = c10_0*c10_3*(-c10_1*c10_2 + math.sqrt(1.0 - (c10_1*c10_1)))
     Theta_11 = -Theta_10*c10_2*c10_3
@@ -564,7 +627,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_5_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c13_0 = math.sqrt(Sigma_13_xx*Sigma_13_yy)
     c13_1 = _clip1(Sigma_13, c13_0)
-    c13_2 = math.acos(c13_1) - 3.141592653589793
+    c13_2 = _acos(c13_1) - 3.141592653589793
     c13_3 = (0.5)/3.141592653589793
     Sigma_14 = c13_0*c13_3*(-c13_1*c13_2 + math.sqrt(1.0 - (c13_1*c13_1)))
     Theta_14 = -Theta_13*c13_2*c13_3
@@ -577,7 +640,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_6_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c16_0 = math.sqrt(Sigma_16_xx*Sigma_16_yy)
     c16_1 = _clip1(Sigma_16, c16_0)
-    c16_2 = math.acos(c16_1) - 3.141592653589793
+    c16_2 = _acos(c16_1) - 3.141592653589793
     c16_3 = (0.5)/3.141592653589793
     Sigma_17 = c16_0*c16_3*(-c16_1*c16_2 + math.sqrt(1.0 - (c16_1*c16_1)))
     Theta_17 = -Theta_16*c16_2*c16_3
@@ -590,7 +653,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_7_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c19_0 = math.sqrt(Sigma_19_xx*Sigma_19_yy)
     c19_1 = _clip1(Sigma_19, c19_0)
-    c19_2 = math.acos(c19_1) - 3.141592653589793
+    c19_2 = _acos(c19_1) - 3.141592653589793
     c19_3 = (0.5)/3.141592653589793
     Sigma_20 = c19_0*c19_3*(-c19_1*c19_2 + math.sqrt(1.0 - (c19_1*c19_1)))
     Theta_20 = -Theta_19*c19_2*c19_3
@@ -603,7 +666,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_8_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c22_0 = math.sqrt(Sigma_22_xx*Sigma_22_yy)
     c22_1 = _clip1(Sigma_22, c22_0)
-    c22_2 = math.acos(c22_1) - 3.141592653589793
+    c22_2 = _acos(c22_1) - 3.141592653589793
     c22_3 = (0.5)/3.141592653589793
     Sigma_23 = c22_0*c22_3*(-c22_1*c22_2 + math.sqrt(1.0 - (c22_1*c22_1)))
     Theta_23 = -Theta_22*c22_2*c22_3
@@ -616,7 +679,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_9_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c25_0 = math.sqrt(Sigma_25_xx*Sigma_25_yy)
     c25_1 = _clip1(Sigma_25, c25_0)
-    c25_2 = math.acos(c25_1) - 3.141592653589793
+    c25_2 = _acos(c25_1) - 3.141592653589793
     c25_3 = (0.5)/3.141592653589793
     Sigma_26 = c25_0*c25_3*(-c25_1*c25_2 + math.sqrt(1.0 - (c25_1*c25_1)))
     Theta_26 = -Theta_25*c25_2*c25_3
@@ -629,7 +692,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_10_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c28_0 = math.sqrt(Sigma_28_xx*Sigma_28_yy)
     c28_1 = _clip1(Sigma_28, c28_0)
-    c28_2 = math.acos(c28_1) - 3.141592653589793
+    c28_2 = _acos(c28_1) - 3.141592653589793
     c28_3 = (0.5)/3.141592653589793
     Sigma_29 = c28_0*c28_3*(-c28_1*c28_2 + math.sqrt(1.0 - (c28_1*c28_1)))
     Theta_29 = -Theta_28*c28_2*c28_3
@@ -642,7 +705,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_11_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c31_0 = math.sqrt(Sigma_31_xx*Sigma_31_yy)
     c31_1 = _clip1(Sigma_31, c31_0)
-    c31_2 = math.acos(c31_1) - 3.141592653589793
+    c31_2 = _acos(c31_1) - 3.141592653589793
     c31_3 = (0.5)/3.141592653589793
     Sigma_32 = c31_0*c31_3*(-c31_1*c31_2 + math.sqrt(1.0 - (c31_1*c31_1)))
     Theta_32 = -Theta_31*c31_2*c31_3
@@ -655,7 +718,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_12_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c34_0 = math.sqrt(Sigma_34_xx*Sigma_34_yy)
     c34_1 = _clip1(Sigma_34, c34_0)
-    c34_2 = math.acos(c34_1) - 3.141592653589793
+    c34_2 = _acos(c34_1) - 3.141592653589793
     c34_3 = (0.5)/3.141592653589793
     Sigma_35 = c34_0*c34_3*(-c34_1*c34_2 + math.sqrt(1.0 - (c34_1*c34_1)))
     Theta_35 = -Theta_34*c34_2*c34_3
@@ -668,7 +731,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_13_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c37_0 = math.sqrt(Sigma_37_xx*Sigma_37_yy)
     c37_1 = _clip1(Sigma_37, c37_0)
-    c37_2 = math.acos(c37_1) - 3.141592653589793
+    c37_2 = _acos(c37_1) - 3.141592653589793
     c37_3 = (0.5)/3.141592653589793
     Sigma_38 = c37_0*c37_3*(-c37_1*c37_2 + math.sqrt(1.0 - (c37_1*c37_1)))
     Theta_38 = -Theta_37*c37_2*c37_3
@@ -681,7 +744,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_14_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c40_0 = math.sqrt(Sigma_40_xx*Sigma_40_yy)
     c40_1 = _clip1(Sigma_40, c40_0)
-    c40_2 = math.acos(c40_1) - 3.141592653589793
+    c40_2 = _acos(c40_1) - 3.141592653589793
     c40_3 = (0.5)/3.141592653589793
     Sigma_41 = c40_0*c40_3*(-c40_1*c40_2 + math.sqrt(1.0 - (c40_1*c40_1)))
     Theta_41 = -Theta_40*c40_2*c40_3
@@ -694,7 +757,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_15_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c43_0 = math.sqrt(Sigma_43_xx*Sigma_43_yy)
     c43_1 = _clip1(Sigma_43, c43_0)
-    c43_2 = math.acos(c43_1) - 3.141592653589793
+    c43_2 = _acos(c43_1) - 3.141592653589793
     c43_3 = (0.5)/3.141592653589793
     Sigma_44 = c43_0*c43_3*(-c43_1*c43_2 + math.sqrt(1.0 - (c43_1*c43_1)))
     Theta_44 = -Theta_43*c43_2*c43_3
@@ -707,7 +770,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_16_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c46_0 = math.sqrt(Sigma_46_xx*Sigma_46_yy)
     c46_1 = _clip1(Sigma_46, c46_0)
-    c46_2 = math.acos(c46_1) - 3.141592653589793
+    c46_2 = _acos(c46_1) - 3.141592653589793
     c46_3 = (0.5)/3.141592653589793
     Sigma_47 = c46_0*c46_3*(-c46_1*c46_2 + math.sqrt(1.0 - (c46_1*c46_1)))
     Theta_47 = -Theta_46*c46_2*c46_3
@@ -720,7 +783,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_17_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c49_0 = math.sqrt(Sigma_49_xx*Sigma_49_yy)
     c49_1 = _clip1(Sigma_49, c49_0)
-    c49_2 = math.acos(c49_1) - 3.141592653589793
+    c49_2 = _acos(c49_1) - 3.141592653589793
     c49_3 = (0.5)/3.141592653589793
     Sigma_50 = c49_0*c49_3*(-c49_1*c49_2 + math.sqrt(1.0 - (c49_1*c49_1)))
     Theta_50 = -Theta_49*c49_2*c49_3
@@ -733,7 +796,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_18_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c52_0 = math.sqrt(Sigma_52_xx*Sigma_52_yy)
     c52_1 = _clip1(Sigma_52, c52_0)
-    c52_2 = math.acos(c52_1) - 3.141592653589793
+    c52_2 = _acos(c52_1) - 3.141592653589793
     c52_3 = (0.5)/3.141592653589793
     Sigma_53 = c52_0*c52_3*(-c52_1*c52_2 + math.sqrt(1.0 - (c52_1*c52_1)))
     Theta_53 = -Theta_52*c52_2*c52_3
@@ -746,7 +809,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_19_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c55_0 = math.sqrt(Sigma_55_xx*Sigma_55_yy)
     c55_1 = _clip1(Sigma_55, c55_0)
-    c55_2 = math.acos(c55_1) - 3.141592653589793
+    c55_2 = _acos(c55_1) - 3.141592653589793
     c55_3 = (0.5)/3.141592653589793
     Sigma_56 = c55_0*c55_3*(-c55_1*c55_2 + math.sqrt(1.0 - (c55_1*c55_1)))
     Theta_56 = -Theta_55*c55_2*c55_3
@@ -759,7 +822,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_20_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c58_0 = math.sqrt(Sigma_58_xx*Sigma_58_yy)
     c58_1 = _clip1(Sigma_58, c58_0)
-    c58_2 = math.acos(c58_1) - 3.141592653589793
+    c58_2 = _acos(c58_1) - 3.141592653589793
     c58_3 = (0.5)/3.141592653589793
     Sigma_59 = c58_0*c58_3*(-c58_1*c58_2 + math.sqrt(1.0 - (c58_1*c58_1)))
     Theta_59 = -Theta_58*c58_2*c58_3
@@ -772,7 +835,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_21_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c61_0 = math.sqrt(Sigma_61_xx*Sigma_61_yy)
     c61_1 = _clip1(Sigma_61, c61_0)
-    c61_2 = math.acos(c61_1) - 3.141592653589793
+    c61_2 = _acos(c61_1) - 3.141592653589793
     c61_3 = (0.5)/3.141592653589793
     Sigma_62 = c61_0*c61_3*(-c61_1*c61_2 + math.sqrt(1.0 - (c61_1*c61_1)))
     Theta_62 = -Theta_61*c61_2*c61_3
@@ -785,7 +848,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_22_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c64_0 = math.sqrt(Sigma_64_xx*Sigma_64_yy)
     c64_1 = _clip1(Sigma_64, c64_0)
-    c64_2 = math.acos(c64_1) - 3.141592653589793
+    c64_2 = _acos(c64_1) - 3.141592653589793
     c64_3 = (0.5)/3.141592653589793
     Sigma_65 = c64_0*c64_3*(-c64_1*c64_2 + math.sqrt(1.0 - (c64_1*c64_1)))
     Theta_65 = -Theta_64*c64_2*c64_3
@@ -798,7 +861,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_23_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c67_0 = math.sqrt(Sigma_67_xx*Sigma_67_yy)
     c67_1 = _clip1(Sigma_67, c67_0)
-    c67_2 = math.acos(c67_1) - 3.141592653589793
+    c67_2 = _acos(c67_1) - 3.141592653589793
     c67_3 = (0.5)/3.141592653589793
     Sigma_68 = c67_0*c67_3*(-c67_1*c67_2 + math.sqrt(1.0 - (c67_1*c67_1)))
     Theta_68 = -Theta_67*c67_2*c67_3
@@ -811,7 +874,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_24_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c70_0 = math.sqrt(Sigma_70_xx*Sigma_70_yy)
     c70_1 = _clip1(Sigma_70, c70_0)
-    c70_2 = math.acos(c70_1) - 3.141592653589793
+    c70_2 = _acos(c70_1) - 3.141592653589793
     c70_3 = (0.5)/3.141592653589793
     Sigma_71 = c70_0*c70_3*(-c70_1*c70_2 + math.sqrt(1.0 - (c70_1*c70_1)))
     Theta_71 = -Theta_70*c70_2*c70_3
@@ -824,7 +887,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_25_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c73_0 = math.sqrt(Sigma_73_xx*Sigma_73_yy)
     c73_1 = _clip1(Sigma_73, c73_0)
-    c73_2 = math.acos(c73_1) - 3.141592653589793
+    c73_2 = _acos(c73_1) - 3.141592653589793
     c73_3 = (0.5)/3.141592653589793
     Sigma_74 = c73_0*c73_3*(-c73_1*c73_2 + math.sqrt(1.0 - (c73_1*c73_1)))
     Theta_74 = -Theta_73*c73_2*c73_3
@@ -837,7 +900,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_26_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c76_0 = math.sqrt(Sigma_76_xx*Sigma_76_yy)
     c76_1 = _clip1(Sigma_76, c76_0)
-    c76_2 = math.acos(c76_1) - 3.141592653589793
+    c76_2 = _acos(c76_1) - 3.141592653589793
     c76_3 = (0.5)/3.141592653589793
     Sigma_77 = c76_0*c76_3*(-c76_1*c76_2 + math.sqrt(1.0 - (c76_1*c76_1)))
     Theta_77 = -Theta_76*c76_2*c76_3
@@ -850,7 +913,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_27_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c79_0 = math.sqrt(Sigma_79_xx*Sigma_79_yy)
     c79_1 = _clip1(Sigma_79, c79_0)
-    c79_2 = math.acos(c79_1) - 3.141592653589793
+    c79_2 = _acos(c79_1) - 3.141592653589793
     c79_3 = (0.5)/3.141592653589793
     Sigma_80 = c79_0*c79_3*(-c79_1*c79_2 + math.sqrt(1.0 - (c79_1*c79_1)))
     Theta_80 = -Theta_79*c79_2*c79_3
@@ -863,7 +926,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_28_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c82_0 = math.sqrt(Sigma_82_xx*Sigma_82_yy)
     c82_1 = _clip1(Sigma_82, c82_0)
-    c82_2 = math.acos(c82_1) - 3.141592653589793
+    c82_2 = _acos(c82_1) - 3.141592653589793
     c82_3 = (0.5)/3.141592653589793
     Sigma_83 = c82_0*c82_3*(-c82_1*c82_2 + math.sqrt(1.0 - (c82_1*c82_1)))
     Theta_83 = -Theta_82*c82_2*c82_3
@@ -876,7 +939,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_29_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c85_0 = math.sqrt(Sigma_85_xx*Sigma_85_yy)
     c85_1 = _clip1(Sigma_85, c85_0)
-    c85_2 = math.acos(c85_1) - 3.141592653589793
+    c85_2 = _acos(c85_1) - 3.141592653589793
     c85_3 = (0.5)/3.141592653589793
     Sigma_86 = c85_0*c85_3*(-c85_1*c85_2 + math.sqrt(1.0 - (c85_1*c85_1)))
     Theta_86 = -Theta_85*c85_2*c85_3
@@ -889,7 +952,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_30_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c88_0 = math.sqrt(Sigma_88_xx*Sigma_88_yy)
     c88_1 = _clip1(Sigma_88, c88_0)
-    c88_2 = math.acos(c88_1) - 3.141592653589793
+    c88_2 = _acos(c88_1) - 3.141592653589793
     c88_3 = (0.5)/3.141592653589793
     Sigma_89 = c88_0*c88_3*(-c88_1*c88_2 + math.sqrt(1.0 - (c88_1*c88_1)))
     Theta_89 = -Theta_88*c88_2*c88_3
@@ -902,7 +965,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_31_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c91_0 = math.sqrt(Sigma_91_xx*Sigma_91_yy)
     c91_1 = _clip1(Sigma_91, c91_0)
-    c91_2 = math.acos(c91_1) - 3.141592653589793
+    c91_2 = _acos(c91_1) - 3.141592653589793
     c91_3 = (0.5)/3.141592653589793
     Sigma_92 = c91_0*c91_3*(-c91_1*c91_2 + math.sqrt(1.0 - (c91_1*c91_1)))
     Theta_92 = -Theta_91*c91_2*c91_3
@@ -915,7 +978,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_32_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c94_0 = math.sqrt(Sigma_94_xx*Sigma_94_yy)
     c94_1 = _clip1(Sigma_94, c94_0)
-    c94_2 = math.acos(c94_1) - 3.141592653589793
+    c94_2 = _acos(c94_1) - 3.141592653589793
     c94_3 = (0.5)/3.141592653589793
     Sigma_95 = c94_0*c94_3*(-c94_1*c94_2 + math.sqrt(1.0 - (c94_1*c94_1)))
     Theta_95 = -Theta_94*c94_2*c94_3
@@ -928,7 +991,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_33_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c97_0 = math.sqrt(Sigma_97_xx*Sigma_97_yy)
     c97_1 = _clip1(Sigma_97, c97_0)
-    c97_2 = math.acos(c97_1) - 3.141592653589793
+    c97_2 = _acos(c97_1) - 3.141592653589793
     c97_3 = (0.5)/3.141592653589793
     Sigma_98 = c97_0*c97_3*(-c97_1*c97_2 + math.sqrt(1.0 - (c97_1*c97_1)))
     Theta_98 = -Theta_97*c97_2*c97_3
@@ -941,7 +1004,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_34_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c100_0 = math.sqrt(Sigma_100_xx*Sigma_100_yy)
     c100_1 = _clip1(Sigma_100, c100_0)
-    c100_2 = math.acos(c100_1) - 3.141592653589793
+    c100_2 = _acos(c100_1) - 3.141592653589793
     c100_3 = (0.5)/3.141592653589793
     Sigma_101 = c100_0*c100_3*(-c100_1*c100_2 + math.sqrt(1.0 - (c100_1*c100_1)))
     Theta_101 = -Theta_100*c100_2*c100_3
@@ -954,7 +1017,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_35_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c103_0 = math.sqrt(Sigma_103_xx*Sigma_103_yy)
     c103_1 = _clip1(Sigma_103, c103_0)
-    c103_2 = math.acos(c103_1) - 3.141592653589793
+    c103_2 = _acos(c103_1) - 3.141592653589793
     c103_3 = (0.5)/3.141592653589793
     Sigma_104 = c103_0*c103_3*(-c103_1*c103_2 + math.sqrt(1.0 - (c103_1*c103_1)))
     Theta_104 = -Theta_103*c103_2*c103_3
@@ -967,7 +1030,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_36_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c106_0 = math.sqrt(Sigma_106_xx*Sigma_106_yy)
     c106_1 = _clip1(Sigma_106, c106_0)
-    c106_2 = math.acos(c106_1) - 3.141592653589793
+    c106_2 = _acos(c106_1) - 3.141592653589793
     c106_3 = (0.5)/3.141592653589793
     Sigma_107 = c106_0*c106_3*(-c106_1*c106_2 + math.sqrt(1.0 - (c106_1*c106_1)))
     Theta_107 = -Theta_106*c106_2*c106_3
@@ -980,7 +1043,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_37_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c109_0 = math.sqrt(Sigma_109_xx*Sigma_109_yy)
     c109_1 = _clip1(Sigma_109, c109_0)
-    c109_2 = math.acos(c109_1) - 3.141592653589793
+    c109_2 = _acos(c109_1) - 3.141592653589793
     c109_3 = (0.5)/3.141592653589793
     Sigma_110 = c109_0*c109_3*(-c109_1*c109_2 + math.sqrt(1.0 - (c109_1*c109_1)))
     Theta_110 = -Theta_109*c109_2*c109_3
@@ -993,7 +1056,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_38_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c112_0 = math.sqrt(Sigma_112_xx*Sigma_112_yy)
     c112_1 = _clip1(Sigma_112, c112_0)
-    c112_2 = math.acos(c112_1) - 3.141592653589793
+    c112_2 = _acos(c112_1) - 3.141592653589793
     c112_3 = (0.5)/3.141592653589793
     Sigma_113 = c112_0*c112_3*(-c112_1*c112_2 + math.sqrt(1.0 - (c112_1*c112_1)))
     Theta_113 = -Theta_112*c112_2*c112_3
@@ -1006,7 +1069,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_39_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c115_0 = math.sqrt(Sigma_115_xx*Sigma_115_yy)
     c115_1 = _clip1(Sigma_115, c115_0)
-    c115_2 = math.acos(c115_1) - 3.141592653589793
+    c115_2 = _acos(c115_1) - 3.141592653589793
     c115_3 = (0.5)/3.141592653589793
     Sigma_116 = c115_0*c115_3*(-c115_1*c115_2 + math.sqrt(1.0 - (c115_1*c115_1)))
     Theta_116 = -Theta_115*c115_2*c115_3
@@ -1019,7 +1082,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_40_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c118_0 = math.sqrt(Sigma_118_xx*Sigma_118_yy)
     c118_1 = _clip1(Sigma_118, c118_0)
-    c118_2 = math.acos(c118_1) - 3.141592653589793
+    c118_2 = _acos(c118_1) - 3.141592653589793
     c118_3 = (0.5)/3.141592653589793
     Sigma_119 = c118_0*c118_3*(-c118_1*c118_2 + math.sqrt(1.0 - (c118_1*c118_1)))
     Theta_119 = -Theta_118*c118_2*c118_3
@@ -1032,7 +1095,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_41_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c121_0 = math.sqrt(Sigma_121_xx*Sigma_121_yy)
     c121_1 = _clip1(Sigma_121, c121_0)
-    c121_2 = math.acos(c121_1) - 3.141592653589793
+    c121_2 = _acos(c121_1) - 3.141592653589793
     c121_3 = (0.5)/3.141592653589793
     Sigma_122 = c121_0*c121_3*(-c121_1*c121_2 + math.sqrt(1.0 - (c121_1*c121_1)))
     Theta_122 = -Theta_121*c121_2*c121_3
@@ -1045,7 +1108,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_42_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c124_0 = math.sqrt(Sigma_124_xx*Sigma_124_yy)
     c124_1 = _clip1(Sigma_124, c124_0)
-    c124_2 = math.acos(c124_1) - 3.141592653589793
+    c124_2 = _acos(c124_1) - 3.141592653589793
     c124_3 = (0.5)/3.141592653589793
     Sigma_125 = c124_0*c124_3*(-c124_1*c124_2 + math.sqrt(1.0 - (c124_1*c124_1)))
     Theta_125 = -Theta_124*c124_2*c124_3
@@ -1058,7 +1121,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_43_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c127_0 = math.sqrt(Sigma_127_xx*Sigma_127_yy)
     c127_1 = _clip1(Sigma_127, c127_0)
-    c127_2 = math.acos(c127_1) - 3.141592653589793
+    c127_2 = _acos(c127_1) - 3.141592653589793
     c127_3 = (0.5)/3.141592653589793
     Sigma_128 = c127_0*c127_3*(-c127_1*c127_2 + math.sqrt(1.0 - (c127_1*c127_1)))
     Theta_128 = -Theta_127*c127_2*c127_3
@@ -1071,7 +1134,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_44_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c130_0 = math.sqrt(Sigma_130_xx*Sigma_130_yy)
     c130_1 = _clip1(Sigma_130, c130_0)
-    c130_2 = math.acos(c130_1) - 3.141592653589793
+    c130_2 = _acos(c130_1) - 3.141592653589793
     c130_3 = (0.5)/3.141592653589793
     Sigma_131 = c130_0*c130_3*(-c130_1*c130_2 + math.sqrt(1.0 - (c130_1*c130_1)))
     Theta_131 = -Theta_130*c130_2*c130_3
@@ -1084,7 +1147,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_45_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c133_0 = math.sqrt(Sigma_133_xx*Sigma_133_yy)
     c133_1 = _clip1(Sigma_133, c133_0)
-    c133_2 = math.acos(c133_1) - 3.141592653589793
+    c133_2 = _acos(c133_1) - 3.141592653589793
     c133_3 = (0.5)/3.141592653589793
     Sigma_134 = c133_0*c133_3*(-c133_1*c133_2 + math.sqrt(1.0 - (c133_1*c133_1)))
     Theta_134 = -Theta_133*c133_2*c133_3
@@ -1097,7 +1160,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_46_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c136_0 = math.sqrt(Sigma_136_xx*Sigma_136_yy)
     c136_1 = _clip1(Sigma_136, c136_0)
-    c136_2 = math.acos(c136_1) - 3.141592653589793
+    c136_2 = _acos(c136_1) - 3.141592653589793
     c136_3 = (0.5)/3.141592653589793
     Sigma_137 = c136_0*c136_3*(-c136_1*c136_2 + math.sqrt(1.0 - (c136_1*c136_1)))
     Theta_137 = -Theta_136*c136_2*c136_3
@@ -1110,7 +1173,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_47_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c139_0 = math.sqrt(Sigma_139_xx*Sigma_139_yy)
     c139_1 = _clip1(Sigma_139, c139_0)
-    c139_2 = math.acos(c139_1) - 3.141592653589793
+    c139_2 = _acos(c139_1) - 3.141592653589793
     c139_3 = (0.5)/3.141592653589793
     Sigma_140 = c139_0*c139_3*(-c139_1*c139_2 + math.sqrt(1.0 - (c139_1*c139_1)))
     Theta_140 = -Theta_139*c139_2*c139_3
@@ -1123,7 +1186,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_48_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c142_0 = math.sqrt(Sigma_142_xx*Sigma_142_yy)
     c142_1 = _clip1(Sigma_142, c142_0)
-    c142_2 = math.acos(c142_1) - 3.141592653589793
+    c142_2 = _acos(c142_1) - 3.141592653589793
     c142_3 = (0.5)/3.141592653589793
     Sigma_143 = c142_0*c142_3*(-c142_1*c142_2 + math.sqrt(1.0 - (c142_1*c142_1)))
     Theta_143 = -Theta_142*c142_2*c142_3
@@ -1136,7 +1199,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_49_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c145_0 = math.sqrt(Sigma_145_xx*Sigma_145_yy)
     c145_1 = _clip1(Sigma_145, c145_0)
-    c145_2 = math.acos(c145_1) - 3.141592653589793
+    c145_2 = _acos(c145_1) - 3.141592653589793
     c145_3 = (0.5)/3.141592653589793
     Sigma_146 = c145_0*c145_3*(-c145_1*c145_2 + math.sqrt(1.0 - (c145_1*c145_1)))
     Theta_146 = -Theta_145*c145_2*c145_3
@@ -1149,7 +1212,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # res_50_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c148_0 = math.sqrt(Sigma_148_xx*Sigma_148_yy)
     c148_1 = _clip1(Sigma_148, c148_0)
-    c148_2 = math.acos(c148_1) - 3.141592653589793
+    c148_2 = _acos(c148_1) - 3.141592653589793
     c148_3 = (0.5)/3.141592653589793
     Sigma_149 = c148_0*c148_3*(-c148_1*c148_2 + math.sqrt(1.0 - (c148_1*c148_1)))
     Theta_149 = -Theta_148*c148_2*c148_3
@@ -1162,7 +1225,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     # relu_151: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
     c151_0 = math.sqrt(Sigma_151_xx*Sigma_151_yy)
     c151_1 = _clip1(Sigma_151, c151_0)
-    c151_2 = math.acos(c151_1) - 3.141592653589793
+    c151_2 = _acos(c151_1) - 3.141592653589793
     c151_3 = (0.5)/3.141592653589793
     Sigma_152 = c151_0*c151_3*(-c151_1*c151_2 + math.sqrt(1.0 - (c151_1*c151_1)))
     Theta_152 = -Theta_151*c151_2*c151_3
@@ -1236,49 +1299,901 @@ def diagonal(sq):
     return D, O
 
 
+# one row of pairs: the loop runs along row i of G over contiguous columns, the column's
+# scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
+# the polynomials above) and no branch (the clipping is a select, division by zero gives inf or
+# NaN for the engine's check instead of an exception): LLVM vectorizes it
+@njit(cache=True, error_model="numpy")
+def _row(G, D1, D2, D2T, i, j0, buf):
+    """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
+    into the loop (one-dimensional views indexed from 0, so that the loads and stores are
+    contiguous)."""
+    Sigma_1_xx = D1[i, 0]
+    Sigma_4_xx = D1[i, 1]
+    Sigma_7_xx = D1[i, 2]
+    Sigma_10_xx = D1[i, 3]
+    Sigma_13_xx = D1[i, 4]
+    Sigma_16_xx = D1[i, 5]
+    Sigma_19_xx = D1[i, 6]
+    Sigma_22_xx = D1[i, 7]
+    Sigma_25_xx = D1[i, 8]
+    Sigma_28_xx = D1[i, 9]
+    Sigma_31_xx = D1[i, 10]
+    Sigma_34_xx = D1[i, 11]
+    Sigma_37_xx = D1[i, 12]
+    Sigma_40_xx = D1[i, 13]
+    Sigma_43_xx = D1[i, 14]
+    Sigma_46_xx = D1[i, 15]
+    Sigma_49_xx = D1[i, 16]
+    Sigma_52_xx = D1[i, 17]
+    Sigma_55_xx = D1[i, 18]
+    Sigma_58_xx = D1[i, 19]
+    Sigma_61_xx = D1[i, 20]
+    Sigma_64_xx = D1[i, 21]
+    Sigma_67_xx = D1[i, 22]
+    Sigma_70_xx = D1[i, 23]
+    Sigma_73_xx = D1[i, 24]
+    Sigma_76_xx = D1[i, 25]
+    Sigma_79_xx = D1[i, 26]
+    Sigma_82_xx = D1[i, 27]
+    Sigma_85_xx = D1[i, 28]
+    Sigma_88_xx = D1[i, 29]
+    Sigma_91_xx = D1[i, 30]
+    Sigma_94_xx = D1[i, 31]
+    Sigma_97_xx = D1[i, 32]
+    Sigma_100_xx = D1[i, 33]
+    Sigma_103_xx = D1[i, 34]
+    Sigma_106_xx = D1[i, 35]
+    Sigma_109_xx = D1[i, 36]
+    Sigma_112_xx = D1[i, 37]
+    Sigma_115_xx = D1[i, 38]
+    Sigma_118_xx = D1[i, 39]
+    Sigma_121_xx = D1[i, 40]
+    Sigma_124_xx = D1[i, 41]
+    Sigma_127_xx = D1[i, 42]
+    Sigma_130_xx = D1[i, 43]
+    Sigma_133_xx = D1[i, 44]
+    Sigma_136_xx = D1[i, 45]
+    Sigma_139_xx = D1[i, 46]
+    Sigma_142_xx = D1[i, 47]
+    Sigma_145_xx = D1[i, 48]
+    Sigma_148_xx = D1[i, 49]
+    Sigma_151_xx = D1[i, 50]
+    g = G[i, j0:]
+    y0 = D2T[0, j0:]
+    y1 = D2T[1, j0:]
+    y2 = D2T[2, j0:]
+    y3 = D2T[3, j0:]
+    y4 = D2T[4, j0:]
+    y5 = D2T[5, j0:]
+    y6 = D2T[6, j0:]
+    y7 = D2T[7, j0:]
+    y8 = D2T[8, j0:]
+    y9 = D2T[9, j0:]
+    y10 = D2T[10, j0:]
+    y11 = D2T[11, j0:]
+    y12 = D2T[12, j0:]
+    y13 = D2T[13, j0:]
+    y14 = D2T[14, j0:]
+    y15 = D2T[15, j0:]
+    y16 = D2T[16, j0:]
+    y17 = D2T[17, j0:]
+    y18 = D2T[18, j0:]
+    y19 = D2T[19, j0:]
+    y20 = D2T[20, j0:]
+    y21 = D2T[21, j0:]
+    y22 = D2T[22, j0:]
+    y23 = D2T[23, j0:]
+    y24 = D2T[24, j0:]
+    y25 = D2T[25, j0:]
+    y26 = D2T[26, j0:]
+    y27 = D2T[27, j0:]
+    y28 = D2T[28, j0:]
+    y29 = D2T[29, j0:]
+    y30 = D2T[30, j0:]
+    y31 = D2T[31, j0:]
+    y32 = D2T[32, j0:]
+    y33 = D2T[33, j0:]
+    y34 = D2T[34, j0:]
+    y35 = D2T[35, j0:]
+    y36 = D2T[36, j0:]
+    y37 = D2T[37, j0:]
+    y38 = D2T[38, j0:]
+    y39 = D2T[39, j0:]
+    y40 = D2T[40, j0:]
+    y41 = D2T[41, j0:]
+    y42 = D2T[42, j0:]
+    y43 = D2T[43, j0:]
+    y44 = D2T[44, j0:]
+    y45 = D2T[45, j0:]
+    y46 = D2T[46, j0:]
+    y47 = D2T[47, j0:]
+    y48 = D2T[48, j0:]
+    y49 = D2T[49, j0:]
+    y50 = D2T[50, j0:]
+    b0 = buf[0, j0:]
+    b1 = buf[1, j0:]
+    for k in range(g.shape[0]):
+        Sigma_0 = g[k]
+        Sigma_1_yy = y0[k]
+        Sigma_4_yy = y1[k]
+        Sigma_7_yy = y2[k]
+        Sigma_10_yy = y3[k]
+        Sigma_13_yy = y4[k]
+        Sigma_16_yy = y5[k]
+        Sigma_19_yy = y6[k]
+        Sigma_22_yy = y7[k]
+        Sigma_25_yy = y8[k]
+        Sigma_28_yy = y9[k]
+        Sigma_31_yy = y10[k]
+        Sigma_34_yy = y11[k]
+        Sigma_37_yy = y12[k]
+        Sigma_40_yy = y13[k]
+        Sigma_43_yy = y14[k]
+        Sigma_46_yy = y15[k]
+        Sigma_49_yy = y16[k]
+        Sigma_52_yy = y17[k]
+        Sigma_55_yy = y18[k]
+        Sigma_58_yy = y19[k]
+        Sigma_61_yy = y20[k]
+        Sigma_64_yy = y21[k]
+        Sigma_67_yy = y22[k]
+        Sigma_70_yy = y23[k]
+        Sigma_73_yy = y24[k]
+        Sigma_76_yy = y25[k]
+        Sigma_79_yy = y26[k]
+        Sigma_82_yy = y27[k]
+        Sigma_85_yy = y28[k]
+        Sigma_88_yy = y29[k]
+        Sigma_91_yy = y30[k]
+        Sigma_94_yy = y31[k]
+        Sigma_97_yy = y32[k]
+        Sigma_100_yy = y33[k]
+        Sigma_103_yy = y34[k]
+        Sigma_106_yy = y35[k]
+        Sigma_109_yy = y36[k]
+        Sigma_112_yy = y37[k]
+        Sigma_115_yy = y38[k]
+        Sigma_118_yy = y39[k]
+        Sigma_121_yy = y40[k]
+        Sigma_124_yy = y41[k]
+        Sigma_127_yy = y42[k]
+        Sigma_130_yy = y43[k]
+        Sigma_133_yy = y44[k]
+        Sigma_136_yy = y45[k]
+        Sigma_139_yy = y46[k]
+        Sigma_142_yy = y47[k]
+        Sigma_145_yy = y48[k]
+        Sigma_148_yy = y49[k]
+        Sigma_151_yy = y50[k]
+        # stem: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
+        c0_0 = 2.0*Sigma_0
+        Sigma_1 = c0_0
+        Theta_1 = c0_0
+        # res_1_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
+        c1_1 = _clip1(Sigma_1, c1_0)
+        c1_2 = _acos(c1_1) - 3.141592653589793
+        c1_3 = (0.5)/3.141592653589793
+        Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
+        Theta_2 = -Theta_1*c1_2*c1_3
+        # res_1_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_3 = 2.0*Sigma_2
+        Theta_3 = 2.0*(Sigma_2 + Theta_2)
+        # res_1_add_2: add: stem + 0.141421*res_1_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_4 = Sigma_1 + (0.019999999999999997)*Sigma_3
+        Theta_4 = Theta_1 + (0.019999999999999997)*Theta_3
+        # res_2_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c4_0 = math.sqrt(Sigma_4_xx*Sigma_4_yy)
+        c4_1 = _clip1(Sigma_4, c4_0)
+        c4_2 = _acos(c4_1) - 3.141592653589793
+        c4_3 = (0.5)/3.141592653589793
+        Sigma_5 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
+        Theta_5 = -Theta_4*c4_2*c4_3
+        # res_2_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_6 = 2.0*Sigma_5
+        Theta_6 = 2.0*(Sigma_5 + Theta_5)
+        # res_2_add_2: add: res_1_add_2 + 0.141421*res_2_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_7 = Sigma_4 + (0.019999999999999997)*Sigma_6
+        Theta_7 = Theta_4 + (0.019999999999999997)*Theta_6
+        # res_3_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
+        c7_1 = _clip1(Sigma_7, c7_0)
+        c7_2 = _acos(c7_1) - 3.141592653589793
+        c7_3 = (0.5)/3.141592653589793
+        Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
+        Theta_8 = -Theta_7*c7_2*c7_3
+        # res_3_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_9 = 2.0*Sigma_8
+        Theta_9 = 2.0*(Sigma_8 + Theta_8)
+        # res_3_add_2: add: res_2_add_2 + 0.141421*res_3_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_10 = Sigma_7 + (0.019999999999999997)*Sigma_9
+        Theta_10 = Theta_7 + (0.019999999999999997)*Theta_9
+        # res_4_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c10_0 = math.sqrt(Sigma_10_xx*Sigma_10_yy)
+        c10_1 = _clip1(Sigma_10, c10_0)
+        c10_2 = _acos(c10_1) - 3.141592653589793
+        c10_3 = (0.5)/3.141592653589793
+        Sigma_11 = c10_0*c10_3*(-c10_1*c10_2 + math.sqrt(1.0 - (c10_1*c10_1)))
+        Theta_11 = -Theta_10*c10_2*c10_3
+        # res_4_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_12 = 2.0*Sigma_11
+        Theta_12 = 2.0*(Sigma_11 + Theta_11)
+        # res_4_add_2: add: res_3_add_2 + 0.141421*res_4_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_13 = Sigma_10 + (0.019999999999999997)*Sigma_12
+        Theta_13 = Theta_10 + (0.019999999999999997)*Theta_12
+        # res_5_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c13_0 = math.sqrt(Sigma_13_xx*Sigma_13_yy)
+        c13_1 = _clip1(Sigma_13, c13_0)
+        c13_2 = _acos(c13_1) - 3.141592653589793
+        c13_3 = (0.5)/3.141592653589793
+        Sigma_14 = c13_0*c13_3*(-c13_1*c13_2 + math.sqrt(1.0 - (c13_1*c13_1)))
+        Theta_14 = -Theta_13*c13_2*c13_3
+        # res_5_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_15 = 2.0*Sigma_14
+        Theta_15 = 2.0*(Sigma_14 + Theta_14)
+        # res_5_add_2: add: res_4_add_2 + 0.141421*res_5_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_16 = Sigma_13 + (0.019999999999999997)*Sigma_15
+        Theta_16 = Theta_13 + (0.019999999999999997)*Theta_15
+        # res_6_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c16_0 = math.sqrt(Sigma_16_xx*Sigma_16_yy)
+        c16_1 = _clip1(Sigma_16, c16_0)
+        c16_2 = _acos(c16_1) - 3.141592653589793
+        c16_3 = (0.5)/3.141592653589793
+        Sigma_17 = c16_0*c16_3*(-c16_1*c16_2 + math.sqrt(1.0 - (c16_1*c16_1)))
+        Theta_17 = -Theta_16*c16_2*c16_3
+        # res_6_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_18 = 2.0*Sigma_17
+        Theta_18 = 2.0*(Sigma_17 + Theta_17)
+        # res_6_add_2: add: res_5_add_2 + 0.141421*res_6_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_19 = Sigma_16 + (0.019999999999999997)*Sigma_18
+        Theta_19 = Theta_16 + (0.019999999999999997)*Theta_18
+        # res_7_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c19_0 = math.sqrt(Sigma_19_xx*Sigma_19_yy)
+        c19_1 = _clip1(Sigma_19, c19_0)
+        c19_2 = _acos(c19_1) - 3.141592653589793
+        c19_3 = (0.5)/3.141592653589793
+        Sigma_20 = c19_0*c19_3*(-c19_1*c19_2 + math.sqrt(1.0 - (c19_1*c19_1)))
+        Theta_20 = -Theta_19*c19_2*c19_3
+        # res_7_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_21 = 2.0*Sigma_20
+        Theta_21 = 2.0*(Sigma_20 + Theta_20)
+        # res_7_add_2: add: res_6_add_2 + 0.141421*res_7_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_22 = Sigma_19 + (0.019999999999999997)*Sigma_21
+        Theta_22 = Theta_19 + (0.019999999999999997)*Theta_21
+        # res_8_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c22_0 = math.sqrt(Sigma_22_xx*Sigma_22_yy)
+        c22_1 = _clip1(Sigma_22, c22_0)
+        c22_2 = _acos(c22_1) - 3.141592653589793
+        c22_3 = (0.5)/3.141592653589793
+        Sigma_23 = c22_0*c22_3*(-c22_1*c22_2 + math.sqrt(1.0 - (c22_1*c22_1)))
+        Theta_23 = -Theta_22*c22_2*c22_3
+        # res_8_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_24 = 2.0*Sigma_23
+        Theta_24 = 2.0*(Sigma_23 + Theta_23)
+        # res_8_add_2: add: res_7_add_2 + 0.141421*res_8_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_25 = Sigma_22 + (0.019999999999999997)*Sigma_24
+        Theta_25 = Theta_22 + (0.019999999999999997)*Theta_24
+        # res_9_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c25_0 = math.sqrt(Sigma_25_xx*Sigma_25_yy)
+        c25_1 = _clip1(Sigma_25, c25_0)
+        c25_2 = _acos(c25_1) - 3.141592653589793
+        c25_3 = (0.5)/3.141592653589793
+        Sigma_26 = c25_0*c25_3*(-c25_1*c25_2 + math.sqrt(1.0 - (c25_1*c25_1)))
+        Theta_26 = -Theta_25*c25_2*c25_3
+        # res_9_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_27 = 2.0*Sigma_26
+        Theta_27 = 2.0*(Sigma_26 + Theta_26)
+        # res_9_add_2: add: res_8_add_2 + 0.141421*res_9_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_28 = Sigma_25 + (0.019999999999999997)*Sigma_27
+        Theta_28 = Theta_25 + (0.019999999999999997)*Theta_27
+        # res_10_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c28_0 = math.sqrt(Sigma_28_xx*Sigma_28_yy)
+        c28_1 = _clip1(Sigma_28, c28_0)
+        c28_2 = _acos(c28_1) - 3.141592653589793
+        c28_3 = (0.5)/3.141592653589793
+        Sigma_29 = c28_0*c28_3*(-c28_1*c28_2 + math.sqrt(1.0 - (c28_1*c28_1)))
+        Theta_29 = -Theta_28*c28_2*c28_3
+        # res_10_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_30 = 2.0*Sigma_29
+        Theta_30 = 2.0*(Sigma_29 + Theta_29)
+        # res_10_add_2: add: res_9_add_2 + 0.141421*res_10_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_31 = Sigma_28 + (0.019999999999999997)*Sigma_30
+        Theta_31 = Theta_28 + (0.019999999999999997)*Theta_30
+        # res_11_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c31_0 = math.sqrt(Sigma_31_xx*Sigma_31_yy)
+        c31_1 = _clip1(Sigma_31, c31_0)
+        c31_2 = _acos(c31_1) - 3.141592653589793
+        c31_3 = (0.5)/3.141592653589793
+        Sigma_32 = c31_0*c31_3*(-c31_1*c31_2 + math.sqrt(1.0 - (c31_1*c31_1)))
+        Theta_32 = -Theta_31*c31_2*c31_3
+        # res_11_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_33 = 2.0*Sigma_32
+        Theta_33 = 2.0*(Sigma_32 + Theta_32)
+        # res_11_add_2: add: res_10_add_2 + 0.141421*res_11_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_34 = Sigma_31 + (0.019999999999999997)*Sigma_33
+        Theta_34 = Theta_31 + (0.019999999999999997)*Theta_33
+        # res_12_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c34_0 = math.sqrt(Sigma_34_xx*Sigma_34_yy)
+        c34_1 = _clip1(Sigma_34, c34_0)
+        c34_2 = _acos(c34_1) - 3.141592653589793
+        c34_3 = (0.5)/3.141592653589793
+        Sigma_35 = c34_0*c34_3*(-c34_1*c34_2 + math.sqrt(1.0 - (c34_1*c34_1)))
+        Theta_35 = -Theta_34*c34_2*c34_3
+        # res_12_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_36 = 2.0*Sigma_35
+        Theta_36 = 2.0*(Sigma_35 + Theta_35)
+        # res_12_add_2: add: res_11_add_2 + 0.141421*res_12_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_37 = Sigma_34 + (0.019999999999999997)*Sigma_36
+        Theta_37 = Theta_34 + (0.019999999999999997)*Theta_36
+        # res_13_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c37_0 = math.sqrt(Sigma_37_xx*Sigma_37_yy)
+        c37_1 = _clip1(Sigma_37, c37_0)
+        c37_2 = _acos(c37_1) - 3.141592653589793
+        c37_3 = (0.5)/3.141592653589793
+        Sigma_38 = c37_0*c37_3*(-c37_1*c37_2 + math.sqrt(1.0 - (c37_1*c37_1)))
+        Theta_38 = -Theta_37*c37_2*c37_3
+        # res_13_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_39 = 2.0*Sigma_38
+        Theta_39 = 2.0*(Sigma_38 + Theta_38)
+        # res_13_add_2: add: res_12_add_2 + 0.141421*res_13_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_40 = Sigma_37 + (0.019999999999999997)*Sigma_39
+        Theta_40 = Theta_37 + (0.019999999999999997)*Theta_39
+        # res_14_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c40_0 = math.sqrt(Sigma_40_xx*Sigma_40_yy)
+        c40_1 = _clip1(Sigma_40, c40_0)
+        c40_2 = _acos(c40_1) - 3.141592653589793
+        c40_3 = (0.5)/3.141592653589793
+        Sigma_41 = c40_0*c40_3*(-c40_1*c40_2 + math.sqrt(1.0 - (c40_1*c40_1)))
+        Theta_41 = -Theta_40*c40_2*c40_3
+        # res_14_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_42 = 2.0*Sigma_41
+        Theta_42 = 2.0*(Sigma_41 + Theta_41)
+        # res_14_add_2: add: res_13_add_2 + 0.141421*res_14_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_43 = Sigma_40 + (0.019999999999999997)*Sigma_42
+        Theta_43 = Theta_40 + (0.019999999999999997)*Theta_42
+        # res_15_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c43_0 = math.sqrt(Sigma_43_xx*Sigma_43_yy)
+        c43_1 = _clip1(Sigma_43, c43_0)
+        c43_2 = _acos(c43_1) - 3.141592653589793
+        c43_3 = (0.5)/3.141592653589793
+        Sigma_44 = c43_0*c43_3*(-c43_1*c43_2 + math.sqrt(1.0 - (c43_1*c43_1)))
+        Theta_44 = -Theta_43*c43_2*c43_3
+        # res_15_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_45 = 2.0*Sigma_44
+        Theta_45 = 2.0*(Sigma_44 + Theta_44)
+        # res_15_add_2: add: res_14_add_2 + 0.141421*res_15_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_46 = Sigma_43 + (0.019999999999999997)*Sigma_45
+        Theta_46 = Theta_43 + (0.019999999999999997)*Theta_45
+        # res_16_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c46_0 = math.sqrt(Sigma_46_xx*Sigma_46_yy)
+        c46_1 = _clip1(Sigma_46, c46_0)
+        c46_2 = _acos(c46_1) - 3.141592653589793
+        c46_3 = (0.5)/3.141592653589793
+        Sigma_47 = c46_0*c46_3*(-c46_1*c46_2 + math.sqrt(1.0 - (c46_1*c46_1)))
+        Theta_47 = -Theta_46*c46_2*c46_3
+        # res_16_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_48 = 2.0*Sigma_47
+        Theta_48 = 2.0*(Sigma_47 + Theta_47)
+        # res_16_add_2: add: res_15_add_2 + 0.141421*res_16_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_49 = Sigma_46 + (0.019999999999999997)*Sigma_48
+        Theta_49 = Theta_46 + (0.019999999999999997)*Theta_48
+        # res_17_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c49_0 = math.sqrt(Sigma_49_xx*Sigma_49_yy)
+        c49_1 = _clip1(Sigma_49, c49_0)
+        c49_2 = _acos(c49_1) - 3.141592653589793
+        c49_3 = (0.5)/3.141592653589793
+        Sigma_50 = c49_0*c49_3*(-c49_1*c49_2 + math.sqrt(1.0 - (c49_1*c49_1)))
+        Theta_50 = -Theta_49*c49_2*c49_3
+        # res_17_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_51 = 2.0*Sigma_50
+        Theta_51 = 2.0*(Sigma_50 + Theta_50)
+        # res_17_add_2: add: res_16_add_2 + 0.141421*res_17_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_52 = Sigma_49 + (0.019999999999999997)*Sigma_51
+        Theta_52 = Theta_49 + (0.019999999999999997)*Theta_51
+        # res_18_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c52_0 = math.sqrt(Sigma_52_xx*Sigma_52_yy)
+        c52_1 = _clip1(Sigma_52, c52_0)
+        c52_2 = _acos(c52_1) - 3.141592653589793
+        c52_3 = (0.5)/3.141592653589793
+        Sigma_53 = c52_0*c52_3*(-c52_1*c52_2 + math.sqrt(1.0 - (c52_1*c52_1)))
+        Theta_53 = -Theta_52*c52_2*c52_3
+        # res_18_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_54 = 2.0*Sigma_53
+        Theta_54 = 2.0*(Sigma_53 + Theta_53)
+        # res_18_add_2: add: res_17_add_2 + 0.141421*res_18_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_55 = Sigma_52 + (0.019999999999999997)*Sigma_54
+        Theta_55 = Theta_52 + (0.019999999999999997)*Theta_54
+        # res_19_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c55_0 = math.sqrt(Sigma_55_xx*Sigma_55_yy)
+        c55_1 = _clip1(Sigma_55, c55_0)
+        c55_2 = _acos(c55_1) - 3.141592653589793
+        c55_3 = (0.5)/3.141592653589793
+        Sigma_56 = c55_0*c55_3*(-c55_1*c55_2 + math.sqrt(1.0 - (c55_1*c55_1)))
+        Theta_56 = -Theta_55*c55_2*c55_3
+        # res_19_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_57 = 2.0*Sigma_56
+        Theta_57 = 2.0*(Sigma_56 + Theta_56)
+        # res_19_add_2: add: res_18_add_2 + 0.141421*res_19_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_58 = Sigma_55 + (0.019999999999999997)*Sigma_57
+        Theta_58 = Theta_55 + (0.019999999999999997)*Theta_57
+        # res_20_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c58_0 = math.sqrt(Sigma_58_xx*Sigma_58_yy)
+        c58_1 = _clip1(Sigma_58, c58_0)
+        c58_2 = _acos(c58_1) - 3.141592653589793
+        c58_3 = (0.5)/3.141592653589793
+        Sigma_59 = c58_0*c58_3*(-c58_1*c58_2 + math.sqrt(1.0 - (c58_1*c58_1)))
+        Theta_59 = -Theta_58*c58_2*c58_3
+        # res_20_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_60 = 2.0*Sigma_59
+        Theta_60 = 2.0*(Sigma_59 + Theta_59)
+        # res_20_add_2: add: res_19_add_2 + 0.141421*res_20_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_61 = Sigma_58 + (0.019999999999999997)*Sigma_60
+        Theta_61 = Theta_58 + (0.019999999999999997)*Theta_60
+        # res_21_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c61_0 = math.sqrt(Sigma_61_xx*Sigma_61_yy)
+        c61_1 = _clip1(Sigma_61, c61_0)
+        c61_2 = _acos(c61_1) - 3.141592653589793
+        c61_3 = (0.5)/3.141592653589793
+        Sigma_62 = c61_0*c61_3*(-c61_1*c61_2 + math.sqrt(1.0 - (c61_1*c61_1)))
+        Theta_62 = -Theta_61*c61_2*c61_3
+        # res_21_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_63 = 2.0*Sigma_62
+        Theta_63 = 2.0*(Sigma_62 + Theta_62)
+        # res_21_add_2: add: res_20_add_2 + 0.141421*res_21_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_64 = Sigma_61 + (0.019999999999999997)*Sigma_63
+        Theta_64 = Theta_61 + (0.019999999999999997)*Theta_63
+        # res_22_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c64_0 = math.sqrt(Sigma_64_xx*Sigma_64_yy)
+        c64_1 = _clip1(Sigma_64, c64_0)
+        c64_2 = _acos(c64_1) - 3.141592653589793
+        c64_3 = (0.5)/3.141592653589793
+        Sigma_65 = c64_0*c64_3*(-c64_1*c64_2 + math.sqrt(1.0 - (c64_1*c64_1)))
+        Theta_65 = -Theta_64*c64_2*c64_3
+        # res_22_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_66 = 2.0*Sigma_65
+        Theta_66 = 2.0*(Sigma_65 + Theta_65)
+        # res_22_add_2: add: res_21_add_2 + 0.141421*res_22_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_67 = Sigma_64 + (0.019999999999999997)*Sigma_66
+        Theta_67 = Theta_64 + (0.019999999999999997)*Theta_66
+        # res_23_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c67_0 = math.sqrt(Sigma_67_xx*Sigma_67_yy)
+        c67_1 = _clip1(Sigma_67, c67_0)
+        c67_2 = _acos(c67_1) - 3.141592653589793
+        c67_3 = (0.5)/3.141592653589793
+        Sigma_68 = c67_0*c67_3*(-c67_1*c67_2 + math.sqrt(1.0 - (c67_1*c67_1)))
+        Theta_68 = -Theta_67*c67_2*c67_3
+        # res_23_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_69 = 2.0*Sigma_68
+        Theta_69 = 2.0*(Sigma_68 + Theta_68)
+        # res_23_add_2: add: res_22_add_2 + 0.141421*res_23_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_70 = Sigma_67 + (0.019999999999999997)*Sigma_69
+        Theta_70 = Theta_67 + (0.019999999999999997)*Theta_69
+        # res_24_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c70_0 = math.sqrt(Sigma_70_xx*Sigma_70_yy)
+        c70_1 = _clip1(Sigma_70, c70_0)
+        c70_2 = _acos(c70_1) - 3.141592653589793
+        c70_3 = (0.5)/3.141592653589793
+        Sigma_71 = c70_0*c70_3*(-c70_1*c70_2 + math.sqrt(1.0 - (c70_1*c70_1)))
+        Theta_71 = -Theta_70*c70_2*c70_3
+        # res_24_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_72 = 2.0*Sigma_71
+        Theta_72 = 2.0*(Sigma_71 + Theta_71)
+        # res_24_add_2: add: res_23_add_2 + 0.141421*res_24_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_73 = Sigma_70 + (0.019999999999999997)*Sigma_72
+        Theta_73 = Theta_70 + (0.019999999999999997)*Theta_72
+        # res_25_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c73_0 = math.sqrt(Sigma_73_xx*Sigma_73_yy)
+        c73_1 = _clip1(Sigma_73, c73_0)
+        c73_2 = _acos(c73_1) - 3.141592653589793
+        c73_3 = (0.5)/3.141592653589793
+        Sigma_74 = c73_0*c73_3*(-c73_1*c73_2 + math.sqrt(1.0 - (c73_1*c73_1)))
+        Theta_74 = -Theta_73*c73_2*c73_3
+        # res_25_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_75 = 2.0*Sigma_74
+        Theta_75 = 2.0*(Sigma_74 + Theta_74)
+        # res_25_add_2: add: res_24_add_2 + 0.141421*res_25_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_76 = Sigma_73 + (0.019999999999999997)*Sigma_75
+        Theta_76 = Theta_73 + (0.019999999999999997)*Theta_75
+        # res_26_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c76_0 = math.sqrt(Sigma_76_xx*Sigma_76_yy)
+        c76_1 = _clip1(Sigma_76, c76_0)
+        c76_2 = _acos(c76_1) - 3.141592653589793
+        c76_3 = (0.5)/3.141592653589793
+        Sigma_77 = c76_0*c76_3*(-c76_1*c76_2 + math.sqrt(1.0 - (c76_1*c76_1)))
+        Theta_77 = -Theta_76*c76_2*c76_3
+        # res_26_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_78 = 2.0*Sigma_77
+        Theta_78 = 2.0*(Sigma_77 + Theta_77)
+        # res_26_add_2: add: res_25_add_2 + 0.141421*res_26_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_79 = Sigma_76 + (0.019999999999999997)*Sigma_78
+        Theta_79 = Theta_76 + (0.019999999999999997)*Theta_78
+        # res_27_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c79_0 = math.sqrt(Sigma_79_xx*Sigma_79_yy)
+        c79_1 = _clip1(Sigma_79, c79_0)
+        c79_2 = _acos(c79_1) - 3.141592653589793
+        c79_3 = (0.5)/3.141592653589793
+        Sigma_80 = c79_0*c79_3*(-c79_1*c79_2 + math.sqrt(1.0 - (c79_1*c79_1)))
+        Theta_80 = -Theta_79*c79_2*c79_3
+        # res_27_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_81 = 2.0*Sigma_80
+        Theta_81 = 2.0*(Sigma_80 + Theta_80)
+        # res_27_add_2: add: res_26_add_2 + 0.141421*res_27_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_82 = Sigma_79 + (0.019999999999999997)*Sigma_81
+        Theta_82 = Theta_79 + (0.019999999999999997)*Theta_81
+        # res_28_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c82_0 = math.sqrt(Sigma_82_xx*Sigma_82_yy)
+        c82_1 = _clip1(Sigma_82, c82_0)
+        c82_2 = _acos(c82_1) - 3.141592653589793
+        c82_3 = (0.5)/3.141592653589793
+        Sigma_83 = c82_0*c82_3*(-c82_1*c82_2 + math.sqrt(1.0 - (c82_1*c82_1)))
+        Theta_83 = -Theta_82*c82_2*c82_3
+        # res_28_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_84 = 2.0*Sigma_83
+        Theta_84 = 2.0*(Sigma_83 + Theta_83)
+        # res_28_add_2: add: res_27_add_2 + 0.141421*res_28_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_85 = Sigma_82 + (0.019999999999999997)*Sigma_84
+        Theta_85 = Theta_82 + (0.019999999999999997)*Theta_84
+        # res_29_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c85_0 = math.sqrt(Sigma_85_xx*Sigma_85_yy)
+        c85_1 = _clip1(Sigma_85, c85_0)
+        c85_2 = _acos(c85_1) - 3.141592653589793
+        c85_3 = (0.5)/3.141592653589793
+        Sigma_86 = c85_0*c85_3*(-c85_1*c85_2 + math.sqrt(1.0 - (c85_1*c85_1)))
+        Theta_86 = -Theta_85*c85_2*c85_3
+        # res_29_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_87 = 2.0*Sigma_86
+        Theta_87 = 2.0*(Sigma_86 + Theta_86)
+        # res_29_add_2: add: res_28_add_2 + 0.141421*res_29_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_88 = Sigma_85 + (0.019999999999999997)*Sigma_87
+        Theta_88 = Theta_85 + (0.019999999999999997)*Theta_87
+        # res_30_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c88_0 = math.sqrt(Sigma_88_xx*Sigma_88_yy)
+        c88_1 = _clip1(Sigma_88, c88_0)
+        c88_2 = _acos(c88_1) - 3.141592653589793
+        c88_3 = (0.5)/3.141592653589793
+        Sigma_89 = c88_0*c88_3*(-c88_1*c88_2 + math.sqrt(1.0 - (c88_1*c88_1)))
+        Theta_89 = -Theta_88*c88_2*c88_3
+        # res_30_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_90 = 2.0*Sigma_89
+        Theta_90 = 2.0*(Sigma_89 + Theta_89)
+        # res_30_add_2: add: res_29_add_2 + 0.141421*res_30_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_91 = Sigma_88 + (0.019999999999999997)*Sigma_90
+        Theta_91 = Theta_88 + (0.019999999999999997)*Theta_90
+        # res_31_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c91_0 = math.sqrt(Sigma_91_xx*Sigma_91_yy)
+        c91_1 = _clip1(Sigma_91, c91_0)
+        c91_2 = _acos(c91_1) - 3.141592653589793
+        c91_3 = (0.5)/3.141592653589793
+        Sigma_92 = c91_0*c91_3*(-c91_1*c91_2 + math.sqrt(1.0 - (c91_1*c91_1)))
+        Theta_92 = -Theta_91*c91_2*c91_3
+        # res_31_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_93 = 2.0*Sigma_92
+        Theta_93 = 2.0*(Sigma_92 + Theta_92)
+        # res_31_add_2: add: res_30_add_2 + 0.141421*res_31_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_94 = Sigma_91 + (0.019999999999999997)*Sigma_93
+        Theta_94 = Theta_91 + (0.019999999999999997)*Theta_93
+        # res_32_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c94_0 = math.sqrt(Sigma_94_xx*Sigma_94_yy)
+        c94_1 = _clip1(Sigma_94, c94_0)
+        c94_2 = _acos(c94_1) - 3.141592653589793
+        c94_3 = (0.5)/3.141592653589793
+        Sigma_95 = c94_0*c94_3*(-c94_1*c94_2 + math.sqrt(1.0 - (c94_1*c94_1)))
+        Theta_95 = -Theta_94*c94_2*c94_3
+        # res_32_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_96 = 2.0*Sigma_95
+        Theta_96 = 2.0*(Sigma_95 + Theta_95)
+        # res_32_add_2: add: res_31_add_2 + 0.141421*res_32_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_97 = Sigma_94 + (0.019999999999999997)*Sigma_96
+        Theta_97 = Theta_94 + (0.019999999999999997)*Theta_96
+        # res_33_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c97_0 = math.sqrt(Sigma_97_xx*Sigma_97_yy)
+        c97_1 = _clip1(Sigma_97, c97_0)
+        c97_2 = _acos(c97_1) - 3.141592653589793
+        c97_3 = (0.5)/3.141592653589793
+        Sigma_98 = c97_0*c97_3*(-c97_1*c97_2 + math.sqrt(1.0 - (c97_1*c97_1)))
+        Theta_98 = -Theta_97*c97_2*c97_3
+        # res_33_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_99 = 2.0*Sigma_98
+        Theta_99 = 2.0*(Sigma_98 + Theta_98)
+        # res_33_add_2: add: res_32_add_2 + 0.141421*res_33_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_100 = Sigma_97 + (0.019999999999999997)*Sigma_99
+        Theta_100 = Theta_97 + (0.019999999999999997)*Theta_99
+        # res_34_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c100_0 = math.sqrt(Sigma_100_xx*Sigma_100_yy)
+        c100_1 = _clip1(Sigma_100, c100_0)
+        c100_2 = _acos(c100_1) - 3.141592653589793
+        c100_3 = (0.5)/3.141592653589793
+        Sigma_101 = c100_0*c100_3*(-c100_1*c100_2 + math.sqrt(1.0 - (c100_1*c100_1)))
+        Theta_101 = -Theta_100*c100_2*c100_3
+        # res_34_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_102 = 2.0*Sigma_101
+        Theta_102 = 2.0*(Sigma_101 + Theta_101)
+        # res_34_add_2: add: res_33_add_2 + 0.141421*res_34_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_103 = Sigma_100 + (0.019999999999999997)*Sigma_102
+        Theta_103 = Theta_100 + (0.019999999999999997)*Theta_102
+        # res_35_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c103_0 = math.sqrt(Sigma_103_xx*Sigma_103_yy)
+        c103_1 = _clip1(Sigma_103, c103_0)
+        c103_2 = _acos(c103_1) - 3.141592653589793
+        c103_3 = (0.5)/3.141592653589793
+        Sigma_104 = c103_0*c103_3*(-c103_1*c103_2 + math.sqrt(1.0 - (c103_1*c103_1)))
+        Theta_104 = -Theta_103*c103_2*c103_3
+        # res_35_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_105 = 2.0*Sigma_104
+        Theta_105 = 2.0*(Sigma_104 + Theta_104)
+        # res_35_add_2: add: res_34_add_2 + 0.141421*res_35_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_106 = Sigma_103 + (0.019999999999999997)*Sigma_105
+        Theta_106 = Theta_103 + (0.019999999999999997)*Theta_105
+        # res_36_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c106_0 = math.sqrt(Sigma_106_xx*Sigma_106_yy)
+        c106_1 = _clip1(Sigma_106, c106_0)
+        c106_2 = _acos(c106_1) - 3.141592653589793
+        c106_3 = (0.5)/3.141592653589793
+        Sigma_107 = c106_0*c106_3*(-c106_1*c106_2 + math.sqrt(1.0 - (c106_1*c106_1)))
+        Theta_107 = -Theta_106*c106_2*c106_3
+        # res_36_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_108 = 2.0*Sigma_107
+        Theta_108 = 2.0*(Sigma_107 + Theta_107)
+        # res_36_add_2: add: res_35_add_2 + 0.141421*res_36_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_109 = Sigma_106 + (0.019999999999999997)*Sigma_108
+        Theta_109 = Theta_106 + (0.019999999999999997)*Theta_108
+        # res_37_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c109_0 = math.sqrt(Sigma_109_xx*Sigma_109_yy)
+        c109_1 = _clip1(Sigma_109, c109_0)
+        c109_2 = _acos(c109_1) - 3.141592653589793
+        c109_3 = (0.5)/3.141592653589793
+        Sigma_110 = c109_0*c109_3*(-c109_1*c109_2 + math.sqrt(1.0 - (c109_1*c109_1)))
+        Theta_110 = -Theta_109*c109_2*c109_3
+        # res_37_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_111 = 2.0*Sigma_110
+        Theta_111 = 2.0*(Sigma_110 + Theta_110)
+        # res_37_add_2: add: res_36_add_2 + 0.141421*res_37_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_112 = Sigma_109 + (0.019999999999999997)*Sigma_111
+        Theta_112 = Theta_109 + (0.019999999999999997)*Theta_111
+        # res_38_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c112_0 = math.sqrt(Sigma_112_xx*Sigma_112_yy)
+        c112_1 = _clip1(Sigma_112, c112_0)
+        c112_2 = _acos(c112_1) - 3.141592653589793
+        c112_3 = (0.5)/3.141592653589793
+        Sigma_113 = c112_0*c112_3*(-c112_1*c112_2 + math.sqrt(1.0 - (c112_1*c112_1)))
+        Theta_113 = -Theta_112*c112_2*c112_3
+        # res_38_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_114 = 2.0*Sigma_113
+        Theta_114 = 2.0*(Sigma_113 + Theta_113)
+        # res_38_add_2: add: res_37_add_2 + 0.141421*res_38_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_115 = Sigma_112 + (0.019999999999999997)*Sigma_114
+        Theta_115 = Theta_112 + (0.019999999999999997)*Theta_114
+        # res_39_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c115_0 = math.sqrt(Sigma_115_xx*Sigma_115_yy)
+        c115_1 = _clip1(Sigma_115, c115_0)
+        c115_2 = _acos(c115_1) - 3.141592653589793
+        c115_3 = (0.5)/3.141592653589793
+        Sigma_116 = c115_0*c115_3*(-c115_1*c115_2 + math.sqrt(1.0 - (c115_1*c115_1)))
+        Theta_116 = -Theta_115*c115_2*c115_3
+        # res_39_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_117 = 2.0*Sigma_116
+        Theta_117 = 2.0*(Sigma_116 + Theta_116)
+        # res_39_add_2: add: res_38_add_2 + 0.141421*res_39_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_118 = Sigma_115 + (0.019999999999999997)*Sigma_117
+        Theta_118 = Theta_115 + (0.019999999999999997)*Theta_117
+        # res_40_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c118_0 = math.sqrt(Sigma_118_xx*Sigma_118_yy)
+        c118_1 = _clip1(Sigma_118, c118_0)
+        c118_2 = _acos(c118_1) - 3.141592653589793
+        c118_3 = (0.5)/3.141592653589793
+        Sigma_119 = c118_0*c118_3*(-c118_1*c118_2 + math.sqrt(1.0 - (c118_1*c118_1)))
+        Theta_119 = -Theta_118*c118_2*c118_3
+        # res_40_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_120 = 2.0*Sigma_119
+        Theta_120 = 2.0*(Sigma_119 + Theta_119)
+        # res_40_add_2: add: res_39_add_2 + 0.141421*res_40_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_121 = Sigma_118 + (0.019999999999999997)*Sigma_120
+        Theta_121 = Theta_118 + (0.019999999999999997)*Theta_120
+        # res_41_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c121_0 = math.sqrt(Sigma_121_xx*Sigma_121_yy)
+        c121_1 = _clip1(Sigma_121, c121_0)
+        c121_2 = _acos(c121_1) - 3.141592653589793
+        c121_3 = (0.5)/3.141592653589793
+        Sigma_122 = c121_0*c121_3*(-c121_1*c121_2 + math.sqrt(1.0 - (c121_1*c121_1)))
+        Theta_122 = -Theta_121*c121_2*c121_3
+        # res_41_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_123 = 2.0*Sigma_122
+        Theta_123 = 2.0*(Sigma_122 + Theta_122)
+        # res_41_add_2: add: res_40_add_2 + 0.141421*res_41_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_124 = Sigma_121 + (0.019999999999999997)*Sigma_123
+        Theta_124 = Theta_121 + (0.019999999999999997)*Theta_123
+        # res_42_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c124_0 = math.sqrt(Sigma_124_xx*Sigma_124_yy)
+        c124_1 = _clip1(Sigma_124, c124_0)
+        c124_2 = _acos(c124_1) - 3.141592653589793
+        c124_3 = (0.5)/3.141592653589793
+        Sigma_125 = c124_0*c124_3*(-c124_1*c124_2 + math.sqrt(1.0 - (c124_1*c124_1)))
+        Theta_125 = -Theta_124*c124_2*c124_3
+        # res_42_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_126 = 2.0*Sigma_125
+        Theta_126 = 2.0*(Sigma_125 + Theta_125)
+        # res_42_add_2: add: res_41_add_2 + 0.141421*res_42_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_127 = Sigma_124 + (0.019999999999999997)*Sigma_126
+        Theta_127 = Theta_124 + (0.019999999999999997)*Theta_126
+        # res_43_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c127_0 = math.sqrt(Sigma_127_xx*Sigma_127_yy)
+        c127_1 = _clip1(Sigma_127, c127_0)
+        c127_2 = _acos(c127_1) - 3.141592653589793
+        c127_3 = (0.5)/3.141592653589793
+        Sigma_128 = c127_0*c127_3*(-c127_1*c127_2 + math.sqrt(1.0 - (c127_1*c127_1)))
+        Theta_128 = -Theta_127*c127_2*c127_3
+        # res_43_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_129 = 2.0*Sigma_128
+        Theta_129 = 2.0*(Sigma_128 + Theta_128)
+        # res_43_add_2: add: res_42_add_2 + 0.141421*res_43_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_130 = Sigma_127 + (0.019999999999999997)*Sigma_129
+        Theta_130 = Theta_127 + (0.019999999999999997)*Theta_129
+        # res_44_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c130_0 = math.sqrt(Sigma_130_xx*Sigma_130_yy)
+        c130_1 = _clip1(Sigma_130, c130_0)
+        c130_2 = _acos(c130_1) - 3.141592653589793
+        c130_3 = (0.5)/3.141592653589793
+        Sigma_131 = c130_0*c130_3*(-c130_1*c130_2 + math.sqrt(1.0 - (c130_1*c130_1)))
+        Theta_131 = -Theta_130*c130_2*c130_3
+        # res_44_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_132 = 2.0*Sigma_131
+        Theta_132 = 2.0*(Sigma_131 + Theta_131)
+        # res_44_add_2: add: res_43_add_2 + 0.141421*res_44_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_133 = Sigma_130 + (0.019999999999999997)*Sigma_132
+        Theta_133 = Theta_130 + (0.019999999999999997)*Theta_132
+        # res_45_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c133_0 = math.sqrt(Sigma_133_xx*Sigma_133_yy)
+        c133_1 = _clip1(Sigma_133, c133_0)
+        c133_2 = _acos(c133_1) - 3.141592653589793
+        c133_3 = (0.5)/3.141592653589793
+        Sigma_134 = c133_0*c133_3*(-c133_1*c133_2 + math.sqrt(1.0 - (c133_1*c133_1)))
+        Theta_134 = -Theta_133*c133_2*c133_3
+        # res_45_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_135 = 2.0*Sigma_134
+        Theta_135 = 2.0*(Sigma_134 + Theta_134)
+        # res_45_add_2: add: res_44_add_2 + 0.141421*res_45_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_136 = Sigma_133 + (0.019999999999999997)*Sigma_135
+        Theta_136 = Theta_133 + (0.019999999999999997)*Theta_135
+        # res_46_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c136_0 = math.sqrt(Sigma_136_xx*Sigma_136_yy)
+        c136_1 = _clip1(Sigma_136, c136_0)
+        c136_2 = _acos(c136_1) - 3.141592653589793
+        c136_3 = (0.5)/3.141592653589793
+        Sigma_137 = c136_0*c136_3*(-c136_1*c136_2 + math.sqrt(1.0 - (c136_1*c136_1)))
+        Theta_137 = -Theta_136*c136_2*c136_3
+        # res_46_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_138 = 2.0*Sigma_137
+        Theta_138 = 2.0*(Sigma_137 + Theta_137)
+        # res_46_add_2: add: res_45_add_2 + 0.141421*res_46_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_139 = Sigma_136 + (0.019999999999999997)*Sigma_138
+        Theta_139 = Theta_136 + (0.019999999999999997)*Theta_138
+        # res_47_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c139_0 = math.sqrt(Sigma_139_xx*Sigma_139_yy)
+        c139_1 = _clip1(Sigma_139, c139_0)
+        c139_2 = _acos(c139_1) - 3.141592653589793
+        c139_3 = (0.5)/3.141592653589793
+        Sigma_140 = c139_0*c139_3*(-c139_1*c139_2 + math.sqrt(1.0 - (c139_1*c139_1)))
+        Theta_140 = -Theta_139*c139_2*c139_3
+        # res_47_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_141 = 2.0*Sigma_140
+        Theta_141 = 2.0*(Sigma_140 + Theta_140)
+        # res_47_add_2: add: res_46_add_2 + 0.141421*res_47_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_142 = Sigma_139 + (0.019999999999999997)*Sigma_141
+        Theta_142 = Theta_139 + (0.019999999999999997)*Theta_141
+        # res_48_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c142_0 = math.sqrt(Sigma_142_xx*Sigma_142_yy)
+        c142_1 = _clip1(Sigma_142, c142_0)
+        c142_2 = _acos(c142_1) - 3.141592653589793
+        c142_3 = (0.5)/3.141592653589793
+        Sigma_143 = c142_0*c142_3*(-c142_1*c142_2 + math.sqrt(1.0 - (c142_1*c142_1)))
+        Theta_143 = -Theta_142*c142_2*c142_3
+        # res_48_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_144 = 2.0*Sigma_143
+        Theta_144 = 2.0*(Sigma_143 + Theta_143)
+        # res_48_add_2: add: res_47_add_2 + 0.141421*res_48_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_145 = Sigma_142 + (0.019999999999999997)*Sigma_144
+        Theta_145 = Theta_142 + (0.019999999999999997)*Theta_144
+        # res_49_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c145_0 = math.sqrt(Sigma_145_xx*Sigma_145_yy)
+        c145_1 = _clip1(Sigma_145, c145_0)
+        c145_2 = _acos(c145_1) - 3.141592653589793
+        c145_3 = (0.5)/3.141592653589793
+        Sigma_146 = c145_0*c145_3*(-c145_1*c145_2 + math.sqrt(1.0 - (c145_1*c145_1)))
+        Theta_146 = -Theta_145*c145_2*c145_3
+        # res_49_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_147 = 2.0*Sigma_146
+        Theta_147 = 2.0*(Sigma_146 + Theta_146)
+        # res_49_add_2: add: res_48_add_2 + 0.141421*res_49_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_148 = Sigma_145 + (0.019999999999999997)*Sigma_147
+        Theta_148 = Theta_145 + (0.019999999999999997)*Theta_147
+        # res_50_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c148_0 = math.sqrt(Sigma_148_xx*Sigma_148_yy)
+        c148_1 = _clip1(Sigma_148, c148_0)
+        c148_2 = _acos(c148_1) - 3.141592653589793
+        c148_3 = (0.5)/3.141592653589793
+        Sigma_149 = c148_0*c148_3*(-c148_1*c148_2 + math.sqrt(1.0 - (c148_1*c148_1)))
+        Theta_149 = -Theta_148*c148_2*c148_3
+        # res_50_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_150 = 2.0*Sigma_149
+        Theta_150 = 2.0*(Sigma_149 + Theta_149)
+        # res_50_add_2: add: res_49_add_2 + 0.141421*res_50_branch (independent branches: the kernels add, each times its scale^2)
+        Sigma_151 = Sigma_148 + (0.019999999999999997)*Sigma_150
+        Theta_151 = Theta_148 + (0.019999999999999997)*Theta_150
+        # relu_151: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
+        c151_0 = math.sqrt(Sigma_151_xx*Sigma_151_yy)
+        c151_1 = _clip1(Sigma_151, c151_0)
+        c151_2 = _acos(c151_1) - 3.141592653589793
+        c151_3 = (0.5)/3.141592653589793
+        Sigma_152 = c151_0*c151_3*(-c151_1*c151_2 + math.sqrt(1.0 - (c151_1*c151_1)))
+        Theta_152 = -Theta_151*c151_2*c151_3
+        # dense_152: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
+        Sigma_153 = 2.0*Sigma_152
+        Theta_153 = 2.0*(Sigma_152 + Theta_152)
+        b0[k] = Sigma_153
+        b1[k] = Theta_153
+
+
 @njit(cache=True)
-def _pick(v, s):
-    if s == 0:
-        return v[0]
-    elif s == 1:
-        return v[1]
-    return math.nan
-
-
-# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
-# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
-# memory once per block, not once per pair
-_BLOCK = 8
-
-
-@njit(cache=True)
-def _block(G, D1, D2, select, out, i0, i1, symmetric):
-    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
-        for i in range(i0, min(i1, j) if symmetric else i1):
-            v = pair(G[i, j], D1[i, 0], D1[i, 1], D1[i, 2], D1[i, 3], D1[i, 4], D1[i, 5], D1[i, 6], D1[i, 7], D1[i, 8], D1[i, 9], D1[i, 10], D1[i, 11], D1[i, 12], D1[i, 13], D1[i, 14], D1[i, 15], D1[i, 16], D1[i, 17], D1[i, 18], D1[i, 19], D1[i, 20], D1[i, 21], D1[i, 22], D1[i, 23], D1[i, 24], D1[i, 25], D1[i, 26], D1[i, 27], D1[i, 28], D1[i, 29], D1[i, 30], D1[i, 31], D1[i, 32], D1[i, 33], D1[i, 34], D1[i, 35], D1[i, 36], D1[i, 37], D1[i, 38], D1[i, 39], D1[i, 40], D1[i, 41], D1[i, 42], D1[i, 43], D1[i, 44], D1[i, 45], D1[i, 46], D1[i, 47], D1[i, 48], D1[i, 49], D1[i, 50], D2[j, 0], D2[j, 1], D2[j, 2], D2[j, 3], D2[j, 4], D2[j, 5], D2[j, 6], D2[j, 7], D2[j, 8], D2[j, 9], D2[j, 10], D2[j, 11], D2[j, 12], D2[j, 13], D2[j, 14], D2[j, 15], D2[j, 16], D2[j, 17], D2[j, 18], D2[j, 19], D2[j, 20], D2[j, 21], D2[j, 22], D2[j, 23], D2[j, 24], D2[j, 25], D2[j, 26], D2[j, 27], D2[j, 28], D2[j, 29], D2[j, 30], D2[j, 31], D2[j, 32], D2[j, 33], D2[j, 34], D2[j, 35], D2[j, 36], D2[j, 37], D2[j, 38], D2[j, 39], D2[j, 40], D2[j, 41], D2[j, 42], D2[j, 43], D2[j, 44], D2[j, 45], D2[j, 46], D2[j, 47], D2[j, 48], D2[j, 49], D2[j, 50])
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf):
+    j0 = i + 1 if symmetric else 0
+    _row(G, D1, D2, D2T, i, j0, buf)
+    for q in range(select.shape[0]):
+        s = select[q]
+        for j in range(j0, G.shape[1]):
+            out[q, r0 + i, c0 + j] = buf[s, j]
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(G, D1, D2, select, out, symmetric):
-    """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
-    n1 = G.shape[0]
-    nb = (n1 + _BLOCK - 1) // _BLOCK
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
+    """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i."""
+    n1, n2 = G.shape
+    D2T = np.ascontiguousarray(D2[:, :51].T)
     if symmetric:
-        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
-        for r in prange((nb + 1) // 2):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True)
-            s = nb - 1 - r
-            if s != r:
-                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True)
-        for i in prange(n1):
-            for q in range(select.shape[0]):
-                for j in range(i):
-                    out[q, i, j] = out[q, j, i]
+        # rows r and n1-1-r together: every parallel task has about the same number of pairs
+        for r in prange((n1 + 1) // 2):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, True, buf)
+            if n1 - 1 - r != r:
+                _out_row(G, D1, D2, D2T, select, out, r0, c0, n1 - 1 - r, True, buf)
     else:
-        for r in prange(nb):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False)
+        for r in prange(n1):
+            buf = np.empty((2, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf)
+
+
+_TILE = 64
+
+
+@njit(cache=True)
+def _mirror_tiles(out, t):
+    n = out.shape[1]
+    i0 = t * _TILE
+    i1 = min(n, i0 + _TILE)
+    for q in range(out.shape[0]):
+        for j0 in range(0, i1, _TILE):
+            for i in range(i0, i1):
+                for j in range(j0, min(j0 + _TILE, i)):
+                    out[q, i, j] = out[q, j, i]
+
+
+@njit(cache=True, parallel=True)
+def mirror(out):
+    """out[q, i, j] = out[q, j, i] for j < i (the lower triangles from the upper ones), by
+    tiles of _TILE x _TILE so that the transposed reads stay in cache."""
+    nt = (out.shape[1] + _TILE - 1) // _TILE
+    for r in prange((nt + 1) // 2):
+        _mirror_tiles(out, r)
+        if nt - 1 - r != r:
+            _mirror_tiles(out, nt - 1 - r)
+
+
+def cross_tile(G, D1, D2, select, out, symmetric):
+    """out[q, i, j] = output select[q] of pair (i, j); symmetric: j > i, then mirrored."""
+    cross_rows(G, D1, D2, select, out, 0, 0, symmetric)
+    if symmetric:
+        mirror(out)
 
 
 def kernel(X, X2=None, outputs=("ntk",)):

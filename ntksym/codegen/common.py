@@ -240,7 +240,7 @@ def function(header, lines, indent="    "):
 
 # ------------------------------------------------------------ the vector (MLP) recursion
 
-def vector_functions(program, printer, decorator, lower, typed_constants=False):
+def vector_functions(program, printer, decorator, lower, typed_constants=False, inline=None):
     """(source of ``diag_state(sq)`` and ``pair(...)``, n_diag) of a vector program, for the
     CPU (:mod:`~ntksym.codegen.vector`) and the GPU (:mod:`~ntksym.codegen.cuda`).
 
@@ -250,7 +250,11 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False):
     printed: ``diag_state`` then also computes each hoisted per-example vector (returned after
     the outputs; the driver stores vector h in the columns ``_H<h>_OFF`` onwards of D, after
     the n_diag scalars) and ``pair`` takes ``Dx, ix, Dy, iy``: the state arrays and rows of
-    both examples."""
+    both examples.
+
+    ``inline``: a dict that receives the pair's pieces for a driver that writes the recursion
+    into its own loop (:mod:`~ntksym.codegen.vector`): "params" (the pair's parameter names),
+    "body" (its lines) and "returns" (the printed outputs)."""
     diag_needed = program.diag_symbols_used_by_cross()
     out_names = tuple(program.outputs)
 
@@ -269,6 +273,8 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False):
         ["Dx", "ix", "Dy", "iy"] if hoisted else []) + (["hp"] if hp else [])
     pair_fn = function(f"\n\n@{decorator}\ndef pair(" + ", ".join(params) + "):\n",
                        body + [f"return ({', '.join(ret)},)"])
+    if inline is not None:
+        inline.update(params=params, body=body, returns=ret)
     widths = hoisted_widths(printer)
     if hoisted:
         offs = [len(diag_needed) + sum(widths[:h]) for h in range(len(hoisted))]

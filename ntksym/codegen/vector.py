@@ -8,9 +8,18 @@ The generated module is standalone (numpy + numba only) and has:
   the activations with series duals, :mod:`ntksym.duals.hermite`) and the exact diagonal
   outputs ``O`` (K(x_i, x_i));
 * ``pair(...)``: the whole recursion for one pair, every layer fused, one CSE'd block per layer;
-* ``cross_tile(G, D1, D2, select, out, symmetric)``: out[q, i, j] = output ``select[q]`` for
-  all pairs of a tile in parallel (``prange``); G[i, j] = <x_i, x'_j> / d comes from BLAS.
-  ``symmetric`` computes only j > i and mirrors (the engine fills the diagonal from ``O``);
+* ``_row``: pair's lines written into a loop along one row of G (contiguous one-dimensional
+  views, the column state from D2 transposed), with acos and asin as branch-free polynomials
+  (:mod:`ntksym.codegen.fastmath`, relative error below 1e-15) and no ZeroDivisionError
+  branch (``error_model="numpy"``): LLVM vectorizes the whole recursion (AVX2: 4 pairs per
+  instruction, no libm call);
+* ``cross_rows(G, D1, D2, select, out, r0, c0, symmetric)``: out[q, r0 + i, c0 + j] = output
+  ``select[q]`` of the pairs of a row block in parallel (``prange``); G[i, j] =
+  <x_i, x'_j> / d comes from BLAS, and may be ``out[0]`` itself (each row is read before it
+  is written).  ``symmetric`` (a block starting on the diagonal) computes only j > i;
+* ``mirror(out)``: the lower triangles from the upper ones, tile by tile;
+* ``cross_tile(G, D1, D2, select, out, symmetric)``: both, on a whole matrix (the engine
+  fills the diagonal from ``O``);
 * ``kernel(X, X2=None, outputs=("ntk",))``: a convenience entry point using the above.
 
 The printed formulas (``ntksym derive``) and this code come from the same sympy expressions.
@@ -25,29 +34,29 @@ True
 from __future__ import annotations
 
 from ntksym.codegen.common import (
-    NJIT,
     clip1_source,
     corr_source,
     hoisted_widths,
     hyper_arg,
     hyper_check,
     hyper_constants,
+    hyper_lines,
     module_header,
-    pick_source,
     quadrature_source,
     vector_driver_lines,
     vector_functions,
 )
+from ntksym.codegen.fastmath import acos_source, asin_source
 from ntksym.codegen.printer import NumbaPrinter
 from ntksym.ir.program import KernelProgram
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 
 _DRIVERS = '''
 
 @njit(cache=True, parallel=True)
 def diagonal(sq{hp}):
-    """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
+    \"\"\"Per-example diagonal state D (read by pair) and exact diagonal outputs O.\"\"\"
     n = sq.shape[0]
     D = np.empty((n, {n_diag}))
     O = np.empty((n, {n_out}))
@@ -57,46 +66,82 @@ def diagonal(sq{hp}):
     return D, O
 
 
-{pick}
-
-# rows are computed in blocks of _BLOCK: the inner loop runs over the rows of the block, so the
-# diagonal state D2[j] of a column (per-example coefficient vectors included) is read from
-# memory once per block, not once per pair
-_BLOCK = 8
+# one row of pairs: the loop runs along row i of G over contiguous columns, the column's
+# scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
+# the polynomials above) and no branch (the clipping is a select, division by zero gives inf or
+# NaN for the engine's check instead of an exception): LLVM vectorizes it
+@njit(cache=True, error_model="numpy")
+def _row(G, D1, D2, D2T, i, j0, buf{hp}):
+    """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
+    into the loop (one-dimensional views indexed from 0, so that the loads and stores are
+    contiguous)."""
+{row_body}
 
 
 @njit(cache=True)
-def _block(G, D1, D2, select, out, i0, i1, symmetric{hp}):
-    for j in range(i0 + 1 if symmetric else 0, G.shape[1]):
-        for i in range(i0, min(i1, j) if symmetric else i1):
-            v = pair(G[i, j], {pair_args}{hp_pair})
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf{hp}):
+    j0 = i + 1 if symmetric else 0
+    _row(G, D1, D2, D2T, i, j0, buf{hp})
+    for q in range(select.shape[0]):
+        s = select[q]
+        for j in range(j0, G.shape[1]):
+            out[q, r0 + i, c0 + j] = buf[s, j]
 
 
 @njit(cache=True, parallel=True)
-def cross_tile(G, D1, D2, select, out, symmetric{hp}):
-    """out[q, i, j] = output select[q] of pair (i, j); symmetric: only j > i, then mirrored."""
-    n1 = G.shape[0]
-    nb = (n1 + _BLOCK - 1) // _BLOCK
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
+    \"\"\"out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i.\"\"\"
+    n1, n2 = G.shape
+    D2T = np.ascontiguousarray(D2[:, :{n_scalars}].T)
     if symmetric:
-        # blocks r and nb-1-r together: every parallel task has about the same number of pairs
-        for r in prange((nb + 1) // 2):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), True{hp})
-            s = nb - 1 - r
-            if s != r:
-                _block(G, D1, D2, select, out, s * _BLOCK, min(n1, (s + 1) * _BLOCK), True{hp})
-        for i in prange(n1):
-            for q in range(select.shape[0]):
-                for j in range(i):
-                    out[q, i, j] = out[q, j, i]
+        # rows r and n1-1-r together: every parallel task has about the same number of pairs
+        for r in prange((n1 + 1) // 2):
+            buf = np.empty(({n_out}, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, True, buf{hp})
+            if n1 - 1 - r != r:
+                _out_row(G, D1, D2, D2T, select, out, r0, c0, n1 - 1 - r, True, buf{hp})
     else:
-        for r in prange(nb):
-            _block(G, D1, D2, select, out, r * _BLOCK, min(n1, (r + 1) * _BLOCK), False{hp})
+        for r in prange(n1):
+            buf = np.empty(({n_out}, n2))
+            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf{hp})
+
+
+_TILE = 64
+
+
+@njit(cache=True)
+def _mirror_tiles(out, t):
+    n = out.shape[1]
+    i0 = t * _TILE
+    i1 = min(n, i0 + _TILE)
+    for q in range(out.shape[0]):
+        for j0 in range(0, i1, _TILE):
+            for i in range(i0, i1):
+                for j in range(j0, min(j0 + _TILE, i)):
+                    out[q, i, j] = out[q, j, i]
+
+
+@njit(cache=True, parallel=True)
+def mirror(out):
+    \"\"\"out[q, i, j] = out[q, j, i] for j < i (the lower triangles from the upper ones), by
+    tiles of _TILE x _TILE so that the transposed reads stay in cache.\"\"\"
+    nt = (out.shape[1] + _TILE - 1) // _TILE
+    for r in prange((nt + 1) // 2):
+        _mirror_tiles(out, r)
+        if nt - 1 - r != r:
+            _mirror_tiles(out, nt - 1 - r)
+
+
+def cross_tile(G, D1, D2, select, out, symmetric{hp}):
+    \"\"\"out[q, i, j] = output select[q] of pair (i, j); symmetric: j > i, then mirrored.\"\"\"
+    cross_rows(G, D1, D2, select, out, 0, 0, symmetric{hp})
+    if symmetric:
+        mirror(out)
 
 
 def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
-    """Kernel matrices of the spec on rows of X (and X2): {{name: (n1, n2) array}}."""
+    \"\"\"Kernel matrices of the spec on rows of X (and X2): {{name: (n1, n2) array}}.\"\"\"
     X = np.ascontiguousarray(X, dtype=np.float64)
     select = np.array([OUTPUTS.index(o) for o in outputs], dtype=np.int64)
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
@@ -117,14 +162,51 @@ def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
 '''
 
 
+class VectorPrinter(NumbaPrinter):
+    """The Numba printer with acos and asin as the branch-free polynomials ``_acos`` and
+    ``_asin`` (:mod:`ntksym.codegen.fastmath`, relative error below 1e-15), so that the row
+    loop over the pairs has no libm call and vectorizes."""
+
+    def _print_acos(self, expr):
+        return "_acos(%s)" % self._print(expr.args[0])
+
+    def _print_asin(self, expr):
+        return "_asin(%s)" % self._print(expr.args[0])
+
+
+#: the decorator of the generated diag_state and pair: no ZeroDivisionError branch
+#: (x / 0 gives inf or NaN, which the engine's finite check reports with the pair and layer)
+VECTOR_NJIT = 'njit(cache=True, error_model="numpy")'
+
+
+def _row_body(inline, n_diag, n_out, hoisted, program):
+    """The body of ``_row``: the x-side scalars of row i once, one-dimensional views of row i
+    of G, of the y-side scalars (rows of D2T) and of buf from column j0 on, then the loop
+    over them with pair's lines inside."""
+    params = inline["params"]
+    cross, xs, ys = params[0], params[1:1 + n_diag], params[1 + n_diag:1 + 2 * n_diag]
+    lines = hyper_lines(program)
+    lines += [f"{x} = D1[i, {k}]" for k, x in enumerate(xs)]
+    lines += ["g = G[i, j0:]"] + [f"y{k} = D2T[{k}, j0:]" for k in range(n_diag)]
+    lines += [f"b{k} = buf[{k}, j0:]" for k in range(n_out)]
+    loop = [f"{cross} = g[k]"] + [f"{y} = y{k}[k]" for k, y in enumerate(ys)]
+    if hoisted:     # the per-example Hermite vectors: pair's Dx, ix, Dy, iy
+        loop += ["Dx = D1", "ix = i", "Dy = D2", "iy = j0 + k"]
+    loop += [ln for ln in inline["body"] if not ln.startswith("hp_")]
+    loop += [f"b{q}[k] = {r}" for q, r in enumerate(inline["returns"])]
+    return "\n".join(["    " + ln for ln in lines] + ["    for k in range(g.shape[0]):"] +
+                      ["        " + ln for ln in loop])
+
+
 def generate_vector_source(program: KernelProgram) -> str:
     """The standalone Numba module of a vector (MLP) KernelProgram."""
-    printer = NumbaPrinter(hoist={})
-    fns, n_diag = vector_functions(program, printer, NJIT, lower=True)
+    printer = VectorPrinter(hoist={})
+    inline = {}
+    fns, n_diag = vector_functions(program, printer, VECTOR_NJIT, lower=True, inline=inline)
     out_names = tuple(program.outputs)
     n_out = len(out_names)
     widths = hoisted_widths(printer)
-    diag_stores, pair_args = vector_driver_lines(n_diag, n_out, widths)
+    diag_stores, _ = vector_driver_lines(n_diag, n_out, widths)
     header = module_header(
         program, version=CODEGEN_VERSION, imports="from numba import njit, prange",
         notes="Do not edit: regenerate with `ntksym codegen SPEC -o FILE`.  Needs only numpy "
@@ -133,14 +215,13 @@ def generate_vector_source(program: KernelProgram) -> str:
               f"Outputs: {', '.join(out_names)}.",
         constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}"]
         + hyper_constants(program))
-    header += corr_source() + clip1_source()
+    header += (corr_source() + clip1_source(decorator=VECTOR_NJIT) + acos_source(estrin=True)
+               + asin_source())
     drivers = _DRIVERS.format(n_diag=max(n_diag + sum(widths), 1), n_out=n_out,
+                              n_scalars=n_diag, row_body=_row_body(inline, n_diag, n_out,
+                                                                   bool(widths), program),
                               diag_stores=diag_stores or "        pass",
-                              pick=pick_source(n_out, NJIT, "math.nan"), pair_args=pair_args,
                               hp=hyper_arg(program),
-                              # no diagonal argument (a single dense layer): "pair(G, hp)"
-                              hp_pair=(hyper_arg(program) if pair_args else
-                                       hyper_arg(program)[2:]),
                               hp_kw=", hp=None" if program.hyperparameters else "",
                               hp_check=hyper_check(program))
     return (header + quadrature_source(printer) + fns + drivers).rstrip() + "\n"

@@ -18,11 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
+#: entries of float64 Gram rows computed per BLAS call on the blocked path (32 MiB)
+BLOCK_ENTRIES = 1 << 22
+
 
 def vector_kernel(mod, X, X2, names, dtype, hp=None):
     """(out, diagonal, select) for :func:`ntksym.engine.common.finish`: out is the stacked
-    (len(names), n1, n2) float64 result with its diagonal still to fill (``diagonal`` is None
-    for a cross block K(X, X2)).
+    (len(names), n1, n2) result in ``dtype`` with its diagonal still to fill (``diagonal`` is
+    None for a cross block K(X, X2)).
+
+    One output in float64: the Gram matrix (numpy's X @ X.T is one BLAS syrk) is the output,
+    overwritten in place row by row (each row of G is read before it is written).  Otherwise
+    (float32, or several outputs) the Gram matrix is computed in row blocks of about
+    BLOCK_ENTRIES entries (for K(X, X) only the upper part, columns from the block's first row
+    on) and each block's pairs are written straight into ``out``: no float64 temporary of size
+    n^2.  For K(X, X) only j > i is computed, then mirrored.
 
     X, X2 are validated float64 (n, d) arrays (:func:`ntksym.engine.common.check_data`);
     ``hp``: the values of the learnable constants of a module that has them.
@@ -31,15 +41,26 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
     select = np.array([mod.OUTPUTS.index(o) for o in names], dtype=np.int64)
     scale = float(mod.INPUT_SCALE)
     D1, O1 = mod.diagonal(np.einsum("ij,ij->i", X, X) / scale, *extra)
-    if X2 is None:
-        G, D2, symmetric = X @ X.T, D1, True
+    symmetric = X2 is None
+    if symmetric:
+        X2, D2 = X, D1
     else:
         D2, _ = mod.diagonal(np.einsum("ij,ij->i", X2, X2) / scale, *extra)
-        G, symmetric = X @ X2.T, False
-    G /= scale
+    n1, n2 = len(X), len(X2)
     if len(names) == 1 and dtype == "float64":
+        G = X @ X.T if symmetric else X @ X2.T
+        G /= scale
         out = G.reshape((1,) + G.shape)      # in place: each entry is read before it is written
+        mod.cross_rows(G, D1, D2, select, out, 0, 0, symmetric, *extra)
     else:
-        out = np.empty((len(names),) + G.shape, dtype=np.float64)
-    mod.cross_tile(G, D1, D2, select, out, symmetric, *extra)
+        out = np.empty((len(names), n1, n2), dtype=dtype)
+        rows = max(16, BLOCK_ENTRIES // max(n2, 1))
+        for i0 in range(0, n1, rows):
+            i1 = min(n1, i0 + rows)
+            j0 = i0 if symmetric else 0
+            G = X[i0:i1] @ X2[j0:].T
+            G /= scale
+            mod.cross_rows(G, D1[i0:i1], D2[j0:], select, out, i0, j0, symmetric, *extra)
+    if symmetric:
+        mod.mirror(out)
     return out, (O1 if symmetric else None), select
