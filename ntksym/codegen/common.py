@@ -70,16 +70,26 @@ def quadrature_source(printer):
     met (:mod:`ntksym.duals.quadrature`, :mod:`ntksym.duals.hermite`)."""
     if not printer.quadrature_names:
         return ""
-    from ntksym.duals.hermite import NUMBA_HERMITE_SOURCE, numba_hermite_family
+    from ntksym.duals.hermite import (
+        NUMBA_HERMITE_MIXED_SOURCE,
+        NUMBA_HERMITE_SOURCE,
+        numba_hermite_family,
+    )
     from ntksym.duals.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
     from ntksym.ir.functions import HermiteExpectationBase
     from ntksym.ir.program import Z
     out = ["", "# ---- Gaussian expectations by piecewise Gauss-Legendre quadrature",
            NUMBA_QUADRATURE_SOURCE]
     fp = NumbaPrinter()
+    mixed = {}                  # {family key: [(i, j) of the mixed members printed]}
+    for cls in printer.quadrature_names:
+        if issubclass(cls, HermiteExpectationBase) and cls.member_y is not None:
+            mixed.setdefault(cls.family, []).append((cls.member, cls.member_y))
     if printer.hermite_families:
         out.append(NUMBA_HERMITE_SOURCE)
-    for fam, cls in printer.hermite_families.values():
+    if mixed:
+        out.append(NUMBA_HERMITE_MIXED_SOURCE)
+    for key, (fam, cls) in printer.hermite_families.items():
         names = []
         for i, (label, f) in enumerate(zip(cls.family[0], cls.members)):
             names.append(f"{fam}_f{i}")
@@ -89,7 +99,8 @@ def quadrature_source(printer):
 def {fam}_f{i}(z):
     return {fp.doprint(f + 0 * Z)} + 0.0 * z
 """)
-        out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft))
+        out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft,
+                                        mixed=mixed.get(key, ())))
     for cls, name in printer.quadrature_names.items():
         if issubclass(cls, HermiteExpectationBase):
             continue

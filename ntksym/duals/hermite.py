@@ -174,6 +174,53 @@ def _h_series(c, a, b, Dx, ix, Dy, iy, off):
        "npieces": int(round(2 * COEF_RANGE / COEF_PIECE))}
 NUMBA_HERMITE_SOURCE = NUMBA_HERMITE_SOURCE.lstrip("\n")
 
+def _mixed_series_source():
+    """``_h_series_xy(c, a, b, Dx, ix, Dy, iy, offx, offy)``: ``_h_series`` with the x vector
+    at Dx[ix, offx:] and the y vector at Dy[iy, offy:] (a mixed series sum_k h^(i)_k(a)
+    h^(j)_k(b) rho^k of two members; its bound |rho|^(k+1) t^(i)_k(a) t^(j)_k(b) is the same
+    Cauchy-Schwarz step).  Written from ``_h_series``'s text, and pasted into a module only
+    where a mixed member is used, so that modules without one are unchanged."""
+    src = NUMBA_HERMITE_SOURCE
+    src = src[src.index("@numba.njit(cache=True, nogil=True, inline=\"always\")\ndef _h_series"):
+              src.index("# ---- end ntksym.duals.hermite")]
+    out = (src.replace("def _h_series(c, a, b, Dx, ix, Dy, iy, off):",
+                       "def _h_series_xy(c, a, b, Dx, ix, Dy, iy, offx, offy):")
+              .replace('"""The truncated series of the vectors Dx[ix, off:] and Dy[iy, off:]',
+                       '"""The truncated series of the vectors Dx[ix, offx:] and Dy[iy, offy:]')
+              .replace("        o = off + 5 * g\n",
+                       "        o = offx + 5 * g\n        q = offy + 5 * g\n")
+              .replace("Dy[iy, o]", "Dy[iy, q]").replace("Dy[iy, o + ", "Dy[iy, q + "))
+    assert out.count("Dy[iy, q") == 5 and "offy + 5" in out
+    return "\n\n" + out
+
+
+NUMBA_HERMITE_MIXED_SOURCE = _mixed_series_source()
+
+# Per mixed member (i on the x side, j on the y side): __NAME__, __I__, __J__, __F__, __G__,
+# __OFFX__, __OFFY__, __WIDTH__ are replaced (after the family's coefficients, whose
+# placeholders are replaced with the family's).
+_MIXED_TEMPLATE = """
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def __NAME___m__I_____J__(c, a, b, Dx, ix, Dy, iy, off):
+    \"\"\"E[__F__(u) __G__(v)] from the examples' coefficient vectors (quadrature if the tail
+    bound fails).\"\"\"
+    v = _h_series_xy(c, a, b, Dx, ix, Dy, iy, off + __OFFX__, off + __OFFY__)
+    if v == v:
+        return v
+    return __NAME___m__I_____J___quad(a, b, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def __NAME___m__I_____J___full(a, b, c):
+    \"\"\"E[__F__(u) __G__(v)], computing both coefficient vectors.\"\"\"
+    h = np.empty((2, __WIDTH__))
+    __NAME___coef(a, h[0])
+    __NAME___coef(b, h[1])
+    return __NAME___m__I_____J__(c, a, b, h, 0, h, 1, 0)
+"""
+
+
 # Per family: __NAME__, __BP__, __SPF__, __SWF__, __NMAX__, __M__ (members), __EVAL__ (the
 # evaluation of every member at x = sa * Z[j]) and __ZERO__ (at 0) are replaced.
 _COEF_TEMPLATE = '''
@@ -239,10 +286,18 @@ def __NAME___m__I___full(a, b, c):
 '''
 
 
-def numba_hermite_family(name, fnames, breakpoints=(), soft=()):
+def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=()):
     """Numba source of the Hermite duals of the njit functions ``fnames`` (called by global
     name; one family sharing a coefficient rule), with the quadrature fallbacks
-    ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above."""
+    ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above.
+    ``mixed``: pairs (i, j) of members whose mixed series E[f_i(u) f_j(v)] is wanted
+    (``name_m<i>_<j>``, ``_full``, quadrature fallback ``name_m<i>_<j>_quad``; they need
+    ``NUMBA_HERMITE_MIXED_SOURCE``).
+
+    >>> src = numba_hermite_family("E", ("f0", "f1", "f2"), mixed=((2, 0),))
+    >>> "def E_m2_0(c, a, b, Dx, ix, Dy, iy, off):" in src and "off + 160, off + 0)" in src
+    True
+    """
     bps = [float(p) for p in breakpoints]
     soft = [(float(p), float(w)) for p, w in soft]
     m = len(fnames)
@@ -263,6 +318,13 @@ def numba_hermite_family(name, fnames, breakpoints=(), soft=()):
         out += numba_quadrature_wrapper(f"{name}_m{i}_quad", f, f, bps, soft=soft)
         out += _MEMBER_TEMPLATE.replace("__I__", str(i)).replace("__F__", f).replace(
             "__OFF__", str(i * HERMITE_WIDTH))
+    for i, j in mixed:
+        out += numba_quadrature_wrapper(f"{name}_m{i}_{j}_quad", fnames[i], fnames[j], bps,
+                                        soft=soft)
+        out += (_MIXED_TEMPLATE.replace("__I__", str(i)).replace("__J__", str(j))
+                .replace("__F__", fnames[i]).replace("__G__", fnames[j])
+                .replace("__OFFX__", str(i * HERMITE_WIDTH))
+                .replace("__OFFY__", str(j * HERMITE_WIDTH)))
     for key, val in subs.items():
         out = out.replace(key, val)
     return out

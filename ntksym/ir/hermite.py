@@ -150,15 +150,20 @@ def correlation(a, b, c):
     return max(-1.0, min(1.0, c / d))
 
 
-def hermite_expectation_value(f, a, b, c, kinks=(), soft=()):
-    """E[f(u) f(v)] by the Hermite series where its tail bound holds, else by the quadrature
-    (:func:`ntksym.ir.gaussian.gaussian_expectation` with the same kinks and soft features)."""
+def hermite_expectation_value(f, a, b, c, kinks=(), soft=(), g=None):
+    """E[f(u) g(v)] (g = f by default) by the Hermite series where its tail bound holds, else
+    by the quadrature (:func:`ntksym.ir.gaussian.gaussian_expectation` with the same kinks and
+    soft features).  For g != f (a *mixed* series, e.g. E[f''(u) f(v)] in a tangent) the same
+    Cauchy-Schwarz bound holds with f's tail at a and g's at b:
+    |sum_{k>K} h^f_k(a) h^g_k(b) rho^k| <= |rho|^(K+1) sqrt(T^f_K(a) T^g_K(b)), so the error is
+    below HERMITE_TOL * sqrt(E[f(u)^2] E[g(v)^2])."""
+    g = f if g is None else g
     hx, tx = hermite_coefficients(f, a, kinks, soft)
-    hy, ty = hermite_coefficients(f, b, kinks, soft)
+    hy, ty = hermite_coefficients(g, b, kinks, soft)
     v = hermite_series(hx, tx, hy, ty, correlation(a, b, c))
     if v is not None:
         return v
-    return gaussian_expectation(f, f, a, b, c, breakpoints=kinks, soft=soft)
+    return gaussian_expectation(f, g, a, b, c, breakpoints=kinks, soft=soft)
 
 
 def hermite_diag_value(f, a, kinks=(), soft=()):
