@@ -36,6 +36,7 @@ from .hermite import (
     COEF_RANGE,
     HERMITE_K,
     HERMITE_TOL,
+    TANGENT_K,
     hermite_diag_value,
     hermite_expectation_value,
 )
@@ -223,6 +224,8 @@ class HermiteExpectationBase(QuadratureExpectationBase):
     member: int = 0
     member_y: int = None
     family: tuple = ()
+    #: the highest degree of the family's series (TANGENT_K for an extended family)
+    hermite_k: int = HERMITE_K
 
     def fdiff(self, argindex=1):
         """Price's theorem as Hermite series: for the cross form (a, b, c),
@@ -230,10 +233,21 @@ class HermiteExpectationBase(QuadratureExpectationBase):
         d/db = E[f(u) g''(v)] / 2, each a (mixed) member of the family extended by the
         derivatives (coefficients once per example, per pair O(K) multiply-adds), with the
         quadrature's validity check (:func:`derivative_integrands`: f, g, f', g' continuous).
-        The diagonal form (one argument, per example) is the base class's quadrature."""
-        if len(self.args) == 1:
-            return super().fdiff(argindex)
+        The diagonal form E[f(u) g(u)], u ~ N(0, a) (one argument, per example):
+        d/da = E[f'' g + 2 f' g' + f g''] / 2, members of the same family whose one-argument
+        forms are one-dimensional rules; E[f'' f] once for f = g, and E[f' f'] is the NTK
+        dual's own diagonal."""
         derivative_integrands(self)
+        if len(self.args) == 1:
+            (a,) = self.args
+            if argindex != 1:
+                raise sp.ArgumentIndexError(self, argindex)
+            cls = type(self)
+            mid = hermite_member(cls, 1, 1)(a)
+            if cls.member_y is None:        # f = g: E[f''(u) f(u)] = E[f(u) f''(u)]
+                return mid + hermite_member(cls, 0, 2)(a)
+            half = sp.Rational(1, 2)
+            return half * (hermite_member(cls, 2, 0)(a) + hermite_member(cls, 0, 2)(a)) + mid
         a, b, c = self.args
         half = sp.Rational(1, 2)
         if argindex == 1:
@@ -249,7 +263,7 @@ class HermiteExpectationBase(QuadratureExpectationBase):
         if exp is not None:
             return r"\left(%s\right)^{%s}" % (self._latex(printer), exp)
         return r"\mathbb{E}^{\mathrm{H}%d}_{%s}\left(%s\right)" % (
-            HERMITE_K, self.label.replace("_", r"\_"), args)
+            self.hermite_k, self.label.replace("_", r"\_"), args)
 
     @classmethod
     def numeric(cls, a, b=None, c=None):
@@ -259,10 +273,12 @@ class HermiteExpectationBase(QuadratureExpectationBase):
             if b is None:
                 return gaussian_expectation(fz, gz, a, a, a, breakpoints=cls.breakpoints,
                                             soft=cls.soft)
-            return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft, g=gz)
+            return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft, g=gz,
+                                             K=cls.hermite_k)
         if b is None:
             return hermite_diag_value(fz, a, cls.breakpoints, cls.soft)
-        return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft)
+        return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft,
+                                         K=cls.hermite_k)
 
 
 def hermite_description(soft=()):
@@ -348,7 +364,7 @@ def quadrature_expectation(label, f, g, breakpoints=(), soft=()):
     return _memoized(QuadratureExpectationBase, "Equad", label, f, g, breakpoints, soft)
 
 
-def hermite_family(labels, fs, breakpoints=(), soft=()):
+def hermite_family(labels, fs, breakpoints=(), soft=(), K=HERMITE_K):
     """The HermiteExpectationBase subclasses of the functions ``fs`` (sympy expressions of Z,
     e.g. an activation's phi and phi', named by ``labels``), one family: memoized like the
     quadrature classes.
@@ -363,10 +379,14 @@ def hermite_family(labels, fs, breakpoints=(), soft=()):
     fs = tuple(fs)
     family = (tuple(labels), tuple(sp.srepr(f) for f in fs),
               tuple(float(x) for x in breakpoints), tuple(tuple(map(float, x)) for x in soft))
+    extra = {}
+    if K != HERMITE_K:          # (the keys and classes of K = 63 families as before)
+        family += (K,)
+        extra = {"hermite_k": K}
     out = []
     for i, (label, f) in enumerate(zip(labels, fs)):
         out.append(_memoized(HermiteExpectationBase, "Eherm", label, f, f, breakpoints, soft,
-                             members=fs, member=i, family=family))
+                             members=fs, member=i, family=family, **extra))
     return tuple(out)
 
 
@@ -418,10 +438,10 @@ def _member_class(cls, i, j):
     """The class of E[f_i(u) f_j(v)] in the family of the Hermite class ``cls``."""
     labels, fs = cls.family[0], cls.members
     if i == j:
-        return hermite_family(labels, fs, cls.breakpoints, cls.soft)[i]
+        return hermite_family(labels, fs, cls.breakpoints, cls.soft, cls.hermite_k)[i]
     return _memoized(HermiteExpectationBase, "Eherm", f"{labels[i]}|{labels[j]}", fs[i], fs[j],
                      cls.breakpoints, cls.soft, members=fs, member=i, member_y=j,
-                     family=cls.family)
+                     family=cls.family, hermite_k=cls.hermite_k)
 
 
 def _derivatives_in(cls, dx, dy):
@@ -439,7 +459,7 @@ def _derivatives_in(cls, dx, dy):
 def _extend(cls):
     """The member of the extended family (:func:`extended_family`) with the value of ``cls``."""
     labels, fs = extended_family(cls)
-    first = hermite_family(labels, fs, cls.breakpoints, cls.soft)[0]
+    first = hermite_family(labels, fs, cls.breakpoints, cls.soft, TANGENT_K)[0]
     return _member_class(first, cls.member,
                          cls.member if cls.member_y is None else cls.member_y)
 
@@ -448,7 +468,8 @@ def _closed(cls):
     """``cls``, or its member of the (repeatedly) extended family, in a family that holds the
     first and second derivatives of both its functions."""
     for _ in range(3):
-        if _derivatives_in(cls, 1, 1) is not None and _derivatives_in(cls, 2, 2) is not None:
+        if (cls.hermite_k == TANGENT_K and _derivatives_in(cls, 1, 1) is not None
+                and _derivatives_in(cls, 2, 2) is not None):
             return cls
         cls = _extend(cls)
     raise ValueError(f"no Hermite family holds the derivatives of {cls.label}")

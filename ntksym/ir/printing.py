@@ -23,7 +23,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .functions import HERMITE_K, QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
+from .functions import QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
 from .hyper import HyperSymbol, split_tangent
 from .symbols import identifier, y_side
 
@@ -43,7 +43,7 @@ class TextPrinter(StrPrinter):
 
     def _print_HermiteExpectationBase(self, expr):
         args = ", ".join(self._print(x) for x in expr.args)
-        return "E_H%d[%s](%s)" % (HERMITE_K, expr.label, args)
+        return "E_H%d[%s](%s)" % (expr.hermite_k, expr.label, args)
 
     def _print_RecipSqrt1m(self, expr):
         return "(1/sqrt(1 - %s**2))" % self.parenthesize(expr.args[0], 60)

@@ -108,16 +108,17 @@ class _Tangents:
         for a in assigns:
             partials = {}
             moved = False
+            # a Hermite dual from the family of its tangents (one coefficient vector)
+            expr = promote_hermite(a.expr) if contains_hermite(a.expr) else a.expr
             for h in self.hypers:
-                d = self.derivative(a.expr, h, partials)
+                d = self.derivative(expr, h, partials)
                 moved = moved or d != 0
                 if d == 0 and not force:
                     continue
                 out.append(Assign(self.new(a.target.name, h), d))
-            if moved and contains_hermite(a.expr):
-                # the dual itself from the family of its tangents: one coefficient vector
+            if moved and expr is not a.expr:
                 k = next(k for k, b in enumerate(out) if b is a)
-                out[k] = Assign(a.target, promote_hermite(a.expr))
+                out[k] = Assign(a.target, expr)
 
 
 def tangent_program(program: KernelProgram, hypers=None) -> KernelProgram:
