@@ -20,6 +20,18 @@ pass over the nodes evaluates every member and one Hermite recurrence serves the
 ``NAME_m<i>`` costs O(k) multiply-adds for the k terms its tail bound needs.  ``_full`` serves
 the programs that do not hoist the coefficients out of the pair (images, sequences).
 
+The tangents of a program with learnable constants use a family extended by derivatives
+(phi, phi', phi'', phi''') of degree ``TANGENT_K`` = 127 (vectors of 160 per member): its
+helpers ``_hc_project_k127``, ``_hc_pack_k127``, ``_h_series_k127`` and the mixed series
+``_h_series_xy_k127`` come from :func:`hermite_k_source`, pasted only into modules with such a
+family, and ``numba_hermite_family(..., mixed=((i, j), ...), K=127)`` adds per mixed member
+
+    NAME_m<i>_<j>(c, a, b, Dx, ix, Dy, iy, off)
+                                 # E[f_i(u) f_j(v)]: f_i's vector on the x side, f_j's on y
+    NAME_m<i>_<j>_full(a, b, c), NAME_m<i>_<j>_quad(a, b, c), NAME_m<i>_<j>_quad_diag(a)
+
+so that modules without learnable constants are unchanged.
+
 >>> src = numba_hermite_family("E_tanh", ("tanh_f", "dtanh_f"), (), ((0.0, 1.57),))
 >>> sorted(l[4:l.index("(")] for l in src.splitlines() if l.startswith("def E_tanh_m1"))
 ['E_tanh_m1', 'E_tanh_m1_diag', 'E_tanh_m1_full', 'E_tanh_m1_quad', 'E_tanh_m1_quad_diag']
