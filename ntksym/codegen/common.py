@@ -70,16 +70,27 @@ def quadrature_source(printer):
     met (:mod:`ntksym.duals.quadrature`, :mod:`ntksym.duals.hermite`)."""
     if not printer.quadrature_names:
         return ""
-    from ntksym.duals.hermite import NUMBA_HERMITE_SOURCE, numba_hermite_family
+    from ntksym.duals.hermite import (
+        NUMBA_HERMITE_SOURCE,
+        hermite_k_source,
+        numba_hermite_family,
+    )
     from ntksym.duals.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
     from ntksym.ir.functions import HermiteExpectationBase
     from ntksym.ir.program import Z
     out = ["", "# ---- Gaussian expectations by piecewise Gauss-Legendre quadrature",
            NUMBA_QUADRATURE_SOURCE]
     fp = NumbaPrinter()
+    mixed = {}                  # {family key: [(i, j) of the mixed members printed]}
+    for cls in printer.quadrature_names:
+        if issubclass(cls, HermiteExpectationBase) and cls.member_y is not None:
+            mixed.setdefault(cls.family, []).append((cls.member, cls.member_y))
     if printer.hermite_families:
         out.append(NUMBA_HERMITE_SOURCE)
-    for fam, cls in printer.hermite_families.values():
+    for K in sorted({cls.hermite_k for _, cls in printer.hermite_families.values()}
+                    - {HermiteExpectationBase.hermite_k}):
+        out.append(hermite_k_source(K))
+    for key, (fam, cls) in printer.hermite_families.items():
         names = []
         for i, (label, f) in enumerate(zip(cls.family[0], cls.members)):
             names.append(f"{fam}_f{i}")
@@ -89,7 +100,8 @@ def quadrature_source(printer):
 def {fam}_f{i}(z):
     return {fp.doprint(f + 0 * Z)} + 0.0 * z
 """)
-        out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft))
+        out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft,
+                                        mixed=mixed.get(key, ()), K=cls.hermite_k))
     for cls, name in printer.quadrature_names.items():
         if issubclass(cls, HermiteExpectationBase):
             continue
@@ -303,9 +315,9 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False, 
 
 def hoisted_widths(printer):
     """The lengths of the per-example vectors the printer hoisted (in order)."""
-    from ntksym.duals.hermite import HERMITE_WIDTH
-    return [len(printer.hermite_families[fam][1].members) * HERMITE_WIDTH
-            for fam, _ in (printer.hoist or {})]
+    from ntksym.duals.hermite import hermite_width
+    return [len(cls.members) * hermite_width(cls.hermite_k)
+            for cls in (printer.hermite_families[fam][1] for fam, _ in (printer.hoist or {}))]
 
 
 def vector_driver_lines(n_diag, n_out, widths=()):

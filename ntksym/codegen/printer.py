@@ -13,7 +13,9 @@ generator computes the family's vector once per example in its diagonal pass, st
 the columns ``_H0_OFF`` onwards of the diagonal state, and hands the pair function the state
 arrays and rows of both examples (no per-pair slices).  Without ``hoist`` (and for arguments
 that are not a diagonal symbol and its twin) it prints ``_herm_N_m<i>_full(a, b, c)``, which
-computes both vectors itself.
+computes both vectors itself.  A mixed member E[f_i(u) f_j(v)] (the tangent of a Hermite
+dual, :meth:`~ntksym.ir.functions.HermiteExpectationBase.fdiff`) prints as ``_herm_N_m<i>_<j>``
+with the same arguments.
 
 >>> import sympy as sp
 >>> from ntksym.ir.functions import ClippedCorrelation
@@ -108,9 +110,14 @@ class NumbaPrinter(PythonCodePrinter):
         cls = type(expr)
         fam, _ = self.hermite_families.setdefault(
             cls.family, ("_herm_%d" % len(self.hermite_families), cls))
-        name = self.quadrature_names.setdefault(cls, "%s_m%d" % (fam, cls.member))
+        if cls.member_y is None:
+            name = self.quadrature_names.setdefault(cls, "%s_m%d" % (fam, cls.member))
+        else:                   # a mixed member E[f_i(u) f_j(v)] (a tangent's)
+            name = self.quadrature_names.setdefault(
+                cls, "%s_m%d_%d" % (fam, cls.member, cls.member_y))
         if len(expr.args) == 1:
-            return "%s_diag(%s)" % (name, self._print(expr.args[0]))
+            diag = "_diag" if cls.member_y is None else "_quad_diag"
+            return "%s%s(%s)" % (name, diag, self._print(expr.args[0]))
         a, b, c = expr.args
         if (self.hoist is not None and a.is_Symbol and a.name.endswith("_xx")
                 and b == y_side(a)):

@@ -20,6 +20,18 @@ pass over the nodes evaluates every member and one Hermite recurrence serves the
 ``NAME_m<i>`` costs O(k) multiply-adds for the k terms its tail bound needs.  ``_full`` serves
 the programs that do not hoist the coefficients out of the pair (images, sequences).
 
+The tangents of a program with learnable constants use a family extended by derivatives
+(phi, phi', phi'', phi''') of degree ``TANGENT_K`` = 127 (vectors of 160 per member): its
+helpers ``_hc_project_k127``, ``_hc_pack_k127``, ``_h_series_k127`` and the mixed series
+``_h_series_xy_k127`` come from :func:`hermite_k_source`, pasted only into modules with such a
+family, and ``numba_hermite_family(..., mixed=((i, j), ...), K=127)`` adds per mixed member
+
+    NAME_m<i>_<j>(c, a, b, Dx, ix, Dy, iy, off)
+                                 # E[f_i(u) f_j(v)]: f_i's vector on the x side, f_j's on y
+    NAME_m<i>_<j>_full(a, b, c), NAME_m<i>_<j>_quad(a, b, c), NAME_m<i>_<j>_quad_diag(a)
+
+so that modules without learnable constants are unchanged.
+
 >>> src = numba_hermite_family("E_tanh", ("tanh_f", "dtanh_f"), (), ((0.0, 1.57),))
 >>> sorted(l[4:l.index("(")] for l in src.splitlines() if l.startswith("def E_tanh_m1"))
 ['E_tanh_m1', 'E_tanh_m1_diag', 'E_tanh_m1_full', 'E_tanh_m1_quad', 'E_tanh_m1_quad_diag']
@@ -174,6 +186,78 @@ def _h_series(c, a, b, Dx, ix, Dy, iy, off):
        "npieces": int(round(2 * COEF_RANGE / COEF_PIECE))}
 NUMBA_HERMITE_SOURCE = NUMBA_HERMITE_SOURCE.lstrip("\n")
 
+def hermite_width(K=HERMITE_K):
+    """The length of one member's packed vector for degree K: (K+1)/4 groups of 5."""
+    return (K + 1) // GROUP * (GROUP + 1)
+
+
+def _k_names(K):
+    """{name in NUMBA_HERMITE_SOURCE: its name in the degree-K block} (K != HERMITE_K)."""
+    return {"_H_K": f"_HK{K}_K", "_H_NG": f"_HK{K}_NG", "_HC_SQ": f"_HK{K}_SQ",
+            "_hc_project(": f"_hc_project_k{K}(", "_hc_pack(": f"_hc_pack_k{K}(",
+            "_h_series(": f"_h_series_k{K}(", "_h_series_xy(": f"_h_series_xy_k{K}("}
+
+
+def hermite_k_source(K):
+    """The degree-K helpers of a family with K != HERMITE_K (an extended family of tangents,
+    TANGENT_K): ``_hc_project_k<K>``, ``_hc_pack_k<K>``, ``_h_series_k<K>`` and the mixed
+    series ``_h_series_xy_k<K>(c, a, b, Dx, ix, Dy, iy, offx, offy)`` -- the x vector at
+    Dx[ix, offx:], the y vector at Dy[iy, offy:]: sum_k h^(i)_k(a) h^(j)_k(b) rho^k of two
+    members, stopped by the same Cauchy-Schwarz step |rho|^(k+1) t^(i)_k(a) t^(j)_k(b)
+    <= _H_TOL.  Written from NUMBA_HERMITE_SOURCE's text (after it in a module; the node
+    rule ``_hc_nodes`` is shared), and pasted only where such a family is used, so that
+    modules without one are unchanged.
+
+    >>> src = hermite_k_source(127)
+    >>> [l for l in src.splitlines() if l.startswith("def ")][-1]
+    'def _h_series_xy_k127(c, a, b, Dx, ix, Dy, iy, offx, offy):'
+    """
+    assert (K + 1) % GROUP == 0
+    src = NUMBA_HERMITE_SOURCE
+    start = src.index("def _hc_project(")
+    start = src.rindex("@numba.njit", 0, start)
+    body = src[start:src.index("# ---- end ntksym.duals.hermite")]
+    series = body[body.rindex("@numba.njit", 0, body.index("def _h_series(")):]
+    xy = (series.replace("def _h_series(c, a, b, Dx, ix, Dy, iy, off):",
+                         "def _h_series_xy(c, a, b, Dx, ix, Dy, iy, offx, offy):")
+          .replace('"""The truncated series of the vectors Dx[ix, off:] and Dy[iy, off:]',
+                   '"""The truncated series of the vectors Dx[ix, offx:] and Dy[iy, offy:]')
+          .replace("        o = off + 5 * g\n",
+                   "        o = offx + 5 * g\n        q = offy + 5 * g\n")
+          .replace("Dy[iy, o]", "Dy[iy, q]").replace("Dy[iy, o + ", "Dy[iy, q + "))
+    assert xy.count("Dy[iy, q") == 5 and "offy + 5" in xy
+    out = (f"\n# ---- the degree-{K} series of families extended by derivatives (tangents)\n"
+           f"_H_K = {K}\n_H_NG = {(K + 1) // GROUP}\n_HC_SQ = np.sqrt(np.arange({K} + 2.0))\n"
+           f"\n\n{body.rstrip()}\n\n\n{xy.rstrip()}\n")
+    for old, new in _k_names(K).items():
+        out = out.replace(old, new)
+    return out
+
+# Per mixed member (i on the x side, j on the y side): __NAME__, __I__, __J__, __F__, __G__,
+# __OFFX__, __OFFY__, __WIDTH__ are replaced (after the family's coefficients, whose
+# placeholders are replaced with the family's).
+_MIXED_TEMPLATE = """
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def __NAME___m__I_____J__(c, a, b, Dx, ix, Dy, iy, off):
+    \"\"\"E[__F__(u) __G__(v)] from the examples' coefficient vectors (quadrature if the tail
+    bound fails).\"\"\"
+    v = _h_series_xy(c, a, b, Dx, ix, Dy, iy, off + __OFFX__, off + __OFFY__)
+    if v == v:
+        return v
+    return __NAME___m__I_____J___quad(a, b, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def __NAME___m__I_____J___full(a, b, c):
+    \"\"\"E[__F__(u) __G__(v)], computing both coefficient vectors.\"\"\"
+    h = np.empty((2, __WIDTH__))
+    __NAME___coef(a, h[0])
+    __NAME___coef(b, h[1])
+    return __NAME___m__I_____J__(c, a, b, h, 0, h, 1, 0)
+"""
+
+
 # Per family: __NAME__, __BP__, __SPF__, __SWF__, __NMAX__, __M__ (members), __EVAL__ (the
 # evaluation of every member at x = sa * Z[j]) and __ZERO__ (at 0) are replaced.
 _COEF_TEMPLATE = '''
@@ -239,19 +323,32 @@ def __NAME___m__I___full(a, b, c):
 '''
 
 
-def numba_hermite_family(name, fnames, breakpoints=(), soft=()):
+def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERMITE_K):
     """Numba source of the Hermite duals of the njit functions ``fnames`` (called by global
     name; one family sharing a coefficient rule), with the quadrature fallbacks
-    ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above."""
+    ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above.
+    ``K``: the degree of the family's series; K != HERMITE_K (an extended family of
+    tangents) calls the helpers of :func:`hermite_k_source` (K), pasted after
+    ``NUMBA_HERMITE_SOURCE``.  ``mixed``: pairs (i, j) of members whose mixed series
+    E[f_i(u) f_j(v)] is wanted (``name_m<i>_<j>``, ``_full``, quadrature fallback
+    ``name_m<i>_<j>_quad``; only in such a family).
+
+    >>> src = numba_hermite_family("E", ("f0", "f1", "f2"), mixed=((2, 0),), K=127)
+    >>> "def E_m2_0(c, a, b, Dx, ix, Dy, iy, off):" in src and "off + 320, off + 0)" in src
+    True
+    """
     bps = [float(p) for p in breakpoints]
     soft = [(float(p), float(w)) for p, w in soft]
     m = len(fnames)
+    width = hermite_width(K)
+    if mixed and K == HERMITE_K:
+        raise ValueError("mixed members belong to a family extended by derivatives (TANGENT_K)")
     npieces = int(round(2 * COEF_RANGE / COEF_PIECE)) + len(bps) + 96 * len(soft)
     subs = {"__NAME__": name, "__BP__": array_literal(bps),
             "__SPF__": array_literal([p for p, _ in soft]),
             "__SWF__": array_literal([w for _, w in soft]),
             "__NMAX__": str(npieces * COEF_ORDER), "__M__": str(m),
-            "__WIDTH__": str(m * HERMITE_WIDTH),
+            "__WIDTH__": str(m * width),
             "__ZERO__": "\n".join(f"        h[{i}, 0] = {f}(0.0)\n"
                                    f"        E[{i}] = h[{i}, 0] * h[{i}, 0]"
                                    for i, f in enumerate(fnames)),
@@ -262,7 +359,17 @@ def numba_hermite_family(name, fnames, breakpoints=(), soft=()):
     for i, f in enumerate(fnames):
         out += numba_quadrature_wrapper(f"{name}_m{i}_quad", f, f, bps, soft=soft)
         out += _MEMBER_TEMPLATE.replace("__I__", str(i)).replace("__F__", f).replace(
-            "__OFF__", str(i * HERMITE_WIDTH))
+            "__OFF__", str(i * width))
+    for i, j in mixed:
+        out += numba_quadrature_wrapper(f"{name}_m{i}_{j}_quad", fnames[i], fnames[j], bps,
+                                        soft=soft)
+        out += (_MIXED_TEMPLATE.replace("__I__", str(i)).replace("__J__", str(j))
+                .replace("__F__", fnames[i]).replace("__G__", fnames[j])
+                .replace("__OFFX__", str(i * width))
+                .replace("__OFFY__", str(j * width)))
     for key, val in subs.items():
         out = out.replace(key, val)
+    if K != HERMITE_K:
+        for key, val in _k_names(K).items():
+            out = out.replace(key, val)
     return out

@@ -27,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 
 from .gaussian import QUAD_ORDER, QUAD_RANGE, gaussian_expectation  # noqa: F401
@@ -35,6 +36,7 @@ from .hermite import (
     COEF_RANGE,
     HERMITE_K,
     HERMITE_TOL,
+    TANGENT_K,
     hermite_diag_value,
     hermite_expectation_value,
 )
@@ -211,25 +213,72 @@ class HermiteExpectationBase(QuadratureExpectationBase):
     quadrature (of the base class) where the bound fails; one argument: E[f(u)^2] by the
     coefficient rule.  Class attributes as the base class (g is f), and ``members`` (the
     functions of its family, whose coefficients are computed together), ``member`` (the index
-    of f among them), ``family`` (a hashable key of the family)."""
+    of f among them), ``family`` (a hashable key of the family).
+
+    A *mixed* member (``member_y`` not None, from :func:`hermite_member`) is
+    E[f_i(u) f_j(v)] = sum_k h^(i)_k(a) h^(j)_k(b) rho^k, i = ``member``, j = ``member_y``:
+    the tangents of a Hermite dual (:meth:`fdiff`) are such series of a family that also holds
+    the derivatives of its functions (:func:`extended_family`)."""
 
     members: tuple = ()
     member: int = 0
+    member_y: int = None
     family: tuple = ()
+    #: the highest degree of the family's series (TANGENT_K for an extended family)
+    hermite_k: int = HERMITE_K
+
+    def fdiff(self, argindex=1):
+        """Price's theorem as Hermite series: for the cross form (a, b, c),
+        d/dc E[f(u) g(v)] = E[f'(u) g'(v)], d/da = E[f''(u) g(v)] / 2,
+        d/db = E[f(u) g''(v)] / 2, each a (mixed) member of the family extended by the
+        derivatives (coefficients once per example, per pair O(K) multiply-adds), with the
+        quadrature's validity check (:func:`derivative_integrands`: f, g, f', g' continuous).
+        The diagonal form E[f(u) g(u)], u ~ N(0, a) (one argument, per example):
+        d/da = E[f'' g + 2 f' g' + f g''] / 2, members of the same family whose one-argument
+        forms are one-dimensional rules; E[f'' f] once for f = g, and E[f' f'] is the NTK
+        dual's own diagonal."""
+        derivative_integrands(self)
+        if len(self.args) == 1:
+            (a,) = self.args
+            if argindex != 1:
+                raise sp.ArgumentIndexError(self, argindex)
+            cls = type(self)
+            mid = hermite_member(cls, 1, 1)(a)
+            if cls.member_y is None:        # f = g: E[f''(u) f(u)] = E[f(u) f''(u)]
+                return mid + hermite_member(cls, 0, 2)(a)
+            half = sp.Rational(1, 2)
+            return half * (hermite_member(cls, 2, 0)(a) + hermite_member(cls, 0, 2)(a)) + mid
+        a, b, c = self.args
+        half = sp.Rational(1, 2)
+        if argindex == 1:
+            return half * hermite_member(type(self), 2, 0)(a, b, c)
+        if argindex == 2:
+            return half * hermite_member(type(self), 0, 2)(a, b, c)
+        if argindex == 3:
+            return hermite_member(type(self), 1, 1)(a, b, c)
+        raise sp.ArgumentIndexError(self, argindex)
 
     def _latex(self, printer, exp=None):
         args = ", ".join(printer._print(x) for x in self.args)
         if exp is not None:
             return r"\left(%s\right)^{%s}" % (self._latex(printer), exp)
         return r"\mathbb{E}^{\mathrm{H}%d}_{%s}\left(%s\right)" % (
-            HERMITE_K, self.label.replace("_", r"\_"), args)
+            self.hermite_k, self.label.replace("_", r"\_"), args)
 
     @classmethod
     def numeric(cls, a, b=None, c=None):
         fz = _callable(cls.f)
+        if cls.member_y is not None:
+            gz = _callable(cls.g)
+            if b is None:
+                return gaussian_expectation(fz, gz, a, a, a, breakpoints=cls.breakpoints,
+                                            soft=cls.soft)
+            return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft, g=gz,
+                                             K=cls.hermite_k)
         if b is None:
             return hermite_diag_value(fz, a, cls.breakpoints, cls.soft)
-        return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft)
+        return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft,
+                                         K=cls.hermite_k)
 
 
 def hermite_description(soft=()):
@@ -315,7 +364,7 @@ def quadrature_expectation(label, f, g, breakpoints=(), soft=()):
     return _memoized(QuadratureExpectationBase, "Equad", label, f, g, breakpoints, soft)
 
 
-def hermite_family(labels, fs, breakpoints=(), soft=()):
+def hermite_family(labels, fs, breakpoints=(), soft=(), K=HERMITE_K):
     """The HermiteExpectationBase subclasses of the functions ``fs`` (sympy expressions of Z,
     e.g. an activation's phi and phi', named by ``labels``), one family: memoized like the
     quadrature classes.
@@ -330,11 +379,134 @@ def hermite_family(labels, fs, breakpoints=(), soft=()):
     fs = tuple(fs)
     family = (tuple(labels), tuple(sp.srepr(f) for f in fs),
               tuple(float(x) for x in breakpoints), tuple(tuple(map(float, x)) for x in soft))
+    extra = {}
+    if K != HERMITE_K:          # (the keys and classes of K = 63 families as before)
+        family += (K,)
+        extra = {"hermite_k": K}
     out = []
     for i, (label, f) in enumerate(zip(labels, fs)):
         out.append(_memoized(HermiteExpectationBase, "Eherm", label, f, f, breakpoints, soft,
-                             members=fs, member=i, family=family))
+                             members=fs, member=i, family=family, **extra))
     return tuple(out)
+
+
+def _same_function(f, g):
+    """Whether the expressions f(z), g(z) are one function (one tree, or equal values at seven
+    points: an activation's phi' may be written unlike the derivative of its phi)."""
+    if f == g:
+        return True
+    z = np.array([-2.71, -1.33, -0.61, 0.17, 0.93, 1.87, 3.29])
+    try:
+        u = _callable(f)(z) * np.ones_like(z)
+        v = _callable(g)(z) * np.ones_like(z)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.abs(u - v) <= 1e-13 * (1 + np.abs(u) + np.abs(v))))
+
+
+def _find(fs, h):
+    return next((i for i, f in enumerate(fs) if _same_function(f, h)), None)
+
+
+_EXTENDED: dict = {}
+
+
+def extended_family(cls):
+    """(labels, functions) of the family of the Hermite class ``cls`` extended by the first
+    and second derivatives of its functions (memoized): its members first, in order, then the
+    new derivatives.
+
+    >>> E, _ = hermite_family(("tanh", "tanh'"), (sp.tanh(Z), 1 - sp.tanh(Z)**2))
+    >>> extended_family(E)[0]
+    ('tanh', "tanh'", "tanh''", "tanh'''")
+    """
+    out = _EXTENDED.get(cls.family)
+    if out is None:
+        labels, fs = list(cls.family[0]), list(cls.members)
+        for i in range(len(fs)):
+            h, label = fs[i], labels[i]
+            for _ in range(2):
+                h, label = _derivative(h), label + "'"
+                if _find(fs, h) is None:
+                    fs.append(h)
+                    labels.append(label)
+        out = _EXTENDED[cls.family] = (tuple(labels), tuple(fs))
+    return out
+
+
+def _member_class(cls, i, j):
+    """The class of E[f_i(u) f_j(v)] in the family of the Hermite class ``cls``."""
+    labels, fs = cls.family[0], cls.members
+    if i == j:
+        return hermite_family(labels, fs, cls.breakpoints, cls.soft, cls.hermite_k)[i]
+    return _memoized(HermiteExpectationBase, "Eherm", f"{labels[i]}|{labels[j]}", fs[i], fs[j],
+                     cls.breakpoints, cls.soft, members=fs, member=i, member_y=j,
+                     family=cls.family, hermite_k=cls.hermite_k)
+
+
+def _derivatives_in(cls, dx, dy):
+    """The member indices of f^(dx) and g^(dy) (``cls`` of E[f(u) g(v)]) in its family, or
+    None."""
+    fx, gy = cls.f, cls.g
+    for _ in range(dx):
+        fx = _derivative(fx)
+    for _ in range(dy):
+        gy = _derivative(gy)
+    i, j = _find(cls.members, fx), _find(cls.members, gy)
+    return None if i is None or j is None else (i, j)
+
+
+def _extend(cls):
+    """The member of the extended family (:func:`extended_family`) with the value of ``cls``."""
+    labels, fs = extended_family(cls)
+    first = hermite_family(labels, fs, cls.breakpoints, cls.soft, TANGENT_K)[0]
+    return _member_class(first, cls.member,
+                         cls.member if cls.member_y is None else cls.member_y)
+
+
+def _closed(cls):
+    """``cls``, or its member of the (repeatedly) extended family, in a family that holds the
+    first and second derivatives of both its functions."""
+    for _ in range(3):
+        if (cls.hermite_k == TANGENT_K and _derivatives_in(cls, 1, 1) is not None
+                and _derivatives_in(cls, 2, 2) is not None):
+            return cls
+        cls = _extend(cls)
+    raise ValueError(f"no Hermite family holds the derivatives of {cls.label}")
+
+
+def hermite_member(cls, dx, dy):
+    """The Hermite class of E[f^(dx)(u) g^(dy)(v)] (dx, dy <= 2), ``cls`` that of
+    E[f(u) g(v)]: a member of the family that holds the first and second derivatives of f
+    and g (``cls``'s own or its extension), so that a dual and all its tangents share one
+    family and one coefficient vector per example.
+
+    >>> E, dE = hermite_family(("tanh", "tanh'"), (sp.tanh(Z), 1 - sp.tanh(Z)**2))
+    >>> M = hermite_member(E, 2, 0)
+    >>> M.label, M.member, M.member_y, len(M.members)
+    ("tanh''|tanh", 2, 0, 4)
+    >>> N = hermite_member(dE, 1, 1)
+    >>> N.label, N.members == M.members, hermite_member(E, 1, 1) is hermite_member(M, 0, 1)
+    ("tanh''", True, False)
+    """
+    cls = _closed(cls)
+    return _member_class(cls, *_derivatives_in(cls, dx, dy))
+
+
+def promote_hermite(expr):
+    """``expr`` with every Hermite expectation whose family lacks the first and second
+    derivatives of its functions replaced by its member of the extended family (the same
+    value): in a tangent program a dual and its tangents (:func:`hermite_member`) then share
+    one family, whose coefficients the diagonal pass computes once per example.
+
+    >>> E, _ = hermite_family(("tanh", "tanh'"), (sp.tanh(Z), 1 - sp.tanh(Z)**2))
+    >>> a, b, c = sp.symbols("a b c")
+    >>> P = type(promote_hermite(E(a, b, c)))
+    >>> len(P.members), P is type(promote_hermite(P(a, b, c)))
+    (4, True)
+    """
+    return expr.replace(lambda e: isinstance(e, HermiteExpectationBase),
+                        lambda e: _closed(type(e))(*e.args))
 
 
 def contains_hermite(expr):

@@ -58,6 +58,10 @@ from .gaussian import GRADE_LIMIT, gaussian_expectation, graded_cuts  # noqa: F4
 #: the highest degree of the series (the per-example vectors hold K + 1 coefficients, checked
 #: by the tail bound in groups of GROUP terms)
 HERMITE_K = 63
+#: the highest degree of a family extended by derivatives (the tangents' mixed series such as
+#: E[f''(u) f(v)]: the coefficients of f'' decay ~k times slower than f's, and K = 63 would
+#: send pairs with |rho| above ~0.75 to the quadrature)
+TANGENT_K = 127
 GROUP = 4
 #: truncate where the tail bound is below this fraction of sqrt(E[f(u)^2] E[f(v)^2])
 HERMITE_TOL = 1e-12
@@ -150,15 +154,20 @@ def correlation(a, b, c):
     return max(-1.0, min(1.0, c / d))
 
 
-def hermite_expectation_value(f, a, b, c, kinks=(), soft=()):
-    """E[f(u) f(v)] by the Hermite series where its tail bound holds, else by the quadrature
-    (:func:`ntksym.ir.gaussian.gaussian_expectation` with the same kinks and soft features)."""
-    hx, tx = hermite_coefficients(f, a, kinks, soft)
-    hy, ty = hermite_coefficients(f, b, kinks, soft)
+def hermite_expectation_value(f, a, b, c, kinks=(), soft=(), g=None, K=HERMITE_K):
+    """E[f(u) g(v)] (g = f by default) by the Hermite series where its tail bound holds, else
+    by the quadrature (:func:`ntksym.ir.gaussian.gaussian_expectation` with the same kinks and
+    soft features).  For g != f (a *mixed* series, e.g. E[f''(u) f(v)] in a tangent) the same
+    Cauchy-Schwarz bound holds with f's tail at a and g's at b:
+    |sum_{k>K} h^f_k(a) h^g_k(b) rho^k| <= |rho|^(K+1) sqrt(T^f_K(a) T^g_K(b)), so the error is
+    below HERMITE_TOL * sqrt(E[f(u)^2] E[g(v)^2])."""
+    g = f if g is None else g
+    hx, tx = hermite_coefficients(f, a, kinks, soft, K)
+    hy, ty = hermite_coefficients(g, b, kinks, soft, K)
     v = hermite_series(hx, tx, hy, ty, correlation(a, b, c))
     if v is not None:
         return v
-    return gaussian_expectation(f, f, a, b, c, breakpoints=kinks, soft=soft)
+    return gaussian_expectation(f, g, a, b, c, breakpoints=kinks, soft=soft)
 
 
 def hermite_diag_value(f, a, kinks=(), soft=()):

@@ -23,7 +23,13 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .functions import HERMITE_K, QUAD_ORDER, ClippedCorrelation, QuadratureExpectationBase
+from .functions import (
+    QUAD_ORDER,
+    TANGENT_K,
+    ClippedCorrelation,
+    QuadratureExpectationBase,
+    contains_hermite,
+)
 from .hyper import HyperSymbol, split_tangent
 from .symbols import identifier, y_side
 
@@ -43,7 +49,7 @@ class TextPrinter(StrPrinter):
 
     def _print_HermiteExpectationBase(self, expr):
         args = ", ".join(self._print(x) for x in expr.args)
-        return "E_H%d[%s](%s)" % (HERMITE_K, expr.label, args)
+        return "E_H%d[%s](%s)" % (expr.hermite_k, expr.label, args)
 
     def _print_RecipSqrt1m(self, expr):
         return "(1/sqrt(1 - %s**2))" % self.parenthesize(expr.args[0], 60)
@@ -164,6 +170,14 @@ class ProgramTextPrinter(ProgramPrinter):
             out.append("  tangents dS/dw: each assignment S = f(...) gives dS/dw = df/dw + "
                        "sum_j df/dS_j dS_j/dw (forward mode); 1/sqrt(1 - rho**2) is 0 at "
                        "rho = +-1, where the tangent of rho is 0")
+            if any(contains_hermite(a.expr) for st in p.steps
+                   for a in list(getattr(st, "cross", ())) + list(getattr(st, "diag", ()))):
+                out.append(f"  Hermite duals and their tangents: Price's theorem d/dc E[f g] = "
+                           f"E[f' g'], d/da = E[f'' g]/2, d/db = E[f g'']/2, each a (mixed) "
+                           f"series E_H{TANGENT_K}[f''|g] of the family extended by the "
+                           f"second and third derivatives (k <= K <= {TANGENT_K}, the same "
+                           f"tail bound with each side's coefficients, else the quadrature); "
+                           f"the duals come from that family too")
         return out
 
     def _header_vector(self):

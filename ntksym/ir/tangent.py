@@ -7,8 +7,10 @@ gets a tangent
 
 derived with ``sympy.diff`` from the same expression (the special functions know their
 derivatives: :meth:`ClippedCorrelation.fdiff`, :meth:`QuadratureExpectationBase.fdiff` by Price's
-theorem, and :func:`guard_recip_sqrt` keeps arccos / arcsin factors finite at a clipped
-correlation).  Tangents are more state: ``dSigma_3/d[weight_var]`` (cross), with its
+theorem -- for a Hermite dual, Hermite series of its family extended by the derivatives,
+whose coefficients the dual then shares (:func:`promote_hermite`) --, and
+:func:`guard_recip_sqrt` keeps arccos / arcsin factors finite at a clipped correlation).
+Tangents are more state: ``dSigma_3/d[weight_var]`` (cross), with its
 ``_xx`` / ``_yy`` diagonals, assigned in the same step as ``Sigma_3``.  The index-moving
 operations (patch sums, pooling, readouts, the rnn's time shift) are linear, so each carries the
 tangents of its entries exactly as it carries the entries; a recurrence's carried state gets
@@ -37,7 +39,7 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .functions import guard_recip_sqrt
+from .functions import contains_hermite, guard_recip_sqrt, promote_hermite
 from .hyper import HyperSymbol, state_symbols, tangent_name, tangent_output
 from .ops import Readout, TimeRecurrence
 from .program import Assign, Elementwise, KernelProgram, Structural
@@ -105,11 +107,18 @@ class _Tangents:
         hyperparameter); ``force``: also the zero ones (a recurrence's carried entries)."""
         for a in assigns:
             partials = {}
+            moved = False
+            # a Hermite dual from the family of its tangents (one coefficient vector)
+            expr = promote_hermite(a.expr) if contains_hermite(a.expr) else a.expr
             for h in self.hypers:
-                d = self.derivative(a.expr, h, partials)
+                d = self.derivative(expr, h, partials)
+                moved = moved or d != 0
                 if d == 0 and not force:
                     continue
                 out.append(Assign(self.new(a.target.name, h), d))
+            if moved and expr is not a.expr:
+                k = next(k for k, b in enumerate(out) if b is a)
+                out[k] = Assign(a.target, expr)
 
 
 def tangent_program(program: KernelProgram, hypers=None) -> KernelProgram:
