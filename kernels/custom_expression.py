@@ -161,14 +161,14 @@ def _gq_cuts(pts, npts, lo, hi):
 # t_k^2 = (E - sum_{j<=k} h_j^2) / E + _H_FLOOR; else the quadrature above.
 # Coefficients: Gauss-Legendre of order 24 on pieces of length <= 3.0 over
 # [-12.0, 12.0], split at kinks, graded towards soft features.
-_H_K = 63
-_H_NG = 16  # groups of 4 terms, stored as [h_4g, h_4g+1, h_4g+2, h_4g+3, t_4g+3]
+_H_K = 95
+_H_NG = 24  # groups of 4 terms, stored as [h_4g, h_4g+1, h_4g+2, h_4g+3, t_4g+3]
 _H_TOL = 1e-12
 _H_FLOOR = 1e-13
 _HC_T, _HC_W = np.polynomial.legendre.leggauss(24)
 _HC_R = 12.0
 _HC_NP = 8
-_HC_SQ = np.sqrt(np.arange(63 + 2.0))
+_HC_SQ = np.sqrt(np.arange(95 + 2.0))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -473,7 +473,7 @@ def _herm_0_m0(c, a, b, Dx, ix, Dy, iy, off):
 @numba.njit(cache=True, nogil=True)
 def _herm_0_m0_full(a, b, c):
     """E[_herm_0_f0(u) _herm_0_f0(v)], computing both coefficient vectors."""
-    h = np.empty((2, 160))
+    h = np.empty((2, 240))
     _herm_0_coef(a, h[0])
     _herm_0_coef(b, h[1])
     return _herm_0_m0(c, a, b, h, 0, h, 1, 0)
@@ -620,7 +620,7 @@ def _herm_0_m1_diag(a):
 def _herm_0_m1(c, a, b, Dx, ix, Dy, iy, off):
     """E[_herm_0_f1(u) _herm_0_f1(v)] from the examples' coefficient vectors (quadrature if the tail
     bound fails)."""
-    v = _h_series(c, a, b, Dx, ix, Dy, iy, off + 80)
+    v = _h_series(c, a, b, Dx, ix, Dy, iy, off + 120)
     if v == v:
         return v
     return _herm_0_m1_quad(a, b, c)
@@ -629,7 +629,7 @@ def _herm_0_m1(c, a, b, Dx, ix, Dy, iy, off):
 @numba.njit(cache=True, nogil=True)
 def _herm_0_m1_full(a, b, c):
     """E[_herm_0_f1(u) _herm_0_f1(v)], computing both coefficient vectors."""
-    h = np.empty((2, 160))
+    h = np.empty((2, 240))
     _herm_0_coef(a, h[0])
     _herm_0_coef(b, h[1])
     return _herm_0_m1(c, a, b, h, 0, h, 1, 0)
@@ -658,7 +658,7 @@ def diag_state(sq):
     Sigma_5_xx = d4_0
     Theta_5_xx = Theta_4_xx + d4_0
     # per-example Hermite coefficient vectors of the pair's duals
-    H0_xx = np.empty(160)
+    H0_xx = np.empty(240)
     _herm_0_coef(Sigma_3_xx, H0_xx)
     return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Theta_5_xx, H0_xx,)
 
@@ -681,7 +681,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy, Dx, ix, Dy, iy
     c2_0 = Sigma_2 + 0.1
     Sigma_3 = c2_0
     Theta_3 = Theta_2 + c2_0
-    # activation_3: activation(expr="log(1 + exp(z))"): phi(z) = log(1 + exp(-Abs(z))) + Max(0, z); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: 0 (scale 1)), k <= K <= 63 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0 (user expression)
+    # activation_3: activation(expr="log(1 + exp(z))"): phi(z) = log(1 + exp(-Abs(z))) + Max(0, z); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: 0 (scale 1)), k <= K <= 95 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0 (user expression)
     Sigma_4 = _herm_0_m0(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
     Theta_4 = Theta_3*_herm_0_m1(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
     # dense_4: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
@@ -695,7 +695,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy, Dx, ix, Dy, iy
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 162))
+    D = np.empty((n, 242))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
@@ -703,7 +703,7 @@ def diagonal(sq):
         D[i, 1] = t[1]
         O[i, 0] = t[2]
         O[i, 1] = t[3]
-        D[i, 2:162] = t[4]
+        D[i, 2:242] = t[4]
     return D, O
 
 
@@ -744,7 +744,7 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         c2_0 = Sigma_2 + 0.1
         Sigma_3 = c2_0
         Theta_3 = Theta_2 + c2_0
-        # activation_3: activation(expr="log(1 + exp(z))"): phi(z) = log(1 + exp(-Abs(z))) + Max(0, z); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: 0 (scale 1)), k <= K <= 63 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0 (user expression)
+        # activation_3: activation(expr="log(1 + exp(z))"): phi(z) = log(1 + exp(-Abs(z))) + Max(0, z); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: 0 (scale 1)), k <= K <= 95 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0 (user expression)
         Sigma_4 = _herm_0_m0(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
         Theta_4 = Theta_3*_herm_0_m1(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H0_OFF)
         # dense_4: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b

@@ -380,7 +380,7 @@ def hermite_family(labels, fs, breakpoints=(), soft=(), K=HERMITE_K):
     family = (tuple(labels), tuple(sp.srepr(f) for f in fs),
               tuple(float(x) for x in breakpoints), tuple(tuple(map(float, x)) for x in soft))
     extra = {}
-    if K != HERMITE_K:          # (the keys and classes of K = 63 families as before)
+    if K != HERMITE_K:          # (the keys and classes of plain families unchanged)
         family += (K,)
         extra = {"hermite_k": K}
     out = []

@@ -176,7 +176,11 @@ def test_series_stops_early_at_small_correlations():
     h, t = hermite_coefficients(f, 1.0, (), ((0.0, math.pi / 2),))
     assert len(h) == HERMITE_K + 1
     assert hermite_series(h, t, h, t, 0.1) is not None
-    assert hermite_series(h, t, h, t, 0.999) is None     # bound fails: quadrature instead
+    assert hermite_series(h, t, h, t, 0.999) is not None     # unit variance: tail at round-off
+    h, t = hermite_coefficients(f, 100.0, (), ((0.0, math.pi / 2),))
+    assert hermite_series(h, t, h, t, 0.7) is not None
+    assert hermite_series(h, t, h, t, 0.9) is None       # bound fails: quadrature instead
+    h, t = hermite_coefficients(f, 1.0, (), ((0.0, math.pi / 2),))
     # exact at rho = 0 (only h_0 h_0) and for a zero variance
     assert hermite_series(h, t, h, t, 0.0) == h[0] * h[0]
     h0, t0 = hermite_coefficients(f, 0.0)

@@ -26,7 +26,7 @@ from ntksym.engine import common
 from ntksym.ir import functions
 from ntksym.ir.functions import Z, _callable, hermite_member
 from ntksym.ir.gaussian import gaussian_expectation
-from ntksym.ir.hermite import TANGENT_K, hermite_coefficients, hermite_series
+from ntksym.ir.hermite import HERMITE_K, TANGENT_K, hermite_coefficients, hermite_series
 
 GELU_EXPR = "z*(1+erf(z/sqrt(2)))/2"
 ACTS = {"tanh": ("tanh", {}), "swish": ("swish", {"h": 1.0}),
@@ -43,7 +43,7 @@ def test_extended_family_and_members():
     E, dE = _classes(get_activation("tanh"))
     M = hermite_member(E, 2, 0)
     assert M.family[0] == ("tanh", "tanh'", "tanh''", "tanh'''")
-    assert M.hermite_k == TANGENT_K and E.hermite_k == 63
+    assert M.hermite_k == TANGENT_K and E.hermite_k == HERMITE_K
     assert (M.member, M.member_y, M.label) == (2, 0, "tanh''|tanh")
     assert hermite_member(E, 1, 1) is hermite_member(dE, 0, 0)     # E[f' f'] = the NTK dual
     assert hermite_member(dE, 0, 2).label == "tanh'|tanh'''"
