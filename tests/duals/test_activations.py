@@ -7,8 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
-from ntksym.ir.hermite import HERMITE_K
 import sympy as sp
 
 from ntksym.duals.activations import ACTIVATION_KINDS, arccos_J, get_activation, parse_shorthand
@@ -19,6 +17,7 @@ from ntksym.duals.quadrature import (
 )
 from ntksym.errors import SpecError
 from ntksym.ir.functions import HermiteExpectationBase, QuadratureExpectationBase, Z
+from ntksym.ir.hermite import HERMITE_K
 
 A, B, C = sp.symbols("a b c", positive=True)
 
