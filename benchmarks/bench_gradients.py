@@ -9,7 +9,7 @@ Cases (learnable constants in brackets):
 * ``mlp-shared``:   ReLU MLP, 3 hidden layers, on 1000 diabetes-sized vectors (10 features)
                     [weight_var, bias_var from [defaults]: 2];
 * ``mlp-layers``:   the same MLP with per-layer weight_var and bias_var [8];
-* ``mlp-tanh``:     tanh MLP, 2 hidden layers (Hermite-series duals and tangents) on 40 vectors [2];
+* ``mlp-tanh``:     tanh MLP, 2 hidden layers (Hermite-series duals and tangents) on 400 vectors [2];
 * ``mlp-tanh-layers``: the same with per-layer weight_var and bias_var [6];
 * ``cnn-gap``:      CNN, 3 ReLU convs 3x3 + global average pool, on 40 digits (8x8x1) [2];
 * ``rnn``:          erf rnn (readout last) on 300 sequences of length 20 [4].
@@ -90,8 +90,8 @@ def _vectors(n, d=10):
 CASES = {
     "mlp-shared": (lambda: _mlp(False), lambda: _vectors(1000)),
     "mlp-layers": (lambda: _mlp(True), lambda: _vectors(1000)),
-    "mlp-tanh": (lambda: _mlp(False, "tanh", 2), lambda: _vectors(40)),
-    "mlp-tanh-layers": (lambda: _mlp(True, "tanh", 2), lambda: _vectors(40)),
+    "mlp-tanh": (lambda: _mlp(False, "tanh", 2), lambda: _vectors(400)),
+    "mlp-tanh-layers": (lambda: _mlp(True, "tanh", 2), lambda: _vectors(400)),
     "cnn-gap": (lambda: CNN, lambda: __import__("ntksym.data", fromlist=["x"]).load_dataset(
         "digits-images:40").X),
     "rnn": (lambda: RNN, lambda: np.random.default_rng(0).standard_normal((300, 20, 4))),
