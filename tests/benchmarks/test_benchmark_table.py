@@ -2,7 +2,7 @@
 (--quick) of the workers, the alternation, the JSON, the markdown table and --update-docs.
 
 The neural-tangents part runs only when NTKSYM_NT_PYTHON names the Python of an environment
-with neural-tangents 0.6.5 (e.g. NTKSYM_NT_PYTHON=/work/ntenv/bin/python); otherwise it is
+with neural-tangents 0.6.5 (e.g. NTKSYM_NT_PYTHON=path/to/ntenv/bin/python); otherwise it is
 skipped and only ntksym's side is exercised."""
 
 import importlib.util
