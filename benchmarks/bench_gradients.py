@@ -9,7 +9,8 @@ Cases (learnable constants in brackets):
 * ``mlp-shared``:   ReLU MLP, 3 hidden layers, on 1000 diabetes-sized vectors (10 features)
                     [weight_var, bias_var from [defaults]: 2];
 * ``mlp-layers``:   the same MLP with per-layer weight_var and bias_var [8];
-* ``mlp-tanh``:     tanh MLP, 2 hidden layers (Hermite-series duals and tangents) on 400 vectors [2];
+* ``mlp-tanh``:     tanh MLP, 2 hidden layers (Hermite-series duals and tangents), on 400
+                    vectors [2];
 * ``mlp-tanh-layers``: the same with per-layer weight_var and bias_var [6];
 * ``cnn-gap``:      CNN, 3 ReLU convs 3x3 + global average pool, on 40 digits (8x8x1) [2];
 * ``rnn``:          erf rnn (readout last) on 300 sequences of length 20 [4].
