@@ -56,6 +56,10 @@ def _scan(block, big, tiny):
     nonzero = False
     for r0 in range(0, n1, step):
         b = block[r0:r0 + step]
+        lo, hi = b.min(), b.max()           # NaN propagates: a NaN chunk takes the full scan
+        if tiny <= lo and hi <= big:
+            nonzero = True                  # every entry normal, positive and in range: the
+            continue                        # common case, two reductions and no temporaries
         a = np.abs(b)
         if bad is None:
             hit = ~(a <= big)                       # NaN compares False
