@@ -15,14 +15,8 @@ import math
 
 import sympy as sp
 
-from ntksym.ir.functions import (
-    QUAD_ORDER,
-    QUAD_RANGE,
-    Z,
-    hermite_description,
-    hermite_family,
-    quadrature_expectation,
-)
+from ntksym.ir.accuracy import QUAD_ORDER, QUAD_RANGE, hermite_description
+from ntksym.ir.functions import Z, hermite_family, quadrature_expectation
 
 
 def step(x):

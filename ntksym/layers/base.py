@@ -25,7 +25,8 @@ import sympy as sp
 
 # the one "no default: the spec must give it" marker (activation parameters use it too)
 from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
-from ntksym.ir.hyper import HyperSymbol, Learnable
+from ntksym.ir.hyper import Learnable
+from ntksym.ir.symbols import HyperSymbol
 
 
 @dataclass(frozen=True)
