@@ -916,22 +916,25 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     n1, n2 = G.shape
     D2T = np.ascontiguousarray(D2[:, :482].T)
     HM = _hr_maxima(D2T)
-    nb = (n1 + _ROWS - 1) // _ROWS
+    # blocks of up to _ROWS rows, at least 128 blocks below 128 _ROWS rows (parallel tasks
+    # for many threads; the thread count itself would keep Numba from caching this function)
+    rb = max(1, min(_ROWS, n1 // 128))
+    nb = (n1 + rb - 1) // rb
     if symmetric:
         # blocks t and nb-1-t together: every parallel task has about the same number of pairs
         for t in prange((nb + 1) // 2):
             buf = np.empty((12, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * _ROWS,
-                      min(n1, (t + 1) * _ROWS), True, buf)
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      True, buf)
             u = nb - 1 - t
             if u != t:
-                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * _ROWS,
-                          min(n1, (u + 1) * _ROWS), True, buf)
+                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * rb,
+                          min(n1, (u + 1) * rb), True, buf)
     else:
         for t in prange(nb):
             buf = np.empty((12, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * _ROWS,
-                      min(n1, (t + 1) * _ROWS), False, buf)
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      False, buf)
 
 
 _TILE = 64

@@ -69,7 +69,7 @@ def _names(text):
 def _stages(lines, calls):
     """Cut the pair's lines into stages: [(lines, calls evaluated after the stage)].
 
-    ``lines``: (comments, target, expression); ``calls``: {name: its argument expressions}.
+    ``lines``: (comments, target, expression); ``calls``: {name: the names its arguments read}.
     A line joins the current stage unless a series it reads has arguments that the current
     stage computes: then the series go after it and the line opens the next stage."""
     stages = [([], [])]
@@ -224,22 +224,25 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
     n1, n2 = G.shape
     D2T = np.ascontiguousarray(D2[:, :{n_cols}].T)
     HM = _hr_maxima(D2T)
-    nb = (n1 + _ROWS - 1) // _ROWS
+    # blocks of up to _ROWS rows, at least 128 blocks below 128 _ROWS rows (parallel tasks
+    # for many threads; the thread count itself would keep Numba from caching this function)
+    rb = max(1, min(_ROWS, n1 // 128))
+    nb = (n1 + rb - 1) // rb
     if symmetric:
         # blocks t and nb-1-t together: every parallel task has about the same number of pairs
         for t in prange((nb + 1) // 2):
             buf = np.empty(({n_buf}, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * _ROWS,
-                      min(n1, (t + 1) * _ROWS), True, buf{hp})
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      True, buf{hp})
             u = nb - 1 - t
             if u != t:
-                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * _ROWS,
-                          min(n1, (u + 1) * _ROWS), True, buf{hp})
+                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * rb,
+                          min(n1, (u + 1) * rb), True, buf{hp})
     else:
         for t in prange(nb):
             buf = np.empty(({n_buf}, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * _ROWS,
-                      min(n1, (t + 1) * _ROWS), False, buf{hp})
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      False, buf{hp})
 '''
 
 
