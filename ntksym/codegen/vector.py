@@ -49,11 +49,12 @@ from ntksym.codegen.common import (
 )
 from ntksym.codegen.fastmath import acos_source, asin_source
 from ntksym.codegen.printer import NumbaPrinter
+from ntksym.codegen.series_rows import series_row_drivers
 from ntksym.ir.program import KernelProgram
 
 CODEGEN_VERSION = "4"
 
-_DRIVERS = '''
+_DIAGONAL_DRIVER = '''
 
 @njit(cache=True, parallel=True)
 def diagonal(sq{hp}):
@@ -65,7 +66,9 @@ def diagonal(sq{hp}):
         t = diag_state(sq[i]{hp})
 {diag_stores}
     return D, O
+'''
 
+_ROW_DRIVERS = '''
 
 # one row of pairs: the loop runs along row i of G over contiguous columns, the column's
 # scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
@@ -107,7 +110,9 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
         for r in prange(n1):
             buf = np.empty(({n_out}, n2))
             _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf{hp})
+'''
 
+_TAIL_DRIVERS = '''
 
 _TILE = 64
 
@@ -220,7 +225,11 @@ def generate_vector_source(program: KernelProgram) -> str:
         + hyper_constants(program))
     header += (corr_source() + clip1_source(decorator=VECTOR_NJIT) + acos_source(estrin=True)
                + asin_source())
-    drivers = _DRIVERS.format(n_diag=max(n_diag + sum(widths), 1), n_out=n_out,
+    rows, extra = _ROW_DRIVERS, {}
+    if widths:      # Hermite series: a chunk of a row's pairs at once
+        rows, extra = series_row_drivers(program, printer, inline["params"], n_diag, n_out)
+    drivers = (_DIAGONAL_DRIVER + rows + _TAIL_DRIVERS).format(
+                              n_diag=max(n_diag + sum(widths), 1), n_out=n_out, **extra,
                               n_scalars=n_diag, row_body=_row_body(inline, n_diag, n_out,
                                                                    bool(widths), program),
                               diag_stores=diag_stores or "        pass",
