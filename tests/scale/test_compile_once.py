@@ -2,15 +2,19 @@
 (DESIGN, performance principles): one memo by (spec hash, per_layer, target) for vector,
 image and sequence programs alike."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 import ntksym
-import ntksym.architecture as architecture
 import ntksym.codegen.generate as generate
 from ntksym.engine import common
 from ntksym.scale.tiles import tiled_kernel
 from testkit import SPEC_DIR
+
+# the module, not the package attribute: Architecture.derive imports it lazily (sympy loads there)
+derive_module = importlib.import_module("ntksym.derive")
 
 
 @pytest.fixture
@@ -20,7 +24,7 @@ def counted(monkeypatch):
     monkeypatch.setattr(common, "_MODULES", {})
     monkeypatch.setattr(common, "_SOURCES", {})
     calls = {"derive": 0, "generate": 0}
-    real_derive, real_generate = architecture.derive, generate.generate_source
+    real_derive, real_generate = derive_module.derive, generate.generate_source
 
     def derive(*args, **kw):
         calls["derive"] += 1
@@ -30,7 +34,7 @@ def counted(monkeypatch):
         calls["generate"] += 1
         return real_generate(*args, **kw)
 
-    monkeypatch.setattr(architecture, "derive", derive)
+    monkeypatch.setattr(derive_module, "derive", derive)
     monkeypatch.setattr(generate, "generate_source", count_generate)
     return calls
 
