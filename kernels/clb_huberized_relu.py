@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'clb-huberized-relu'
 SPEC_HASH = '92aea0392e5bfacfc217b65414cb472097101871aad48849ae1a38c6d2a73c5e'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -858,7 +858,7 @@ def _row(G, D1, D2, D2T, HM, i, jb, je, co, buf):
     wc1 = buf[10, :m]  # Sigma_3
     wr1 = buf[11, :m]  # rho of (Sigma_3, Sigma_3_xx, Sigma_3_yy)
     for k in range(m):
-        Sigma_0 = g[k]
+        Sigma_0 = g[k] / INPUT_SCALE
         Sigma_1_yy = y0[k]
         # dense_0: dense: weight_var=2.0, bias_var=0.0, standard parameterization, normalized by fan_in (fan_in=64), trainable: W, b
         Sigma_1 = 2.0*Sigma_0
@@ -1004,11 +1004,11 @@ def kernel(X, X2=None, outputs=("ntk",)):
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
     D1, O1 = diagonal(sq1)
     if X2 is None:
-        G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
+        G, D2, sym = X @ X.T, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
         D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE)
-        G, sym = X @ X2.T / INPUT_SCALE, False
+        G, sym = X @ X2.T, False
     out = np.empty((len(select),) + G.shape)
     cross_tile(G, D1, D2, select, out, sym)
     if sym:

@@ -12,12 +12,13 @@ from numba import njit
 
 SPEC_NAME = 'cntk-v-depth11'
 SPEC_HASH = '459121cd91147230b12c68d1b30f53d3a4e2492976bf15901fbcf8f4a23a2fa3'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "image"
 INPUT_SCALE = 3
 OUTPUTS = ('nngp', 'ntk')
 SCHEDULE = 'offset-slices'
-NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = 4, 1024, 1024, 1024, 30
+NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = 4, 1024, 4096, 4096, 30
+NACC, BATCH = 2, 4
 
 
 @njit(cache=True)
@@ -101,6 +102,18 @@ def _window_pairs(A, H, W, Ho, Wo, qh, qw, sh, sw, ph, pw, circ, same_offset, sc
 
 
 @njit(cache=True)
+def _first_pair(k, n2, symmetric):
+    # (i, j) of pair k, numbered row by row over j in [0, n2) (j > i when symmetric)
+    i = 0
+    row = n2 - 1 if symmetric else n2
+    while k >= row > 0:
+        k -= row
+        i += 1
+        row = n2 - i - 1 if symmetric else n2
+    return i, (i + 1 if symmetric else 0) + k
+
+
+@njit(cache=True)
 def _global_avg(A, P, out):
     acc = 0.0
     for k in range(P * P):
@@ -159,6 +172,9 @@ def _acos(x):
 
 
 # ---- per-offset-slice templates (see ntksym/codegen/slices.py for why they are exact)
+# BATCH pairs at once: entry (p, k) of a slice, pixel p of pair k, is at flat index
+# p * BATCH + k, so a run of pixels is a run of p * BATCH .. (p + n) * BATCH (the loops stay
+# contiguous, only longer) and a partner pixel p + s is the flat shift s * BATCH.
 # Array operands come as (2-D array, row): a view made by the caller and passed to a call
 # costs two atomic reference-count updates, which on 8x8 slices cost as much as the work.
 
@@ -170,10 +186,17 @@ def _rect(n, d, circ):
     return max(0, -d), min(n, n - d)
 
 
+@njit(cache=True, inline="always")
+def _run(p0, p1):
+    # the flat range of the pixels p0 .. p1 - 1 of all BATCH pairs (unsigned: no wraparound
+    # checks, the loops vectorize)
+    return np.uint64(p0 * BATCH), np.uint64(p1 * BATCH)
+
+
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
     # out[i W + j] = <x_(i, j), x'_(i + di, j + dj)> / scale inside the slice's rectangle;
-    # channel-major images (C, H W) so that the loop over j is contiguous
+    # channel-major images (C, H W BATCH) so that the loop over j (and k) is contiguous
     C = XaT.shape[0]
     out = outs[so]
     r0, r1 = _rect(H, di, circ)
@@ -182,21 +205,25 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
         iy = i + di
         if iy >= H:
             iy -= H
-        for j in range(c0, c1):
-            out[np.uint64(i * W + j)] = 0.0
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for e in range(e0, e1):
+            out[e] = 0.0
         for c in range(C):
             xa = XaT[c]
             xb = XbT[c]
             if circ:
                 for j in range(c0, c1):
                     jy = j + dj - W if j + dj >= W else j + dj
-                    out[np.uint64(i * W + j)] += xa[np.uint64(i * W + j)] * xb[np.uint64(iy * W + jy)]
+                    a0, a1 = _run(i * W + j, i * W + j + 1)
+                    s = ((iy * W + jy) - (i * W + j)) * BATCH
+                    for e in range(a0, a1):
+                        out[e] += xa[e] * xb[np.uint64(np.int64(e) + s)]
             else:
-                shift = iy * W + dj
-                for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
-                    out[p] += xa[p] * xb[np.uint64(np.int64(p) - i * W + shift)]
-        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
-            out[p] /= scale
+                s = ((iy - i) * W + dj) * BATCH
+                for e in range(e0, e1):
+                    out[e] += xa[e] * xb[np.uint64(np.int64(e) + s)]
+        for e in range(e0, e1):
+            out[e] /= scale
 
 
 @njit(cache=True)
@@ -205,8 +232,9 @@ def _fill_slice(value, H, W, di, dj, circ, outs, so):
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
-        for j in range(c0, c1):
-            out[i * W + j] = value
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for e in range(e0, e1):
+            out[e] = value
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -224,42 +252,48 @@ def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, t
     oc, od = _rect(Wo, dj, circ)
     for i in range(oa, ob):
         t0 = i * W
-        for p in range(np.uint64(t0 + ca), np.uint64(t0 + cb)):
-            tmp[p] = 0.0
+        e0, e1 = _run(t0 + ca, t0 + cb)
+        for e in range(e0, e1):
+            tmp[e] = 0.0
         for a in range(qh):
             r = i + a - ph
             if circ:
                 r %= H
             elif r < ra or r >= rb:
                 continue
-            s = r * W - t0
-            for p in range(np.uint64(t0 + ca), np.uint64(t0 + cb)):
-                tmp[p] += A[np.uint64(np.int64(p) + s)]
+            s = (r * W - t0) * BATCH
+            for e in range(e0, e1):
+                tmp[e] += A[np.uint64(np.int64(e) + s)]
     for i in range(oa, ob):
         t0 = i * W
         o0 = i * Wo
-        for p in range(np.uint64(o0 + oc), np.uint64(o0 + od)):
-            out[p] = 0.0
+        e0, e1 = _run(o0 + oc, o0 + od)
+        for e in range(e0, e1):
+            out[e] = 0.0
         for b in range(qw):
             if circ:
                 for j in range(oc, od):
                     c = (j + b - pw) % W
-                    out[np.uint64(o0 + j)] += tmp[np.uint64(t0 + c)]
+                    f0, f1 = _run(o0 + j, o0 + j + 1)
+                    s = (t0 + c - o0 - j) * BATCH
+                    for e in range(f0, f1):
+                        out[e] += tmp[np.uint64(np.int64(e) + s)]
                 continue
             # outputs j whose source column j + b - pw lies in [ca, cb)
             j0 = max(oc, ca - b + pw)
             j1 = min(od, cb - b + pw)
-            s = t0 + b - pw - o0
-            for p in range(np.uint64(o0 + j0), np.uint64(o0 + max(j0, j1))):
-                out[p] += tmp[np.uint64(np.int64(p) + s)]
+            s = (t0 + b - pw - o0) * BATCH
+            f0, f1 = _run(o0 + j0, o0 + max(j0, j1))
+            for e in range(f0, f1):
+                out[e] += tmp[np.uint64(np.int64(e) + s)]
 
 
 @njit(cache=True)
 def _store_diag(As, sa, n, outs, so):
     A = As[sa]
     out = outs[so]
-    for p in range(n):
-        out[p] = A[p]
+    for e in range(n * BATCH):
+        out[e] = A[e]
 
 
 @njit(cache=True, error_model="numpy")
@@ -269,21 +303,27 @@ def _store_roots(As, sa, n, sqs, ssq, isqs, sisq):
     A = As[sa]
     sq = sqs[ssq]
     isq = isqs[sisq]
-    for p in range(n):
-        sq[p] = math.sqrt(A[p])
-        isq[p] = 1.0 / sq[p]
+    for e in range(n * BATCH):
+        sq[e] = math.sqrt(A[e])
+        isq[e] = 1.0 / sq[e]
 
 
-@njit(cache=True)
-def _slice_sum(As, sa, H, W, di, dj, circ):
+@njit(cache=True, error_model="numpy")
+def _slice_sum(As, sa, H, W, di, dj, circ, w, accs, ra, ssum):
+    # acc[k] += w * (the sum of pair k's slice), for every pair k of the batch
     A = As[sa]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
-    acc = 0.0
+    for k in range(BATCH):
+        ssum[k] = 0.0
     for i in range(r0, r1):
         for j in range(c0, c1):
-            acc += A[i * W + j]
-    return acc
+            e0 = (i * W + j) * BATCH
+            for k in range(BATCH):
+                ssum[k] += A[np.uint64(e0 + k)]
+    acc = accs[ra]
+    for k in range(BATCH):
+        acc[k] += w * ssum[k]
 
 
 # ---- the distinct per-layer elementwise steps (ntksym/codegen/steps.py)
@@ -294,7 +334,8 @@ def _step0(a0, s0, a1, s1, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for p in range(e0, e1):
             Sigma_in0 = a0[s0, p]
             cse0 = 3.0*Sigma_in0
             Sigma_out0 = cse0
@@ -308,9 +349,10 @@ def _step0(a0, s0, a1, s1, H, W, di, dj):
 def _step1(a0, s0, a1, s1, Dx_Sigma_in0_isqrt, dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, dy_Sigma_in0_sqrt, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
-    shift = di * W + dj
+    shift = (di * W + dj) * BATCH
     for i in range(r0, r1):
-        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for p in range(e0, e1):
             q = np.uint64(np.int64(p) + shift)
             Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[dx_Sigma_in0_isqrt, p]
             Sigma_in0_isqrt_yy = Dy_Sigma_in0_isqrt[dy_Sigma_in0_isqrt, q]
@@ -333,7 +375,8 @@ def _step2(a0, s0, a1, s1, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for p in range(e0, e1):
             Sigma_in0 = a0[s0, p]
             Theta_in1 = a1[s1, p]
             Sigma_out0 = (0.2222222222222222)*Sigma_in0
@@ -347,9 +390,10 @@ def _step2(a0, s0, a1, s1, H, W, di, dj):
 def _step3(a0, s0, a1, s1, Dx_Sigma_in0, dx_Sigma_in0, Dy_Sigma_in0, dy_Sigma_in0, H, W, di, dj):
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
-    shift = di * W + dj
+    shift = (di * W + dj) * BATCH
     for i in range(r0, r1):
-        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):
+        e0, e1 = _run(i * W + c0, i * W + c1)
+        for p in range(e0, e1):
             q = np.uint64(np.int64(p) + shift)
             Sigma_in0_xx = Dx_Sigma_in0[dx_Sigma_in0, p]
             Sigma_in0_yy = Dy_Sigma_in0[dy_Sigma_in0, q]
@@ -408,8 +452,8 @@ PAIR_OPS = np.array([
     [1, 1, 3, 0, 0, 0, 0],  # conv_18: _patch_slice(buf[1], 32, 32, 32, 32, 3, 3, 1, 1, di, dj, False, buf[3], tmp)
     [4, 2, 3, 0, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
     [3, 3, 2, 25, 25, 24, 24],  # relu_19: _step1(buf[3], buf[2], Dx[25], Dy[25], Dx[24], Dy[24], 32, 32, di, dj)
-    [5, 0, 2, 0, 0, 0, 0],  # flatten_20: acc[0] += _slice_sum(buf[2], 32, 32, di, dj, False)
-    [5, 1, 3, 0, 0, 0, 0],  # flatten_20: acc[1] += _slice_sum(buf[3], 32, 32, di, dj, False)
+    [5, 2, 0, 0, 0, 0, 0],  # flatten_20: _slice_sum(buf[2], 32, 32, di, dj, False, 1.0, acc[0], ssum)
+    [5, 3, 1, 0, 0, 0, 0],  # flatten_20: _slice_sum(buf[3], 32, 32, di, dj, False, 1.0, acc[1], ssum)
 ], dtype=np.int64)
 
 SELF_OPS = np.array([
@@ -463,8 +507,8 @@ SELF_OPS = np.array([
     [5, 2, 3, 0, 0, 0],  # conv_18: _step2(buf[2], buf[3], 32, 32, di, dj)
     [3, 3, 9, 3, 24, 25],  # conv_18: if store: / _store_diag(buf[3], 1024, D[9]) / _store_roots(buf[3], 1024, D[24], D[25])
     [4, 3, 2, 9, 9, 0],  # relu_19: _step3(buf[3], buf[2], Dx[9], Dy[9], 32, 32, di, dj)
-    [6, 0, 2, 0, 0, 0],  # flatten_20: acc[0] += w * _slice_sum(buf[2], 32, 32, di, dj, False)
-    [6, 1, 3, 0, 0, 0],  # flatten_20: acc[1] += w * _slice_sum(buf[3], 32, 32, di, dj, False)
+    [6, 2, 0, 0, 0, 0],  # flatten_20: _slice_sum(buf[2], 32, 32, di, dj, False, w, acc[0], ssum)
+    [6, 3, 1, 0, 0, 0],  # flatten_20: _slice_sum(buf[3], 32, 32, di, dj, False, w, acc[1], ssum)
 ], dtype=np.int64)
 
 
@@ -491,15 +535,16 @@ def tail_pair(acc, Dx, Dy):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def image_pass(Xa, buf, tmp, D):
-    """K(x, x): every offset the readout needs (the calls of SELF_OPS), offset 0 first, which
-    stores the per-pixel diagonals in D (the other offsets read them)."""
+def image_pass(Xa, buf, tmp, D, acc, ssum):
+    """K(x, x) of BATCH images at once (before the scalar tail): every offset the readout
+    needs (the calls of SELF_OPS), offset 0 first, which stores the per-pixel diagonals in D
+    (the other offsets read them).  Xa: the images channel-major, (C, H W BATCH); D, acc:
+    (NSLOT, BUFLEN), (NACC, BATCH), pair k at column k."""
     cbuf = np.empty((1, BUFLEN))
-    Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
     Xb = Xa
     Dx = D
     Dy = D
-    acc = np.zeros(2)
+    acc[:] = 0.0
     for di in range(0, 1):
         for dj in range(0, 1):
             store = di == 0 and dj == 0
@@ -526,18 +571,15 @@ def image_pass(Xa, buf, tmp, D):
                 elif op == 5:
                     _step2(buf, o1, buf, o2, 32, 32, di, dj)
                 elif op == 6:
-                    acc[o1] += w * _slice_sum(buf, o2, 32, 32, di, dj, False)
-    return tail_self(acc, D)
+                    _slice_sum(buf, o1, 32, 32, di, dj, False, w, acc, o2, ssum)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
-    """K(x, x'): every offset slice the readout needs (the calls of PAIR_OPS), one at a time,
-    then the scalar tail."""
+def pair_pass(Xa, Xb, buf, tmp, Dx, Dy, acc, ssum):
+    """K(x, x') of BATCH pairs at once (before the scalar tail): every offset slice the
+    readout needs (the calls of PAIR_OPS), one at a time.  Layouts as in image_pass."""
     cbuf = np.empty((1, BUFLEN))
-    Xa = np.ascontiguousarray(Xa.T)          # channel-major (C, H W) for _gram_slice
-    Xb = np.ascontiguousarray(Xb.T)
-    acc = np.zeros(2)
+    acc[:] = 0.0
     for di in range(0, 1):
         for dj in range(0, 1):
             for r in range(PAIR_OPS.shape[0]):
@@ -559,13 +601,34 @@ def pair_pass(Xa, Xb, buf, tmp, Dx, Dy):
                 elif op == 4:
                     _step2(buf, o1, buf, o2, 32, 32, di, dj)
                 elif op == 5:
-                    acc[o1] += _slice_sum(buf, o2, 32, 32, di, dj, False)
-    return tail_pair(acc, Dx, Dy)
+                    _slice_sum(buf, o1, 32, 32, di, dj, False, 1.0, acc, o2, ssum)
 
 
 # The drivers are serial and release the GIL: callers run blocks of images or rows in threads
 # (ntksym/engine/image.py).  A prange here would outline its body into a gufunc that links and
 # re-optimizes every function below it twice more: about 10 s of extra cold JIT per driver.
+# Images and pairs go through the passes BATCH at a time, gathered into the (pixel, pair)
+# layout of the slices; a short last batch repeats its last member (computed, not stored).
+
+@njit(cache=True)
+def _gather_images(X, idx, m, out):
+    # out[c, p BATCH + k] = X[idx[k], p, c]
+    for k in range(BATCH):
+        x = X[idx[min(k, m - 1)]]
+        for p in range(x.shape[0]):
+            for c in range(x.shape[1]):
+                out[c, p * BATCH + k] = x[p, c]
+
+
+@njit(cache=True)
+def _gather_diag(D, idx, m, out):
+    # out[s, p BATCH + k] = D[idx[k], s, p]
+    for k in range(BATCH):
+        d = D[idx[min(k, m - 1)]]
+        for s in range(NSLOT):
+            for p in range(PMAX):
+                out[s, p * BATCH + k] = d[s, p]
+
 
 @njit(cache=True, nogil=True)
 def diagonal(X):
@@ -573,12 +636,30 @@ def diagonal(X):
     n = X.shape[0]
     D = np.zeros((n, NSLOT, PMAX))
     O = np.empty((n, 2))
-    for i in range(n):
-        buf = np.empty((NBUF, BUFLEN))
-        tmp = np.empty(TMPSIZE)
-        v = image_pass(X[i], buf, tmp, D[i])
-        O[i, 0] = v[0]
-        O[i, 1] = v[1]
+    buf = np.empty((NBUF, BUFLEN))
+    tmp = np.empty(TMPSIZE)
+    Xa = np.empty((X.shape[2], X.shape[1] * BATCH))
+    G = np.zeros((NSLOT, BUFLEN))
+    acc = np.empty((NACC, BATCH))
+    ssum = np.empty(BATCH)
+    a1 = np.empty(NACC)
+    idx = np.empty(BATCH, dtype=np.int64)
+    for i0 in range(0, n, BATCH):
+        m = min(BATCH, n - i0)
+        for k in range(m):
+            idx[k] = i0 + k
+        _gather_images(X, idx, m, Xa)
+        image_pass(Xa, buf, tmp, G, acc, ssum)
+        for k in range(m):
+            i = idx[k]
+            for s in range(NSLOT):
+                for p in range(PMAX):
+                    D[i, s, p] = G[s, p * BATCH + k]
+            for a in range(NACC):
+                a1[a] = acc[a, k]
+            v = tail_self(a1, D[i])
+            O[i, 0] = v[0]
+            O[i, 1] = v[1]
     return D, O
 
 
@@ -591,15 +672,51 @@ def _pick(v, s):
     return math.nan
 
 
+@njit(cache=True)
+def _pair_batch(X1, X2, D1, D2, I, J, m, Xa, Xb, Dx, Dy, buf, tmp, acc, ssum, a1, select,
+                out):
+    """The pairs (I[k], J[k]), k < m, through pair_pass and the tail into out."""
+    _gather_images(X1, I, m, Xa)
+    _gather_images(X2, J, m, Xb)
+    _gather_diag(D1, I, m, Dx)
+    _gather_diag(D2, J, m, Dy)
+    pair_pass(Xa, Xb, buf, tmp, Dx, Dy, acc, ssum)
+    for k in range(m):
+        for a in range(NACC):
+            a1[a] = acc[a, k]
+        v = tail_pair(a1, D1[I[k]], D2[J[k]])
+        for q in range(select.shape[0]):
+            out[q, I[k], J[k]] = _pick(v, select[q])
+
+
 @njit(cache=True, nogil=True)
-def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
-    """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        buf = np.empty((NBUF, BUFLEN))
-        tmp = np.empty(TMPSIZE)
-        j0 = i + 1 if symmetric else 0
-        for j in range(j0, X2.shape[0]):
-            v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j])
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def cross_pairs(X1, X2, D1, D2, select, out, k0, k1, symmetric):
+    """out[q, i, j] = output select[q] of the pairs k0 <= k < k1 of K(X1, X2), numbered
+    row by row (of the upper triangle j > i when symmetric)."""
+    if k1 <= k0:
+        return
+    i, j = _first_pair(k0, X2.shape[0], symmetric)
+    buf = np.empty((NBUF, BUFLEN))
+    tmp = np.empty(TMPSIZE)
+    Xa = np.empty((X1.shape[2], X1.shape[1] * BATCH))
+    Xb = np.empty((X2.shape[2], X2.shape[1] * BATCH))
+    Dx = np.empty((NSLOT, BUFLEN))
+    Dy = np.empty((NSLOT, BUFLEN))
+    acc = np.empty((NACC, BATCH))
+    ssum = np.empty(BATCH)
+    a1 = np.empty(NACC)
+    I = np.empty(BATCH, dtype=np.int64)
+    J = np.empty(BATCH, dtype=np.int64)
+    m = 0
+    for k in range(k0, k1):
+        I[m] = i
+        J[m] = j
+        m += 1
+        if m == BATCH or k == k1 - 1:
+            _pair_batch(X1, X2, D1, D2, I, J, m, Xa, Xb, Dx, Dy, buf, tmp, acc, ssum, a1,
+                        select, out)
+            m = 0
+        j += 1
+        if j == X2.shape[0]:
+            i += 1
+            j = i + 1 if symmetric else 0

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'custom-expression'
 SPEC_HASH = 'f61a53c853a60fed459ff0fd30ccb54f0fe98e30ccbc1c8f7e765ebae29ad68a'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -855,7 +855,7 @@ def _row(G, D1, D2, D2T, HM, i, jb, je, co, buf):
     wc0 = buf[5, :m]  # Sigma_3
     wr0 = buf[6, :m]  # rho of (Sigma_3, Sigma_3_xx, Sigma_3_yy)
     for k in range(m):
-        Sigma_0 = g[k]
+        Sigma_0 = g[k] / INPUT_SCALE
         Sigma_1_yy = y0[k]
         Sigma_3_yy = y1[k]
         # dense_0: dense: weight_var=1.0, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
@@ -996,11 +996,11 @@ def kernel(X, X2=None, outputs=("ntk",)):
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
     D1, O1 = diagonal(sq1)
     if X2 is None:
-        G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
+        G, D2, sym = X @ X.T, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
         D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE)
-        G, sym = X @ X2.T / INPUT_SCALE, False
+        G, sym = X @ X2.T, False
     out = np.empty((len(select),) + G.shape)
     cross_tile(G, D1, D2, select, out, sym)
     if sym:

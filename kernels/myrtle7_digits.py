@@ -12,12 +12,13 @@ from numba import njit
 
 SPEC_NAME = 'myrtle7-digits'
 SPEC_HASH = 'f0411bffd89fece4c0963f7ca5cc8abcd44840d21f81a4c33d25796673d30762'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "image"
 INPUT_SCALE = 1
 OUTPUTS = ('nngp', 'ntk')
 SCHEDULE = 'full'
 NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = 4, 64, 4096, 4096, 6
+NACC, BATCH = 1, 1
 
 
 @njit(cache=True)
@@ -98,6 +99,18 @@ def _window_pairs(A, H, W, Ho, Wo, qh, qw, sh, sw, ph, pw, circ, same_offset, sc
                             if c2 >= 0:
                                 acc += T[i, c, i2, c2]
                     O[i, j, i2, j2] = scale * acc
+
+
+@njit(cache=True)
+def _first_pair(k, n2, symmetric):
+    # (i, j) of pair k, numbered row by row over j in [0, n2) (j > i when symmetric)
+    i = 0
+    row = n2 - 1 if symmetric else n2
+    while k >= row > 0:
+        k -= row
+        i += 1
+        row = n2 - i - 1 if symmetric else n2
+    return i, (i + 1 if symmetric else 0) + k
 
 
 @njit(cache=True)
@@ -570,14 +583,19 @@ def _pick(v, s):
 
 
 @njit(cache=True, nogil=True)
-def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric):
-    """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        buf = np.empty((NBUF, BUFLEN))
-        tmp = np.empty(TMPSIZE)
-        j0 = i + 1 if symmetric else 0
-        for j in range(j0, X2.shape[0]):
-            v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j])
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def cross_pairs(X1, X2, D1, D2, select, out, k0, k1, symmetric):
+    """out[q, i, j] = output select[q] of the pairs k0 <= k < k1 of K(X1, X2), numbered
+    row by row (of the upper triangle j > i when symmetric)."""
+    if k1 <= k0:
+        return
+    i, j = _first_pair(k0, X2.shape[0], symmetric)
+    buf = np.empty((NBUF, BUFLEN))
+    tmp = np.empty(TMPSIZE)
+    for k in range(k0, k1):
+        v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j])
+        for q in range(select.shape[0]):
+            out[q, i, j] = _pick(v, select[q])
+        j += 1
+        if j == X2.shape[0]:
+            i += 1
+            j = i + 1 if symmetric else 0

@@ -7,14 +7,17 @@ node; 1 x 1 after ``flatten`` / ``global_avg_pool``).  The generated module has
   per-pixel diagonals that cross expressions read (``Sigma_k(x, x)[p, p]``), once per image;
 * ``pair_pass(X_i, X_j, buf, tmp, Dx, Dy)``: the recursion on (x, x'), every layer in turn,
   reading the diagonals of both images from D;
-* ``diagonal(X)`` and ``cross_rows(X1, X2, D1, D2, select, out, rows, symmetric)``: the
+* ``diagonal(X)`` and ``cross_pairs(X1, X2, D1, D2, select, out, k0, k1, symmetric)``: the
   drivers, serial and ``nogil`` (callers run blocks in threads, as ntksym/engine/image.py
   does; a ``prange`` would cost more cold JIT than the whole rest of the module);
-  ``symmetric`` computes only j >= i+1 of each row.
+  ``cross_pairs`` computes the pairs k0 <= k < k1, numbered row by row (j >= i+1 when
+  ``symmetric``).
 
 With the per-offset-slice schedule (:mod:`ntksym.codegen.slices`) each layer's pixel-pair loop
 is a call of a step function shared by the layers with the same loop body, listed in a
-constant call table (:mod:`ntksym.codegen.steps`): the compiled code does not grow with depth.
+constant call table (:mod:`ntksym.codegen.steps`): the compiled code does not grow with depth;
+and the passes carry BATCH pairs (or images) at once (:func:`ntksym.codegen.slices.pair_batch`),
+so that the short pixel runs of small images vectorize.
 
 Memory: each thread owns ``buf`` (NBUF x PMAX^2 floats) and ``tmp``; the entries of the state
 share buffers by liveness (an elementwise step may write in place), so a pair needs a few
@@ -51,10 +54,10 @@ from ntksym.codegen.fastmath import acos_source
 from ntksym.codegen.liveness import Slots
 from ntksym.codegen.printer import NumbaPrinter, identifier
 from ntksym.codegen.slice_walk import diag_symbols, slice_plan
-from ntksym.codegen.slices import SLICE_TEMPLATES, CpuSlices
+from ntksym.codegen.slices import SLICE_DRIVERS, SLICE_TEMPLATES, CpuSlices, pair_batch
 from ntksym.ir.program import KernelProgram, Structural
 
-CODEGEN_IMAGE_VERSION = "3"
+CODEGEN_IMAGE_VERSION = "4"
 
 _HELPERS = '''
 
@@ -120,6 +123,18 @@ def _window_pairs(A, H, W, Ho, Wo, qh, qw, sh, sw, ph, pw, circ, same_offset, sc
 
 
 @njit(cache=True)
+def _first_pair(k, n2, symmetric):
+    # (i, j) of pair k, numbered row by row over j in [0, n2) (j > i when symmetric)
+    i = 0
+    row = n2 - 1 if symmetric else n2
+    while k >= row > 0:
+        k -= row
+        i += 1
+        row = n2 - i - 1 if symmetric else n2
+    return i, (i + 1 if symmetric else 0) + k
+
+
+@njit(cache=True)
 def _global_avg(A, P, out):
     acc = 0.0
     for k in range(P * P):
@@ -170,17 +185,22 @@ def diagonal(X{hp}):
 {pick}
 
 @njit(cache=True, nogil=True)
-def cross_rows(X1, X2, D1, D2, select, out, rows, symmetric{hp}):
-    """out[q, i, j] = output select[q] of pair (i, j) for i in rows (j > i when symmetric)."""
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        buf = np.empty((NBUF, BUFLEN))
-        tmp = np.empty(TMPSIZE)
-        j0 = i + 1 if symmetric else 0
-        for j in range(j0, X2.shape[0]):
-            v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j]{hp})
-            for q in range(select.shape[0]):
-                out[q, i, j] = _pick(v, select[q])
+def cross_pairs(X1, X2, D1, D2, select, out, k0, k1, symmetric{hp}):
+    """out[q, i, j] = output select[q] of the pairs k0 <= k < k1 of K(X1, X2), numbered
+    row by row (of the upper triangle j > i when symmetric)."""
+    if k1 <= k0:
+        return
+    i, j = _first_pair(k0, X2.shape[0], symmetric)
+    buf = np.empty((NBUF, BUFLEN))
+    tmp = np.empty(TMPSIZE)
+    for k in range(k0, k1):
+        v = pair_pass(X1[i], X2[j], buf, tmp, D1[i], D2[j]{hp})
+        for q in range(select.shape[0]):
+            out[q, i, j] = _pick(v, select[q])
+        j += 1
+        if j == X2.shape[0]:
+            i += 1
+            j = i + 1 if symmetric else 0
 '''
 
 
@@ -306,19 +326,29 @@ def generate_image_source(program: KernelProgram) -> str:
     out_names = tuple(program.outputs)
     pmax = max(h * w for h, w in program.shapes.values())
     plan = slice_plan(program)
+    n_out = len(out_names)
+    store = "\n".join(f"        O[i, {k}] = v[{k}]" for k in range(n_out))
+    hp = hyper_arg(program)
+    pick = pick_source(n_out, NJIT, "math.nan")
     if plan is not None:
-        schedule, buflen = "offset-slices", pmax
-        fns = CpuSlices(program, slots, printer, plan).source()
+        batch = pair_batch(pmax)
+        schedule, buflen = "offset-slices", pmax * batch
+        gen = CpuSlices(program, slots, printer, plan)
+        fns = gen.source()
         templates = SLICE_TEMPLATES
+        extra = [f"NACC, BATCH = {gen.nacc}, {batch}"]
+        drivers = SLICE_DRIVERS.format(n_out=n_out, pick=pick, hp=hp,
+                                       store_diag="\n".join("    " + l for l in store.split("\n")))
     else:
         schedule, buflen = "full", pmax * pmax
         full = FullSchedule(program, slots, printer)
-        hp = hyper_arg(program)
         fns = (function(f"\n\n@njit(cache=True)\ndef image_pass(Xa, buf, tmp, D{hp}):\n"
                         "    Xb = Xa\n", full.lines(store=True)) +
                function(f"\n\n@njit(cache=True)\ndef pair_pass(Xa, Xb, buf, tmp, Dx, Dy{hp}):\n",
                         full.lines(store=False)))
         templates = ""
+        extra = ["NACC, BATCH = 1, 1"]
+        drivers = _DRIVERS.format(n_out=n_out, pick=pick, store_diag=store, hp=hp)
     header = module_header(
         program, version=CODEGEN_IMAGE_VERSION, imports="from numba import njit",
         notes="Do not edit: regenerate with `ntksym codegen SPEC -o FILE`.  Needs only numpy "
@@ -328,12 +358,9 @@ def generate_image_source(program: KernelProgram) -> str:
         constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}",
                    f"SCHEDULE = {schedule!r}",
                    f"NBUF, PMAX, BUFLEN, TMPSIZE, NSLOT = {slots.nbuf}, {pmax}, {buflen}, "
-                   f"{buflen}, {max(len(slots.diag_slot), 1)}"] + hyper_constants(program))
+                   f"{buflen}, {max(len(slots.diag_slot), 1)}"] + extra
+        + hyper_constants(program))
     header += corr_source() + clip1_source('njit(cache=True, inline="always")') + _HELPERS
-    n_out = len(out_names)
-    store = "\n".join(f"        O[i, {k}] = v[{k}]" for k in range(n_out))
-    drivers = _DRIVERS.format(n_out=n_out, pick=pick_source(n_out, NJIT, "math.nan"),
-                              store_diag=store, hp=hyper_arg(program))
     return (header + acos_source() + templates + quadrature_source(printer) + fns +
             drivers).rstrip() + "\n"
 

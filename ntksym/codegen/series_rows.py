@@ -150,7 +150,9 @@ def series_row_body(program, printer, x_names, y_names, n_out):
         body += [f"wc{r} = buf[{n_out + base + 2 * r}, :m]  # {c}",
                  f"wr{r} = buf[{n_out + base + 2 * r + 1}, :m]  # rho of ({c}, {a}, {b})"]
     for st, (ls, after) in enumerate(stages):
-        loop = [f"{n} = {inputs[n]}[k]" for n in sorted(reads[st] & set(inputs))]
+        # G is unscaled (see vector.py): the cross input is divided as it is read
+        loop = [f"{n} = {inputs[n]}[k]" + (" / INPUT_SCALE" if n == cross else "")
+                for n in sorted(reads[st] & set(inputs))]
         loop += [f"{n} = w{row[n]}[k]" for n in carried
                  if n in reads[st] and defined[n] < st]
         for comm, target, expr in ls:

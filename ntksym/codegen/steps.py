@@ -43,7 +43,7 @@ import sympy as sp
 
 from ntksym.codegen.common import cse_block
 from ntksym.codegen.printer import identifier
-from ntksym.ir.hyper import HyperSymbol
+from ntksym.ir.symbols import HyperSymbol
 
 # the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which the clipped
 # correlation maps to an uncorrelated pair) and fused multiply-adds, so that they vectorize;
@@ -151,26 +151,32 @@ class StepFunctions:
         circ = self.circular
         L.append(f"    r0, r1 = _rect(H, di, {circ})")
         L.append(f"    c0, c1 = _rect(W, dj, {circ})")
-        # 1-D views and unsigned indices: no negative-index wraparound in the loop, so LLVM
-        # vectorizes it; p indexes this image's pixel, q its partner's
+        # unsigned flat indices: no negative-index wraparound in the loop, so LLVM vectorizes
+        # it; e indexes entry (pixel, pair) of this image, q its partner's (SLICE_TEMPLATES:
+        # the BATCH pairs of a pixel are contiguous, a pixel shift is a flat shift)
         partner = any(d.endswith("_yy") for d in dsyms)
         if circ:
             L.append("    for i in range(r0, r1):")
             if partner:
                 L.append("        iy = i + di - H if i + di >= H else i + di")
             L.append("        for j in range(c0, c1):")
-            L.append("            p = np.uint64(i * W + j)")
+            L.append("            e0, e1 = _run(i * W + j, i * W + j + 1)")
             if partner:
-                L.append("            q = np.uint64(iy * W + (j + dj - W if j + dj >= W "
-                         "else j + dj))")
+                L.append("            s = ((iy * W + (j + dj - W if j + dj >= W else j + dj))"
+                         " - (i * W + j)) * BATCH")
+            L.append("            for p in range(e0, e1):")
+            if partner:
+                L.append("                q = np.uint64(np.int64(p) + s)")
+            ind = " " * 16
         else:
             if partner:
-                L.append("    shift = di * W + dj")
+                L.append("    shift = (di * W + dj) * BATCH")
             L.append("    for i in range(r0, r1):")
-            L.append("        for p in range(np.uint64(i * W + c0), np.uint64(i * W + c1)):")
+            L.append("        e0, e1 = _run(i * W + c0, i * W + c1)")
+            L.append("        for p in range(e0, e1):")
             if partner:
                 L.append("            q = np.uint64(np.int64(p) + shift)")
-        ind = " " * 12
+            ind = " " * 12
         for d in dsyms:
             side = "Dx" if d.endswith("_xx") else "Dy"
             b = identifier(d[:-3])
@@ -240,8 +246,7 @@ def call_table(name, lines, indent):
         def operand(m):
             # rows of 2-D arrays are passed as (array, row), not as views: see SLICE_TEMPLATES
             operands.append(int(m.group(2)))
-            k = len(operands)
-            return f"acc[o{k}]" if m.group(1) == "acc" else f"{m.group(1)}, o{k}"
+            return f"{m.group(1)}, o{len(operands)}"
 
         code = ops.setdefault(_OPERAND.sub(operand, text), len(ops))
         rows.append((code, operands, node, text))

@@ -1,12 +1,12 @@
 """Evaluate compiled image kernel programs (see :mod:`ntksym.codegen.image`) on data.
 
 Called by :func:`ntksym.engine.dispatch.kernel` when ``program.input_kind == "image"``.  Per-image
-diagonals are computed once per image (``diagonal``), then pairs stream in blocks of rows
-(``cross_rows``), only the upper triangle for K(X, X).  The generated drivers are serial and
-release the GIL; blocks run in ``numba.get_num_threads()`` Python threads (a ``prange`` in the
-generated module would cost more cold JIT than the rest of it).  Between blocks a progress bar
-is drawn on a terminal (stderr); nothing is drawn when stderr is not a terminal or
-``progress=False``.
+diagonals are computed once per image (``diagonal``), then pairs stream in blocks of
+consecutive pairs (``cross_pairs``), only the upper triangle for K(X, X).  The generated
+drivers are serial and release the GIL; blocks run in ``numba.get_num_threads()`` Python
+threads (a ``prange`` in the generated module would cost more cold JIT than the rest of it).
+Between blocks a progress bar is drawn on a terminal (stderr); nothing is drawn when stderr is
+not a terminal or ``progress=False``.
 
 >>> import numpy as np, ntksym
 >>> arch = ntksym.loads_spec('name = "c"\\ninput = { shape = [3, 3, 1] }\\n'
@@ -24,21 +24,12 @@ import numpy as np
 from ntksym.progress import task
 
 
-def _row_blocks(n1, n2, symmetric, pairs_per_block):
-    """Row index arrays of about ``pairs_per_block`` pairs each, balanced for threads."""
-    if symmetric:
-        # pair row r with row n1-1-r: equal work per task
-        order = []
-        for r in range((n1 + 1) // 2):
-            order.append(r)
-            if n1 - 1 - r != r:
-                order.append(n1 - 1 - r)
-    else:
-        order = list(range(n1))
-    per_row = max(n2 // (2 if symmetric else 1), 1)
-    rows_per_block = max(1, pairs_per_block // per_row)
-    return [np.array(order[k:k + rows_per_block], dtype=np.int64)
-            for k in range(0, len(order), rows_per_block)]
+def _pair_blocks(total, pairs_per_block, batch):
+    """[k0, k1) ranges of the ``total`` pairs (numbered row by row), ``pairs_per_block`` each
+    rounded up to a multiple of ``batch`` (the pairs one pass of the module carries: a
+    block of another size computes its last batch partly for nothing)."""
+    per = -(-max(pairs_per_block, 1) // batch) * batch
+    return [(k, min(k + per, total)) for k in range(0, total, per)]
 
 
 def _threaded(fn, tasks, threads):
@@ -61,7 +52,8 @@ def _threaded(fn, tasks, threads):
 def _diagonal(mod, X, threads, extra=()):
     """mod.diagonal on chunks of images in threads: (D, O) for all of X."""
     n = X.shape[0]
-    step = max(1, -(-n // (4 * threads)))
+    # chunks of a multiple of the images one pass carries (mod.BATCH)
+    step = -(-max(1, -(-n // (4 * threads))) // mod.BATCH) * mod.BATCH
     chunks = [(k, X[k:k + step]) for k in range(0, n, step)]
     parts = dict(_threaded(lambda k, Xc: (k, mod.diagonal(Xc, *extra)), chunks, threads))
     return (np.concatenate([parts[k][0] for k, _ in chunks]),
@@ -96,17 +88,17 @@ def image_kernel(mod, X, X2, names, progress=None, hp=None):
     pixels = X1.shape[1]
     # blocks small enough to keep every thread busy to the end
     per_block = min(max(8, int(2e8 // max(pixels * pixels, 1))), max(8, total // (8 * threads)))
-    blocks = _row_blocks(n1, n2, symmetric, per_block)
+    blocks = _pair_blocks(total, per_block, mod.BATCH)
     done = 0
 
-    def run(rows):
-        # blocks write disjoint rows of out
-        mod.cross_rows(X1, Xb, D1, D2, select, out, rows, symmetric, *extra)
-        return rows
+    def run(k0, k1):
+        # blocks write disjoint pairs of out
+        mod.cross_pairs(X1, Xb, D1, D2, select, out, k0, k1, symmetric, *extra)
+        return k1 - k0
 
     with task("pairs", total, enabled=progress) as bar:
-        for rows in _threaded(run, [(b,) for b in blocks], threads):
-            done += sum((n2 - r - 1) if symmetric else n2 for r in rows)
+        for npairs in _threaded(run, blocks, threads):
+            done += npairs
             bar.set(done)
     if symmetric:
         iu = np.triu_indices(n1, 1)
