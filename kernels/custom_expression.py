@@ -300,24 +300,35 @@ def _h_series(c, a, b, Dx, ix, Dy, iy, off):
 # ---- end ntksym.duals.hermite ----
 
 # ---- ntksym.duals.hermite_rows: the series of a row of pairs at once (generated) ----
+from numba import prange
+
 _HR_C = 256  # columns per chunk (aligned to multiples of _HR_C): one degree per chunk
 
 
-@numba.njit(cache=True, nogil=True)
-def _hr_maxima(D2T):
-    """HM[r, q] = max of D2T[r, j] over chunk q (columns q _HR_C .. (q + 1) _HR_C - 1): the
-    worst-case tails t_k(b_j) of a chunk (rows that hold no tail are never read)."""
-    rows, n = D2T.shape
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _hr_tables(D2, m):
+    """(D2T, HM): the first m columns of D2 (one row per example) transposed, one row per
+    column, contiguous over the examples; HM[r, q] = max of D2T[r, j] over chunk q (columns
+    q _HR_C .. (q + 1) _HR_C - 1): the worst-case tails t_k(b_j) of a chunk (rows that hold
+    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles."""
+    n = D2.shape[0]
     nq = (n + _HR_C - 1) // _HR_C
-    HM = np.zeros((rows, nq))
-    for r in range(rows):
-        for q in range(nq):
-            m = 0.0
-            for j in range(q * _HR_C, min(n, (q + 1) * _HR_C)):
+    D2T = np.empty((m, n))
+    HM = np.empty((m, nq))
+    for q in prange(nq):
+        j0 = q * _HR_C
+        j1 = min(n, j0 + _HR_C)
+        for r0 in range(0, m, 16):
+            for j in range(j0, j1):
+                for r in range(r0, min(m, r0 + 16)):
+                    D2T[r, j] = D2[j, r]
+        for r in range(m):
+            mx = 0.0
+            for j in range(j0, j1):
                 v = D2T[r, j]
-                m = v if v > m else m
-            HM[r, q] = m
-    return HM
+                mx = v if v > mx else mx
+            HM[r, q] = mx
+    return D2T, HM
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -826,13 +837,14 @@ def diagonal(sq):
 # columns, cut around the Hermite series, which take all the chunk's pairs at once
 # (ntksym.codegen.series_rows, ntksym.duals.hermite_rows): LLVM vectorizes every loop
 @njit(cache=True, error_model="numpy")
-def _row(G, D1, D2, D2T, HM, i, jb, je, buf):
-    """buf[k, j - jb] = output k of pair (i, j) for jb <= j < je (columns of one chunk: the
-    same multiple of _HR_C); the rows of buf after the outputs are scratch."""
+def _row(G, D1, D2, D2T, HM, i, jb, je, co, buf):
+    """buf[k, j - jb] = output k of pair (i, j) for the columns jb <= j < je of D2 (one chunk:
+    the same multiple of _HR_C), G's column j - co; the rows of buf after the outputs are
+    scratch."""
     Sigma_1_xx = D1[i, 0]
     Sigma_3_xx = D1[i, 1]
     m = je - jb
-    g = G[i, jb:je]
+    g = G[i, jb - co:je - co]
     y0 = D2T[0, jb:je]
     y1 = D2T[1, jb:je]
     b0 = buf[0, :m]
@@ -880,53 +892,68 @@ def _row(G, D1, D2, D2T, HM, i, jb, je, buf):
 
 
 @njit(cache=True)
-def _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, i0, i1, symmetric, buf):
+def _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, i0, i1, symmetric, buf):
     """Rows i0 <= i < i1 of the block, chunk by chunk of columns (the chunk's coefficient
-    rows stay in cache while the rows pass); out[q, r0 + i, c0 + j] = output select[q]."""
-    n2 = G.shape[1]
-    lo = i0 + 1 if symmetric else 0
-    for q in range(lo // _HR_C, (n2 + _HR_C - 1) // _HR_C):
-        je = min(n2, (q + 1) * _HR_C)
+    rows stay in cache while the rows pass); out[q, r0 + i, c0 + j] = output select[q] of the
+    pair of G[i, j] (column co + j of D2)."""
+    hi = co + G.shape[1]
+    lo = co + (i0 + 1 if symmetric else 0)
+    for q in range(lo // _HR_C, (hi + _HR_C - 1) // _HR_C):
+        je = min(hi, (q + 1) * _HR_C)
         for i in range(i0, i1):
-            jb = max(q * _HR_C, i + 1 if symmetric else 0)
+            jb = max(q * _HR_C, co + (i + 1 if symmetric else 0))
             if jb < je:
-                _row(G, D1, D2, D2T, HM, i, jb, je, buf)
+                _row(G, D1, D2, D2T, HM, i, jb, je, co, buf)
                 for s in range(select.shape[0]):
                     o = select[s]
                     for j in range(jb, je):
-                        out[s, r0 + i, c0 + j] = buf[o, j - jb]
+                        out[s, r0 + i, c0 + j - co] = buf[o, j - jb]
 
 
 _ROWS = 32
 
 
+@njit(cache=True)
+def column_tables(D2):
+    """(D2T, HM) of the columns D2 for cross_rows_columns: the diagonal state transposed and
+    the chunk maxima of its rows (_hr_tables)."""
+    return _hr_tables(D2, 242)
+
+
 @njit(cache=True, parallel=True)
-def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
-    """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
-    columns D2); symmetric (a block that starts on the diagonal): only j > i.  G may be
-    out[0]: each entry is read (by its own chunk) before it is written."""
-    n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :242].T)
-    HM = _hr_maxima(D2T)
-    # blocks of up to _ROWS rows, at least 128 blocks below 128 _ROWS rows (parallel tasks
-    # for many threads; the thread count itself would keep Numba from caching this function)
-    rb = max(1, min(_ROWS, n1 // 128))
+def cross_rows_columns(G, D1, D2, D2T, HM, select, out, r0, c0, co, symmetric):
+    """cross_rows of the block G whose columns are D2's co, co + 1, ... (D2 whole, its tables
+    from column_tables(D2))."""
+    n1 = G.shape[0]
+    # blocks of 8 to _ROWS rows (a block reads each chunk's coefficient rows from cache after
+    # its first row), at least 128 blocks while that leaves 8 rows or more (parallel tasks for
+    # many threads; the thread count itself would keep Numba from caching this function)
+    rb = max(min(8, n1), min(_ROWS, n1 // 128))
     nb = (n1 + rb - 1) // rb
     if symmetric:
         # blocks t and nb-1-t together: every parallel task has about the same number of pairs
         for t in prange((nb + 1) // 2):
             buf = np.empty((7, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
-                      True, buf)
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, t * rb,
+                      min(n1, (t + 1) * rb), True, buf)
             u = nb - 1 - t
             if u != t:
-                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * rb,
+                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, u * rb,
                           min(n1, (u + 1) * rb), True, buf)
     else:
         for t in prange(nb):
             buf = np.empty((7, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
-                      False, buf)
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, t * rb,
+                      min(n1, (t + 1) * rb), False, buf)
+
+
+@njit(cache=True)
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
+    """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i.  G may be
+    out[0]: each entry is read (by its own chunk) before it is written."""
+    D2T, HM = column_tables(D2)
+    cross_rows_columns(G, D1, D2, D2T, HM, select, out, r0, c0, 0, symmetric)
 
 
 _TILE = 64

@@ -142,7 +142,7 @@ def series_row_body(program, printer, x_names, y_names, n_out):
     scratch = len(row) + 2 * len(rho_of)
 
     body = hyper_lines(program) + [f"{x} = D1[i, {k}]" for k, x in enumerate(x_names)]
-    body += ["m = je - jb", "g = G[i, jb:je]"]
+    body += ["m = je - jb", "g = G[i, jb - co:je - co]"]
     body += [f"y{k} = D2T[{k}, jb:je]" for k in range(len(y_names))]
     body += [f"b{q} = buf[{q}, :m]" for q in range(n_out)]
     body += [f"w{k} = buf[{n_out + k}, :m]  # {n}" for n, k in row.items()]
@@ -183,68 +183,85 @@ def series_row_body(program, printer, x_names, y_names, n_out):
 ROW_BLOCK = 32
 
 # The drivers of a program with hoisted series (in place of the closed-form row drivers of
-# ntksym.codegen.vector; the same cross_rows contract).  Placeholders: {series_body}, {n_buf},
-# {n_cols}, {hp}, {block}.
+# ntksym.codegen.vector; the same cross_rows contract, and column_tables/cross_rows_columns so
+# that a caller with several blocks of rows against the same columns (the engine's blocked
+# path) transposes them once).  Placeholders: {series_body}, {n_buf}, {n_cols}, {hp}, {block}.
 _SERIES_DRIVERS = '''
 
 # one chunk of one row of pairs: the pair's recursion as loops over the chunk's contiguous
 # columns, cut around the Hermite series, which take all the chunk's pairs at once
 # (ntksym.codegen.series_rows, ntksym.duals.hermite_rows): LLVM vectorizes every loop
 @njit(cache=True, error_model="numpy")
-def _row(G, D1, D2, D2T, HM, i, jb, je, buf{hp}):
-    """buf[k, j - jb] = output k of pair (i, j) for jb <= j < je (columns of one chunk: the
-    same multiple of _HR_C); the rows of buf after the outputs are scratch."""
+def _row(G, D1, D2, D2T, HM, i, jb, je, co, buf{hp}):
+    """buf[k, j - jb] = output k of pair (i, j) for the columns jb <= j < je of D2 (one chunk:
+    the same multiple of _HR_C), G's column j - co; the rows of buf after the outputs are
+    scratch."""
 {series_body}
 
 
 @njit(cache=True)
-def _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, i0, i1, symmetric, buf{hp}):
+def _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, i0, i1, symmetric, buf{hp}):
     """Rows i0 <= i < i1 of the block, chunk by chunk of columns (the chunk's coefficient
-    rows stay in cache while the rows pass); out[q, r0 + i, c0 + j] = output select[q]."""
-    n2 = G.shape[1]
-    lo = i0 + 1 if symmetric else 0
-    for q in range(lo // _HR_C, (n2 + _HR_C - 1) // _HR_C):
-        je = min(n2, (q + 1) * _HR_C)
+    rows stay in cache while the rows pass); out[q, r0 + i, c0 + j] = output select[q] of the
+    pair of G[i, j] (column co + j of D2)."""
+    hi = co + G.shape[1]
+    lo = co + (i0 + 1 if symmetric else 0)
+    for q in range(lo // _HR_C, (hi + _HR_C - 1) // _HR_C):
+        je = min(hi, (q + 1) * _HR_C)
         for i in range(i0, i1):
-            jb = max(q * _HR_C, i + 1 if symmetric else 0)
+            jb = max(q * _HR_C, co + (i + 1 if symmetric else 0))
             if jb < je:
-                _row(G, D1, D2, D2T, HM, i, jb, je, buf{hp})
+                _row(G, D1, D2, D2T, HM, i, jb, je, co, buf{hp})
                 for s in range(select.shape[0]):
                     o = select[s]
                     for j in range(jb, je):
-                        out[s, r0 + i, c0 + j] = buf[o, j - jb]
+                        out[s, r0 + i, c0 + j - co] = buf[o, j - jb]
 
 
 _ROWS = {block}
 
 
+@njit(cache=True)
+def column_tables(D2):
+    \"\"\"(D2T, HM) of the columns D2 for cross_rows_columns: the diagonal state transposed and
+    the chunk maxima of its rows (_hr_tables).\"\"\"
+    return _hr_tables(D2, {n_cols})
+
+
 @njit(cache=True, parallel=True)
-def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
-    \"\"\"out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
-    columns D2); symmetric (a block that starts on the diagonal): only j > i.  G may be
-    out[0]: each entry is read (by its own chunk) before it is written.\"\"\"
-    n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :{n_cols}].T)
-    HM = _hr_maxima(D2T)
-    # blocks of up to _ROWS rows, at least 128 blocks below 128 _ROWS rows (parallel tasks
-    # for many threads; the thread count itself would keep Numba from caching this function)
-    rb = max(1, min(_ROWS, n1 // 128))
+def cross_rows_columns(G, D1, D2, D2T, HM, select, out, r0, c0, co, symmetric{hp}):
+    \"\"\"cross_rows of the block G whose columns are D2's co, co + 1, ... (D2 whole, its tables
+    from column_tables(D2)).\"\"\"
+    n1 = G.shape[0]
+    # blocks of 8 to _ROWS rows (a block reads each chunk's coefficient rows from cache after
+    # its first row), at least 128 blocks while that leaves 8 rows or more (parallel tasks for
+    # many threads; the thread count itself would keep Numba from caching this function)
+    rb = max(min(8, n1), min(_ROWS, n1 // 128))
     nb = (n1 + rb - 1) // rb
     if symmetric:
         # blocks t and nb-1-t together: every parallel task has about the same number of pairs
         for t in prange((nb + 1) // 2):
             buf = np.empty(({n_buf}, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
-                      True, buf{hp})
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, t * rb,
+                      min(n1, (t + 1) * rb), True, buf{hp})
             u = nb - 1 - t
             if u != t:
-                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * rb,
+                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, u * rb,
                           min(n1, (u + 1) * rb), True, buf{hp})
     else:
         for t in prange(nb):
             buf = np.empty(({n_buf}, _HR_C))
-            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
-                      False, buf{hp})
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, co, t * rb,
+                      min(n1, (t + 1) * rb), False, buf{hp})
+
+
+@njit(cache=True)
+def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
+    \"\"\"out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
+    columns D2); symmetric (a block that starts on the diagonal): only j > i.  G may be
+    out[0]: each entry is read (by its own chunk) before it is written.\"\"\"
+    D2T, HM = column_tables(D2)
+    cross_rows_columns(G, D1, D2, D2T, HM, select, out, r0, c0, 0, symmetric{hp})
 '''
 
 

@@ -16,11 +16,11 @@ the chunk's worst case holds:
     R^(4G) t_{4G-1}(a_i) max_{j in chunk} t_{4G-1}(b_j) <= HERMITE_TOL,   R = max_j |rho_j|,
 
 which bounds every pair's own Cauchy-Schwarz tail |rho_j|^(4G) t(a_i) t(b_j) (the bound of
-:mod:`ntksym.ir.hermite`): the error stays below HERMITE_TOL sqrt(E_a E_b) per pair.  The
-chunk maxima of the tails come from ``_hr_maxima`` (once per block of rows).  Where even the
-last group does not bring the chunk's worst case within the tolerance, the chunk is summed to
-the full degree and every pair whose own bound fails there is recomputed by the per-pair form
-(``NAME_m<i>``: its own truncation, then the quadrature): a rare scalar fix-up.
+:mod:`ntksym.ir.hermite`): the error stays below HERMITE_TOL sqrt(E_a E_b) per pair.  D2T and
+the chunk maxima of the tails come from ``_hr_tables``, once per set of columns.  Where even
+the last group does not bring the chunk's worst case within the tolerance, the chunk is summed
+to the full degree and every pair whose own bound fails there is recomputed by the per-pair
+form (``NAME_m<i>``: its own truncation, then the quadrature): a rare scalar fix-up.
 
 Per member (and per mixed member of a tangent family) :func:`numba_hermite_rows` emits
 
@@ -45,24 +45,35 @@ ROW_CHUNK = 256
 
 NUMBA_HERMITE_ROWS_SOURCE = '''
 # ---- ntksym.duals.hermite_rows: the series of a row of pairs at once (generated) ----
+from numba import prange
+
 _HR_C = %(chunk)d  # columns per chunk (aligned to multiples of _HR_C): one degree per chunk
 
 
-@numba.njit(cache=True, nogil=True)
-def _hr_maxima(D2T):
-    """HM[r, q] = max of D2T[r, j] over chunk q (columns q _HR_C .. (q + 1) _HR_C - 1): the
-    worst-case tails t_k(b_j) of a chunk (rows that hold no tail are never read)."""
-    rows, n = D2T.shape
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _hr_tables(D2, m):
+    """(D2T, HM): the first m columns of D2 (one row per example) transposed, one row per
+    column, contiguous over the examples; HM[r, q] = max of D2T[r, j] over chunk q (columns
+    q _HR_C .. (q + 1) _HR_C - 1): the worst-case tails t_k(b_j) of a chunk (rows that hold
+    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles."""
+    n = D2.shape[0]
     nq = (n + _HR_C - 1) // _HR_C
-    HM = np.zeros((rows, nq))
-    for r in range(rows):
-        for q in range(nq):
-            m = 0.0
-            for j in range(q * _HR_C, min(n, (q + 1) * _HR_C)):
+    D2T = np.empty((m, n))
+    HM = np.empty((m, nq))
+    for q in prange(nq):
+        j0 = q * _HR_C
+        j1 = min(n, j0 + _HR_C)
+        for r0 in range(0, m, 16):
+            for j in range(j0, j1):
+                for r in range(r0, min(m, r0 + 16)):
+                    D2T[r, j] = D2[j, r]
+        for r in range(m):
+            mx = 0.0
+            for j in range(j0, j1):
                 v = D2T[r, j]
-                m = v if v > m else m
-            HM[r, q] = m
-    return HM
+                mx = v if v > mx else mx
+            HM[r, q] = mx
+    return D2T, HM
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})

@@ -56,11 +56,18 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
     else:
         out = np.empty((len(names), n1, n2), dtype=dtype)
         rows = max(16, BLOCK_ENTRIES // max(n2, 1))
+        # a module whose rows read the columns' state transposed (Hermite series) prepares it
+        # once for all blocks
+        tables = mod.column_tables(D2) if hasattr(mod, "column_tables") else None
         for i0 in range(0, n1, rows):
             i1 = min(n1, i0 + rows)
             j0 = i0 if symmetric else 0
             G = X[i0:i1] @ X2[j0:].T
-            mod.cross_rows(G, D1[i0:i1], D2[j0:], select, out, i0, j0, symmetric, *extra)
+            if tables is None:
+                mod.cross_rows(G, D1[i0:i1], D2[j0:], select, out, i0, j0, symmetric, *extra)
+            else:
+                mod.cross_rows_columns(G, D1[i0:i1], D2, *tables, select, out, i0, j0, j0,
+                                       symmetric, *extra)
     if symmetric:
         mod.mirror(out)
     return out, (O1 if symmetric else None), select

@@ -65,8 +65,9 @@ def _state(mod, fam, A, B):
     for D, V in ((D1, A), (D2, B)):
         for i, v in enumerate(V):
             getattr(mod, f"{fam}_coef")(v, D[i])
-    D2T = np.ascontiguousarray(D2.T)
-    return D1, D2, D2T, mod._hr_maxima(D2T)
+    D2T, HM = mod._hr_tables(D2, w)
+    assert np.array_equal(D2T, D2.T)
+    return D1, D2, D2T, HM
 
 
 def _row(mod, fam, member, i, a, B, R, D1, D2, D2T, HM, jb=0):
@@ -153,17 +154,23 @@ def test_row_loop_code_is_staged_around_the_series():
     assert "_diag(" not in diag and diag.count("_coef(") == 3      # E from the coefficients
 
 
-def test_row_loop_kernel_against_pair_replay():
+def test_row_loop_kernel_against_pair_replay(monkeypatch):
     """A tanh MLP on 300 examples (two column chunks per row; duplicates give rho = 1, so some
-    chunks run to the full degree with per-pair fix-ups), the symmetric and the cross form,
-    against the program replayed pair by pair in Python (ntksym.ir.hermite's reference)."""
+    chunks run to the full degree with per-pair fix-ups), the symmetric and the cross form, one
+    output (cross_rows) and two (the engine's blocks of rows against the columns' tables, in
+    blocks of 40 rows), against the program replayed pair by pair in Python (the reference of
+    ntksym.ir.hermite)."""
+    import ntksym.engine.vector
     from ntksym.engine.trace import trace_pair
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 5)) * rng.uniform(0.2, 3.0, (300, 1))
     X[[17, 280]] = X[[5, 5]]
     arch = _mlp("tanh", 3, 5)
     prog = arch.derive()
+    one = ntksym.kernel(arch, X, kind="ntk", engine="compiled")
+    monkeypatch.setattr(ntksym.engine.vector, "BLOCK_ENTRIES", 40 * 300)
     K = ntksym.kernel(arch, X, kind="both", engine="compiled")
+    np.testing.assert_allclose(K["ntk"], one, rtol=1e-14)
     Kx = ntksym.kernel(arch, X[:40], X[250:], kind="ntk", engine="compiled")
     pairs = [(5, 17), (5, 280), (0, 1), (3, 299), (100, 290), (250, 251), (7, 260)]
     for i, j in pairs:
