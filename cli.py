@@ -148,10 +148,11 @@ def check(spec, keys, as_json):
         raise click.UsageError("give a SPEC file to check, or --keys [KIND] for the reference")
     from ntksym.spec.graph import graph_summary, graph_text
     arch = _load(spec)
+    # the graph as plain dicts: checking a spec loads neither networkx nor sympy
     if as_json:
-        _emit(dict(graph_summary(arch.graph), sha256=arch.hash), True)
+        _emit(dict(graph_summary(arch.layer_graph), sha256=arch.hash), True)
         return
-    click.echo(graph_text(arch.graph))
+    click.echo(graph_text(arch.layer_graph))
     click.echo(f"spec sha256: {arch.hash}")
 
 
@@ -172,7 +173,7 @@ def graph(spec, fmt, output, force):
     if fmt == "png":
         graph_png(arch.graph, output)
         return
-    text = graph_text(arch.graph) if fmt == "text" else graph_dot(arch.graph)
+    text = graph_text(arch.layer_graph) if fmt == "text" else graph_dot(arch.layer_graph)
     _write_text(output, text, force)
 
 

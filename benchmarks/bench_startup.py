@@ -4,7 +4,10 @@ Measures, alternating the commands within each round (so that load on the machin
 alike), medians over the rounds:
 
 1. ``python -c "import numpy"`` (the yardstick) against ``ntksym --help`` and
-   ``ntksym check|graph|derive SPEC`` (issue 16's target: --help and check in at most 1.5x);
+   ``ntksym check|graph|derive SPEC`` (issue 16's target: --help and check in at most 1.5x),
+   SPEC the depth-5 ReLU MLP, and ``ntksym check`` of other kinds of spec (``CHECK_SPECS``:
+   erf, a masked CNN, an RNN, a Hermite-series activation, and a user expression, which
+   loads sympy to parse it), so that the ratio is not that of the easiest spec alone;
 2. the first ``ntksym kernel`` of a new depth-5 MLP spec on 100 inputs with empty ntksym and
    Numba caches (a new spec name each round; target: at most 3 s on an idle machine), with
    the engine it chose, and with ``--cold-compile`` the same forced to ``--engine compiled``;
@@ -16,8 +19,11 @@ alike), medians over the rounds:
 Commands run as ``python cli.py ...`` from the repository root (the console script without
 its launcher).  Besides wall times it records each process's CPU time (user + system), which
 load from other jobs inflates far less: on an idle machine the wall time of these
-single-threaded start-ups is close to their CPU time.  Output: JSON (stdout, or -o FILE)
-with the machine, ``uptime`` before and after, and every measurement.
+single-threaded start-ups is close to their CPU time.  It also records whether Python may
+write bytecode (``PYTHONDONTWRITEBYTECODE`` unset): when it may not, every command compiles
+ntksym's modules from source at each start, while numpy's were compiled when it was
+installed -- a handicap for ntksym that an installed copy does not have.  Output: JSON
+(stdout, or -o FILE) with the machine, ``uptime`` before and after, and every measurement.
 
     python benchmarks/bench_startup.py [--rounds 7] [--quick] [--cold-compile] [-o out.json]
 """
@@ -37,6 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 MLP5 = ROOT / "spec" / "cntk_mlp_depth5.toml"
+#: ``ntksym check`` of these too (part 1): closed-form erf, a CNN with bernoulli masks, an
+#: RNN, the Hermite series of a Huberized ReLU, and a user expression (parsed by sympy)
+CHECK_SPECS = ("erf_mlp_bias", "vgg_small_bernoulli", "rntk_last", "clb_huberized_relu",
+               "custom_expression")
 
 
 def uptime():
@@ -86,7 +96,7 @@ def new_mlp_spec(folder, name):
 
 # ----------------------------------------------------------------------------- 1. commands
 
-def commands_vs_numpy(rounds, spec):
+def commands_vs_numpy(rounds, spec, check_specs=CHECK_SPECS):
     cmds = {
         "python -c 'import numpy'": [PY, "-c", "import numpy"],
         "ntksym --help": [PY, "cli.py", "--help"],
@@ -94,6 +104,8 @@ def commands_vs_numpy(rounds, spec):
         "ntksym graph": [PY, "cli.py", "graph", spec],
         "ntksym derive": [PY, "cli.py", "derive", spec],
     }
+    for name in check_specs:
+        cmds[f"ntksym check {name}"] = [PY, "cli.py", "check", str(ROOT / "spec" / f"{name}.toml")]
     times = {k: [] for k in cmds}
     cpu = {k: [] for k in cmds}
     for _ in range(rounds):
@@ -233,7 +245,8 @@ def main():
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     result = {"benchmark": "startup", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "machine": machine(), "uptime_before": uptime(), "rounds": args.rounds}
+              "machine": machine(), "uptime_before": uptime(), "rounds": args.rounds,
+              "bytecode_written": not sys.flags.dont_write_bytecode}
     result["commands"] = commands_vs_numpy(args.rounds, str(MLP5))
     result["first_kernel"] = first_kernel(max(3, args.rounds // 2), 100)
     if args.cold_compile:

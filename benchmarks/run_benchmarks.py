@@ -28,9 +28,9 @@ Cases (``--cases``, comma-separated; default all):
   :func:`flops_per_pair` for how both are estimated);
 * ``activations``: tanh / swish / GELU-as-expression MLP NTK (3 hidden layers, n = 2000,
   d = 64; benchmarks/bench_activations.py's specs) against the ReLU MLP of the same shape, in
-  one process, alternating; ntksym only.  An activation whose full-size call would take longer
-  than ``--activation-budget`` seconds (quadrature duals) is timed on fewer inputs and
-  compared per pair (reported as such);
+  one process, alternating; ntksym only.  ReLU and these three always run on all n inputs;
+  another activation whose full-size call would take longer than ``--activation-budget``
+  seconds is timed on fewer inputs and compared per pair (reported as such);
 * ``startup``: ``ntksym --help``, ``ntksym check SPEC`` against ``python -c "import numpy"``,
   and the first ``ntksym kernel`` of a new depth-5 MLP spec on 100 inputs with empty ntksym and
   Numba caches (benchmarks/bench_startup.py, medians).
@@ -99,6 +99,8 @@ NT_CASES = ("mlp-relu", "mlp-erf", "cntk-digits", "cntk-cifar")
 #: the issue's activations (bench_activations.py's names) and the closed-form GELU beside them
 ACTIVATION_NAMES = ("relu", "tanh", "swish", "gelu_expr", "gelu_closed")
 GOAL_ACTIVATIONS = ("tanh", "swish", "gelu_expr")
+#: inputs of the probe calls that estimate a non-goal activation's full-size time
+PROBE_N = 200
 
 
 def make_inputs(case, p, folder):
@@ -187,23 +189,35 @@ def ntksym_ops(case, p, X, budget, engine="auto"):
 
 
 def activation_ops(p, X, budget, engine="auto"):
-    """Each activation's kernel; one whose full-size call would exceed ``budget`` seconds (by
-    two compiled probe calls on a few inputs) gets fewer inputs, n_used, and is compared per
-    pair."""
+    """Each activation's kernel.  ReLU and the issue's activations (GOAL_ACTIVATIONS) always run
+    on all n inputs: the done-when ratio is at the issue's shape.  Another one whose full-size
+    call would exceed ``budget`` seconds gets fewer inputs, n_used, and is compared per pair;
+    the estimate times two compiled calls (PROBE_N / 2 and PROBE_N inputs) and scales the
+    per-example part (the diagonal pass, linear in n) and the per-pair part separately (a
+    per-pair rate from a few inputs alone counts the diagonal pass as pair work: it shrank
+    n = 2000 to ~780)."""
     import ntksym
     ops, info = {}, {}
     n = len(X)
     for name, text in activation_specs(p["d"], p["L"]).items():
         arch = ntksym.loads_spec(text)
         n_used = n
-        if name != "relu":
-            probe = X[:min(n, 12)]
-            ntksym.kernel(arch, probe, engine="compiled", progress=False)      # compile
-            t = time.perf_counter()
-            ntksym.kernel(arch, probe, engine="compiled", progress=False)
-            per_pair = (time.perf_counter() - t) / (len(probe) * (len(probe) + 1) / 2)
-            if per_pair * n * (n + 1) / 2 > budget:
-                n_used = max(len(probe), int((2 * budget / 4 / per_pair) ** 0.5))
+        if name != "relu" and name not in GOAL_ACTIVATIONS:
+            t = {}
+            m2 = min(n, PROBE_N)
+            for m in (max(1, m2 // 2), m2):
+                probe = X[:m]
+                ntksym.kernel(arch, probe, engine="compiled", progress=False)  # compile
+                t0 = time.perf_counter()
+                ntksym.kernel(arch, probe, engine="compiled", progress=False)
+                t[m] = time.perf_counter() - t0
+            m1 = max(1, m2 // 2)
+            t1, t2 = t[m1], t[m2]
+            pairs = {m: m * (m + 1) / 2 for m in (m1, m2, n)}
+            per_pair = max((t2 - t1) / max(pairs[m2] - pairs[m1], 1.0), 0.0)
+            per_example = max(t1 - per_pair * pairs[m1], 0.0) / max(m1, 1)
+            if per_pair * pairs[n] + per_example * n > budget and per_pair > 0.0:
+                n_used = max(m2, int((2 * budget / 4 / per_pair) ** 0.5))
         Xa = X[:n_used]
         eng = engine if n_used == n else "compiled"
         ops[name] = (lambda arch=arch, Xa=Xa, eng=eng:
@@ -679,8 +693,9 @@ def markdown(doc):
         a = r["setup"]["ntksym"]["activations"]
         lines += ["", f"Activations, ntksym only ({r['label']}, bias_var 0.1, same run, "
                   f"alternating, {r['rounds']} rounds; load "
-                  f"{load_str(r['load_before'], r['load_after'])}). An activation whose "
-                  "full-size call would exceed the budget is timed on n_used inputs and "
+                  f"{load_str(r['load_before'], r['load_after'])}). ReLU and "
+                  f"{', '.join(GOAL_ACTIVATIONS)} run on all n inputs; another activation "
+                  "whose full-size call would exceed the budget is timed on n_used inputs and "
                   "compared per pair:", "",
                   "| activation | n_used | engine | median (min-max) | s per pair | "
                   "ratio to ReLU (per pair) |", "|---|---|---|---|---|---|"]

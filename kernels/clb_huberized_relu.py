@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'clb-huberized-relu'
 SPEC_HASH = '92aea0392e5bfacfc217b65414cb472097101871aad48849ae1a38c6d2a73c5e'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -220,21 +220,40 @@ def _hc_dot(W, i, P, n):
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _hc_project(Z, W, n, h):
     """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
-    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes (loops that vectorize)."""
+    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes: two degrees per pass,
+    summed into two members at a time in the same pass (loops that vectorize)."""
+    M = h.shape[0]
     P0 = np.ones(n)
     P1 = Z[:n].copy()
-    for i in range(h.shape[0]):
+    for i in range(M):
         h[i, 0] = _hc_dot(W, i, P0, n)
         h[i, 1] = _hc_dot(W, i, P1, n)
-    for k in range(1, _H_K):
-        c1 = 1.0 / _HC_SQ[k + 1]
-        c0 = _HC_SQ[k] * c1
-        for j in range(n):
-            p2 = c1 * Z[j] * P1[j] - c0 * P0[j]
-            P0[j] = P1[j]
-            P1[j] = p2
-        for i in range(h.shape[0]):
-            h[i, k + 1] = _hc_dot(W, i, P1, n)
+    for k in range(1, _H_K, 2):             # P0 = psi_{k-1}, P1 = psi_k -> psi_{k+1}, psi_{k+2}
+        a1 = 1.0 / _HC_SQ[k + 1]
+        a0 = _HC_SQ[k] * a1
+        b1 = 1.0 / _HC_SQ[k + 2]
+        b0 = _HC_SQ[k + 1] * b1
+        for i0 in range(0, M, 2):
+            i1 = min(i0 + 1, M - 1)
+            last = i0 + 2 >= M              # the last pass moves the recurrence on
+            s0 = 0.0
+            s1 = 0.0
+            t0 = 0.0
+            t1 = 0.0
+            for j in range(n):
+                p2 = a1 * Z[j] * P1[j] - a0 * P0[j]
+                p3 = b1 * Z[j] * p2 - b0 * P1[j]
+                s0 += W[i0, j] * p2
+                s1 += W[i1, j] * p2
+                t0 += W[i0, j] * p3
+                t1 += W[i1, j] * p3
+                if last:
+                    P0[j] = p2
+                    P1[j] = p3
+            h[i0, k + 1] = s0
+            h[i1, k + 1] = s1
+            h[i0, k + 2] = t0
+            h[i1, k + 2] = t1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -280,6 +299,77 @@ def _h_series(c, a, b, Dx, ix, Dy, iy, off):
     return math.nan
 # ---- end ntksym.duals.hermite ----
 
+# ---- ntksym.duals.hermite_rows: the series of a row of pairs at once (generated) ----
+_HR_C = 256  # columns per chunk (aligned to multiples of _HR_C): one degree per chunk
+
+
+@numba.njit(cache=True, nogil=True)
+def _hr_maxima(D2T):
+    """HM[r, q] = max of D2T[r, j] over chunk q (columns q _HR_C .. (q + 1) _HR_C - 1): the
+    worst-case tails t_k(b_j) of a chunk (rows that hold no tail are never read)."""
+    rows, n = D2T.shape
+    nq = (n + _HR_C - 1) // _HR_C
+    HM = np.zeros((rows, nq))
+    for r in range(rows):
+        for q in range(nq):
+            m = 0.0
+            for j in range(q * _HR_C, min(n, (q + 1) * _HR_C)):
+                v = D2T[r, j]
+                m = v if v > m else m
+            HM[r, q] = m
+    return HM
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _hr_chunk(rho, D1, i, offx, D2T, jb, offy, HM, ng, out):
+    """out[j] = the series of pair (i, jb + j), j < len(out), the x vector at D1[i, offx:],
+    the y vectors at D2T[offy:, jb + j], summed over the first G groups whose tail bound at the
+    chunk's worst case (largest |rho|, largest y tail) is within _H_TOL: True; else summed over
+    all ng groups: False (the caller checks each pair's own bound)."""
+    n = out.shape[0]
+    R = 0.0
+    for j in range(n):
+        r = abs(rho[j])
+        R = r if r > R else R
+    q = jb // _HR_C
+    R4 = (R * R) * (R * R)
+    p = R4
+    G = ng
+    ok = False
+    for g in range(ng):
+        if p * D1[i, offx + 5 * g + 4] * HM[offy + 5 * g + 4, q] <= _H_TOL:
+            G = g + 1
+            ok = True
+            break
+        p *= R4
+    for j in range(n):
+        out[j] = 0.0
+    for g in range(G - 1, -1, -1):
+        ox = offx + 5 * g
+        oy = offy + 5 * g
+        h0 = D1[i, ox]
+        h1 = D1[i, ox + 1]
+        h2 = D1[i, ox + 2]
+        h3 = D1[i, ox + 3]
+        y0 = D2T[oy, jb:jb + n]
+        y1 = D2T[oy + 1, jb:jb + n]
+        y2 = D2T[oy + 2, jb:jb + n]
+        y3 = D2T[oy + 3, jb:jb + n]
+        for j in range(n):
+            r = rho[j]
+            r2 = r * r
+            s = (h0 * y0[j] + r * (h1 * y1[j])) + r2 * (h2 * y2[j] + r * (h3 * y3[j]))
+            out[j] = out[j] * (r2 * r2) + s
+    return ok
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _hr_fails(r, D1, i, offx, D2T, j, offy, ng):
+    """Whether the tail bound of pair (i, j) fails at the last of ng groups."""
+    o = 5 * (ng - 1) + 4
+    return not abs(r) ** (4 * ng) * D1[i, offx + o] * D2T[offy + o, j] <= _H_TOL
+# ---- end ntksym.duals.hermite_rows ----
+
 
 # huberized_relu(h=0.5): f(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True))
 @njit(cache=True)
@@ -296,7 +386,8 @@ def _herm_0_f1(z):
 
 @numba.njit(cache=True, nogil=True)
 def _herm_0_coef(a, out):
-    """The packed coefficient vectors (_hc_pack) of the 2 member(s) at variance a."""
+    """The packed coefficient vectors (_hc_pack) of the 2 member(s) at variance a; returns
+    E[f_i(u)^2] of each member by the same rule (what NAME_m<i>_diag(a) returns)."""
     h = np.zeros((2, _H_K + 1))
     E = np.zeros(2)
     if not a > 0.0:
@@ -305,7 +396,7 @@ def _herm_0_coef(a, out):
         h[1, 0] = _herm_0_f1(0.0)
         E[1] = h[1, 0] * h[1, 0]
         _hc_pack(h, E, out)
-        return
+        return E
     sa = math.sqrt(a)
     Z = np.empty(240)
     Wz = np.empty(240)
@@ -321,6 +412,7 @@ def _herm_0_coef(a, out):
         E[1] += W[1, j] * v
     _hc_project(Z, W, n, h)
     _hc_pack(h, E, out)
+    return E
 @numba.njit(cache=True, nogil=True)
 def _herm_0_m0_quad_diag(a):
     """E[_herm_0_f0(u) _herm_0_f0(u)], u ~ N(0, a), by Gauss-Legendre quadrature (ntksym)."""
@@ -635,30 +727,54 @@ def _herm_0_m1_full(a, b, c):
     return _herm_0_m1(c, a, b, h, 0, h, 1, 0)
 
 
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _herm_0_m0_row(c, a, b, rho, D1, i, D2, D2T, HM, jb, out, off):
+    """_herm_0_m0 of the pairs (i, jb + j), j < len(out), of one chunk (_hr_chunk); the per-pair
+    form where the chunk's bound and the pair's own fail at the full degree."""
+    if _hr_chunk(rho, D1, i, off + 0, D2T, jb, off + 0, HM, 24, out):
+        return
+    for j in range(out.shape[0]):
+        if _hr_fails(rho[j], D1, i, off + 0, D2T, jb + j, off + 0, 24):
+            out[j] = _herm_0_m0(c[j], a, b[j], D1, i, D2, jb + j, off)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _herm_0_m1_row(c, a, b, rho, D1, i, D2, D2T, HM, jb, out, off):
+    """_herm_0_m1 of the pairs (i, jb + j), j < len(out), of one chunk (_hr_chunk); the per-pair
+    form where the chunk's bound and the pair's own fail at the full degree."""
+    if _hr_chunk(rho, D1, i, off + 120, D2T, jb, off + 120, HM, 24, out):
+        return
+    for j in range(out.shape[0]):
+        if _hr_fails(rho[j], D1, i, off + 120, D2T, jb + j, off + 120, 24):
+            out[j] = _herm_0_m1(c[j], a, b[j], D1, i, D2, jb + j, off)
+
+
 @njit(cache=True, error_model="numpy")
 def diag_state(sq):
     Sigma_0_xx = sq
     # dense_0
     Sigma_1_xx = 2.0*Sigma_0_xx
     Theta_1_xx = 64.0*Sigma_0_xx + 1.0
+    # per-example Hermite coefficient vectors of the pair's duals
+    H0_xx = np.empty(240)
+    H0_E = _herm_0_coef(Sigma_1_xx, H0_xx)
     # huberized_relu_1
-    Sigma_2_xx = _herm_0_m0_diag(Sigma_1_xx)
-    Theta_2_xx = Theta_1_xx*_herm_0_m1_diag(Sigma_1_xx)
+    Sigma_2_xx = H0_E[0]
+    Theta_2_xx = Theta_1_xx*H0_E[1]
     # dense_2
     Sigma_3_xx = 2.0*Sigma_2_xx
     Theta_3_xx = 64.0*Sigma_2_xx + 2.0*Theta_2_xx + 1.0
+    # per-example Hermite coefficient vectors of the pair's duals
+    H1_xx = np.empty(240)
+    H1_E = _herm_0_coef(Sigma_3_xx, H1_xx)
     # huberized_relu_3
-    Sigma_4_xx = _herm_0_m0_diag(Sigma_3_xx)
-    Theta_4_xx = Theta_3_xx*_herm_0_m1_diag(Sigma_3_xx)
+    Sigma_4_xx = H1_E[0]
+    Theta_4_xx = Theta_3_xx*H1_E[1]
     # dense_4
     d4_0 = 64.0*Sigma_4_xx
     Sigma_5_xx = d4_0
     Theta_5_xx = 64.0*Theta_4_xx + d4_0 + 1.0
-    # per-example Hermite coefficient vectors of the pair's duals
-    H0_xx = np.empty(240)
-    _herm_0_coef(Sigma_1_xx, H0_xx)
-    H1_xx = np.empty(240)
-    _herm_0_coef(Sigma_3_xx, H1_xx)
     return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Theta_5_xx, H0_xx, H1_xx,)
 
 
@@ -704,42 +820,65 @@ def diagonal(sq):
     return D, O
 
 
-# one row of pairs: the loop runs along row i of G over contiguous columns, the column's
-# scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
-# the polynomials above) and no branch (the clipping is a select, division by zero gives inf or
-# NaN for the engine's check instead of an exception): LLVM vectorizes it
+# one chunk of one row of pairs: the pair's recursion as loops over the chunk's contiguous
+# columns, cut around the Hermite series, which take all the chunk's pairs at once
+# (ntksym.codegen.series_rows, ntksym.duals.hermite_rows): LLVM vectorizes every loop
 @njit(cache=True, error_model="numpy")
-def _row(G, D1, D2, D2T, i, j0, buf):
-    """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
-    into the loop (one-dimensional views indexed from 0, so that the loads and stores are
-    contiguous)."""
+def _row(G, D1, D2, D2T, HM, i, jb, je, buf):
+    """buf[k, j - jb] = output k of pair (i, j) for jb <= j < je (columns of one chunk: the
+    same multiple of _HR_C); the rows of buf after the outputs are scratch."""
     Sigma_1_xx = D1[i, 0]
     Sigma_3_xx = D1[i, 1]
-    g = G[i, j0:]
-    y0 = D2T[0, j0:]
-    y1 = D2T[1, j0:]
-    b0 = buf[0, j0:]
-    b1 = buf[1, j0:]
-    for k in range(g.shape[0]):
-        Sigma_0 = g[k]
+    m = je - jb
+    g = G[i, jb:je]
+    y0 = D2T[0, jb:je]
+    y1 = D2T[1, jb:je]
+    b0 = buf[0, :m]
+    b1 = buf[1, :m]
+    w0 = buf[2, :m]  # Theta_1
+    w1 = buf[3, :m]  # _s0
+    w2 = buf[4, :m]  # _s1
+    w3 = buf[5, :m]  # Theta_3
+    w4 = buf[6, :m]  # _s2
+    w5 = buf[7, :m]  # _s3
+    wc0 = buf[8, :m]  # Sigma_1
+    wr0 = buf[9, :m]  # rho of (Sigma_1, Sigma_1_xx, Sigma_1_yy)
+    wc1 = buf[10, :m]  # Sigma_3
+    wr1 = buf[11, :m]  # rho of (Sigma_3, Sigma_3_xx, Sigma_3_yy)
+    for k in range(m):
+        Sigma_0 = g[k] / INPUT_SCALE
         Sigma_1_yy = y0[k]
-        Sigma_3_yy = y1[k]
-        Dx = D1
-        ix = i
-        Dy = D2
-        iy = j0 + k
         # dense_0: dense: weight_var=2.0, bias_var=0.0, standard parameterization, normalized by fan_in (fan_in=64), trainable: W, b
         Sigma_1 = 2.0*Sigma_0
         Theta_1 = 64.0*Sigma_0 + 1.0
+        w0[k] = Theta_1
+        wc0[k] = Sigma_1
+        wr0[k] = _clip1(wc0[k], math.sqrt(Sigma_1_xx*Sigma_1_yy))
+    _herm_0_m0_row(wc0, Sigma_1_xx, y0, wr0, D1, i, D2, D2T, HM, jb, w1, _H0_OFF)
+    _herm_0_m1_row(wc0, Sigma_1_xx, y0, wr0, D1, i, D2, D2T, HM, jb, w2, _H0_OFF)
+    for k in range(m):
+        Sigma_3_yy = y1[k]
+        Theta_1 = w0[k]
+        _s0 = w1[k]
+        _s1 = w2[k]
         # huberized_relu_1: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: none), k <= K <= 95 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
-        Sigma_2 = _herm_0_m0(Sigma_1, Sigma_1_xx, Sigma_1_yy, Dx, ix, Dy, iy, _H0_OFF)
-        Theta_2 = Theta_1*_herm_0_m1(Sigma_1, Sigma_1_xx, Sigma_1_yy, Dx, ix, Dy, iy, _H0_OFF)
+        Sigma_2 = _s0
+        Theta_2 = Theta_1*_s1
         # dense_2: dense: weight_var=2.0, bias_var=0.0, standard parameterization, normalized by fan_in (fan_in=64), trainable: W, b
         Sigma_3 = 2.0*Sigma_2
         Theta_3 = 64.0*Sigma_2 + 2.0*Theta_2 + 1.0
+        w3[k] = Theta_3
+        wc1[k] = Sigma_3
+        wr1[k] = _clip1(wc1[k], math.sqrt(Sigma_3_xx*Sigma_3_yy))
+    _herm_0_m0_row(wc1, Sigma_3_xx, y1, wr1, D1, i, D2, D2T, HM, jb, w4, _H1_OFF)
+    _herm_0_m1_row(wc1, Sigma_3_xx, y1, wr1, D1, i, D2, D2T, HM, jb, w5, _H1_OFF)
+    for k in range(m):
+        Theta_3 = w3[k]
+        _s2 = w4[k]
+        _s3 = w5[k]
         # huberized_relu_3: huberized_relu(h=0.5): phi(z) = Piecewise((0, z < 0), (1.0*z**2, z <= 0.5), (z - 0.25, True)); Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) once per example (Gauss-Legendre 24 per piece on [-12, 12], soft features: none), k <= K <= 95 per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) <= 1e-12 (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= 1e-12 sqrt(E[phi(u)^2] E[phi(v)^2])), else Gauss-Legendre quadrature, order 48 per piece on [-10, 10] std; breakpoints: 0, 0.5 (Chatterji, Long & Bartlett, eq. (1))
-        Sigma_4 = _herm_0_m0(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H1_OFF)
-        Theta_4 = Theta_3*_herm_0_m1(Sigma_3, Sigma_3_xx, Sigma_3_yy, Dx, ix, Dy, iy, _H1_OFF)
+        Sigma_4 = _s2
+        Theta_4 = Theta_3*_s3
         # dense_4: dense: weight_var=1.0, bias_var=0.0, standard parameterization, not normalized (fan_in=64), trainable: W, b
         c4_0 = 64.0*Sigma_4
         Sigma_5 = c4_0
@@ -749,32 +888,53 @@ def _row(G, D1, D2, D2T, i, j0, buf):
 
 
 @njit(cache=True)
-def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf):
-    j0 = i + 1 if symmetric else 0
-    _row(G, D1, D2, D2T, i, j0, buf)
-    for q in range(select.shape[0]):
-        s = select[q]
-        for j in range(j0, G.shape[1]):
-            out[q, r0 + i, c0 + j] = buf[s, j]
+def _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, i0, i1, symmetric, buf):
+    """Rows i0 <= i < i1 of the block, chunk by chunk of columns (the chunk's coefficient
+    rows stay in cache while the rows pass); out[q, r0 + i, c0 + j] = output select[q]."""
+    n2 = G.shape[1]
+    lo = i0 + 1 if symmetric else 0
+    for q in range(lo // _HR_C, (n2 + _HR_C - 1) // _HR_C):
+        je = min(n2, (q + 1) * _HR_C)
+        for i in range(i0, i1):
+            jb = max(q * _HR_C, i + 1 if symmetric else 0)
+            if jb < je:
+                _row(G, D1, D2, D2T, HM, i, jb, je, buf)
+                for s in range(select.shape[0]):
+                    o = select[s]
+                    for j in range(jb, je):
+                        out[s, r0 + i, c0 + j] = buf[o, j - jb]
+
+
+_ROWS = 32
 
 
 @njit(cache=True, parallel=True)
 def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
-    columns D2); symmetric (a block that starts on the diagonal): only j > i."""
+    columns D2); symmetric (a block that starts on the diagonal): only j > i.  G may be
+    out[0]: each entry is read (by its own chunk) before it is written."""
     n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :2].T)
+    D2T = np.ascontiguousarray(D2[:, :482].T)
+    HM = _hr_maxima(D2T)
+    # blocks of up to _ROWS rows, at least 128 blocks below 128 _ROWS rows (parallel tasks
+    # for many threads; the thread count itself would keep Numba from caching this function)
+    rb = max(1, min(_ROWS, n1 // 128))
+    nb = (n1 + rb - 1) // rb
     if symmetric:
-        # rows r and n1-1-r together: every parallel task has about the same number of pairs
-        for r in prange((n1 + 1) // 2):
-            buf = np.empty((2, n2))
-            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, True, buf)
-            if n1 - 1 - r != r:
-                _out_row(G, D1, D2, D2T, select, out, r0, c0, n1 - 1 - r, True, buf)
+        # blocks t and nb-1-t together: every parallel task has about the same number of pairs
+        for t in prange((nb + 1) // 2):
+            buf = np.empty((12, _HR_C))
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      True, buf)
+            u = nb - 1 - t
+            if u != t:
+                _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, u * rb,
+                          min(n1, (u + 1) * rb), True, buf)
     else:
-        for r in prange(n1):
-            buf = np.empty((2, n2))
-            _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf)
+        for t in prange(nb):
+            buf = np.empty((12, _HR_C))
+            _out_rows(G, D1, D2, D2T, HM, select, out, r0, c0, t * rb, min(n1, (t + 1) * rb),
+                      False, buf)
 
 
 _TILE = 64
@@ -817,11 +977,11 @@ def kernel(X, X2=None, outputs=("ntk",)):
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
     D1, O1 = diagonal(sq1)
     if X2 is None:
-        G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
+        G, D2, sym = X @ X.T, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
         D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE)
-        G, sym = X @ X2.T / INPUT_SCALE, False
+        G, sym = X @ X2.T, False
     out = np.empty((len(select),) + G.shape)
     cross_tile(G, D1, D2, select, out, sym)
     if sym:

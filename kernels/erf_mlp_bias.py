@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'erf-mlp-bias'
 SPEC_HASH = 'dcf55902248e6abe17895403e06a577156b9a2e616f7348d06dd83ca00fafbe3'
-CODEGEN_VERSION = '3'
+CODEGEN_VERSION = '4'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -189,7 +189,7 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     b0 = buf[0, j0:]
     b1 = buf[1, j0:]
     for k in range(g.shape[0]):
-        Sigma_0 = g[k]
+        Sigma_0 = g[k] / INPUT_SCALE
         Sigma_1_yy = y0[k]
         Sigma_3_yy = y1[k]
         # dense_0: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
@@ -233,7 +233,8 @@ def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf):
 @njit(cache=True, parallel=True)
 def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     """out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
-    columns D2); symmetric (a block that starts on the diagonal): only j > i."""
+    columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
+    that starts on the diagonal): only j > i."""
     n1, n2 = G.shape
     D2T = np.ascontiguousarray(D2[:, :2].T)
     if symmetric:
@@ -289,11 +290,11 @@ def kernel(X, X2=None, outputs=("ntk",)):
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
     D1, O1 = diagonal(sq1)
     if X2 is None:
-        G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
+        G, D2, sym = X @ X.T, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
         D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE)
-        G, sym = X @ X2.T / INPUT_SCALE, False
+        G, sym = X @ X2.T, False
     out = np.empty((len(select),) + G.shape)
     cross_tile(G, D1, D2, select, out, sym)
     if sym:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
-from ntksym.derive import derive, gradient_program
-from ntksym.spec.graph import build_graph
+from ntksym.spec.graph import build_graph, layer_graph
 from ntksym.spec.parse import Spec, load_spec_file, loads_spec
 
 
 class Architecture:
-    """A network description: ``spec`` (validated), ``graph`` (networkx), ``derive()``."""
+    """A network description: ``spec`` (validated), ``graph`` (networkx), ``derive()``.
+
+    ``layer_graph`` is the same graph as plain dicts (what ``ntksym check`` prints): an
+    Architecture loads networkx with its ``graph`` and sympy with ``derive``, not before.
+    """
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -36,8 +39,15 @@ class Architecture:
         return tuple(self.spec.input_shape)
 
     @cached_property
+    def layer_graph(self):
+        """The checked graph as a :class:`~ntksym.layers.layer_graph.LayerGraph` (no
+        networkx); SpecError if the spec's layers do not fit together."""
+        return layer_graph(self.spec)
+
+    @cached_property
     def graph(self):
-        return build_graph(self.spec)
+        """The checked graph as a ``networkx.DiGraph`` (:func:`ntksym.spec.graph.build_graph`)."""
+        return self.layer_graph.to_networkx()
 
     def finite_graph(self, width):
         """The graph with every hidden width left open in the spec set to ``width``."""
@@ -60,6 +70,7 @@ class Architecture:
         """The KernelProgram (NNGP and NTK recursion); see :func:`ntksym.derive.derive`.
         ``gradient``: with the tangents dK/dtheta of every learnable constant
         (:func:`ntksym.derive.gradient_program`)."""
+        from ntksym.derive import derive, gradient_program  # sympy loads here
         key = (bool(per_layer), bool(gradient))
         if key not in self._programs:
             self._programs[key] = (gradient_program(self.derive(per_layer), self.spec.path)

@@ -26,9 +26,9 @@ from dataclasses import replace
 import sympy as sp
 
 from ntksym.errors import SpecError
-from ntksym.ir.hyper import HyperSymbol, split_tangent
+from ntksym.ir.hyper import split_tangent
 from ntksym.ir.program import Assign, Elementwise, KernelProgram, Structural
-from ntksym.ir.symbols import y_side
+from ntksym.ir.symbols import HyperSymbol, y_side
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import KernelState
 from ntksym.spec.graph import layer_order

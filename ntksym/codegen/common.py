@@ -90,6 +90,10 @@ def quadrature_source(printer):
     for K in sorted({cls.hermite_k for _, cls in printer.hermite_families.values()}
                     - {HermiteExpectationBase.hermite_k}):
         out.append(hermite_k_source(K))
+    rows = bool(printer.hoist)      # the vector target's row forms (a row's pairs at once)
+    if rows:
+        from ntksym.duals.hermite_rows import NUMBA_HERMITE_ROWS_SOURCE, numba_hermite_rows
+        out.append(NUMBA_HERMITE_ROWS_SOURCE)
     for key, (fam, cls) in printer.hermite_families.items():
         names = []
         for i, (label, f) in enumerate(zip(cls.family[0], cls.members)):
@@ -102,6 +106,8 @@ def {fam}_f{i}(z):
 """)
         out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft,
                                         mixed=mixed.get(key, ()), K=cls.hermite_k))
+        if rows:
+            out.append(numba_hermite_rows(fam, len(names), mixed.get(key, ()), cls.hermite_k))
     for cls, name in printer.quadrature_names.items():
         if issubclass(cls, HermiteExpectationBase):
             continue
@@ -294,13 +300,29 @@ def vector_functions(program, printer, decorator, lower, typed_constants=False, 
             f"_{v}_OFF = {o}  # columns of vector {v} in D\n"
             for o, (_, _, v) in zip(offs, hoisted)) + pair_fn
 
+    # each per-example vector as soon as its variance is known: the diagonal duals of the
+    # same family at that variance read its E[f_i^2] (vec_E[i], the coefficient rule's own;
+    # printer.diag_vectors), instead of evaluating the rule again
+    pending = list(zip(hoisted, widths))
+
+    def coefficients(known):
+        lines = []
+        for (fam, xx, v), w in [p for p in pending if p[0][1] in known]:
+            lines += [f"{v}_xx = np.empty({w})", f"{v}_E = {fam}_coef({identifier(xx)}, {v}_xx)"]
+            pending.remove(((fam, xx, v), w))
+            if printer.hoist is not None:
+                key = next(k for k, vec in printer.hoist.items() if vec == v)
+                printer.diag_vectors[key] = v
+        return (["# per-example Hermite coefficient vectors of the pair's duals"] + lines
+                if lines else [])
+
     body = hyper_lines(program) + [f"{identifier(program.input_diag.name)} = sq"]
+    body += coefficients({program.input_diag.name})
     for k, step in enumerate(program.steps):
         body += [f"# {step.node}"] + cse_block(step.diag, printer, f"d{k}_", lower=lower)
-    if hoisted:
-        body.append("# per-example Hermite coefficient vectors of the pair's duals")
-        for (fam, xx, v), w in zip(hoisted, widths):
-            body += [f"{v}_xx = np.empty({w})", f"{fam}_coef({identifier(xx)}, {v}_xx)"]
+        body += coefficients({a.target.name for a in step.diag})
+    assert not pending, pending
+    printer.diag_vectors.clear()
     ret = [identifier(s.name) for s in diag_needed]
     for o in out_names:
         e = program.diag_outputs[o]

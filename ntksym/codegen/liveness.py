@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.ir.hyper import HyperSymbol
 from ntksym.ir.program import Elementwise
+from ntksym.ir.symbols import HyperSymbol
 
 
 def is_diag(name):

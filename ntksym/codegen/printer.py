@@ -48,6 +48,10 @@ class NumbaPrinter(PythonCodePrinter):
         self.hoist = hoist
         # {Hermite family key: (function name prefix, a member class)}, filled while printing
         self.hermite_families = {}
+        # {(Hermite family, diagonal symbol name): vector name} of the hoisted vectors already
+        # computed where a per-example (diagonal) expression is printed: E[f_i(u)^2] is then
+        # read from the vector's E (``<vector>_E[i]``, the coefficient rule's own value)
+        self.diag_vectors = {}
 
     def _print_Symbol(self, expr):
         return identifier(expr.name)
@@ -106,22 +110,39 @@ class NumbaPrinter(PythonCodePrinter):
             name += "_diag"
         return "%s(%s)" % (name, ", ".join(args))
 
-    def _print_HermiteExpectationBase(self, expr):
-        cls = type(expr)
+    def hermite_name(self, cls):
+        """The helper name of a Hermite expectation class (member i of family N:
+        ``_herm_N_m<i>``, a mixed member ``_herm_N_m<i>_<j>``), registered on first use."""
         fam, _ = self.hermite_families.setdefault(
             cls.family, ("_herm_%d" % len(self.hermite_families), cls))
         if cls.member_y is None:
-            name = self.quadrature_names.setdefault(cls, "%s_m%d" % (fam, cls.member))
-        else:                   # a mixed member E[f_i(u) f_j(v)] (a tangent's)
-            name = self.quadrature_names.setdefault(
-                cls, "%s_m%d_%d" % (fam, cls.member, cls.member_y))
-        if len(expr.args) == 1:
-            diag = "_diag" if cls.member_y is None else "_quad_diag"
-            return "%s%s(%s)" % (name, diag, self._print(expr.args[0]))
-        a, b, c = expr.args
+            return self.quadrature_names.setdefault(cls, "%s_m%d" % (fam, cls.member))
+        # a mixed member E[f_i(u) f_j(v)] (a tangent's)
+        return self.quadrature_names.setdefault(
+            cls, "%s_m%d_%d" % (fam, cls.member, cls.member_y))
+
+    def hermite_vector(self, expr):
+        """The name of the per-example vector ("H0", ...) that a pair's Hermite expectation
+        E(a, b, c) reads when the coefficients are hoisted (recorded in ``hoist``), else None."""
+        a, b, _ = expr.args
         if (self.hoist is not None and a.is_Symbol and a.name.endswith("_xx")
                 and b == y_side(a)):
-            vec = self.hoist.setdefault((cls.family, a.name), "H%d" % len(self.hoist))
+            return self.hoist.setdefault((type(expr).family, a.name), "H%d" % len(self.hoist))
+        return None
+
+    def _print_HermiteExpectationBase(self, expr):
+        cls = type(expr)
+        name = self.hermite_name(cls)
+        if len(expr.args) == 1:
+            (a,) = expr.args
+            vec = self.diag_vectors.get((cls.family, a.name)) if a.is_Symbol else None
+            if vec is not None and cls.member_y is None:
+                return "%s_E[%d]" % (vec, cls.member)
+            diag = "_diag" if cls.member_y is None else "_quad_diag"
+            return "%s%s(%s)" % (name, diag, self._print(a))
+        a, b, c = expr.args
+        vec = self.hermite_vector(expr)
+        if vec is not None:
             return "%s(%s, %s, %s, Dx, ix, Dy, iy, _%s_OFF)" % (
                 name, self._print(c), self._print(a), self._print(b), vec)
         return "%s_full(%s, %s, %s)" % (name, self._print(a), self._print(b), self._print(c))

@@ -43,7 +43,7 @@ import sympy as sp
 
 from ntksym.codegen.common import cse_block
 from ntksym.codegen.printer import identifier
-from ntksym.ir.hyper import HyperSymbol
+from ntksym.ir.symbols import HyperSymbol
 
 # the per-pixel-pair loops: no ZeroDivisionError branch (0/0 -> NaN, which the clipped
 # correlation maps to an uncorrelated pair) and fused multiply-adds, so that they vectorize;

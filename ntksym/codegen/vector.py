@@ -15,8 +15,9 @@ The generated module is standalone (numpy + numba only) and has:
   instruction, no libm call);
 * ``cross_rows(G, D1, D2, select, out, r0, c0, symmetric)``: out[q, r0 + i, c0 + j] = output
   ``select[q]`` of the pairs of a row block in parallel (``prange``); G[i, j] =
-  <x_i, x'_j> / d comes from BLAS, and may be ``out[0]`` itself (each row is read before it
-  is written).  ``symmetric`` (a block starting on the diagonal) computes only j > i;
+  <x_i, x'_j> comes from BLAS unscaled (the loop divides by INPUT_SCALE: no separate pass
+  over an n^2 array), and may be ``out[0]`` itself (each row is read before it is
+  written).  ``symmetric`` (a block starting on the diagonal) computes only j > i;
 * ``mirror(out)``: the lower triangles from the upper ones, tile by tile;
 * ``cross_tile(G, D1, D2, select, out, symmetric)``: both, on a whole matrix (the engine
   fills the diagonal from ``O``);
@@ -48,11 +49,12 @@ from ntksym.codegen.common import (
 )
 from ntksym.codegen.fastmath import acos_source, asin_source
 from ntksym.codegen.printer import NumbaPrinter
+from ntksym.codegen.series_rows import series_row_drivers
 from ntksym.ir.program import KernelProgram
 
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 
-_DRIVERS = '''
+_DIAGONAL_DRIVER = '''
 
 @njit(cache=True, parallel=True)
 def diagonal(sq{hp}):
@@ -64,7 +66,9 @@ def diagonal(sq{hp}):
         t = diag_state(sq[i]{hp})
 {diag_stores}
     return D, O
+'''
 
+_ROW_DRIVERS = '''
 
 # one row of pairs: the loop runs along row i of G over contiguous columns, the column's
 # scalars read from D2T (D2's scalar columns transposed), with no libm call (acos and asin are
@@ -91,7 +95,8 @@ def _out_row(G, D1, D2, D2T, select, out, r0, c0, i, symmetric, buf{hp}):
 @njit(cache=True, parallel=True)
 def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
     \"\"\"out[q, r0 + i, c0 + j] = output select[q] of pair (i, j) of the block G (rows D1,
-    columns D2); symmetric (a block that starts on the diagonal): only j > i.\"\"\"
+    columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
+    that starts on the diagonal): only j > i.\"\"\"
     n1, n2 = G.shape
     D2T = np.ascontiguousarray(D2[:, :{n_scalars}].T)
     if symmetric:
@@ -105,7 +110,9 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric{hp}):
         for r in prange(n1):
             buf = np.empty(({n_out}, n2))
             _out_row(G, D1, D2, D2T, select, out, r0, c0, r, False, buf{hp})
+'''
 
+_TAIL_DRIVERS = '''
 
 _TILE = 64
 
@@ -147,11 +154,11 @@ def kernel(X, X2=None, outputs=("ntk",){hp_kw}):
     sq1 = np.einsum("ij,ij->i", X, X) / INPUT_SCALE
 {hp_check}    D1, O1 = diagonal(sq1{hp})
     if X2 is None:
-        G, D2, sym = X @ X.T / INPUT_SCALE, D1, True
+        G, D2, sym = X @ X.T, D1, True
     else:
         X2 = np.ascontiguousarray(X2, dtype=np.float64)
         D2, _ = diagonal(np.einsum("ij,ij->i", X2, X2) / INPUT_SCALE{hp})
-        G, sym = X @ X2.T / INPUT_SCALE, False
+        G, sym = X @ X2.T, False
     out = np.empty((len(select),) + G.shape)
     cross_tile(G, D1, D2, select, out, sym{hp})
     if sym:
@@ -189,7 +196,8 @@ def _row_body(inline, n_diag, n_out, hoisted, program):
     lines += [f"{x} = D1[i, {k}]" for k, x in enumerate(xs)]
     lines += ["g = G[i, j0:]"] + [f"y{k} = D2T[{k}, j0:]" for k in range(n_diag)]
     lines += [f"b{k} = buf[{k}, j0:]" for k in range(n_out)]
-    loop = [f"{cross} = g[k]"] + [f"{y} = y{k}[k]" for k, y in enumerate(ys)]
+    # G is unscaled: dividing here rounds as G / INPUT_SCALE did, without a pass over G
+    loop = [f"{cross} = g[k] / INPUT_SCALE"] + [f"{y} = y{k}[k]" for k, y in enumerate(ys)]
     if hoisted:     # the per-example Hermite vectors: pair's Dx, ix, Dy, iy
         loop += ["Dx = D1", "ix = i", "Dy = D2", "iy = j0 + k"]
     loop += [ln for ln in inline["body"] if not ln.startswith("hp_")]
@@ -217,7 +225,11 @@ def generate_vector_source(program: KernelProgram) -> str:
         + hyper_constants(program))
     header += (corr_source() + clip1_source(decorator=VECTOR_NJIT) + acos_source(estrin=True)
                + asin_source())
-    drivers = _DRIVERS.format(n_diag=max(n_diag + sum(widths), 1), n_out=n_out,
+    rows, extra = _ROW_DRIVERS, {}
+    if widths:      # Hermite series: a chunk of a row's pairs at once
+        rows, extra = series_row_drivers(program, printer, inline["params"], n_diag, n_out)
+    drivers = (_DIAGONAL_DRIVER + rows + _TAIL_DRIVERS).format(
+                              n_diag=max(n_diag + sum(widths), 1), n_out=n_out, **extra,
                               n_scalars=n_diag, row_body=_row_body(inline, n_diag, n_out,
                                                                    bool(widths), program),
                               diag_stores=diag_stores or "        pass",

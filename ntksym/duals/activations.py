@@ -16,6 +16,9 @@ Each activation takes one of three paths (``Activation.method``):
   above 1.
 * ``"hermite"``: a polynomial user expression; exact duals by Hermite expansion, derived by
   sympy: a polynomial in a, b, c with no square roots.
+* ``"mehler"``: the Hermite (Mehler) series with per-example coefficients and a tail bound,
+  quadrature where the bound fails (tanh, Huberized ReLU, swish, non-polynomial expressions;
+  :mod:`ntksym.ir.hermite`);
 * ``"quadrature"``: ``quadrature_expectation(label, phi, phi, breakpoints)`` -- piecewise
   Gauss-Legendre of order ``QUAD_ORDER`` (see :mod:`ntksym.duals.quadrature`).
 
@@ -24,6 +27,11 @@ functions with a ``math``-module equivalent and ``Piecewise`` (never ``Heaviside
 whose value at 0 differs between printers): the convention is phi'(0) = right-hand value for
 kinks at 0 of ReLU-like functions, i.e. Heaviside(0) = 0 (the derivative set is measure zero;
 it never changes a dual).
+
+The table of kinds (``ACTIVATION_KINDS``: parameters, checks, method, source, the text of
+phi) is plain Python (:mod:`ntksym.duals.kinds`), and so is this module until an activation is
+built: :func:`check_activation` and :func:`describe_activation` validate and describe a named
+activation without loading sympy, so that ``ntksym check`` does not (docs/startup.md).
 
 Example
 -------
@@ -38,142 +46,56 @@ True
 ('leaky_relu', {'slope': 0.1})
 """
 
-
 from __future__ import annotations
 
-import ast
 import functools
-import math
+from typing import TYPE_CHECKING
 
 from ntksym.errors import SpecError
 
-from .base import Activation
-from .closed import (  # noqa: F401
-    arccos_J,
-    make_abs,
-    make_cos,
-    make_erf,
-    make_exp,
-    make_gaussian,
-    make_gelu,
-    make_identity,
-    make_leaky_relu,
-    make_relu,
-    make_relu_power,
-    make_sign,
-    make_sin,
-    make_step,
+from .kinds import (  # noqa: F401  (the registry's table and parser, re-exported)
+    ACTIVATION_KINDS,
+    REQUIRED,
+    activation_name,
+    check_params,
+    constructor_args,
+    describe_named,
+    is_static,
+    parse_shorthand,
 )
-from .expansions import make_expression, make_huberized_relu, make_swish, make_tanh
 
-__all__ = ["ACTIVATION_KINDS", "REQUIRED", "Activation", "arccos_J", "get_activation",
-           "parse_shorthand"]
+if TYPE_CHECKING:          # sympy: loaded only when an activation is built
+    from .base import Activation
 
-#: the default of a parameter without one (the one "required" sentinel of the spec keys too)
-REQUIRED = "REQUIRED"
-
-def _number(name, positive=False):
-    """A constructor argument: the parameter ``name``, a finite (positive) number."""
-    return lambda kind, p: _check_number(kind, name, p[name], positive)
+__all__ = ["ACTIVATION_KINDS", "REQUIRED", "activation_name", "check_activation",
+           "describe_activation", "get_activation", "make_activation", "parse_shorthand"]
 
 
-def _relu_power_k(kind, p):
-    k = p["k"]
-    if isinstance(k, float) and k.is_integer():
-        k = int(k)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 8:
-        raise SpecError("relu_power: parameter 'k' must be an integer in 1..8, got %r" % (k,))
-    return k
-
-
-def _expression(kind, p):
-    if not isinstance(p["expr"], str):
-        raise SpecError("activation: parameter 'expr' must be a string, got %r" % (p["expr"],))
-    return p["expr"]
-
-
-#: kind -> its parameters (name -> default, REQUIRED if none), a one-line doc, and how to
-#: build it: ``make(*[arg(kind, params) for arg in args])``.  A new activation is one entry
-#: here plus its constructor (closed.py or expansions.py).
-ACTIVATION_KINDS = {
-    "relu": {"params": {}, "doc": "max(z, 0); arc-cosine kernel of order 1 (closed form)",
-             "make": make_relu},
-    "leaky_relu": {"params": {"slope": REQUIRED},
-                   "doc": "z for z > 0, slope*z otherwise "
-                          "(closed form: slope*c + (1-slope)^2 J_relu)",
-                   "make": make_leaky_relu, "args": (_number("slope"),)},
-    "abs": {"params": {}, "doc": "|z| (closed form)", "make": make_abs},
-    "erf": {"params": {}, "doc": "erf(z) (closed form, Williams 1997)", "make": make_erf},
-    "identity": {"params": {}, "doc": "z (closed form)", "make": make_identity},
-    "step": {"params": {}, "make": make_step,
-             "doc": "1[z > 0] (closed form; phi' = 0 a.e., so the derivative dual is 0)"},
-    "relu_power": {"params": {"k": REQUIRED},
-                   "doc": "max(z, 0)^k, integer k >= 1 "
-                          "(arc-cosine kernel of order k, Cho & Saul 2009)",
-                   "make": make_relu_power, "args": (_relu_power_k,)},
-    "sin": {"params": {}, "doc": "sin(z) (closed form)", "make": make_sin},
-    "cos": {"params": {}, "doc": "cos(z) (closed form)", "make": make_cos},
-    "exp": {"params": {}, "doc": "exp(z) (closed form: exp((a+b)/2 + c))", "make": make_exp},
-    "gelu": {"params": {}, "make": make_gelu,
-             "doc": "z Phi(z), Phi the normal CDF: the exact GELU (closed form)"},
-    "gaussian": {"params": {}, "make": make_gaussian,
-                 "doc": "exp(-z^2/2) (closed form: det(I + Sigma)^(-1/2))"},
-    "sign": {"params": {}, "make": make_sign,
-             "doc": "sign(z), sign(0) = 0 (closed form (2/pi) asin rho; phi' = 0 a.e., "
-                    "so the derivative dual is 0)"},
-    "tanh": {"params": {}, "doc": "tanh(z) (quadrature)", "make": make_tanh},
-    "huberized_relu": {"params": {"h": REQUIRED},
-                       "doc": "0 (z<0), z^2/(2h) (0<=z<=h), z - h/2 (z>h); "
-                              "Chatterji-Long-Bartlett (quadrature)",
-                       "make": make_huberized_relu, "args": (_number("h", positive=True),)},
-    "swish": {"params": {"h": REQUIRED},
-              "doc": "z / (1.1 (1 + exp(-2z/h))), "
-                     "Chatterji-Long-Bartlett's scaled Swish (quadrature)",
-              "make": make_swish, "args": (_number("h", positive=True),)},
-    "activation": {"params": {"expr": REQUIRED},
-                   "doc": "a user expression of z: Hermite (exact) if polynomial, else quadrature",
-                   "make": make_expression, "args": (_expression,)},
-}
-
-
-def _check_number(kind, name, v, positive=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise SpecError("%s: parameter '%s' must be a finite number, got %r" % (kind, name, v))
-    if positive and v <= 0:
-        raise SpecError("%s: parameter '%s' must be > 0, got %r" % (kind, name, v))
-    return v
-
-
-def _check_params(kind, params):
-    allowed = ACTIVATION_KINDS[kind]["params"]
-    for name in params:
-        if name not in allowed:
-            valid = ", ".join(allowed) or "none"
-            raise SpecError("activation '%s' has no parameter '%s' (valid: %s)"
-                            % (kind, name, valid))
-    out = {}
-    for name, default in allowed.items():
-        if name in params:
-            out[name] = params[name]
-        elif default is REQUIRED:
-            raise SpecError("activation '%s' needs parameter '%s'" % (kind, name))
-        else:
-            out[name] = default
-    return out
+def make_activation(kind, *args):
+    """The kind's constructor called on ``args`` (no checks): e.g. a leaky ReLU whose slope is
+    a sympy symbol (a learnable constant, :mod:`ntksym.layers.activation`)."""
+    # sympy loads here, with the first activation built (ntksym check builds none)
+    from . import closed, expansions
+    module, name = ACTIVATION_KINDS[kind]["make"].split(".")
+    return getattr({"closed": closed, "expansions": expansions}[module], name)(*args)
 
 
 def _freeze(params):
-    return tuple(sorted(params.items()))
+    # the type and repr are part of the key: leaky_relu(slope=1) and leaky_relu(slope=1.0)
+    # are different activations (an int slope is exact, a float one a Float), and so are the
+    # names of slope=0.0 and slope=-0.0, though 1 == 1.0 and 0.0 == -0.0
+    return tuple(sorted((k, type(v).__name__, repr(v), v) for k, v in params.items()))
 
 
 @functools.lru_cache(maxsize=256)
 def _build(kind, frozen):
-    entry, p = ACTIVATION_KINDS[kind], dict(frozen)
-    return entry["make"](*[arg(kind, p) for arg in entry.get("args", ())])
+    p = {k: v for k, _, _, v in frozen}
+    return make_activation(kind, *constructor_args(kind, p))
 
 
 def get_activation(kind: str, **params) -> Activation:
-    """The :class:`Activation` of a registry kind with parameters (memoized).
+    """The :class:`~ntksym.duals.base.Activation` of a registry kind with parameters
+    (memoized).
 
     Raises :class:`ntksym.errors.SpecError` (a ValueError) naming the valid kinds or parameters.
 
@@ -182,13 +104,7 @@ def get_activation(kind: str, **params) -> Activation:
     >>> get_activation("activation", expr="z**2").method
     'hermite'
     """
-    if kind not in ACTIVATION_KINDS:
-        import difflib
-        close = difflib.get_close_matches(str(kind), ACTIVATION_KINDS, n=1)
-        hint = ("did you mean '%s'? " % close[0]) if close else ""
-        raise SpecError("unknown activation '%s' (%svalid: %s)"
-                        % (kind, hint, ", ".join(ACTIVATION_KINDS)))
-    params = _check_params(kind, params)
+    params = check_params(kind, params)
     try:
         return _build(kind, _freeze(params))
     except TypeError:  # unhashable parameter values
@@ -196,53 +112,31 @@ def get_activation(kind: str, **params) -> Activation:
                         % (kind, params)) from None
 
 
-def parse_shorthand(text: str):
-    """Parse ``"relu"``, ``"leaky_relu(0.1)"``, ``"leaky_relu(slope=0.1)"``, ``"relu_power(2)"``,
-    ``'activation("z**3 - z")'`` into ``(kind, params)``; positional arguments fill the kind's
-    parameters in order.  Only literals are accepted (no evaluation).
+def check_activation(kind: str, **params):
+    """Raise the :class:`~ntksym.errors.SpecError` that :func:`get_activation` would raise, if
+    any.  A named kind is checked without sympy (its constructor accepts every checked
+    argument); a user expression is parsed (sympy), which is what checks it.
 
-    >>> parse_shorthand("huberized_relu(h=0.5)")
-    ('huberized_relu', {'h': 0.5})
-    >>> parse_shorthand("relu")
-    ('relu', {})
+    >>> check_activation("relu_power", k=9)
+    Traceback (most recent call last):
+    ...
+    ntksym.errors.SpecError: relu_power: parameter 'k' must be an integer in 1..8, got 9
     """
-    if not isinstance(text, str) or len(text) > 600:
-        raise SpecError("activation shorthand must be a short string, got %r" % (text,))
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise SpecError("cannot parse activation %r (expected e.g. 'relu' or 'leaky_relu(0.1)')"
-                        % text) from None
-    if isinstance(tree, ast.Name):
-        kind, args, kwargs = tree.id, [], []
-    elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
-        kind, args, kwargs = tree.func.id, tree.args, tree.keywords
+    if is_static(kind):
+        constructor_args(kind, check_params(kind, params))
     else:
-        raise SpecError("cannot parse activation %r (expected e.g. 'relu' or 'leaky_relu(0.1)')"
-                        % text)
-    if kind not in ACTIVATION_KINDS:
-        get_activation(kind)  # raises with the valid kinds
+        get_activation(kind, **params)
 
-    def literal(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) \
-                and not isinstance(node.value, bool):
-            return node.value
-        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-                and isinstance(node.operand, ast.Constant)
-                and isinstance(node.operand.value, (int, float))
-                and not isinstance(node.operand.value, bool)):
-            v = node.operand.value
-            return -v if isinstance(node.op, ast.USub) else v
-        raise SpecError("activation %r: arguments must be number or string literals" % text)
 
-    names = list(ACTIVATION_KINDS[kind]["params"])
-    if len(args) > len(names):
-        raise SpecError("activation '%s' takes %d argument(s) (%s), got %d"
-                        % (kind, len(names), ", ".join(names) or "none", len(args)))
-    params = {names[i]: literal(x) for i, x in enumerate(args)}
-    for kw in kwargs:
-        if kw.arg is None or kw.arg in params:
-            raise SpecError("activation %r: bad or repeated keyword argument" % text)
-        params[kw.arg] = literal(kw.value)
-    _check_params(kind, params)
-    return kind, params
+def describe_activation(kind: str, **params) -> str:
+    """One line for ``ntksym check`` and ``derive``: the activation, phi(z), how its duals are
+    computed and the formula's source (:meth:`~ntksym.duals.base.Activation.description`).
+    A named kind is described without sympy; a parameter may be a learnable constant
+    (:class:`~ntksym.ir.hyper.Learnable`, shown by its name).
+
+    >>> describe_activation("erf")
+    'erf: phi(z) = erf(z); closed form (Williams 1997)'
+    """
+    if is_static(kind):
+        return describe_named(kind, params)
+    return get_activation(kind, **params).description()

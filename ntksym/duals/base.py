@@ -3,7 +3,8 @@ kernels), and the helpers that put phi and phi' in printable Piecewise form.
 
 The kinds themselves are built in :mod:`ntksym.duals.closed` (closed-form duals) and
 :mod:`ntksym.duals.expansions` (Hermite expansions and quadrature); the registry is
-:mod:`ntksym.duals.activations`.
+:mod:`ntksym.duals.activations`, and what it knows without sympy (parameters, method, source,
+breakpoints, the text of phi) is :mod:`ntksym.duals.kinds`.
 
 >>> step(Z)
 Piecewise((1, z > 0), (0, True))
@@ -15,14 +16,9 @@ import math
 
 import sympy as sp
 
-from ntksym.ir.functions import (
-    QUAD_ORDER,
-    QUAD_RANGE,
-    Z,
-    hermite_description,
-    hermite_family,
-    quadrature_expectation,
-)
+from ntksym.ir.functions import Z, hermite_family, quadrature_expectation
+
+from .kinds import description_text, format_name, named_facts
 
 
 def step(x):
@@ -140,10 +136,6 @@ def clean_derivative(d):
     return sp.piecewise_fold(d) if d.has(sp.Piecewise) else d
 
 
-def _fmt(v):
-    return repr(v) if not isinstance(v, str) else '"%s"' % v
-
-
 class Activation:
     """One activation function with fixed parameters, and its dual kernels.
 
@@ -169,11 +161,20 @@ class Activation:
         self.soft = tuple((float(p), float(w)) for p, w in soft)
         self.source = source
         self._rules = rules or {}
-        if params:
-            self.name = "%s(%s)" % (kind, ", ".join("%s=%s" % (k, _fmt(v))
-                                                    for k, v in params.items()))
-        else:
-            self.name = kind
+        self.name = format_name(kind, self.params)
+
+    @classmethod
+    def named(cls, kind, args, phi, dphi, rules=None):
+        """The activation ``kind`` of the registry built from its constructor's arguments
+        ``args``: parameters, method, breakpoints, soft features and source from the table of
+        :mod:`ntksym.duals.kinds` (their one source), phi, phi' and the dual ``rules`` from the
+        constructor.
+
+        >>> import sympy as sp
+        >>> Activation.named("erf", (), sp.erf(Z), 2 / sp.sqrt(sp.pi) * sp.exp(-Z**2)).source
+        'Williams 1997'
+        """
+        return cls(kind, phi=phi, dphi=dphi, rules=rules, **named_facts(kind, args))
 
     def __repr__(self):
         return "Activation(%s, method=%s)" % (self.name, self.method)
@@ -222,17 +223,7 @@ class Activation:
         return self._rules["dual_prime_diag"](a)
 
     def description(self):
-        """One line: the activation, its path and the formula's source."""
-        if self.method == "closed":
-            how = "closed form"
-        elif self.method == "hermite":
-            how = "exact Hermite expansion (polynomial in a, b, c)"
-        elif self.method == "mehler":
-            bp = ", ".join("%g" % p for p in self.breakpoints) or "none"
-            how = "%s; breakpoints: %s" % (hermite_description(self.soft), bp)
-        else:
-            bp = ", ".join("%g" % p for p in self.breakpoints) or "none"
-            how = ("Gauss-Legendre quadrature, order %d per piece on [-%g, %g] std, breakpoints: %s"
-                   % (QUAD_ORDER, QUAD_RANGE, QUAD_RANGE, bp))
-        return "%s: phi(z) = %s; %s%s" % (self.name, sp.sstr(self.phi), how,
-                                           " (%s)" % self.source if self.source else "")
+        """One line: the activation, its path and the formula's source (for a kind of
+        :mod:`ntksym.duals.kinds` the same text as its ``describe_named``, without sympy)."""
+        return description_text(self.name, sp.sstr(self.phi), self.method, self.breakpoints,
+                                self.soft, self.source)

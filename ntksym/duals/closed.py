@@ -3,7 +3,9 @@ step / sign / ReLU^k (Cho & Saul 2009), erf (Williams 1997), GELU, the Gaussian 
 sin, cos, exp.
 
 Every arccos / arcsin / sqrt(1 - rho^2) takes ``rho = ClippedCorrelation(c, a, b)`` so round-off
-cannot push |rho| above 1.
+cannot push |rho| above 1.  Each constructor states the mathematics (phi, phi', the dual rules);
+the kind's parameters, method, breakpoints and source come from :mod:`ntksym.duals.kinds`
+(``Activation.named``).
 
 >>> make_relu().dual_diag(sp.Symbol("a"))
 a/2
@@ -70,10 +72,9 @@ def arccos_J(k):
 
 
 def make_relu():
-    return Activation("relu", {}, relu(Z), step(Z), "closed", (0.0,), {
+    return Activation.named("relu", (), relu(Z), step(Z), {
         "dual": relu_J, "dual_diag": lambda a: a / 2,
-        "dual_prime": relu_J0, "dual_prime_diag": lambda a: sp.Rational(1, 2)},
-        "arc-cosine kernel of order 1, Cho & Saul 2009")
+        "dual_prime": relu_J0, "dual_prime_diag": lambda a: sp.Rational(1, 2)})
 
 
 def make_leaky_relu(slope):
@@ -83,13 +84,12 @@ def make_leaky_relu(slope):
     phi = sp.Piecewise((Z, Z > 0), (s * Z, True))
     dphi = sp.Piecewise((sp.Integer(1), Z > 0), (s, True))
     q = (1 - s) ** 2
-    return Activation("leaky_relu", {"slope": slope}, phi, dphi, "closed", (0.0,), {
+    return Activation.named("leaky_relu", (slope,), phi, dphi, {
         # phi = s z + (1-s) relu(z) and E[u relu(v)] = c/2 (Stein) give s c + (1-s)^2 J.
         "dual": lambda a, b, c: s * c + q * relu_J(a, b, c),
         "dual_diag": lambda a: (1 + s**2) * a / 2,
         "dual_prime": lambda a, b, c: s + q * relu_J0(a, b, c),
-        "dual_prime_diag": lambda a: (1 + s**2) / 2},
-        "slope*c + (1-slope)^2 * ReLU arc-cosine kernel")
+        "dual_prime_diag": lambda a: (1 + s**2) / 2})
 
 
 def make_abs():
@@ -97,11 +97,10 @@ def make_abs():
         rho = ClippedCorrelation(c, a, b)
         return 2 * sp.sqrt(a * b) / sp.pi * (sp.sqrt(1 - rho**2) + rho * sp.asin(rho))
 
-    return Activation("abs", {}, sp.Abs(Z), sign(Z), "closed", (0.0,), {
+    return Activation.named("abs", (), sp.Abs(Z), sign(Z), {
         "dual": dual, "dual_diag": lambda a: a,
         "dual_prime": lambda a, b, c: 2 / sp.pi * sp.asin(ClippedCorrelation(c, a, b)),
-        "dual_prime_diag": lambda a: sp.Integer(1)},
-        "|z| = relu(z) + relu(-z): 2 J(rho) + 2 J(-rho)")
+        "dual_prime_diag": lambda a: sp.Integer(1)})
 
 
 def make_erf():
@@ -109,27 +108,24 @@ def make_erf():
         # 2c / sqrt((1+2a)(1+2b)) is the correlation of the covariance [[1+2a, 2c], [2c, 1+2b]].
         return 2 / sp.pi * sp.asin(ClippedCorrelation(2 * c, 1 + 2 * a, 1 + 2 * b))
 
-    return Activation("erf", {}, sp.erf(Z), 2 / sp.sqrt(sp.pi) * sp.exp(-Z**2), "closed", (), {
+    return Activation.named("erf", (), sp.erf(Z), 2 / sp.sqrt(sp.pi) * sp.exp(-Z**2), {
         "dual": dual,
         "dual_diag": lambda a: 2 / sp.pi * sp.asin(2 * a / (1 + 2 * a)),
         "dual_prime": lambda a, b, c: 4 / sp.pi / sp.sqrt((1 + 2 * a) * (1 + 2 * b) - 4 * c**2),
-        "dual_prime_diag": lambda a: 4 / sp.pi / sp.sqrt(1 + 4 * a)},
-        "Williams 1997")
+        "dual_prime_diag": lambda a: 4 / sp.pi / sp.sqrt(1 + 4 * a)})
 
 
 def make_identity():
-    return Activation("identity", {}, Z, sp.Integer(1), "closed", (), {
+    return Activation.named("identity", (), Z, sp.Integer(1), {
         "dual": lambda a, b, c: c, "dual_diag": lambda a: a,
-        "dual_prime": lambda a, b, c: sp.Integer(1), "dual_prime_diag": lambda a: sp.Integer(1)},
-        "linear")
+        "dual_prime": lambda a, b, c: sp.Integer(1), "dual_prime_diag": lambda a: sp.Integer(1)})
 
 
 def make_step():
-    return Activation("step", {}, step(Z), sp.Integer(0), "closed", (0.0,), {
+    return Activation.named("step", (), step(Z), sp.Integer(0), {
         "dual": relu_J0, "dual_diag": lambda a: sp.Rational(1, 2),
         # phi' = 0 almost everywhere (the delta at 0 is not a function): no gradient flows.
-        "dual_prime": lambda a, b, c: sp.Integer(0), "dual_prime_diag": lambda a: sp.Integer(0)},
-        "arc-cosine kernel of order 0, Cho & Saul 2009; phi' = 0 a.e.")
+        "dual_prime": lambda a, b, c: sp.Integer(0), "dual_prime_diag": lambda a: sp.Integer(0)})
 
 
 def make_relu_power(k):
@@ -147,31 +143,28 @@ def make_relu_power(k):
         return (k**2 * (a * b) ** sp.Rational(k - 1, 2) / (2 * sp.pi)
                 * Jm.subs(rho_m, ClippedCorrelation(c, a, b)))
 
-    return Activation("relu_power", {"k": k}, phi, dphi, "closed", (0.0,), {
+    return Activation.named("relu_power", (k,), phi, dphi, {
         "dual": dual,
         # E[relu(u)^(2k)] = a^k (2k-1)!! / 2 (half the Gaussian moment)
         "dual_diag": lambda a: a**k * double_factorial_odd(k) / 2,
         "dual_prime": dual_prime,
-        "dual_prime_diag": lambda a: k**2 * a ** (k - 1) * double_factorial_odd(k - 1) / 2},
-        "arc-cosine kernel of order %d, Cho & Saul 2009; J_%d derived by sympy" % (k, k))
+        "dual_prime_diag": lambda a: k**2 * a ** (k - 1) * double_factorial_odd(k - 1) / 2})
 
 
 def make_sin():
-    return Activation("sin", {}, sp.sin(Z), sp.cos(Z), "closed", (), {
+    return Activation.named("sin", (), sp.sin(Z), sp.cos(Z), {
         "dual": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.sinh(c),
         "dual_diag": lambda a: (1 - sp.exp(-2 * a)) / 2,
         "dual_prime": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.cosh(c),
-        "dual_prime_diag": lambda a: (1 + sp.exp(-2 * a)) / 2},
-        "E[sin u sin v] = exp(-(a+b)/2) sinh c, E[cos u cos v] = exp(-(a+b)/2) cosh c")
+        "dual_prime_diag": lambda a: (1 + sp.exp(-2 * a)) / 2})
 
 
 def make_cos():
-    return Activation("cos", {}, sp.cos(Z), -sp.sin(Z), "closed", (), {
+    return Activation.named("cos", (), sp.cos(Z), -sp.sin(Z), {
         "dual": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.cosh(c),
         "dual_diag": lambda a: (1 + sp.exp(-2 * a)) / 2,
         "dual_prime": lambda a, b, c: sp.exp(-(a + b) / 2) * sp.sinh(c),
-        "dual_prime_diag": lambda a: (1 - sp.exp(-2 * a)) / 2},
-        "E[cos u cos v] = exp(-(a+b)/2) cosh c, E[sin u sin v] = exp(-(a+b)/2) sinh c")
+        "dual_prime_diag": lambda a: (1 - sp.exp(-2 * a)) / 2})
 
 
 def make_exp():
@@ -179,19 +172,17 @@ def make_exp():
     def dual(a, b, c):
         return sp.exp((a + b) / 2 + c)
 
-    return Activation("exp", {}, sp.exp(Z), sp.exp(Z), "closed", (), {
+    return Activation.named("exp", (), sp.exp(Z), sp.exp(Z), {
         "dual": dual, "dual_diag": lambda a: sp.exp(2 * a),
-        "dual_prime": dual, "dual_prime_diag": lambda a: sp.exp(2 * a)},
-        "E[exp(u) exp(v)] = exp((a+b)/2 + c)")
+        "dual_prime": dual, "dual_prime_diag": lambda a: sp.exp(2 * a)})
 
 
 def make_sign():
-    return Activation("sign", {}, sign(Z), sp.Integer(0), "closed", (0.0,), {
+    return Activation.named("sign", (), sign(Z), sp.Integer(0), {
         "dual": lambda a, b, c: 2 / sp.pi * sp.asin(ClippedCorrelation(c, a, b)),
         "dual_diag": lambda a: sp.Integer(1),
         # phi' = 0 almost everywhere (as for step): no gradient flows through sign
-        "dual_prime": lambda a, b, c: sp.Integer(0), "dual_prime_diag": lambda a: sp.Integer(0)},
-        "E[sign u sign v] = (2/pi) asin rho (sign(0) = 0); phi' = 0 a.e.")
+        "dual_prime": lambda a, b, c: sp.Integer(0), "dual_prime_diag": lambda a: sp.Integer(0)})
 
 
 def make_gaussian():
@@ -200,12 +191,11 @@ def make_gaussian():
     def det(a, b, c):
         return (1 + a) * (1 + b) - c**2
 
-    return Activation("gaussian", {}, sp.exp(-Z**2 / 2), -Z * sp.exp(-Z**2 / 2), "closed", (), {
+    return Activation.named("gaussian", (), sp.exp(-Z**2 / 2), -Z * sp.exp(-Z**2 / 2), {
         "dual": lambda a, b, c: 1 / sp.sqrt(det(a, b, c)),
         "dual_diag": lambda a: 1 / sp.sqrt(1 + 2 * a),
         "dual_prime": lambda a, b, c: c / det(a, b, c) ** sp.Rational(3, 2),
-        "dual_prime_diag": lambda a: a / (1 + 2 * a) ** sp.Rational(3, 2)},
-        "E = det(I + Sigma)^(-1/2), E' = c det(I + Sigma)^(-3/2)")
+        "dual_prime_diag": lambda a: a / (1 + 2 * a) ** sp.Rational(3, 2)})
 
 
 def make_gelu():
@@ -243,8 +233,6 @@ def make_gelu():
         return (sp.Rational(1, 4) + th / (2 * sp.pi) + a / (sp.pi * (1 + a) * sp.sqrt(1 + 2 * a))
                 + a / (2 * sp.pi * (1 + 2 * a) ** sp.Rational(3, 2)))
 
-    return Activation("gelu", {}, phi, dphi, "closed", (), {
+    return Activation.named("gelu", (), phi, dphi, {
         "dual": dual, "dual_diag": dual_diag,
-        "dual_prime": dual_prime, "dual_prime_diag": dual_prime_diag},
-        "exact GELU z Phi(z): second-order Stein on E[u v 1{u > xi1} 1{v > xi2}]; "
-        "E[phi' phi'] = d/dc E[phi phi]")
+        "dual_prime": dual_prime, "dual_prime_diag": dual_prime_diag})

@@ -10,8 +10,6 @@ coefficients and a tail bound, quadrature where the bound fails (:mod:`ntksym.ir
 
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 
 from ntksym.errors import SpecError
@@ -64,29 +62,27 @@ def gaussian_moment_poly(p, a):
 
 def make_tanh():
     t = sp.tanh(Z)
-    # soft feature: tanh turns at 0 on the scale pi/2 (its poles +-i pi/2)
-    return Activation("tanh", {}, t, 1 - t**2, "mehler", (), source="no closed form",
-                      soft=((0.0, math.pi / 2),))
+    # its soft feature (tanh turns at 0 on the scale pi/2): ntksym.duals.kinds
+    return Activation.named("tanh", (), t, 1 - t**2)
 
 
 def make_huberized_relu(h):
-    H = sp.Float(h)
+    # a 53-bit Float also for an int h (sympy would widen Float(h) to h's digits beyond 15),
+    # so that ntksym.duals.kinds prints phi without sympy
+    H = sp.Float(float(h))
     phi = sp.Piecewise((sp.Integer(0), Z < 0), (Z**2 / (2 * H), Z <= H), (Z - H / 2, True))
     dphi = sp.Piecewise((sp.Integer(0), Z < 0), (Z / H, Z <= H), (sp.Integer(1), True))
-    return Activation("huberized_relu", {"h": h}, phi, dphi, "mehler", (0.0, float(h)),
-                      source="Chatterji, Long & Bartlett, eq. (1)")
+    return Activation.named("huberized_relu", (h,), phi, dphi)
 
 
 def make_swish(h):
-    H = sp.Float(h)
+    H = sp.Float(float(h))          # 53 bits, as in make_huberized_relu
     # z / (1.1 (1 + exp(-2z/h))) written with tanh: 1/(1+exp(-2x)) = (1 + tanh x)/2, which
     # never overflows (exp(-2z/h) does for z << 0 in Python's math).
     t = sp.tanh(Z / H)
     phi = Z * (1 + t) / sp.Float(2.2)
     dphi = (1 + t) / sp.Float(2.2) + Z * (1 - t**2) / (sp.Float(2.2) * H)
-    return Activation("swish", {"h": h}, phi, dphi, "mehler", (),
-                      source="scaled Swish of Chatterji, Long & Bartlett",
-                      soft=((0.0, math.pi * float(h) / 2),))
+    return Activation.named("swish", (h,), phi, dphi)
 
 
 MAX_HERMITE_DEGREE = 64

@@ -358,6 +358,8 @@ def _value_at(fn, z):
         v = fn(z)
     except ValueError:              # math domain error: sqrt/log of a negative number, log(0)
         return "complex"
+    except TypeError:               # a complex intermediate (z**2.5 at z < 0) fed to math.log
+        return "complex"
     except (OverflowError, ZeroDivisionError):
         return None
     if isinstance(v, complex):

@@ -6,8 +6,9 @@ The algorithm, its tail bound and its pure-Python reference are in :mod:`ntksym.
 emits, per family of functions f_0, f_1, ... (an activation's phi and phi', ``@numba.njit``
 functions of one float) sharing one coefficient rule:
 
-    NAME_coef(a, out)            # member i: out[80 i + 5 g : 80 i + 5 g + 5]
-                                 #   = h_4g..h_4g+3, t_4g+3 of f_i at variance a, g = 0..15
+    NAME_coef(a, out) -> E       # member i: out[120 i + 5 g : 120 i + 5 g + 5]
+                                 #   = h_4g..h_4g+3, t_4g+3 of f_i at variance a, g = 0..23;
+                                 #   E = (E[f_i(sqrt(a) z)^2])_i by the same rule
     NAME_m<i>(c, a, b, Dx, ix, Dy, iy, off)
                                  # E[f_i(u) f_i(v)] from the two examples' vectors, stored in
                                  # Dx[ix, off:] and Dy[iy, off:] (per pair; inlined)
@@ -51,7 +52,7 @@ from ntksym.ir.hermite import (
 
 from .quadrature import array_literal, numba_quadrature_wrapper
 
-assert (HERMITE_K + 1) % GROUP == 0 and GROUP == 4
+assert (HERMITE_K + 1) % GROUP == 0 and GROUP == 4    # (K odd: _hc_project's degree pairs)
 #: the length of a per-example coefficient vector: (K+1)/4 groups [h_4g..h_4g+3, t_4g+3]
 HERMITE_WIDTH = (HERMITE_K + 1) // GROUP * (GROUP + 1)
 
@@ -121,21 +122,40 @@ def _hc_dot(W, i, P, n):
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _hc_project(Z, W, n, h):
     """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
-    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes (loops that vectorize)."""
+    psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes: two degrees per pass,
+    summed into two members at a time in the same pass (loops that vectorize)."""
+    M = h.shape[0]
     P0 = np.ones(n)
     P1 = Z[:n].copy()
-    for i in range(h.shape[0]):
+    for i in range(M):
         h[i, 0] = _hc_dot(W, i, P0, n)
         h[i, 1] = _hc_dot(W, i, P1, n)
-    for k in range(1, _H_K):
-        c1 = 1.0 / _HC_SQ[k + 1]
-        c0 = _HC_SQ[k] * c1
-        for j in range(n):
-            p2 = c1 * Z[j] * P1[j] - c0 * P0[j]
-            P0[j] = P1[j]
-            P1[j] = p2
-        for i in range(h.shape[0]):
-            h[i, k + 1] = _hc_dot(W, i, P1, n)
+    for k in range(1, _H_K, 2):             # P0 = psi_{k-1}, P1 = psi_k -> psi_{k+1}, psi_{k+2}
+        a1 = 1.0 / _HC_SQ[k + 1]
+        a0 = _HC_SQ[k] * a1
+        b1 = 1.0 / _HC_SQ[k + 2]
+        b0 = _HC_SQ[k + 1] * b1
+        for i0 in range(0, M, 2):
+            i1 = min(i0 + 1, M - 1)
+            last = i0 + 2 >= M              # the last pass moves the recurrence on
+            s0 = 0.0
+            s1 = 0.0
+            t0 = 0.0
+            t1 = 0.0
+            for j in range(n):
+                p2 = a1 * Z[j] * P1[j] - a0 * P0[j]
+                p3 = b1 * Z[j] * p2 - b0 * P1[j]
+                s0 += W[i0, j] * p2
+                s1 += W[i1, j] * p2
+                t0 += W[i0, j] * p3
+                t1 += W[i1, j] * p3
+                if last:
+                    P0[j] = p2
+                    P1[j] = p3
+            h[i0, k + 1] = s0
+            h[i1, k + 1] = s1
+            h[i0, k + 2] = t0
+            h[i1, k + 2] = t1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -264,13 +284,14 @@ _COEF_TEMPLATE = '''
 
 @numba.njit(cache=True, nogil=True)
 def __NAME___coef(a, out):
-    """The packed coefficient vectors (_hc_pack) of the __M__ member(s) at variance a."""
+    """The packed coefficient vectors (_hc_pack) of the __M__ member(s) at variance a; returns
+    E[f_i(u)^2] of each member by the same rule (what NAME_m<i>_diag(a) returns)."""
     h = np.zeros((__M__, _H_K + 1))
     E = np.zeros(__M__)
     if not a > 0.0:
 __ZERO__
         _hc_pack(h, E, out)
-        return
+        return E
     sa = math.sqrt(a)
     Z = np.empty(__NMAX__)
     Wz = np.empty(__NMAX__)
@@ -281,6 +302,7 @@ __ZERO__
 __EVAL__
     _hc_project(Z, W, n, h)
     _hc_pack(h, E, out)
+    return E
 '''
 
 # Per member: __NAME__, __I__, __F__, __OFF__ (its offset in the family's vector), __NMAX__,

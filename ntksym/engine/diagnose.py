@@ -54,9 +54,17 @@ def _scan(block, big, tiny):
     step = max(1, CHUNK // max(m, 1))
     bad = small = None
     nonzero = False
+    buf = np.empty(min(step, n1) * m)
     for r0 in range(0, n1, step):
         b = block[r0:r0 + step]
-        a = np.abs(b)
+        lo, hi = b.min(), b.max()           # NaN propagates: a NaN chunk takes the full scan
+        if tiny <= lo and hi <= big:
+            nonzero = True                  # every entry normal, positive and in range: the
+            continue                        # common case, two reductions and no temporaries
+        a = np.abs(b, out=buf[:b.size].reshape(b.shape))
+        if -big <= lo and hi <= big and tiny <= a.min():
+            nonzero = True                  # both signs, every entry normal and in range
+            continue
         if bad is None:
             hit = ~(a <= big)                       # NaN compares False
             if hit.any():

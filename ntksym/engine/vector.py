@@ -28,7 +28,9 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
     None for a cross block K(X, X2)).
 
     One output in float64: the Gram matrix (numpy's X @ X.T is one BLAS syrk) is the output,
-    overwritten in place row by row (each row of G is read before it is written).  Otherwise
+    overwritten in place row by row (each row of G is read before it is written).  G is not
+    divided by INPUT_SCALE here: the generated loop divides each entry as it reads it (the
+    same rounding, one pass over n^2 entries fewer).  Otherwise
     (float32, or several outputs) the Gram matrix is computed in row blocks of about
     BLOCK_ENTRIES entries (for K(X, X) only the upper part, columns from the block's first row
     on) and each block's pairs are written straight into ``out``: no float64 temporary of size
@@ -49,7 +51,6 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
     n1, n2 = len(X), len(X2)
     if len(names) == 1 and dtype == "float64":
         G = X @ X.T if symmetric else X @ X2.T
-        G /= scale
         out = G.reshape((1,) + G.shape)      # in place: each entry is read before it is written
         mod.cross_rows(G, D1, D2, select, out, 0, 0, symmetric, *extra)
     else:
@@ -59,7 +60,6 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
             i1 = min(n1, i0 + rows)
             j0 = i0 if symmetric else 0
             G = X[i0:i1] @ X2[j0:].T
-            G /= scale
             mod.cross_rows(G, D1[i0:i1], D2[j0:], select, out, i0, j0, symmetric, *extra)
     if symmetric:
         mod.mirror(out)

@@ -32,10 +32,7 @@ import sympy as sp
 
 from .gaussian import QUAD_ORDER, QUAD_RANGE, gaussian_expectation  # noqa: F401
 from .hermite import (
-    COEF_ORDER,
-    COEF_RANGE,
     HERMITE_K,
-    HERMITE_TOL,
     TANGENT_K,
     hermite_diag_value,
     hermite_expectation_value,
@@ -279,18 +276,6 @@ class HermiteExpectationBase(QuadratureExpectationBase):
             return hermite_diag_value(fz, a, cls.breakpoints, cls.soft)
         return hermite_expectation_value(fz, a, b, c, cls.breakpoints, cls.soft,
                                          K=cls.hermite_k)
-
-
-def hermite_description(soft=()):
-    """One line: the Hermite method, its K, tolerance and coefficient rule (for ``derive``)."""
-    feats = ", ".join("%g (scale %.3g)" % (p, w) for p, w in soft) or "none"
-    return ("Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) "
-            "once per example (Gauss-Legendre %d per piece on [-%g, %g], soft features: %s), "
-            "k <= K <= %d per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) "
-            "<= %g (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= %g sqrt(E[phi(u)^2] "
-            "E[phi(v)^2])), else Gauss-Legendre quadrature, order %d per piece on [-%g, %g] std"
-            % (COEF_ORDER, COEF_RANGE, COEF_RANGE, feats, HERMITE_K, HERMITE_TOL, HERMITE_TOL,
-               QUAD_ORDER, QUAD_RANGE, QUAD_RANGE))
 
 
 _QUAD_CLASSES: dict = {}

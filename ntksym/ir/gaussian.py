@@ -52,10 +52,8 @@ import math
 
 import numpy as np
 
-# Gauss-Legendre quadrature: nodes per smooth piece and the truncation of the real line
-# in standard deviations.  exp(-QUAD_RANGE**2 / 2) ~ 2e-22 bounds the discarded Gaussian mass.
-QUAD_ORDER = 48
-QUAD_RANGE = 10.0
+# the quadrature's order and range (in standard deviations): ntksym.ir.accuracy
+from .accuracy import QUAD_ORDER, QUAD_RANGE  # noqa: F401
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # Below this s = sqrt(1 - rho^2) the pair is treated as exactly (anti)collinear; the error of

@@ -53,29 +53,19 @@ import math
 
 import numpy as np
 
+# the series' degree, tolerance and coefficient rule: ntksym.ir.accuracy
+from .accuracy import (  # noqa: F401
+    COEF_ORDER,
+    COEF_PIECE,
+    COEF_RANGE,
+    GROUP,
+    HERMITE_K,
+    HERMITE_TOL,
+    TAIL_FLOOR,
+    TANGENT_K,
+)
 from .gaussian import GRADE_LIMIT, gaussian_expectation, graded_cuts  # noqa: F401
 
-#: the highest degree of the series (the per-example vectors hold K + 1 coefficients, checked
-#: by the tail bound in groups of GROUP terms).  95, not 63: on real data (digits, a depth-3
-#: tanh MLP) the deeper layers' correlations pass 0.9 and K = 63 sent those pairs to the 2-D
-#: quadrature (5.3 s against 0.61 s for 150 examples); terms beyond what a pair's bound needs
-#: are never summed, so the cost is the longer per-example vectors.  (127 would be faster
-#: still, 0.22 s, but the tangents' extended families are told apart by their degree, TANGENT_K)
-HERMITE_K = 95
-#: the highest degree of a family extended by derivatives (the tangents' mixed series such as
-#: E[f''(u) f(v)]: the coefficients of f'' decay ~k times slower than f's, and K = 63 would
-#: send pairs with |rho| above ~0.75 to the quadrature)
-TANGENT_K = 127
-GROUP = 4
-#: truncate where the tail bound is below this fraction of sqrt(E[f(u)^2] E[f(v)^2])
-HERMITE_TOL = 1e-12
-#: the coefficient rule: Gauss-Legendre order per piece, longest piece, range (in std)
-COEF_ORDER = 24
-COEF_PIECE = 3.0
-COEF_RANGE = 12.0
-#: t_K^2 >= TAIL_FLOOR: covers the relative error of T_K = E - sum h_k^2 (coefficients to
-#: ~1e-15 sqrt(E) each, 64 terms)
-TAIL_FLOOR = 1e-13
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 

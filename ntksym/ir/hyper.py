@@ -4,8 +4,10 @@ A spec marks a constant as learnable with ``weight_var = { value = 2.0, learn = 
 (SPEC.md "Learnable constants").  The parser stores such a value as a :class:`Learnable`: a
 ``float`` (so that every numeric use -- finite networks, descriptions, checks -- sees its
 current value) that also carries the name of its hyperparameter.  The layers' kernel rules turn
-it into a :class:`HyperSymbol` (``ntksym.layers.base.sympy_number``), so the derived program
-keeps it as a positive sympy symbol; its values are runtime arguments of the generated code.
+it into a :class:`~ntksym.ir.symbols.HyperSymbol` (``ntksym.layers.base.sympy_number``), so the
+derived program keeps it as a positive sympy symbol; its values are runtime arguments of the
+generated code.  This module is plain Python (no sympy): the spec parser imports it, and
+``ntksym check`` must not load sympy (docs/startup.md).
 
 The tangent (dK/dtheta) of a state entry ``Sigma_3`` with respect to ``weight_var`` is the
 state entry ``dSigma_3/d[weight_var]``; diagonal entries keep their ``_xx`` / ``_yy`` suffix
@@ -14,8 +16,6 @@ state entry ``dSigma_3/d[weight_var]``; diagonal entries keep their ``_xx`` / ``
 >>> w = Learnable(2.0, "weight_var")
 >>> w * 2, w.name, str(w)
 (4.0, 'weight_var', 'learnable weight_var')
->>> HyperSymbol("weight_var").is_positive
-True
 >>> tangent_name("Sigma_3_xx", "weight_var")
 'dSigma_3/d[weight_var]_xx'
 >>> split_tangent("dSigma_3/d[weight_var]_xx")
@@ -25,8 +25,6 @@ True
 from __future__ import annotations
 
 import re
-
-import sympy as sp
 
 #: the name of a hyperparameter: a Python identifier that no state entry or generated local
 #: variable can take (state entries are Sigma_k / Theta_k ...; diagonals end in _xx / _yy)
@@ -68,27 +66,6 @@ class Learnable(float):
 
     def with_value(self, value):
         return Learnable(value, self.name)
-
-
-class HyperSymbol(sp.Symbol):
-    """The positive sympy symbol of a hyperparameter (a subclass, so that passes over a
-    program tell it from the state entries: it is a runtime argument, not state)."""
-
-    def __new__(cls, name, **assumptions):
-        return super().__new__(cls, name, positive=True)
-
-    def __getnewargs_ex__(self):
-        return ((self.name,), {})
-
-
-def hyper_symbols(expr):
-    """The hyperparameter symbols of an expression."""
-    return {s for s in expr.free_symbols if isinstance(s, HyperSymbol)}
-
-
-def state_symbols(expr):
-    """The state entries (every free symbol but the hyperparameters) of an expression."""
-    return {s for s in expr.free_symbols if not isinstance(s, HyperSymbol)}
 
 
 _TANGENT = re.compile(r"^d(?P<base>.+)/d\[(?P<hp>[A-Za-z0-9_]+)\](?P<side>_xx|_yy)?$")

@@ -30,8 +30,8 @@ from .functions import (
     QuadratureExpectationBase,
     contains_hermite,
 )
-from .hyper import HyperSymbol, split_tangent
-from .symbols import identifier, y_side
+from .hyper import split_tangent
+from .symbols import HyperSymbol, identifier, y_side
 
 # ------------------------------------------------------------------------ expressions
 

@@ -40,9 +40,10 @@ from dataclasses import replace
 import sympy as sp
 
 from .functions import contains_hermite, guard_recip_sqrt, promote_hermite
-from .hyper import HyperSymbol, state_symbols, tangent_name, tangent_output
+from .hyper import tangent_name, tangent_output
 from .ops import Readout, TimeRecurrence
 from .program import Assign, Elementwise, KernelProgram, Structural
+from .symbols import HyperSymbol, state_symbols
 
 ZERO = sp.Integer(0)
 

@@ -14,8 +14,13 @@ On the diagonal (x' = x) the activation's exact diagonal rule is used instead.
 
 from __future__ import annotations
 
-from ntksym.codegen.elementwise import elementwise_function
-from ntksym.duals.activations import ACTIVATION_KINDS, get_activation
+from ntksym.duals.activations import (
+    ACTIVATION_KINDS,
+    check_activation,
+    describe_activation,
+    get_activation,
+    make_activation,
+)
 from ntksym.ir.hyper import Learnable
 
 from .base import KernelState, Key, Layer, sympy_number
@@ -46,8 +51,8 @@ def symbolic_activation(node):
     params = node["params"]
     if not any(isinstance(v, Learnable) for v in params.values()):
         return activation_of(node)
-    make = ACTIVATION_KINDS[node["kind"]]["make"]
-    return make(*[sympy_number(params[p]) for p in ACTIVATION_KINDS[node["kind"]]["params"]])
+    return make_activation(node["kind"], *[sympy_number(params[p])
+                                           for p in ACTIVATION_KINDS[node["kind"]]["params"]])
 
 
 class ActivationLayer(Layer):
@@ -57,10 +62,11 @@ class ActivationLayer(Layer):
 
     @classmethod
     def validate(cls, params, error):
-        # build the activation now, so that a bad parameter or expression is reported with
-        # the spec's file, line and key (expressions go through the whitelist parser)
+        # check the activation now, so that a bad parameter or expression is reported with
+        # the spec's file, line and key (expressions go through the whitelist parser; a named
+        # kind is checked without building its sympy expressions)
         try:
-            get_activation(cls.kind, **params)
+            check_activation(cls.kind, **params)
         except ValueError as e:   # SpecError is a ValueError
             msg = getattr(e, "message", str(e))
             if getattr(e, "hint", None):
@@ -76,7 +82,8 @@ class ActivationLayer(Layer):
 
     @classmethod
     def describe(cls, node):
-        return symbolic_activation(node).description()
+        # the text of symbolic_activation(node).description(), without sympy for a named kind
+        return describe_activation(cls.kind, **node["params"])
 
     @classmethod
     def kernel_rule(cls, node, inputs):
@@ -93,12 +100,14 @@ class ActivationLayer(Layer):
 
     @classmethod
     def forward(cls, node, weights, inputs, batch=None):
+        from ntksym.codegen.elementwise import elementwise_function  # NumPy, sympy
         (z,) = inputs
         act = activation_of(node)
         return elementwise_function(act.phi)(z), z
 
     @classmethod
     def backward(cls, node, weights, cache, grad):
+        from ntksym.codegen.elementwise import elementwise_function
         act = activation_of(node)
         return [grad * elementwise_function(act.dphi)(cache)]
 

@@ -20,8 +20,6 @@ A graph the rule does not cover is refused, naming the two branches.
 
 from __future__ import annotations
 
-import sympy as sp
-
 from .base import KernelState, Key, Layer, sympy_number
 
 
@@ -32,6 +30,8 @@ def scales_of(node):
 
 def weighted_sum(node, inputs, weights):
     """The state sum_i weights_i * input_i, group by group (used by ``add`` and ``concat``)."""
+    import sympy as sp  # here, not at the top: ntksym check runs without sympy (layers.base)
+
     def total(values):
         return sp.Add(*[w * v for w, v in zip(weights, values)])
 

@@ -14,18 +14,25 @@ A layer kind is one class (in one module of ``ntksym/layers/``) with
 
 ``node`` is the attribute dict of the graph node: ``kind``, ``params`` (validated spec keys),
 ``in_shapes``, ``shape``, ``fan_in`` ...
+
+The layer modules import sympy and NumPy inside the rules that use them, never at the top:
+what validates and describes a spec (keys, ``validate``, ``output_shape``, ``check_graph``,
+``describe``) runs without them, so that ``ntksym check`` starts in a fraction of the time
+sympy takes to load (docs/startup.md; tests/cli/test_startup_imports.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
-
-import sympy as sp
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable
 
 # the one "no default: the spec must give it" marker (activation parameters use it too)
-from ntksym.duals.activations import REQUIRED  # noqa: F401  (re-exported)
-from ntksym.ir.hyper import HyperSymbol, Learnable
+from ntksym.duals.kinds import REQUIRED  # noqa: F401  (re-exported)
+from ntksym.ir.hyper import Learnable
+
+if TYPE_CHECKING:          # the kernel state's annotations only
+    import sympy as sp
 
 
 @dataclass(frozen=True)
@@ -60,13 +67,22 @@ class KernelState:
 
 def sympy_number(value):
     """An exact sympy number for a spec value: 2.0 -> 2, 0.05 -> 1/20 (decimal, not binary);
-    a learnable constant (:class:`~ntksym.ir.hyper.Learnable`) -> its positive symbol.
+    a learnable constant (:class:`~ntksym.ir.hyper.Learnable`) -> its positive symbol; a
+    :class:`~fractions.Fraction` (an exact mask factor) -> the same Rational; a sympy number
+    unchanged.
 
-    >>> sympy_number(0.05), sympy_number(Learnable(2.0, "weight_var"))
-    (1/20, weight_var)
+    >>> sympy_number(0.05), sympy_number(Learnable(2.0, "weight_var")), sympy_number(Fraction(1, 3))
+    (1/20, weight_var, 1/3)
     """
+    import sympy as sp  # here, not at the top: the spec layer runs without sympy
+
+    from ntksym.ir.symbols import HyperSymbol
+    if isinstance(value, sp.Basic):
+        return value
     if isinstance(value, Learnable):
         return HyperSymbol(value.name)
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
     if isinstance(value, bool):
         return sp.Integer(int(value))
     if isinstance(value, int):

@@ -27,9 +27,8 @@ zero, i.e. when the input is led by fresh weights.
 
 from __future__ import annotations
 
-import networkx as nx
-
 from . import LAYER_KINDS
+from .layer_graph import topological_order
 
 
 class BranchFacts:
@@ -41,8 +40,9 @@ class BranchFacts:
     """
 
     def __init__(self, graph):
+        # graph: a LayerGraph (ntksym check) or a networkx.DiGraph
         self.graph = graph
-        order = list(nx.topological_sort(graph))
+        order = topological_order(graph)
         self.index = {node: i for i, node in enumerate(order)}
         self._anc, self.sources = {}, {}
         for node in order:

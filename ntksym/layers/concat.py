@@ -22,19 +22,23 @@ without a width is refused (their ratio would be undefined as n grows).
 
 from __future__ import annotations
 
-import numpy as np
-import sympy as sp
+from fractions import Fraction
 
 from .add import shape_text, weighted_sum
-from .base import Layer
+from .base import Layer, sympy_number
 
 
 def concat_weights(node):
-    """a_i: the share of each input's units (sympy Rationals)."""
+    """a_i: the share of each input's units (exact fractions; ``describe`` prints them as the
+    kernel rule's sympy Rationals print).
+
+    >>> concat_weights({"in_shapes": [(3,), (1,)]})
+    [Fraction(3, 4), Fraction(1, 4)]
+    """
     widths = [s[-1] for s in node["in_shapes"]]
     if all(w is None for w in widths):
-        return [sp.Rational(1, len(widths))] * len(widths)
-    return [sp.Rational(w, sum(widths)) for w in widths]
+        return [Fraction(1, len(widths))] * len(widths)
+    return [Fraction(w, sum(widths)) for w in widths]
 
 
 class Concat(Layer):
@@ -69,12 +73,14 @@ class Concat(Layer):
 
     @classmethod
     def kernel_rule(cls, node, inputs):
-        return weighted_sum(node, inputs, concat_weights(node))
+        return weighted_sum(node, inputs, [sympy_number(a) for a in concat_weights(node)])
 
     @classmethod
     def forward(cls, node, weights, inputs, batch=None):
+        import numpy as np  # the finite network only (layers.base: no NumPy for a spec check)
         return np.concatenate(inputs, axis=-1), np.cumsum([y.shape[-1] for y in inputs])[:-1]
 
     @classmethod
     def backward(cls, node, weights, cache, grad):
+        import numpy as np
         return np.split(grad, cache, axis=-1)

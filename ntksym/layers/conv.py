@@ -29,11 +29,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import sympy as sp
-
-from ntksym.ir.ops import PatchSum
-
 from . import mask as masks
 from .base import WEIGHT_KEYS, KernelState, Key, Layer, one_of, positive_pair, sympy_number
 from .dense import trainable_groups
@@ -149,10 +144,12 @@ class Conv(Layer):
 
     @classmethod
     def structural_step(cls, node):
+        from ntksym.ir.ops import PatchSum  # the kernel rule's IR: not needed to check a spec
         return PatchSum(**node["geometry"])
 
     @classmethod
     def kernel_rule(cls, node, inputs):
+        import sympy as sp  # here, not at the top: ntksym check runs without sympy (layers.base)
         (s,) = inputs
         p, g = node["params"], node["geometry"]
         q = g["filter"][0] * g["filter"][1]
@@ -161,7 +158,7 @@ class Conv(Layer):
         b = sympy_number(p["bias_var"])
         groups = trainable_groups(node)
         f = cls.mask_factors(node)
-        mq, mk = (1, 1) if f is None else (f.weight, f.grad)
+        mq, mk = (1, 1) if f is None else (sympy_number(f.weight), sympy_number(f.grad))
 
         def times(factor, expr):
             # a sympy factor on the weight-variance / gradient terms, unevaluated so that
@@ -201,6 +198,7 @@ class Conv(Layer):
     @classmethod
     def _mask(cls, node, mask, W, rng):
         """Sample the mask of W and apply it in place; (kept, value)."""
+        import numpy as np  # the finite network only (layers.base: no NumPy for a spec check)
         if mask["kind"] != "filter":
             return masks.apply_mask(mask, W, rng)
         q = node["geometry"]["filter"]
@@ -232,6 +230,7 @@ class Conv(Layer):
     def backward(cls, node, weights, cache, grad):
         # col2im(grad W^T) one filter offset at a time: nine (n P, C) x (C, C_in) products
         # added into the padded input gradient, never the (n, P, q q C_in) patch gradient
+        import numpy as np
         c_w, _ = cls.scales(node)
         W, g = weights.get("W_back", weights["W"]), node["geometry"]   # fresh copy if any
         n, Ho, Wo, C = grad.shape
@@ -249,6 +248,7 @@ class Conv(Layer):
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
         # <dF/dW(x), dF/dW(x')> = c^2 sum_{p, p'} <delta_p, delta'_p'> <col_p, col'_p'>:
         # pixel-pair Gram products instead of per-example weight gradients.
+        import numpy as np
         c_w, c_b = cls.scales(node)
         n1, n2 = delta1.shape[0], delta2.shape[0]
         d1, d2 = delta1.reshape(n1, -1, delta1.shape[-1]), delta2.reshape(n2, -1, delta2.shape[-1])
@@ -291,6 +291,7 @@ def _gradient_gram(x1, d1, x2, d2, same, budget=1 << 22):
     of about ``budget`` floats each, accumulating the Gram matrix: the (n, k C) gradient
     matrix (472 MB for 400 examples of a 128-channel 3x3 conv) is never stored, which saves
     memory traffic and page faults, not flops."""
+    import numpy as np
     n1, n2 = x1.shape[0], x2.shape[0]
     k, C = x1.shape[2], d1.shape[2]
     step = min(max(n1, n2), max(1, budget // C))           # examples per block
@@ -333,6 +334,7 @@ def _offset_slices(geometry):
 def im2col(y, geometry):
     """(n, H, W, C) -> (n, Ho, Wo, qh*qw*C) patches, padded entries zero (order: a_h, a_w, c);
     ``circular`` padding wraps around instead."""
+    import numpy as np
     n, H, W, C = y.shape
     (Ho, Wo), (qh, qw) = geometry["out_hw"], geometry["filter"]
     (bh, ah), (bw, aw) = _padded_extent(geometry)
@@ -350,6 +352,7 @@ def im2col(y, geometry):
 
 def col2im(dcols, geometry, C):
     """The adjoint of :func:`im2col`: scatter-add patch gradients back to (n, H, W, C)."""
+    import numpy as np
     (H, W) = geometry["in_hw"]
     n, Ho, Wo, _ = dcols.shape
     (qh, qw) = geometry["filter"]
@@ -365,6 +368,7 @@ def col2im(dcols, geometry, C):
 def _unpad(padded, geometry):
     """(n, H + pads, W + pads, C) gradient of the padded image -> (n, H, W, C): padding
     dropped, or folded back onto the pixels it copies (``circular``)."""
+    import numpy as np
     (H, W) = geometry["in_hw"]
     (bh, _), (bw, _) = _padded_extent(geometry)
     if geometry["padding"] != "circular":

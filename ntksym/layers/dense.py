@@ -34,9 +34,6 @@ from __future__ import annotations
 
 import math
 
-import sympy as sp
-
-from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, KernelState, Key, Layer, sympy_number
 
@@ -118,6 +115,7 @@ class Dense(Layer):
 
     @classmethod
     def kernel_rule(cls, node, inputs):
+        import sympy as sp  # here, not at the top: ntksym check runs without sympy (layers.base)
         (s,) = inputs
         p = node["params"]
         fan_in = node["fan_in"]
@@ -128,7 +126,8 @@ class Dense(Layer):
         groups = trainable_groups(node)
         standard = p["parameterization"] == "standard"
         f = cls.mask_factors(node)
-        q, k = (sp.Integer(1), sp.Integer(1)) if f is None else (f.weight, f.grad)
+        q, k = ((sp.Integer(1), sp.Integer(1)) if f is None else
+                (sympy_number(f.weight), sympy_number(f.grad)))
 
         def times(factor, expr):
             # unevaluated, so that `ntksym derive` shows the mask factor next to the variance
@@ -202,6 +201,7 @@ class Dense(Layer):
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
         """The W and b terms; the same code for one application (delta (n, width)) and for a
         layer acting at every step of a sequence (delta (O, n, T, width))."""
+        from . import grams  # NumPy: the finite network only
         c_w, c_b = weight_scales(node)
         standard = node["params"]["parameterization"] == "standard"
         groups = trainable_groups(node)

@@ -22,9 +22,6 @@ layer must follow a dense or conv layer (before the activation); elsewhere it is
 
 from __future__ import annotations
 
-import numpy as np
-import sympy as sp
-
 from .base import KernelState, Layer
 
 
@@ -48,6 +45,7 @@ class LayerNorm(Layer):
 
     @classmethod
     def kernel_rule(cls, node, inputs):
+        import sympy as sp  # here, not at the top: ntksym check runs without sympy (layers.base)
         (s,) = inputs
         if s.diagonal:
             one = sp.Integer(1)
@@ -58,6 +56,7 @@ class LayerNorm(Layer):
 
     @classmethod
     def forward(cls, node, weights, inputs, batch=None):
+        import numpy as np  # the finite network only
         (z,) = inputs
         centred = z - z.mean(axis=-1, keepdims=True)
         inv_std = 1.0 / np.sqrt((centred ** 2).mean(axis=-1, keepdims=True))

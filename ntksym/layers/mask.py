@@ -42,9 +42,13 @@ A count mask removes ``remove`` = N entries drawn uniformly from the P = fan_in 
 entries: without replacement q = 1 - N/P, with replacement (N draws, repeats allowed)
 q = (1 - 1/P)^N.  With an open (infinite) width the fraction tends to 1.
 
+The factors of bernoulli, filter and count masks are exact fractions, computed without sympy
+(``ntksym check`` prints them; the kernel rules turn them into sympy Rationals with
+``sympy_number``); the magnitude moment is a sympy Float.
+
 >>> f = mask_factors({"kind": "bernoulli", "keep": 0.5, "rescale": False}, 8, 16)
 >>> f.weight, f.grad
-(1/2, 1/2)
+(Fraction(1, 2), Fraction(1, 2))
 >>> round(float(mask_factors({"kind": "magnitude", "keep": 0.5, "scope": "layer"},
 ...                          8, 16).weight), 6)
 0.928674
@@ -55,11 +59,13 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
-import numpy as np
-import sympy as sp
+from .base import REQUIRED
 
-from .base import REQUIRED, sympy_number
+# sympy and NumPy are imported inside the functions that use them: validating a mask and
+# describing a bernoulli, filter or count mask need neither (ntksym.layers.base)
 
 #: kind -> {key: (type name, default or REQUIRED)}
 MASK_KINDS = {
@@ -147,20 +153,23 @@ def check_mask_size(mask, fan_in, width, error, what="this weight matrix"):
 
 # --------------------------------------------------------------------- the sympy factors
 
-_T = sp.Symbol("t", positive=True)
-_W = sp.Symbol("w", real=True)
+def _symbols():
+    """t (the threshold) and w (the weight), the symbols of the truncated moment."""
+    import sympy as sp
+    return sp.Symbol("t", positive=True), sp.Symbol("w", real=True)
 
 
 @dataclass
 class MaskFactors:
-    """The mask's multipliers of the kernel rule (sympy numbers) and how they were obtained.
+    """The mask's multipliers of the kernel rule and how they were obtained.
 
-    weight : E[(W m)^2]; grad : E[m^2]; text : one line for ``describe``; note : the
-    derivation, printed by ``ntksym derive``.
+    weight : E[(W m)^2]; grad : E[m^2] (exact: a Fraction or int, or for the magnitude moment
+    a sympy Float); text : one line for ``describe``; note : the derivation, printed by
+    ``ntksym derive``.
     """
 
-    weight: sp.Expr
-    grad: sp.Expr
+    weight: Any
+    grad: Any
     text: str
     note: str
 
@@ -169,9 +178,11 @@ def magnitude_threshold(keep):
     """t with P(|W| > t) = keep for W ~ N(0, 1):
     t = Phi^{-1}(1 - keep/2) = sqrt(2) erfinv(1 - keep).
 
+    >>> import sympy as sp
     >>> round(float(magnitude_threshold(sp.Rational(1, 2))), 6)
     0.67449
     """
+    import sympy as sp
     return sp.sqrt(2) * sp.erfinv(1 - keep)
 
 
@@ -182,11 +193,14 @@ def magnitude_second_moment(keep=None):
     the symbol ``keep`` is used.  The closed form is
     erfc(t/sqrt 2) + 2 t phi(t) = keep + 2 t phi(t).
 
+    >>> import sympy as sp
     >>> m, t = magnitude_second_moment()
-    >>> closed = sp.erfc(_T / sp.sqrt(2)) + 2 * _T * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi)
+    >>> T = sp.Symbol("t", positive=True)
+    >>> closed = sp.erfc(T / sp.sqrt(2)) + 2 * T * sp.exp(-T**2 / 2) / sp.sqrt(2 * sp.pi)
     >>> sp.simplify((m - closed).rewrite(sp.erf))
     0
     """
+    import sympy as sp
     k = sp.Symbol("keep", positive=True) if keep is None else keep
     return _truncated_moment(), magnitude_threshold(k)
 
@@ -194,37 +208,46 @@ def magnitude_second_moment(keep=None):
 @functools.lru_cache(maxsize=None)
 def _truncated_moment():
     """E[W^2 1{|W| > t}] as an expression of t (integrated once, then memoized)."""
-    density = sp.exp(-_W ** 2 / 2) / sp.sqrt(2 * sp.pi)
+    import sympy as sp
+    T, W = _symbols()
+    density = sp.exp(-W ** 2 / 2) / sp.sqrt(2 * sp.pi)
     # both tails, by symmetry twice the upper one
-    return sp.simplify(2 * sp.integrate(_W ** 2 * density, (_W, _T, sp.oo)))
+    return sp.simplify(2 * sp.integrate(W ** 2 * density, (W, T, sp.oo)))
 
 
 def count_kept_fraction(remove, total, replacement):
-    """Expected kept fraction of a count mask: 1 - N/P, or (1 - 1/P)^N with replacement."""
-    N, P = sp.Integer(remove), sp.Integer(total)
+    """Expected kept fraction of a count mask: 1 - N/P, or (1 - 1/P)^N with replacement
+    (exact).
+
+    >>> count_kept_fraction(7, 30, False), count_kept_fraction(2, 4, True)
+    (Fraction(23, 30), Fraction(9, 16))
+    """
+    N, P = int(remove), Fraction(int(total))
     return (1 - 1 / P) ** N if replacement else 1 - N / P
 
 
 def mask_factors(mask, fan_in=None, width=None, digits=30):
     """The :class:`MaskFactors` of a validated mask on a fan_in x width weight matrix.
 
-    Exact rationals where possible; the magnitude moment (an erfinv of keep) as a Float of
+    Exact fractions where possible (the spec's decimal keep = 0.05 is 1/20, as
+    ``sympy_number`` reads it); the magnitude moment (an erfinv of keep) as a sympy Float of
     ``digits`` significant digits, its symbolic form in ``note``.
     """
     kind = mask["kind"]
     if kind == "bernoulli":
-        keep = sympy_number(mask["keep"])
-        f = sp.Integer(1) if mask["rescale"] else keep
+        keep = _exact(mask["keep"])
+        f = 1 if mask["rescale"] else keep
         how = ("m = Bernoulli(keep)/sqrt(keep): E[m^2] = 1, the dense kernel (Yang & Wang Cor. 3.3)"
                if mask["rescale"] else "m = Bernoulli(keep): E[m^2] = keep (Yang & Wang Thm. 3.1)")
         return MaskFactors(f, f, f"bernoulli mask keep={mask['keep']}, rescale="
                            f"{str(mask['rescale']).lower()}: weight variance x {f}, "
                            f"W-gradient term x {f}", how)
     if kind == "magnitude":
-        keep = sympy_number(mask["keep"])
-        moment, t = magnitude_second_moment(keep)
+        import sympy as sp  # the moment is an integral and an erfinv: sympy
+        keep = _exact(mask["keep"])
+        moment, t = magnitude_second_moment(sp.Rational(keep.numerator, keep.denominator))
         tval = sp.Float(t.evalf(digits), digits)
-        weight = (sp.Float(moment.subs(_T, tval).evalf(digits), digits) if keep != 1
+        weight = (sp.Float(moment.subs(_symbols()[0], tval).evalf(digits), digits) if keep != 1
                   else sp.Integer(1))
         how = (f"keep |W| > t, t = sqrt(2) erfinv(1 - keep) = {float(tval):.12g}; "
                f"E[W^2 1{{|W|>t}}] = {moment} = {float(weight):.12g}; E[m^2] = keep = {keep}")
@@ -232,7 +255,7 @@ def mask_factors(mask, fan_in=None, width=None, digits=30):
                            f"(scope {mask['scope']}): weight variance x {float(weight):.12g}, "
                            f"W-gradient term x {keep}", how)
     if kind == "filter":
-        keep = sympy_number(mask["keep"])
+        keep = _exact(mask["keep"])
         return MaskFactors(keep, keep, f"filter mask keep={mask['keep']}: weight variance x "
                            f"{keep}, W-gradient term x {keep}",
                            "whole q x q filters kept with probability keep: every entry has "
@@ -240,7 +263,7 @@ def mask_factors(mask, fan_in=None, width=None, digits=30):
                            "matter: the kernel only involves E[W_i^2 m_i^2] entry by entry)")
     if kind == "count":
         if fan_in is None or width is None:
-            q = sp.Integer(1)
+            q = 1
             how = (f"removes {mask['remove']} of fan_in x width entries; with an open width the "
                    "kept fraction tends to 1 (the mask has no effect in the limit)")
         else:
@@ -254,6 +277,12 @@ def mask_factors(mask, fan_in=None, width=None, digits=30):
     raise ValueError(f"unknown mask kind {kind!r}")
 
 
+def _exact(value):
+    """A spec number as an exact fraction of its decimal text: 0.05 -> 1/20 (as
+    ``ntksym.layers.base.sympy_number`` reads it)."""
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))
+
+
 # ------------------------------------------------------------------ finite-width sampling
 
 def bernoulli_keep(rng, shape, keep):
@@ -262,6 +291,7 @@ def bernoulli_keep(rng, shape, keep):
     The threshold is exact when keep * 2^8 (resp. 2^16) is an integer; otherwise 32-bit draws
     set P(True) to keep within 2^-32.
     """
+    import numpy as np
     if keep >= 1.0:
         return np.ones(shape, dtype=bool)
     for bits, dtype in ((8, np.uint8), (16, np.uint16)):
@@ -278,6 +308,7 @@ def sample_mask(mask, W, rng):
     ``magnitude`` with ``scope = "global"`` returns None here: its threshold needs every
     globally masked layer (see :func:`apply_global_magnitude`).
     """
+    import numpy as np
     kind = mask["kind"]
     if kind == "bernoulli":
         kept = bernoulli_keep(rng, W.shape, mask["keep"])
@@ -300,6 +331,7 @@ def sample_mask(mask, W, rng):
 
 def magnitude_keep(absw, keep):
     """Keep the round(keep * size) largest entries of ``absw`` (ties are measure zero)."""
+    import numpy as np
     k = int(round(keep * absw.size))
     kept = np.zeros(absw.shape, dtype=bool)
     if k <= 0:
@@ -313,6 +345,7 @@ def magnitude_keep(absw, keep):
 def apply_global_magnitude(arrays, keep):
     """Masks for global magnitude pruning: one threshold over all ``arrays`` (|W| compared
     across layers); returns one boolean mask per array."""
+    import numpy as np
     flat = np.concatenate([np.abs(a).reshape(-1) for a in arrays])
     kept = magnitude_keep(flat, keep)
     out, start = [], 0
@@ -372,6 +405,8 @@ def _canonical_rho(expr):
     """Rewrite every rho(c; a, b) as rho(c/a; 1, b/a): the correlation c / sqrt(a b) depends
     only on the ratios (a > 0), so kernels that differ by a positive scale of a layer's
     covariance get identical correlation terms and their ratio simplifies."""
+    import sympy as sp
+
     from ntksym.ir.functions import ClippedCorrelation
 
     def canon(e):
@@ -396,6 +431,7 @@ def symbolic_ratio(program_a, program_b, name="ntk"):
     >>> symbolic_ratio(pruned, dense)
     1/8
     """
+    import sympy as sp
     r = sp.factor_terms(inline_output(program_a, name) / inline_output(program_b, name))
     # factor_terms suffices when the expressions differ by a constant factor; simplify is
     # the (slow) general fallback
@@ -411,6 +447,8 @@ def evaluate_inline(program, X, name="ntk"):
     >>> float(evaluate_inline(p, np.eye(64)[:1])[0, 0])        # (L + 1) |x|^2
     4.0
     """
+    import numpy as np
+    import sympy as sp
     expr = inline_output(program, name)
     syms = [sp.Symbol(n, real=True) for n in ("Sigma_0", "Sigma_0_xx", "Sigma_0_yy")]
     fn = sp.lambdify(syms, expr, modules=[{

@@ -23,10 +23,6 @@ The same rule applies to every NTK term.
 
 from __future__ import annotations
 
-import numpy as np
-
-from ntksym.ir import ops
-
 from .base import Key, Layer, one_of, positive_pair
 from .conv import col2im, im2col, image_shape, pair2, spatial_output
 
@@ -67,6 +63,7 @@ class AvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
+        from ntksym.ir import ops  # the IR: not needed to check a spec
         return ops.AvgPool(**node["geometry"])
 
     @classmethod
@@ -80,6 +77,7 @@ class AvgPool(PassThrough):
 
     @classmethod
     def backward(cls, node, weights, cache, grad):
+        import numpy as np  # the finite network only (layers.base: no NumPy for a spec check)
         g = node["geometry"]
         m = g["filter"][0] * g["filter"][1]
         d = np.repeat(grad[:, :, :, None, :] / m, m, axis=3)
@@ -98,6 +96,7 @@ class SumPool(AvgPool):
 
     @classmethod
     def structural_step(cls, node):
+        from ntksym.ir import ops
         return ops.SumPool(**node["geometry"])
 
     @classmethod
@@ -128,6 +127,7 @@ class GlobalAvgPool(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
+        from ntksym.ir import ops
         return ops.GlobalAvg(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod
@@ -137,6 +137,7 @@ class GlobalAvgPool(PassThrough):
 
     @classmethod
     def backward(cls, node, weights, cache, grad):
+        import numpy as np
         n, H, W, C = cache
         return [np.broadcast_to(grad[:, None, None, :] / (H * W), cache).copy()]
 
@@ -158,6 +159,7 @@ class Flatten(PassThrough):
 
     @classmethod
     def structural_step(cls, node):
+        from ntksym.ir import ops
         return ops.Flatten(in_hw=tuple(node["in_shapes"][0][:2]))
 
     @classmethod

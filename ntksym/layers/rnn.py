@@ -55,21 +55,22 @@ by q_M = E[(M m)^2] and its gradient term g_M by k_M = E[m^2], exactly as on ``d
 
 from __future__ import annotations
 
+import functools
 import math
 
-import networkx as nx
-import numpy as np
-import sympy as sp
-
-from ntksym.codegen.elementwise import elementwise_function
+from ntksym.duals.activations import (
+    activation_name,
+    check_activation,
+    get_activation,
+    parse_shorthand,
+)
 from ntksym.errors import SpecError
-from ntksym.ir.ops import Readout, TimeRecurrence
-from ntksym.ir.program import Structural
 
-from . import grams
 from . import mask as masks
 from .base import WEIGHT_KEYS, KernelState, Key, Layer, nonnegative, one_of, sympy_number
-from .readout import readout, readout_adjoint
+
+# networkx, sympy and NumPy are imported inside the rules that use them: validating and
+# describing an rnn layer needs none of them (ntksym.layers.base)
 
 READOUTS = ("last", "mean", "all")
 MATRICES = ("W", "A")
@@ -79,20 +80,24 @@ MATRIX_NAMES = {"W": "the recurrent matrix W", "A": "the input matrix A"}
 
 
 def _check_activation(text):
-    from ntksym.duals.activations import get_activation, parse_shorthand
     try:
         kind, params = parse_shorthand(text)
-        get_activation(kind, **params)
+        check_activation(kind, **params)
     except Exception as e:  # the registry's message names the valid kinds
         return str(e)
     return None
 
 
 def activation_of(node):
-    """The registry :class:`~ntksym.duals.activations.Activation` of an rnn node."""
-    from ntksym.duals.activations import get_activation, parse_shorthand
+    """The registry :class:`~ntksym.duals.base.Activation` of an rnn node."""
     kind, params = parse_shorthand(node["params"]["activation"])
     return get_activation(kind, **params)
+
+
+def activation_display(node):
+    """The name of an rnn node's activation (``relu``, ``leaky_relu(slope=0.1)``), without
+    building it."""
+    return activation_name(*parse_shorthand(node["params"]["activation"]))
 
 
 def normalized(node, matrix):
@@ -192,7 +197,7 @@ class Rnn(Layer):
         groups = sorted(trainable_groups(node))
         norm = [m for m in MATRICES if normalized(node, m)]
         frm = f" from step {p['readout_from']}" if p["readout_from"] != 1 else ""
-        return (f"rnn: h_t = {activation_of(node).name}(W h_(t-1) + A y_t + b), "
+        return (f"rnn: h_t = {activation_display(node)}(W h_(t-1) + A y_t + b), "
                 f"weight_var={p['weight_var']}, input_var={p['input_var']}, "
                 f"bias_var={p['bias_var']}, hidden_init_var={p['hidden_init_var']}, "
                 f"{p['parameterization']} parameterization, normalized: "
@@ -260,13 +265,16 @@ class Rnn(Layer):
     def recurrence_rule(cls, node, inp: KernelState, prev: KernelState):
         """The pre-activation state g at (t, t') from the input state at (t, t') and this
         layer's post-activation state ``prev`` at (t-1, t'-1)."""
+        import sympy as sp  # here, not at the top: ntksym check runs without sympy
         w, a, b, _, gw, ga, gb = cls.constants(node)
         groups = {g.rsplit(".", 1)[1]: g for g in cls.own_groups(node)}
         f = cls.mask_factors(node)
         one = sp.Integer(1)
         # mask factors: q on the variance (forward and propagated Theta), k on the gradient term
-        qw, kw = (f["W"].weight, f["W"].grad) if "W" in f else (one, one)
-        qa, ka = (f["A"].weight, f["A"].grad) if "A" in f else (one, one)
+        qw, kw = ((sympy_number(f["W"].weight), sympy_number(f["W"].grad)) if "W" in f
+                  else (one, one))
+        qa, ka = ((sympy_number(f["A"].weight), sympy_number(f["A"].grad)) if "A" in f
+                  else (one, one))
 
         def times(factor, expr):
             # unevaluated, so that `ntksym derive` shows the mask factor next to the variance
@@ -306,6 +314,11 @@ class Rnn(Layer):
         post-activation ``Sigma_k`` -- and, unless the layer feeds another rnn layer (directly
         or through per-step layers) with ``readout = "all"``, a ``Readout`` of the grid (last /
         mean: the state becomes per pair; all: a marker, the layers after it act per pair)."""
+        import networkx as nx
+        import sympy as sp
+
+        from ntksym.ir.ops import Readout, TimeRecurrence
+        from ntksym.ir.program import Structural
         (p,) = preds
         graph = walk.graph
         # an rnn below, directly or through per-step layers, reads every step of its sequence
@@ -401,6 +414,9 @@ class Rnn(Layer):
         """The readout of the recurrence on padded sequences (n, T, fan_in): (n, 1, width)
         for "last" / "mean", (n, T - readout_from + 1, width) for "all"; cache (y, H, G,
         lengths).  ``batch``: the lengths (default: all T) and the h_0 stream."""
+        import numpy as np  # the finite network only
+
+        from .readout import readout
         (y,) = inputs
         L = batch.lengths if batch is not None and batch.lengths is not None else \
             np.full(y.shape[0], y.shape[1], np.int64)
@@ -411,6 +427,7 @@ class Rnn(Layer):
     def delta(cls, node, weights, cache, grad):
         """dG (O, n, T, width), the gradients w.r.t. the pre-activations of every step, by
         backpropagation through time from the readout's gradient ``grad`` (O, n, T_out, width)."""
+        from .readout import readout_adjoint
         _, _, G, L = cache
         dH = readout_adjoint(node, grad, G.shape, L)
         return cls.backward_sequence(node, weights, G, dH)
@@ -423,6 +440,7 @@ class Rnn(Layer):
     def ntk_terms(cls, node, weights, cache1, delta1, cache2, delta2):
         """W, A and b terms (O1, n1, O2, n2): each matrix's inputs are the previous states
         (W) or the layer's inputs (A) at every step, its gradients the pre-activations'."""
+        from . import grams  # NumPy
         y1, H1, _, _ = cache1
         y2, H2, _, _ = cache2
         c_w, c_a, c_b, _ = scales(node)
@@ -450,6 +468,9 @@ class Rnn(Layer):
         pre-activations.  Steps past a sequence's length are computed but never read.
         ``stream`` selects independent h_0 draws (0 for X, 1 for X2).
         """
+        import numpy as np
+
+        from ntksym.codegen.elementwise import elementwise_function
         c_w, c_a, c_b, c_h = scales(node)
         n, T, _ = Y.shape
         m = node["width"]
@@ -476,6 +497,9 @@ class Rnn(Layer):
         dH (O, n, T, width): gradients of O outputs w.r.t. h_1..h_T (zero past each length).
         Returns dG (O, n, T, width), the gradients w.r.t. the pre-activations g_t.
         """
+        import numpy as np
+
+        from ntksym.codegen.elementwise import elementwise_function
         c_w = scales(node)[0]
         dphi = elementwise_function(activation_of(node).dphi)
         D = dphi(G)                            # (n, T, m)
@@ -495,14 +519,20 @@ class Rnn(Layer):
         return c_a * (dG @ weights.get("A_back", weights["A"]).T)
 
 
+@functools.cache
+def _readout_marker():
+    """The sympy function that marks a readout of a grid entry, so that the walker gives it a
+    fresh symbol (the readout step's loop template computes it); made on first use, since
+    sympy is not loaded to check a spec."""
+    import sympy as sp
 
-class _ReadOut(sp.Function):
-    """Marks a readout of a grid entry, so that the walker gives it a fresh symbol (the
-    readout step's loop template computes it)."""
+    class ReadOut(sp.Function):
+        nargs = 1
 
-    nargs = 1
+    return ReadOut
 
 
 def _read_out(state):
-    return KernelState(_ReadOut(state.nngp), {g: _ReadOut(t) for g, t in state.ntk.items()},
+    mark = _readout_marker()
+    return KernelState(mark(state.nngp), {g: mark(t) for g, t in state.ntk.items()},
                        state.var_x, state.var_y, state.diagonal)

@@ -5,6 +5,12 @@ Node attributes: ``kind``, ``params`` (validated spec keys), ``id``, ``line`` (i
 ``in_shapes``, ``fan_in`` (weight layers), ``width``, ``is_output``.  The node ``"input"`` holds
 the input shape.  Graph attributes: ``name``, ``spec_hash``, ``input_shape``, ``output``.
 
+The checks run on the same graph as plain dicts (:func:`layer_graph`, a
+:class:`~ntksym.layers.layer_graph.LayerGraph`), which is what ``ntksym check`` and ``graph``
+print: they never load networkx (docs/startup.md); :func:`build_graph` turns it into the
+DiGraph.  The listings (:func:`graph_text`, :func:`graph_summary`, :func:`graph_dot`) take
+either graph.
+
 >>> from ntksym.spec.parse import loads_spec
 >>> g = build_graph(loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
 ...                            '[[layer]]\\nkind = "dense"\\nwidth = 8\\nactivation = "relu"\\n'
@@ -17,21 +23,40 @@ the input shape.  Graph attributes: ``name``, ``spec_hash``, ``input_shape``, ``
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from ntksym.errors import SpecError
 from ntksym.layers import LAYER_KINDS
 from ntksym.layers.base import Layer
 from ntksym.layers.branches import BranchFacts
+from ntksym.layers.layer_graph import LayerGraph, find_cycle, topological_order
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def build_graph(spec, widths=None) -> nx.DiGraph:
-    """The graph of a :class:`~ntksym.spec.parse.Spec`.
+    """The graph of a :class:`~ntksym.spec.parse.Spec` as a ``networkx.DiGraph``.
 
     ``widths``: an int setting the width of every hidden weight layer that has none in the spec
     (the finite network of ``ntksym empirical --width N``), or None for the analytic graph.
     """
-    g = nx.DiGraph(name=spec.name, spec_hash=spec.structure_hash,
+    return layer_graph(spec, widths).to_networkx()
+
+
+def layer_graph(spec, widths=None) -> LayerGraph:
+    """The graph of a :class:`~ntksym.spec.parse.Spec`, checked (shapes, inputs, cycles, the
+    layers' whole-graph checks, the readout), as a
+    :class:`~ntksym.layers.layer_graph.LayerGraph`: the nodes, attributes and edges of
+    :func:`build_graph`'s DiGraph, without networkx.  ``widths`` as there.
+
+    >>> from ntksym.spec.parse import loads_spec
+    >>> g = layer_graph(loads_spec('name = "m"\\ninput = { shape = [3] }\\n'
+    ...                            '[[layer]]\\nkind = "dense"\\n'))
+    >>> g.nodes["dense_0"]["shape"], list(g.predecessors("dense_0"))
+    ((1,), ['input'])
+    """
+    g = LayerGraph(name=spec.name, spec_hash=spec.structure_hash,
                    input_shape=spec.input_shape, description=spec.description,
                    hyperparameters=spec.hyperparameters)
     g.add_node("input", kind="input", id="input", params={}, shape=tuple(spec.input_shape),
@@ -47,7 +72,7 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
     g.graph["output"] = output
     fname = spec.path or "<spec>"
     _refuse_cycles(g, spec, fname)
-    for node in nx.topological_sort(g):
+    for node in topological_order(g):
         if node == "input":
             continue
         attrs = g.nodes[node]
@@ -95,17 +120,18 @@ def build_graph(spec, widths=None) -> nx.DiGraph:
 
 
 def layer_order(g) -> list:
-    """The nodes in topological order, ties broken by their order in the spec file (the order
-    in which derivations number their symbols and finite networks draw their weights)."""
+    """The nodes of a networkx graph in topological order, ties broken by their order in the
+    spec file (the order in which derivations number their symbols and finite networks draw
+    their weights)."""
+    import networkx as nx
     return list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["position"]))
 
 
 def _refuse_cycles(g, spec, fname):
     """SpecError naming the layers on a cycle of ``inputs``, at the layer whose ``inputs``
     names a layer at or after itself (the edge that points backwards in the file)."""
-    try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
+    cycle = find_cycle(g)
+    if cycle is None:
         return
     order = {layer.id: i for i, layer in enumerate(spec.layers)}
     _, culprit = next(((u, v) for u, v in cycle if order[v] <= order[u]), cycle[0])
@@ -131,7 +157,7 @@ def _check_input_count(cls, attrs, error):
 def _check_branches(g, fname):
     """The layers' whole-graph checks (``check_graph``: add's independent branches ...)."""
     facts = None
-    for node in nx.topological_sort(g):
+    for node in topological_order(g):
         if node == "input":
             continue
         attrs = g.nodes[node]
@@ -156,10 +182,11 @@ def _fan_in(shape):
 
 
 def graph_text(g) -> str:
-    """One line per node: id, kind, shape, constants; then the edges that are not sequential."""
+    """One line per node: id, kind, shape, constants; then the edges that are not sequential.
+    ``g``: a LayerGraph or the networkx graph."""
     lines = [f"{g.graph['name']}: {g.number_of_nodes() - 1} layers, input shape "
              f"{list(g.graph['input_shape'])}"]
-    for node in nx.topological_sort(g):
+    for node in topological_order(g):
         a = g.nodes[node]
         if node == "input":
             lines.append(f"  input{'':14s} shape {list(a['shape'])}")
@@ -187,7 +214,7 @@ def graph_summary(g) -> dict:
     ('dense_2', [('dense_0', [None]), ('relu_1', [None])])
     """
     layers = []
-    for node in nx.topological_sort(g):
+    for node in topological_order(g):
         if node == "input":
             continue
         a = g.nodes[node]
@@ -199,7 +226,8 @@ def graph_summary(g) -> dict:
 
 
 def graph_dot(g) -> str:
-    """Graphviz DOT text of the graph (render with ``dot -Tpng``)."""
+    """Graphviz DOT text of the graph (render with ``dot -Tpng``); a LayerGraph or the
+    networkx graph."""
     out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=TB;",
            "  node [shape=box, fontname=\"Helvetica\"];"]
     for node in g.nodes:
@@ -219,8 +247,12 @@ def graph_png(g, path):
     Needs matplotlib (``pip install ntksym[plot]``); written to a temporary name, then renamed
     (:func:`ntksym.io.atomic_write`).
     """
+    import networkx as nx
+
     from ntksym.io import atomic_write
 
+    if isinstance(g, LayerGraph):
+        g = g.to_networkx()
     try:
         import matplotlib
         matplotlib.use("Agg")

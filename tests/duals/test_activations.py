@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ntksym.duals.activations import ACTIVATION_KINDS, arccos_J, get_activation, parse_shorthand
+from ntksym.duals.activations import ACTIVATION_KINDS, get_activation, parse_shorthand
+from ntksym.duals.closed import arccos_J
 from ntksym.duals.quadrature import (
     NUMBA_QUADRATURE_SOURCE,
     gaussian_expectation,

@@ -43,7 +43,8 @@ def test_conventions():
 
 
 @pytest.mark.parametrize("text", ["sqrt(z)", "z**0.5", "z**(1/3)", "log(z)", "sqrt(z - 1)",
-                                  "erf(z)**0.5", "log(heaviside(z))", "sqrt(exp(z) - 1)"])
+                                  "erf(z)**0.5", "log(heaviside(z))", "sqrt(exp(z) - 1)",
+                                  "-log(z**2.5)"])    # a complex power fed to log (was TypeError)
 def test_refuses_complex_for_some_real_z(text):
     """z is Gaussian over all the reals: sqrt(z) would make the kernel complex (NaN)."""
     with pytest.raises(SpecError, match=r"not real .*at z = -1"):

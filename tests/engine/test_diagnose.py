@@ -162,3 +162,32 @@ def test_tile_offsets_name_the_pair_in_the_whole_matrix():
     out[0, 1, 0] = np.inf
     with pytest.raises(DataError, match=r"not finite at \(11, 20\) .* of K\(x_11, x_20\)"):
         check_result(out, ["nngp"], "float64", Source(program(arch), X, X, (10, 20)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scan_finds_the_first_bad_and_denormal_entry_like_a_plain_scan(seed, monkeypatch):
+    """_scan's shortcuts (one-sign and mixed-sign chunks that hold only normal entries) give
+    the plain elementwise answer: first non-finite or too large entry, first denormal, any
+    nonzero, on blocks that cross chunk boundaries."""
+    from ntksym.engine import diagnose
+    monkeypatch.setattr(diagnose, "CHUNK", 64)        # several chunks, some of them partial
+    rng = np.random.default_rng(seed)
+    info = np.finfo(np.float64)
+    big, tiny = float(info.max), float(info.tiny)
+    for trial in range(40):
+        n1, m = rng.integers(1, 30), rng.integers(1, 20)
+        block = rng.uniform(0.5, 2.0, (n1, m)) * (rng.choice([-1.0, 1.0], (n1, m))
+                                                    if trial % 2 else 1.0)
+        for value in rng.choice([np.nan, np.inf, -np.inf, 5e-320, -5e-320, 0.0, 1e300],
+                                rng.integers(0, 4)):
+            block[rng.integers(n1), rng.integers(m)] = value
+        a = np.abs(block)
+        hit = np.argwhere(~(a <= big))
+        small = np.argwhere((a < tiny) & (a > 0))
+        expect = (tuple(map(int, hit[0])) if len(hit) else None,
+                  tuple(map(int, small[0])) if len(small) else None, bool((a > 0).any()))
+        assert diagnose._scan(block, big, tiny) == expect
+        f32 = np.finfo(np.float32)
+        hit = np.argwhere(~(a <= float(f32.max)))       # 1e300 is too large for float32
+        got = diagnose._scan(block, float(f32.max), float(f32.tiny))
+        assert got[0] == (tuple(map(int, hit[0])) if len(hit) else None)

@@ -10,7 +10,7 @@ import pytest
 import ntksym
 from ntksym.codegen.generate import generate_source
 from ntksym.errors import DeviceError, SpecError
-from ntksym.ir.hyper import HyperSymbol
+from ntksym.ir.symbols import HyperSymbol
 
 HEAD = 'name = "m"\ninput = { shape = [3] }\n'
 
