@@ -172,9 +172,13 @@ def _acos(x):
 
 
 # ---- per-offset-slice templates (see ntksym/codegen/slices.py for why they are exact)
-# BATCH pairs at once: entry (p, k) of a slice, pixel p of pair k, is at flat index
-# p * BATCH + k, so a run of pixels is a run of p * BATCH .. (p + n) * BATCH (the loops stay
-# contiguous, only longer) and a partner pixel p + s is the flat shift s * BATCH.
+# nb = BATCH pairs at once: entry (p, k) of a slice, pixel p of pair k, is at flat index
+# p nb + k, so a run of pixels is a run of p nb .. (p + n) nb (the loops stay contiguous,
+# only longer; unsigned flat indices: no wraparound checks, the loops vectorize) and a
+# partner pixel p + s is the flat shift s nb.  nb is read from a slice row's length
+# (BUFLEN = PMAX BATCH), not from the constant BATCH: with a compile-time multiple of 16
+# LLVM specializes every loop for it, which cost 20% more cold JIT (CNTK-GAP depth 4 on
+# digits: 10.3 -> 12.4 CPU s) for the same run time.
 # Array operands come as (2-D array, row): a view made by the caller and passed to a call
 # costs two atomic reference-count updates, which on 8x8 slices cost as much as the work.
 
@@ -186,17 +190,11 @@ def _rect(n, d, circ):
     return max(0, -d), min(n, n - d)
 
 
-@njit(cache=True, inline="always")
-def _run(p0, p1):
-    # the flat range of the pixels p0 .. p1 - 1 of all BATCH pairs (unsigned: no wraparound
-    # checks, the loops vectorize)
-    return np.uint64(p0 * BATCH), np.uint64(p1 * BATCH)
-
-
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
     # out[i W + j] = <x_(i, j), x'_(i + di, j + dj)> / scale inside the slice's rectangle;
-    # channel-major images (C, H W BATCH) so that the loop over j (and k) is contiguous
+    # channel-major images (C, H W nb) so that the loop over j (and k) is contiguous
+    nb = outs.shape[1] // PMAX
     C = XaT.shape[0]
     out = outs[so]
     r0, r1 = _rect(H, di, circ)
@@ -205,7 +203,8 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
         iy = i + di
         if iy >= H:
             iy -= H
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for e in range(e0, e1):
             out[e] = 0.0
         for c in range(C):
@@ -214,12 +213,13 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
             if circ:
                 for j in range(c0, c1):
                     jy = j + dj - W if j + dj >= W else j + dj
-                    a0, a1 = _run(i * W + j, i * W + j + 1)
-                    s = ((iy * W + jy) - (i * W + j)) * BATCH
+                    a0 = np.uint64((i * W + j) * nb)
+                    a1 = np.uint64((i * W + j + 1) * nb)
+                    s = ((iy * W + jy) - (i * W + j)) * nb
                     for e in range(a0, a1):
                         out[e] += xa[e] * xb[np.uint64(np.int64(e) + s)]
             else:
-                s = ((iy - i) * W + dj) * BATCH
+                s = ((iy - i) * W + dj) * nb
                 for e in range(e0, e1):
                     out[e] += xa[e] * xb[np.uint64(np.int64(e) + s)]
         for e in range(e0, e1):
@@ -228,11 +228,13 @@ def _gram_slice(XaT, XbT, H, W, di, dj, circ, scale, outs, so):
 
 @njit(cache=True)
 def _fill_slice(value, H, W, di, dj, circ, outs, so):
+    nb = outs.shape[1] // PMAX
     out = outs[so]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
     for i in range(r0, r1):
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for e in range(e0, e1):
             out[e] = value
 
@@ -244,6 +246,7 @@ def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, t
     (zero padding, and partners outside the image, contribute nothing).  Separable: rows into
     tmp (Ho x W), then columns; per window offset, the range of outputs whose source is
     inside is one contiguous run (unsigned indices: the runs vectorize)."""
+    nb = As.shape[1] // PMAX
     A = As[sa]
     out = outs[so]
     ra, rb = _rect(H, di, circ)
@@ -252,7 +255,8 @@ def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, t
     oc, od = _rect(Wo, dj, circ)
     for i in range(oa, ob):
         t0 = i * W
-        e0, e1 = _run(t0 + ca, t0 + cb)
+        e0 = np.uint64((t0 + ca) * nb)
+        e1 = np.uint64((t0 + cb) * nb)
         for e in range(e0, e1):
             tmp[e] = 0.0
         for a in range(qh):
@@ -261,38 +265,42 @@ def _patch_slice(As, sa, H, W, Ho, Wo, qh, qw, ph, pw, di, dj, circ, outs, so, t
                 r %= H
             elif r < ra or r >= rb:
                 continue
-            s = (r * W - t0) * BATCH
+            s = (r * W - t0) * nb
             for e in range(e0, e1):
                 tmp[e] += A[np.uint64(np.int64(e) + s)]
     for i in range(oa, ob):
         t0 = i * W
         o0 = i * Wo
-        e0, e1 = _run(o0 + oc, o0 + od)
+        e0 = np.uint64((o0 + oc) * nb)
+        e1 = np.uint64((o0 + od) * nb)
         for e in range(e0, e1):
             out[e] = 0.0
         for b in range(qw):
             if circ:
                 for j in range(oc, od):
                     c = (j + b - pw) % W
-                    f0, f1 = _run(o0 + j, o0 + j + 1)
-                    s = (t0 + c - o0 - j) * BATCH
+                    f0 = np.uint64((o0 + j) * nb)
+                    f1 = np.uint64((o0 + j + 1) * nb)
+                    s = (t0 + c - o0 - j) * nb
                     for e in range(f0, f1):
                         out[e] += tmp[np.uint64(np.int64(e) + s)]
                 continue
             # outputs j whose source column j + b - pw lies in [ca, cb)
             j0 = max(oc, ca - b + pw)
             j1 = min(od, cb - b + pw)
-            s = (t0 + b - pw - o0) * BATCH
-            f0, f1 = _run(o0 + j0, o0 + max(j0, j1))
+            s = (t0 + b - pw - o0) * nb
+            f0 = np.uint64((o0 + j0) * nb)
+            f1 = np.uint64((o0 + max(j0, j1)) * nb)
             for e in range(f0, f1):
                 out[e] += tmp[np.uint64(np.int64(e) + s)]
 
 
 @njit(cache=True)
 def _store_diag(As, sa, n, outs, so):
+    nb = As.shape[1] // PMAX
     A = As[sa]
     out = outs[so]
-    for e in range(n * BATCH):
+    for e in range(n * nb):
         out[e] = A[e]
 
 
@@ -300,10 +308,11 @@ def _store_diag(As, sa, n, outs, so):
 def _store_roots(As, sa, n, sqs, ssq, isqs, sisq):
     # per-pixel sqrt and 1/sqrt of the diagonal: the slice loops' correlation tables (a blank
     # pixel's 1/0 = inf is meant: _clip_scaled maps the 0 * inf = NaN to an uncorrelated pair)
+    nb = As.shape[1] // PMAX
     A = As[sa]
     sq = sqs[ssq]
     isq = isqs[sisq]
-    for e in range(n * BATCH):
+    for e in range(n * nb):
         sq[e] = math.sqrt(A[e])
         isq[e] = 1.0 / sq[e]
 
@@ -311,18 +320,19 @@ def _store_roots(As, sa, n, sqs, ssq, isqs, sisq):
 @njit(cache=True, error_model="numpy")
 def _slice_sum(As, sa, H, W, di, dj, circ, w, accs, ra, ssum):
     # acc[k] += w * (the sum of pair k's slice), for every pair k of the batch
+    nb = As.shape[1] // PMAX
     A = As[sa]
     r0, r1 = _rect(H, di, circ)
     c0, c1 = _rect(W, dj, circ)
-    for k in range(BATCH):
+    for k in range(nb):
         ssum[k] = 0.0
     for i in range(r0, r1):
         for j in range(c0, c1):
-            e0 = (i * W + j) * BATCH
-            for k in range(BATCH):
+            e0 = (i * W + j) * nb
+            for k in range(nb):
                 ssum[k] += A[np.uint64(e0 + k)]
     acc = accs[ra]
-    for k in range(BATCH):
+    for k in range(nb):
         acc[k] += w * ssum[k]
 
 
@@ -331,10 +341,12 @@ def _slice_sum(As, sa, H, W, di, dj, circ, w, accs, ra, ssum):
 # _step0: conv_0
 @njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
 def _step0(a0, s0, a1, s1, H, W, di, dj):
+    nb = a0.shape[1] // PMAX
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for p in range(e0, e1):
             Sigma_in0 = a0[s0, p]
             cse0 = 3.0*Sigma_in0
@@ -347,11 +359,13 @@ def _step0(a0, s0, a1, s1, H, W, di, dj):
 # _step1: relu_1, relu_3, relu_5, relu_7, relu_9
 @njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
 def _step1(a0, s0, a1, s1, Dx_Sigma_in0_isqrt, dx_Sigma_in0_isqrt, Dy_Sigma_in0_isqrt, dy_Sigma_in0_isqrt, Dx_Sigma_in0_sqrt, dx_Sigma_in0_sqrt, Dy_Sigma_in0_sqrt, dy_Sigma_in0_sqrt, H, W, di, dj):
+    nb = a0.shape[1] // PMAX
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
-    shift = (di * W + dj) * BATCH
+    shift = (di * W + dj) * nb
     for i in range(r0, r1):
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for p in range(e0, e1):
             q = np.uint64(np.int64(p) + shift)
             Sigma_in0_isqrt_xx = Dx_Sigma_in0_isqrt[dx_Sigma_in0_isqrt, p]
@@ -372,10 +386,12 @@ def _step1(a0, s0, a1, s1, Dx_Sigma_in0_isqrt, dx_Sigma_in0_isqrt, Dy_Sigma_in0_
 # _step2: conv_2, conv_4, conv_6, conv_8
 @njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
 def _step2(a0, s0, a1, s1, H, W, di, dj):
+    nb = a0.shape[1] // PMAX
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
     for i in range(r0, r1):
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for p in range(e0, e1):
             Sigma_in0 = a0[s0, p]
             Theta_in1 = a1[s1, p]
@@ -388,11 +404,13 @@ def _step2(a0, s0, a1, s1, H, W, di, dj):
 # _step3: relu_1, relu_3, relu_5, relu_7, relu_9
 @njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
 def _step3(a0, s0, a1, s1, Dx_Sigma_in0, dx_Sigma_in0, Dy_Sigma_in0, dy_Sigma_in0, H, W, di, dj):
+    nb = a0.shape[1] // PMAX
     r0, r1 = _rect(H, di, False)
     c0, c1 = _rect(W, dj, False)
-    shift = (di * W + dj) * BATCH
+    shift = (di * W + dj) * nb
     for i in range(r0, r1):
-        e0, e1 = _run(i * W + c0, i * W + c1)
+        e0 = np.uint64((i * W + c0) * nb)
+        e1 = np.uint64((i * W + c1) * nb)
         for p in range(e0, e1):
             q = np.uint64(np.int64(p) + shift)
             Sigma_in0_xx = Dx_Sigma_in0[dx_Sigma_in0, p]
@@ -577,12 +595,22 @@ def _gather_images(X, idx, m, out):
 
 @njit(cache=True)
 def _gather_diag(D, idx, m, out):
-    # out[s, p BATCH + k] = D[idx[k], s, p]
-    for k in range(BATCH):
-        d = D[idx[min(k, m - 1)]]
-        for s in range(NSLOT):
-            for p in range(PMAX):
-                out[s, p * BATCH + k] = d[s, p]
+    # out[s, p BATCH + k] = D[idx[k], s, p], as one flat loop per pair (nested loops of
+    # constant trip counts would be unrolled, and Numba links a callee into every caller)
+    src = D.reshape((D.shape[0], NSLOT * PMAX))
+    dst = out.reshape(NSLOT * BUFLEN)
+    for t in range(NSLOT * PMAX):
+        for k in range(BATCH):
+            dst[t * BATCH + k] = src[idx[min(k, m - 1)], t]
+
+
+@njit(cache=True)
+def _scatter_diag(G, k, D, i):
+    # D[i, s, p] = G[s, p BATCH + k]: _gather_diag's inverse for one image
+    src = G.reshape(NSLOT * BUFLEN)
+    dst = D.reshape((D.shape[0], NSLOT * PMAX))[i]
+    for t in range(NSLOT * PMAX):
+        dst[t] = src[t * BATCH + k]
 
 
 @njit(cache=True, nogil=True)
@@ -607,9 +635,7 @@ def diagonal(X):
         image_pass(Xa, buf, tmp, G, acc, ssum)
         for k in range(m):
             i = idx[k]
-            for s in range(NSLOT):
-                for p in range(PMAX):
-                    D[i, s, p] = G[s, p * BATCH + k]
+            _scatter_diag(G, k, D, i)
             for a in range(NACC):
                 a1[a] = acc[a, k]
             v = tail_self(a1, D[i])
@@ -625,23 +651,6 @@ def _pick(v, s):
     elif s == 1:
         return v[1]
     return math.nan
-
-
-@njit(cache=True)
-def _pair_batch(X1, X2, D1, D2, I, J, m, Xa, Xb, Dx, Dy, buf, tmp, acc, ssum, a1, select,
-                out):
-    """The pairs (I[k], J[k]), k < m, through pair_pass and the tail into out."""
-    _gather_images(X1, I, m, Xa)
-    _gather_images(X2, J, m, Xb)
-    _gather_diag(D1, I, m, Dx)
-    _gather_diag(D2, J, m, Dy)
-    pair_pass(Xa, Xb, buf, tmp, Dx, Dy, acc, ssum)
-    for k in range(m):
-        for a in range(NACC):
-            a1[a] = acc[a, k]
-        v = tail_pair(a1, D1[I[k]], D2[J[k]])
-        for q in range(select.shape[0]):
-            out[q, I[k], J[k]] = _pick(v, select[q])
 
 
 @njit(cache=True, nogil=True)
@@ -662,16 +671,24 @@ def cross_pairs(X1, X2, D1, D2, select, out, k0, k1, symmetric):
     a1 = np.empty(NACC)
     I = np.empty(BATCH, dtype=np.int64)
     J = np.empty(BATCH, dtype=np.int64)
-    m = 0
-    for k in range(k0, k1):
-        I[m] = i
-        J[m] = j
-        m += 1
-        if m == BATCH or k == k1 - 1:
-            _pair_batch(X1, X2, D1, D2, I, J, m, Xa, Xb, Dx, Dy, buf, tmp, acc, ssum, a1,
-                        select, out)
-            m = 0
-        j += 1
-        if j == X2.shape[0]:
-            i += 1
-            j = i + 1 if symmetric else 0
+    # one call site of pair_pass: Numba links and optimizes a callee again in every caller
+    for b0 in range(k0, k1, BATCH):
+        m = min(BATCH, k1 - b0)
+        for k in range(m):
+            I[k] = i
+            J[k] = j
+            j += 1
+            if j == X2.shape[0]:
+                i += 1
+                j = i + 1 if symmetric else 0
+        _gather_images(X1, I, m, Xa)
+        _gather_images(X2, J, m, Xb)
+        _gather_diag(D1, I, m, Dx)
+        _gather_diag(D2, J, m, Dy)
+        pair_pass(Xa, Xb, buf, tmp, Dx, Dy, acc, ssum)
+        for k in range(m):
+            for a in range(NACC):
+                a1[a] = acc[a, k]
+            v = tail_pair(a1, D1[I[k]], D2[J[k]])
+            for q in range(select.shape[0]):
+                out[q, I[k], J[k]] = _pick(v, select[q])

@@ -147,32 +147,36 @@ class StepFunctions:
             L.append(f"    {names} = ops")
         else:
             L = [f"def NAME({', '.join(params)}{hp}, H, W, di, dj):"]
+        # the pairs of the batch, from a slice row's length (see SLICE_TEMPLATES)
+        L.append("    nb = a0.shape[1] // PMAX")
         L += [f"    hp_{identifier(h.name)} = hp[{self.hypers.index(h)}]" for h in used]
         circ = self.circular
         L.append(f"    r0, r1 = _rect(H, di, {circ})")
         L.append(f"    c0, c1 = _rect(W, dj, {circ})")
         # unsigned flat indices: no negative-index wraparound in the loop, so LLVM vectorizes
-        # it; e indexes entry (pixel, pair) of this image, q its partner's (SLICE_TEMPLATES:
-        # the BATCH pairs of a pixel are contiguous, a pixel shift is a flat shift)
+        # it; p indexes entry (pixel, pair) of this image, q its partner's (SLICE_TEMPLATES:
+        # the nb pairs of a pixel are contiguous, a pixel shift is a flat shift)
         partner = any(d.endswith("_yy") for d in dsyms)
         if circ:
             L.append("    for i in range(r0, r1):")
             if partner:
                 L.append("        iy = i + di - H if i + di >= H else i + di")
             L.append("        for j in range(c0, c1):")
-            L.append("            e0, e1 = _run(i * W + j, i * W + j + 1)")
+            L.append("            e0 = np.uint64((i * W + j) * nb)")
+            L.append("            e1 = np.uint64((i * W + j + 1) * nb)")
             if partner:
                 L.append("            s = ((iy * W + (j + dj - W if j + dj >= W else j + dj))"
-                         " - (i * W + j)) * BATCH")
+                         " - (i * W + j)) * nb")
             L.append("            for p in range(e0, e1):")
             if partner:
                 L.append("                q = np.uint64(np.int64(p) + s)")
             ind = " " * 16
         else:
             if partner:
-                L.append("    shift = (di * W + dj) * BATCH")
+                L.append("    shift = (di * W + dj) * nb")
             L.append("    for i in range(r0, r1):")
-            L.append("        e0, e1 = _run(i * W + c0, i * W + c1)")
+            L.append("        e0 = np.uint64((i * W + c0) * nb)")
+            L.append("        e1 = np.uint64((i * W + c1) * nb)")
             L.append("        for p in range(e0, e1):")
             if partner:
                 L.append("            q = np.uint64(np.int64(p) + shift)")
