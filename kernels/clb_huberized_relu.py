@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'clb-huberized-relu'
 SPEC_HASH = '92aea0392e5bfacfc217b65414cb472097101871aad48849ae1a38c6d2a73c5e'
-CODEGEN_VERSION = '4'
+CODEGEN_VERSION = '5'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -968,26 +968,37 @@ _TILE = 64
 
 
 @njit(cache=True)
-def _mirror_tiles(out, t):
+def _mirror_tiles(out, t, tiny, big):
+    """Mirror the tile row t; the number of copied entries whose magnitude is outside
+    [tiny, big] (NaN counts: its comparisons are False)."""
     n = out.shape[1]
     i0 = t * _TILE
     i1 = min(n, i0 + _TILE)
+    outside = 0
     for q in range(out.shape[0]):
         for j0 in range(0, i1, _TILE):
             for i in range(i0, i1):
                 for j in range(j0, min(j0 + _TILE, i)):
-                    out[q, i, j] = out[q, j, i]
+                    v = out[q, j, i]
+                    out[q, i, j] = v
+                    a = abs(v)
+                    outside += 0 if (a >= tiny) & (a <= big) else 1
+    return outside
 
 
 @njit(cache=True, parallel=True)
-def mirror(out):
+def mirror(out, tiny=0.0, big=np.inf):
     """out[q, i, j] = out[q, j, i] for j < i (the lower triangles from the upper ones), by
-    tiles of _TILE x _TILE so that the transposed reads stay in cache."""
+    tiles of _TILE x _TILE so that the transposed reads stay in cache.  Returns whether every
+    copied entry's magnitude lies in [tiny, big]: the engine's finite and underflow check of the
+    off-diagonal entries, read while they are in cache (ntksym.engine.diagnose)."""
     nt = (out.shape[1] + _TILE - 1) // _TILE
+    outside = 0
     for r in prange((nt + 1) // 2):
-        _mirror_tiles(out, r)
+        outside += _mirror_tiles(out, r, tiny, big)
         if nt - 1 - r != r:
-            _mirror_tiles(out, nt - 1 - r)
+            outside += _mirror_tiles(out, nt - 1 - r, tiny, big)
+    return outside == 0
 
 
 def cross_tile(G, D1, D2, select, out, symmetric):

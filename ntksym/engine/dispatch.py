@@ -137,7 +137,9 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
         mod = compiled(arch, per_layer, "cpu", gradient)
         if prog.input_kind == "vector":
             from ntksym.engine.vector import vector_kernel
-            out, diagonal, select = vector_kernel(mod, X, X2, names, dtype, hp)
+            out, diagonal, select, checked = vector_kernel(mod, X, X2, names, dtype, hp)
+            return finish(out, names, dtype, diagonal, select, source=source,
+                          off_diagonal_checked=checked)
         elif prog.input_kind == "image":
             from ntksym.engine.image import image_kernel
             out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress, hp=hp)

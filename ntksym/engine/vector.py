@@ -8,8 +8,9 @@ Called by :func:`ntksym.engine.dispatch.kernel` for specs with inputs (n, d).
 >>> arch = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n'
 ...                          '[[layer]]\\nkind = "dense"\\nactivation = "relu"\\n'
 ...                          '[[layer]]\\nkind = "dense"\\n')
->>> out, diag, select = vector_kernel(compiled(arch), np.eye(2), None, ["nngp"], "float64")
->>> K = finish(out, ["nngp"], "float64", diag, select)
+>>> out, diag, select, scanned = vector_kernel(compiled(arch), np.eye(2), None, ["nngp"],
+...                                            "float64")
+>>> K = finish(out, ["nngp"], "float64", diag, select, off_diagonal_checked=scanned)
 >>> bool(np.allclose(K, ntksym.kernel(arch, np.eye(2), kind="nngp")))
 True
 """
@@ -23,9 +24,11 @@ BLOCK_ENTRIES = 1 << 22
 
 
 def vector_kernel(mod, X, X2, names, dtype, hp=None):
-    """(out, diagonal, select) for :func:`ntksym.engine.common.finish`: out is the stacked
-    (len(names), n1, n2) result in ``dtype`` with its diagonal still to fill (``diagonal`` is
-    None for a cross block K(X, X2)).
+    """(out, diagonal, select, off_diagonal_checked) for :func:`ntksym.engine.common.finish`:
+    out is the stacked (len(names), n1, n2) result in ``dtype`` with its diagonal still to fill
+    (``diagonal`` is None for a cross block K(X, X2)); ``off_diagonal_checked``: every entry
+    off the diagonal is finite, normal and in range for ``dtype`` (found by the mirror, which
+    reads them anyway), so the finish checks the diagonal only.
 
     One output in float64: the Gram matrix (numpy's X @ X.T is one BLAS syrk) is the output,
     overwritten in place row by row (each row of G is read before it is written).  G is not
@@ -68,6 +71,8 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
             else:
                 mod.cross_rows_columns(G, D1[i0:i1], D2, *tables, select, out, i0, j0, j0,
                                        symmetric, *extra)
+    checked = False
     if symmetric:
-        mod.mirror(out)
-    return out, (O1 if symmetric else None), select
+        info = np.finfo(np.dtype(dtype))
+        checked = bool(mod.mirror(out, float(info.tiny), float(info.max)))
+    return out, (O1 if symmetric else None), select, checked

@@ -191,3 +191,44 @@ def test_scan_finds_the_first_bad_and_denormal_entry_like_a_plain_scan(seed, mon
         hit = np.argwhere(~(a <= float(f32.max)))       # 1e300 is too large for float32
         got = diagnose._scan(block, float(f32.max), float(f32.tiny))
         assert got[0] == (tuple(map(int, hit[0])) if len(hit) else None)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_mirror_scan_flags_exactly_the_bad_off_diagonal_entries(dtype):
+    """The generated mirror copies the upper triangles down and says whether every copied
+    magnitude is in [tiny, big] of the dtype (the engine then skips the full scan): checked
+    against a plain elementwise test on the upper triangle, with NaN, inf, denormals, zeros and
+    too-large values planted across tile boundaries."""
+    from ntksym.engine.common import compiled
+    mod = compiled(ntksym.load_spec(MLP1))
+    info = np.finfo(np.dtype(dtype))
+    tiny, big = float(info.tiny), float(info.max)
+    rng = np.random.default_rng(3)
+    n = 150                                             # three tiles of 64, one partial
+    upper = np.triu_indices(n, 1)
+    planted = [np.nan, np.inf, -np.inf, 1e-320, 1e-40, 0.0, 1e300, 3e38, -0.5]
+    for trial in range(2 * len(planted)):
+        out = rng.uniform(0.5, 2.0, (2, n, n)).astype(dtype)
+        if trial < len(planted):
+            q, k = trial % 2, rng.integers(len(upper[0]))
+            with np.errstate(over="ignore"):            # 1e300 and 3e38: inf in float32
+                out[q, upper[0][k], upper[1][k]] = planted[trial]
+        expect_upper = np.triu(out[0], 1), np.triu(out[1], 1)
+        a = np.abs(out[:, upper[0], upper[1]].astype(np.float64))
+        expected = bool(np.all((a >= tiny) & (a <= big)))
+        assert bool(mod.mirror(out, tiny, big)) == expected, (trial, dtype)
+        for q in range(2):
+            np.testing.assert_array_equal(np.triu(out[q], 1), expect_upper[q])
+            np.testing.assert_array_equal(np.tril(out[q], -1), expect_upper[q].T)
+
+
+def test_off_diagonal_shortcut_still_reports_a_bad_diagonal():
+    """check_result trusts a clean off-diagonal scan, but still finds a diagonal entry that is
+    not finite or is denormal."""
+    out = np.ones((1, 3, 3))
+    out[0, 2, 2] = np.nan
+    with pytest.raises(DataError, match=r"not finite at \(2, 2\)"):
+        check_result(out, ["ntk"], "float64", off_diagonal_checked=True)
+    out[0, 2, 2] = 1e-310
+    with pytest.warns(NumericalWarning, match=r"K\[2, 2\]"):
+        check_result(out, ["ntk"], "float64", off_diagonal_checked=True)
