@@ -63,9 +63,11 @@ def feeds_trainable(graph, order):
     return feeds
 
 
-def arrange_outputs(a):
-    """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output, else (n1, n2, O1, O2)."""
-    if a.shape[0] == 1 and a.shape[2] == 1:
+def arrange_outputs(a, per_step=False):
+    """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output per example (a last or
+    mean readout), else (n1, n2, O1, O2); ``per_step`` (a readout "all") keeps the step axes
+    even when one step is read (T = readout_from), as the analytic kernel does."""
+    if a.shape[0] == 1 and a.shape[2] == 1 and not per_step:
         return a[0, :, 0, :]
     return a.transpose(1, 3, 0, 2)
 
@@ -197,11 +199,11 @@ class FiniteNetwork:
                 terms.update(LAYER_KINDS[attrs["kind"]].ntk_terms(
                     attrs, self.weights[node], c1[node], d1[node], c2[node], d2[node]))
         if self.sequences:
-            terms = {g: arrange_outputs(t) for g, t in terms.items()}
+            terms = {g: arrange_outputs(t, self.per_step_outputs) for g, t in terms.items()}
         if terms:
             total = sum(terms.values())
         elif self.sequences:
-            total = arrange_outputs(np.zeros((O1, n1, O2, n2)))
+            total = arrange_outputs(np.zeros((O1, n1, O2, n2)), self.per_step_outputs)
         else:
             total = np.zeros((n1, n2))
         return total, terms
@@ -222,7 +224,7 @@ class FiniteNetwork:
             s1, s2 = (self.output_steps(self._lengths(A, L), A.shape[1], k)
                       for A, L, k in ((X, lengths, K.shape[0]), (X2, lengths2, K.shape[2])))
             K = K * s1.T[:, :, None, None] * s2.T[None, None]
-        return arrange_outputs(K)
+        return arrange_outputs(K, self.per_step_outputs)
 
     @staticmethod
     def _lengths(X, lengths):

@@ -63,3 +63,20 @@ def test_unequal_lengths_match_the_analytic_kernel():
             assert not K[k][~inside].any() and not E.mean[k][~inside].any(), k
             z = np.abs(E.mean[k] - K[k])[inside] / E.stderr[k][inside]
             assert z.max() < 4.0, (k, width, z.max())
+
+
+def test_one_step_read_keeps_the_step_axes():
+    """T = readout_from: one step is read, and the kernels are still (n1, n2, 1, 1), as the
+    analytic kernel's are (the finite network used to squeeze them to (n1, n2)); with
+    lengths 2, 3 and T = 3 the length-2 sequence has no output at the second step read."""
+    arch = ntksym.loads_spec(SPEC)
+    X = np.random.default_rng(2).standard_normal((2, 2, 3))
+    K = ntksym.kernel(arch, X, kind="both")
+    E = ntksym.empirical_kernel(arch, X, width=16, samples=2, seed=0, per_layer=True)
+    for k in E.mean:
+        assert E.mean[k].shape == (2, 2, 1, 1), k
+    assert K["ntk"].shape == K["nngp"].shape == (2, 2, 1, 1)
+    X3 = np.random.default_rng(3).standard_normal((2, 3, 3))
+    E = ntksym.empirical_kernel(arch, X3, width=16, samples=2, seed=0, lengths=[2, 3])
+    assert E.mean["ntk"].shape == (2, 2, 2, 2)
+    assert not E.mean["ntk"][0, :, 1].any() and E.mean["ntk"][1, 1, 1, 1] > 0
