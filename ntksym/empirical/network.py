@@ -25,7 +25,11 @@ Sequence graphs (input shape [T, d]) take padded inputs (n, T, d) with ``lengths
 value is then an array (n, T, features) (after a last/mean readout a length-1 sequence) and the
 network has one output per readout step: gradients carry a leading output axis O, and kernels
 are (n1, n2) for one output per example, else (n1, n2, O1, O2).  The rows of X2 draw their own
-h_0 (``stream`` 1).
+h_0 (``stream`` 1).  Per-step outputs (an rnn's ``readout = "all"`` below the readout layer)
+follow the analytic convention (:func:`ntksym.engine.sequence.sequence_kernel`): a sequence
+has no output at the steps past its length, so its output there is 0 and every kernel entry
+involving such a step is 0 (without this, a readout bias would give those entries bias_var,
+and a padded sequence would not have the kernel of the same sequence unpadded).
 
 >>> import numpy as np, ntksym
 >>> arch = ntksym.loads_spec('name = "r"\\ninput = { shape = [3, 2] }\\n'
@@ -59,9 +63,11 @@ def feeds_trainable(graph, order):
     return feeds
 
 
-def arrange_outputs(a):
-    """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output, else (n1, n2, O1, O2)."""
-    if a.shape[0] == 1 and a.shape[2] == 1:
+def arrange_outputs(a, per_step=False):
+    """A sequence graph's (O1, n1, O2, n2) -> (n1, n2) for one output per example (a last or
+    mean readout), else (n1, n2, O1, O2); ``per_step`` (a readout "all") keeps the step axes
+    even when one step is read (T = readout_from), as the analytic kernel does."""
+    if a.shape[0] == 1 and a.shape[2] == 1 and not per_step:
         return a[0, :, 0, :]
     return a.transpose(1, 3, 0, 2)
 
@@ -83,11 +89,26 @@ class FiniteNetwork:
         finalize_global_masks(graph, self.weights)
         self.feeds_trainable = feeds_trainable(graph, self.order)
 
+    @property
+    def per_step_outputs(self):
+        """Whether the output is a sequence, one output per readout step (an rnn's
+        ``readout = "all"`` below the readout layer; its node shape is (T', k))."""
+        return self.sequences and len(self.graph.nodes[self.graph.graph["output"]]["shape"]) == 2
+
+    def output_steps(self, lengths, T, O):
+        """(n, O) float: 1 where example i has output step o, 0 past its length.  Output o of
+        a per-step readout is time step T - O + o (0-based; T - O = readout_from - 1); other
+        graphs have one output per example, always present."""
+        if not self.per_step_outputs:
+            return np.ones((len(lengths), O))
+        return (np.arange(T - O, T)[None, :] < np.asarray(lengths)[:, None]).astype(float)
+
     def forward(self, X, lengths=None, stream=0):
         """Values and per-node caches (for backward and the NTK terms).  ``lengths``: of
-        padded sequences (default: full length); ``stream``: 0 for X, 1 for X2 (own h_0)."""
-        if self.sequences and lengths is None:
-            lengths = np.full(X.shape[0], X.shape[1], np.int64)
+        padded sequences (default: full length); ``stream``: 0 for X, 1 for X2 (own h_0).
+        Per-step outputs past a sequence's length are 0 (:meth:`output_steps`)."""
+        if self.sequences:
+            lengths = self._lengths(X, lengths)
         batch = Batch(lengths, stream)
         values, caches = {"input": X}, {}
         for node in self.order:
@@ -95,6 +116,10 @@ class FiniteNetwork:
             inputs = [values[p] for p in self.graph.predecessors(node)]
             values[node], caches[node] = LAYER_KINDS[attrs["kind"]].forward(
                 attrs, self.weights[node], inputs, batch)
+        if self.per_step_outputs:
+            out = self.graph.graph["output"]
+            steps = self.output_steps(lengths, X.shape[1], values[out].shape[1])
+            values[out] = values[out] * steps[:, :, None]
         return values, caches
 
     @property
@@ -106,19 +131,21 @@ class FiniteNetwork:
         """O: the readout steps of a sequence graph, 1 otherwise."""
         return values[self.graph.graph["output"]].shape[1] if self.sequences else 1
 
-    def backward(self, caches, n, only_trainable=False, outputs=1, unit=0):
+    def backward(self, caches, n, only_trainable=False, outputs=1, unit=0, steps=None):
         """{node: delta}: each layer's delta (its output gradient; an rnn's pre-activation
         gradients) for the output ``unit`` (0..k-1 of the readout) of every example,
         (O, n, ...) with O = ``outputs`` on sequence graphs.
 
         ``only_trainable``: skip the backward steps whose result no trainable parameter
-        needs (below the lowest trainable layer, e.g. into a fixed first conv layer)."""
+        needs (below the lowest trainable layer, e.g. into a fixed first conv layer).
+        ``steps``: (n, O) from :meth:`output_steps` (default: every output present); an
+        absent output (0 by definition) has gradient 0."""
         out = self.graph.graph["output"]
         k = self.readout_width
         if self.sequences:       # output o of every example: d f_o / d f_o' = 1{o = o'}
             grad = np.zeros((outputs, n, outputs, k))
             for o in range(outputs):
-                grad[o, :, o, unit] = 1.0
+                grad[o, :, o, unit] = 1.0 if steps is None else steps[:, o]
         else:
             grad = np.zeros((n, k))
             grad[:, unit] = 1.0
@@ -144,8 +171,11 @@ class FiniteNetwork:
         once, then backward as far as parameters need, once per output unit."""
         values, caches = self.forward(X, lengths, stream)
         O = self.outputs_per_example(values)
+        steps = None
+        if self.sequences:
+            steps = self.output_steps(self._lengths(X, lengths), X.shape[1], O)
         return O, caches, [self.backward(caches, X.shape[0], only_trainable=True, outputs=O,
-                                         unit=j) for j in range(self.readout_width)]
+                                         unit=j, steps=steps) for j in range(self.readout_width)]
 
     def ntk(self, X, X2=None, per_layer=False, lengths=None, lengths2=None, per_output=False):
         """Empirical NTK matrix (and per-group terms) between rows of X and X2: with k readout
@@ -169,11 +199,11 @@ class FiniteNetwork:
                 terms.update(LAYER_KINDS[attrs["kind"]].ntk_terms(
                     attrs, self.weights[node], c1[node], d1[node], c2[node], d2[node]))
         if self.sequences:
-            terms = {g: arrange_outputs(t) for g, t in terms.items()}
+            terms = {g: arrange_outputs(t, self.per_step_outputs) for g, t in terms.items()}
         if terms:
             total = sum(terms.values())
         elif self.sequences:
-            total = arrange_outputs(np.zeros((O1, n1, O2, n2)))
+            total = arrange_outputs(np.zeros((O1, n1, O2, n2)), self.per_step_outputs)
         else:
             total = np.zeros((n1, n2))
         return total, terms
@@ -187,4 +217,16 @@ class FiniteNetwork:
         v2 = v1 if X2 is None else self.forward(X2, lengths2, 1)[0]
         attrs = self.graph.nodes[out]
         K = LAYER_KINDS[attrs["kind"]].conditional_nngp(attrs, v1[pred], v2[pred])
-        return arrange_outputs(K) if self.sequences else K
+        if not self.sequences:
+            return K
+        if self.per_step_outputs:         # (O1, n1, O2, n2): 0 where a step is absent
+            X2, lengths2 = (X, lengths) if X2 is None else (X2, lengths2)
+            s1, s2 = (self.output_steps(self._lengths(A, L), A.shape[1], k)
+                      for A, L, k in ((X, lengths, K.shape[0]), (X2, lengths2, K.shape[2])))
+            K = K * s1.T[:, :, None, None] * s2.T[None, None]
+        return arrange_outputs(K, self.per_step_outputs)
+
+    @staticmethod
+    def _lengths(X, lengths):
+        """The lengths of padded sequences X (default: all full length)."""
+        return np.full(X.shape[0], X.shape[1], np.int64) if lengths is None else lengths

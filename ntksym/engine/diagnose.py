@@ -39,12 +39,16 @@ CHUNK = 1 << 20
 @dataclass
 class Source:
     """What a result was computed from, for the diagnosis: the kernel program and the checked
-    data (X2 None for K(X, X)); ``offset`` shifts the reported indices (tiles)."""
+    data (X2 None for K(X, X)); ``offset`` shifts the reported indices (tiles); ``hp`` the
+    values of the learnable constants the kernel received (the generated code's ``hp``
+    argument; None: the program's own), which the replay must use too: the program holds them
+    as symbols, and its derive-time values need not be the current ones."""
 
     prog: object
     X: np.ndarray
     X2: np.ndarray = None
     offset: tuple = (0, 0)
+    hp: np.ndarray = None
 
 
 def _scan(block, big, tiny):
@@ -110,7 +114,7 @@ def _trace(src, i, j):
         return None, "the layer is not traced without the program"
     from ntksym.engine.trace import trace_pair
     x, y = _examples(src, i, j)
-    steps = trace_pair(src.prog, x, y)
+    steps = trace_pair(src.prog, x, y, src.hp)
     if steps is None:
         return None, ("the layer is not traced for sequence specs"
                       if src.prog.input_kind == "sequence" else

@@ -109,7 +109,7 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
     gradient = gradient or any(n.startswith("d") for n in names)
     prog = program(arch, per_layer, gradient)
     hp = hyper_values(arch, prog)
-    source = Source(prog, X, X2, tuple(offset))   # to name the layer of a NaN, inf, underflow
+    source = Source(prog, X, X2, tuple(offset), hp)   # to name the layer of a NaN, inf ...
     if hp is not None:
         if engine == "numpy":
             raise DataError("the NumPy tier does not take learnable constants: use engine "

@@ -119,6 +119,25 @@ def value_of(expr, env):
         return numeric(expr, syms)(*[env[s.name] for s in syms])
 
 
+def hyper_env(prog, hp=None):
+    """{name: value} of the program's learnable constants for the replay: ``hp``, the array
+    the generated code received (in ``prog.hyperparameters`` order; the spec's current values,
+    :func:`ntksym.engine.common.hyper_values`), so that the replay evaluates the numbers the
+    kernel did; None: the values the program was derived with.
+
+    >>> import ntksym
+    >>> a = ntksym.loads_spec('name = "m"\\ninput = { shape = [2] }\\n[[layer]]\\n'
+    ...                       'kind = "dense"\\nweight_var = { value = 2.0, learn = true }\\n')
+    >>> hyper_env(a.derive()), hyper_env(a.derive(), np.array([3.0]))
+    ({'weight_var_dense_0': 2.0}, {'weight_var_dense_0': 3.0})
+    """
+    hs = prog.hyperparameters
+    values = list(hs.values()) if hp is None else list(np.asarray(hp, dtype=float))
+    if len(values) != len(hs):
+        raise ValueError(f"{len(values)} hyperparameter values for {len(hs)} constants")
+    return {h.name: float(v) for h, v in zip(hs, values)}
+
+
 def assign(assigns, env):
     """Evaluate assignments in order into env; returns the new values (arrays)."""
     new = {}
@@ -129,13 +148,15 @@ def assign(assigns, env):
 
 # ------------------------------------------------------------------ vector programs
 
-def _trace_vector(prog, x, y):
+def _trace_vector(prog, x, y, hyper):
     scale = float(prog.input_scale)
     ex = {prog.input_diag.name: np.float64(x @ x / scale)}
     ey = {prog.input_diag.name: np.float64(y @ y / scale)}
     pair = {prog.input_cross.name: np.float64(x @ y / scale)}
     yield from (Step("input", "input", "x", dict(ex)), Step("input", "input", "y", dict(ey)),
                 Step("input", "input", "pair", dict(pair)))
+    for env in (ex, ey, pair):          # read by the rules, never reported as a step's value
+        env.update(hyper)
     for s in prog.steps:
         yield Step(s.node, s.description, "x", assign(s.diag, ex))
         yield Step(s.node, s.description, "y", assign(s.diag, ey))
@@ -316,7 +337,8 @@ def last_reads(prog):
     return last
 
 
-def image_steps(prog, x, y, env, dx=None, dy=None, drop=False, layout=PixelPairs):
+def image_steps(prog, x, y, env, dx=None, dy=None, drop=False, layout=PixelPairs,
+                hyper=None):
     """Yield the steps of the cross recursion of the pairs (x, y) on pixel-pair arrays, filling
     ``env`` (name -> (..., H, W, H, W), or (..., H, W) with ``layout=DiagonalSlice``); x, y:
     images (..., H, W, C), leading axes broadcast (one pair, or a batch of pairs).
@@ -326,6 +348,7 @@ def image_steps(prog, x, y, env, dx=None, dy=None, drop=False, layout=PixelPairs
     None, the pairs are (x, x): those diagonals are taken from the states as they are computed
     and stored into ``dx`` (a caller may read it in lockstep, as the trace does).
     ``drop``: forget each state after its last reader (the memory of a batch of pairs).
+    ``hyper``: {name: value} of the learnable constants (:func:`hyper_env`).
     """
     own = dy is None
     if own:
@@ -361,6 +384,7 @@ def image_steps(prog, x, y, env, dx=None, dy=None, drop=False, layout=PixelPairs
                     new[o.name] = env[o.name] = layout.structural(A, s.op)
         else:
             local = dict(env)
+            local.update(hyper or {})
             for a in s.cross:
                 for sym in a.expr.free_symbols:
                     n = sym.name
@@ -390,10 +414,11 @@ def image_outputs(prog, env, names, layout=PixelPairs):
     return out
 
 
-def _trace_image(prog, x, y):
+def _trace_image(prog, x, y, hyper):
     dx, dy, ex, ey, exy = {}, {}, {}, {}, {}
-    runs = (("x", image_steps(prog, x, x, ex, dx)), ("y", image_steps(prog, y, y, ey, dy)),
-            ("pair", image_steps(prog, x, y, exy, dx, dy)))
+    runs = (("x", image_steps(prog, x, x, ex, dx, hyper=hyper)),
+            ("y", image_steps(prog, y, y, ey, dy, hyper=hyper)),
+            ("pair", image_steps(prog, x, y, exy, dx, dy, hyper=hyper)))
     for steps in zip(*(r for _, r in runs)):
         for (side, _), st in zip(runs, steps):
             yield Step(st.node, st.description, side, st.values)
@@ -412,12 +437,14 @@ def traceable(prog, input_shape):
         for a in prog.cross_assignments() for f in a.expr.atoms(sp.Function))
 
 
-def trace_pair(prog, x, y):
+def trace_pair(prog, x, y, hp=None):
     """The steps of the recursion of one pair (x, y), in program order, with their values:
     a generator of :class:`Step` (sides "x", "y", "pair"), so a caller can stop at the first
     bad value; None where the program is not replayed (:func:`traceable`).  ``x``, ``y``:
-    one example each, shaped as the spec's input."""
+    one example each, shaped as the spec's input; ``hp``: the values of the learnable
+    constants the kernel was evaluated with (:func:`hyper_env`)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if not traceable(prog, x.shape):
         return None
-    return _trace_vector(prog, x, y) if prog.input_kind == "vector" else _trace_image(prog, x, y)
+    run = _trace_vector if prog.input_kind == "vector" else _trace_image
+    return run(prog, x, y, hyper_env(prog, hp))

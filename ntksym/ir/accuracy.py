@@ -42,13 +42,24 @@ COEF_RANGE = 12.0
 TAIL_FLOOR = 1e-13
 
 
+def degree_clause(K=HERMITE_K):
+    """The clause of :func:`hermite_description` that states the series' highest degree; a
+    tangent program whose duals moved to the extended family (degree ``TANGENT_K``) restates
+    it with :func:`ntksym.ir.tangent.tangent_program`.
+
+    >>> degree_clause(), degree_clause(TANGENT_K)
+    ('k <= K <= 95 per pair', 'k <= K <= 127 per pair')
+    """
+    return "k <= K <= %d per pair" % K
+
+
 def hermite_description(soft=()):
     """One line: the Hermite method, its K, tolerance and coefficient rule (for ``derive``)."""
     feats = ", ".join("%g (scale %.3g)" % (p, w) for p, w in soft) or "none"
     return ("Hermite series sum_k h_k(a) h_k(b) rho^k, h_k(a) = E[phi(sqrt(a) z) He_k(z)]/sqrt(k!) "
             "once per example (Gauss-Legendre %d per piece on [-%g, %g], soft features: %s), "
-            "k <= K <= %d per pair, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) "
+            "%s, stopped where the tail bound |rho|^(K+1) t_K(a) t_K(b) "
             "<= %g (t_K^2 = 1 - sum_{k<=K} h_k^2 / E[phi^2]; error <= %g sqrt(E[phi(u)^2] "
             "E[phi(v)^2])), else Gauss-Legendre quadrature, order %d per piece on [-%g, %g] std"
-            % (COEF_ORDER, COEF_RANGE, COEF_RANGE, feats, HERMITE_K, HERMITE_TOL, HERMITE_TOL,
-               QUAD_ORDER, QUAD_RANGE, QUAD_RANGE))
+            % (COEF_ORDER, COEF_RANGE, COEF_RANGE, feats, degree_clause(), HERMITE_TOL,
+               HERMITE_TOL, QUAD_ORDER, QUAD_RANGE, QUAD_RANGE))

@@ -503,6 +503,19 @@ def contains_hermite(expr):
     return any(isinstance(e, HermiteExpectationBase) for e in sp.preorder_traversal(expr))
 
 
+def hermite_degrees(expr):
+    """The highest degrees (``hermite_k``) of the Hermite series in expr: {HERMITE_K} for a
+    plain dual, {TANGENT_K} once :func:`promote_hermite` moved it to the extended family.
+
+    >>> E, _ = hermite_family(("tanh", "tanh'"), (sp.tanh(Z), 1 - sp.tanh(Z)**2))
+    >>> a, b, c = sp.symbols("a b c")
+    >>> hermite_degrees(E(a, b, c)), hermite_degrees(promote_hermite(E(a, b, c)))
+    ({95}, {127})
+    """
+    return {type(e).hermite_k for e in sp.preorder_traversal(expr)
+            if isinstance(e, HermiteExpectationBase)}
+
+
 def contains_quadrature(expr):
     """Whether expr contains a quadrature expectation (its kernels need the quadrature helpers).
 

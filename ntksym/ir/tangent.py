@@ -39,7 +39,8 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .functions import contains_hermite, guard_recip_sqrt, promote_hermite
+from .accuracy import HERMITE_K, degree_clause
+from .functions import contains_hermite, guard_recip_sqrt, hermite_degrees, promote_hermite
 from .hyper import tangent_name, tangent_output
 from .ops import Readout, TimeRecurrence
 from .program import Assign, Elementwise, KernelProgram, Structural
@@ -122,6 +123,22 @@ class _Tangents:
                 out[k] = Assign(a.target, expr)
 
 
+def _with_degree(description, assigns):
+    """``description`` stating the Hermite degree that ``assigns`` evaluate.  A layer describes
+    its duals before any tangent exists (series to HERMITE_K); a dual promoted to the family
+    extended for its tangents is summed to TANGENT_K, so the layer line says that degree (and
+    both, labeled, if some of its duals stayed in the plain family)."""
+    ks = set().union(*(hermite_degrees(a.expr) for a in assigns))
+    if ks <= {HERMITE_K}:
+        return description
+    top = max(ks)
+    new = degree_clause(top) + " (the family extended for the tangents)"
+    if HERMITE_K in ks:
+        new = (degree_clause(HERMITE_K) + f", K <= {top} in the family extended for the "
+               "tangents")
+    return description.replace(degree_clause(HERMITE_K), new)
+
+
 def tangent_program(program: KernelProgram, hypers=None) -> KernelProgram:
     """``program`` with the tangents of every state entry and output with respect to
     ``hypers`` (hyperparameter names; default: all of ``program.hyperparameters``), in the same
@@ -141,7 +158,8 @@ def tangent_program(program: KernelProgram, hypers=None) -> KernelProgram:
             diag, cross = list(step.diag), list(step.cross)
             T.assign(step.diag, diag)
             T.assign(step.cross, cross)
-            steps.append(replace(step, cross=cross, diag=diag))
+            steps.append(replace(step, cross=cross, diag=diag,
+                                 description=_with_degree(step.description, cross + diag)))
         else:
             steps.append(_structural(step, T))
     shapes = dict(program.shapes)

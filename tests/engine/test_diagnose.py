@@ -232,3 +232,39 @@ def test_off_diagonal_shortcut_still_reports_a_bad_diagonal():
     out[0, 2, 2] = 1e-310
     with pytest.warns(NumericalWarning, match=r"K\[2, 2\]"):
         check_result(out, ["ntk"], "float64", off_diagonal_checked=True)
+
+
+def test_replay_uses_the_learnable_constants_the_kernel_received():
+    """A learnable weight_var set to 1e200 after the program was derived (and memoized) with
+    2.0: the compiled kernel received 1e200 and overflowed; the replay must use 1e200 too and
+    name dense_2 (the diagonal 1e200 * 5e199 at the third dense layer), not replay finite
+    values with 2.0 (nor fail on the constant it has no value for, as it did: KeyError)."""
+    defaults = "[defaults]\nweight_var = { value = 2.0, learn = true }\n"
+    arch = mlp(DENSE_RELU.format(r=3), defaults)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    assert np.isfinite(ntksym.kernel(arch, X, kind="ntk")).all()     # derives with 2.0
+    huge = arch.with_hyperparameters({"weight_var": 1e200})
+    assert program(huge).hyperparameters == program(arch).hyperparameters   # one program
+    with pytest.raises(DataError) as e:
+        ntksym.kernel(huge, X, kind="ntk")
+    msg = str(e.value)
+    assert "not finite at (0, 0)" in msg and "at layer dense_2 in Sigma_3_xx" in msg, msg
+    # the replay alone follows the values it is given
+    for hp, want in ((1e200, "at layer dense_2"), (2.0, "gives finite values")):
+        src = Source(program(huge), X, hp=np.array([hp]))
+        assert want in locate_nonfinite(src, 0, 0, diagonal_only=True), hp
+
+
+def test_replay_with_a_learnable_constant_after_the_overflow():
+    """A spec whose learnable weight_var (1e300, its own value) makes the kernel overflow:
+    the replay evaluates the first layer with that value (it failed with a KeyError on the
+    constant) and names relu_1, where the cross term sqrt(a b) of two 1e300-scale variances
+    overflows; a second learnable constant after it is not needed by then."""
+    arch = mlp('[[layer]]\nkind = "dense"\nactivation = "relu"\n'
+               'weight_var = { value = 1e300, learn = true }\n'
+               '[[layer]]\nkind = "dense"\nactivation = "relu"\n'
+               '[[layer]]\nkind = "dense"\nweight_var = { value = 2.0, learn = true }\n')
+    X = np.random.default_rng(1).standard_normal((3, 3))
+    with pytest.raises(DataError, match=r"at \(0, 1\).*at layer relu_1 in Sigma_2 of "
+                                        r"K\(x_0, x_1\)"):
+        ntksym.kernel(arch, X, kind="ntk")

@@ -236,3 +236,52 @@ def test_image_program_mixed_members_per_pair():
               - ntksym.kernel(arch.with_hyperparameters({h: v - step}), X, kind="ntk")) / (2 * step)
         g = G[f"dntk/d[{h}]"]
         assert np.abs(fd - g).max() <= 1e-7 * np.abs(g).max(), h
+
+
+def _layer_blocks(text):
+    """{node: (its description line, its formula lines)} of a printed program."""
+    blocks, node = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and ": " in line and not line.startswith("output"):
+            node = line.split(":", 1)[0]
+            blocks[node] = (line, [])
+        elif node is not None and line.startswith("  "):
+            blocks[node][1].append(line)
+    return blocks
+
+
+@pytest.mark.parametrize("first_fixed", [False, True])
+def test_derive_gradient_states_the_degree_it_evaluates(first_fixed):
+    """``ntksym derive --gradient``: the tanh layer's line states the highest degree of the
+    series the code sums (the generated module's constant for the family its calls use), the
+    same K as the E_H<K> of its formulas: 127 once the duals share the family extended for the
+    tangents, 95 where no tangent passes through the layer (learnable constant after it) and
+    without --gradient.  Before the fix the line said 95 over formulas of E_H127."""
+    import re
+
+    from click.testing import CliRunner
+
+    from cli import app
+    from ntksym.codegen.vector import generate_vector_source
+    first = "weight_var = 1.5" if first_fixed else "weight_var = { value = 1.5, learn = true }"
+    text = (f'name = "k"\ninput = {{ shape = [3] }}\n[[layer]]\nkind = "dense"\n'
+            f'activation = "tanh"\n{first}\n[[layer]]\nkind = "dense"\n'
+            f'bias_var = {{ value = 0.1, learn = true }}\n')
+    arch = ntksym.loads_spec(text)
+    for gradient in (True, False):
+        with CliRunner().isolated_filesystem():
+            with open("k.toml", "w") as f:
+                f.write(text)
+            res = CliRunner().invoke(app, ["derive", "k.toml"] + ["--gradient"] * gradient)
+        assert res.exit_code == 0, res.output
+        line, formulas = _layer_blocks(res.output)["tanh_1"]
+        stated = [int(k) for k in re.findall(r"k <= K <= (\d+) per pair", line)]
+        used = {int(k) for f in formulas for k in re.findall(r"E_H(\d+)\[", f)}
+        want = TANGENT_K if gradient and not first_fixed else HERMITE_K
+        assert stated == [want] and used == {want}, (gradient, line, used)
+        # the generated code sums that family's series to that degree
+        src = generate_vector_source(arch.derive(gradient=gradient))
+        consts = {int(k) for k in re.findall(r"^_H(?:K\d+)?_K = (\d+)$", src, re.M)}
+        assert want in consts, consts
+        if want == TANGENT_K:
+            assert "def _h_series_xy_k%d(" % TANGENT_K in src
