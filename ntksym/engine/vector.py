@@ -22,6 +22,27 @@ import numpy as np
 #: entries of float64 Gram rows computed per BLAS call on the blocked path (32 MiB)
 BLOCK_ENTRIES = 1 << 22
 
+#: rows per BLAS call of :func:`upper_gram`
+GRAM_ROWS = 512
+
+
+def upper_gram(X, rows=GRAM_ROWS):
+    """G = X @ X.T on and above the diagonal: one BLAS gemm per block of ``rows`` rows, from the
+    block's first column on, into its slice of G; the entries left of the diagonal blocks are
+    not set.  numpy's X @ X.T is one syrk followed by a single-threaded strided copy of the
+    upper triangle into the lower one, which the pair loop never reads and the mirror
+    overwrites: 45 -> 27 ms at n = 3000, d = 100 (2 cores, the same values).
+
+    >>> X = np.arange(6.0).reshape(3, 2)
+    >>> bool(np.array_equal(np.triu(upper_gram(X, rows=2)), np.triu(X @ X.T)))
+    True
+    """
+    n = len(X)
+    G = np.empty((n, n))
+    for i0 in range(0, n, rows):
+        np.matmul(X[i0:i0 + rows], X[i0:].T, out=G[i0:i0 + rows, i0:])
+    return G
+
 
 def vector_kernel(mod, X, X2, names, dtype, hp=None):
     """(out, diagonal, select, off_diagonal_checked) for :func:`ntksym.engine.common.finish`:
@@ -30,11 +51,11 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
     off the diagonal is finite, normal and in range for ``dtype`` (found by the mirror, which
     reads them anyway), so the finish checks the diagonal only.
 
-    One output in float64: the Gram matrix (numpy's X @ X.T is one BLAS syrk) is the output,
-    overwritten in place row by row (each row of G is read before it is written).  G is not
-    divided by INPUT_SCALE here: the generated loop divides each entry as it reads it (the
-    same rounding, one pass over n^2 entries fewer).  Otherwise
-    (float32, or several outputs) the Gram matrix is computed in row blocks of about
+    One output in float64: the Gram matrix (for K(X, X) its upper part, :func:`upper_gram`) is
+    the output, overwritten in place row by row (each row of G is read before it is written).
+    G is not divided by INPUT_SCALE here: the generated loop divides each entry as it reads it
+    (the same rounding, one pass over n^2 entries fewer).  Otherwise (float32, or several
+    outputs) the Gram matrix is computed in row blocks of about
     BLOCK_ENTRIES entries (for K(X, X) only the upper part, columns from the block's first row
     on) and each block's pairs are written straight into ``out``: no float64 temporary of size
     n^2.  For K(X, X) only j > i is computed, then mirrored.
@@ -53,7 +74,7 @@ def vector_kernel(mod, X, X2, names, dtype, hp=None):
         D2, _ = mod.diagonal(np.einsum("ij,ij->i", X2, X2) / scale, *extra)
     n1, n2 = len(X), len(X2)
     if len(names) == 1 and dtype == "float64":
-        G = X @ X.T if symmetric else X @ X2.T
+        G = upper_gram(X) if symmetric else X @ X2.T
         out = G.reshape((1,) + G.shape)      # in place: each entry is read before it is written
         mod.cross_rows(G, D1, D2, select, out, 0, 0, symmetric, *extra)
     else:
