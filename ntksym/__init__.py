@@ -9,7 +9,18 @@
 See docs/conventions.md for the conventions.
 """
 
+import os as _os
+import sys as _sys
+
 from ntksym.errors import DataError, NtksymError, SpecError
+
+if "numpy" not in _sys.modules:
+    # OpenBLAS's idle threads spin for 2**OPENBLAS_THREAD_TIMEOUT cycles after each call (28 by
+    # default: about 0.1 s), taking a core from the Numba pair loop that follows the Gram
+    # product (that loop ran 1.6x slower on 2 cores, docs/benchmarks.md).  2**20 cycles (under
+    # 1 ms) still keeps back-to-back BLAS calls warm.  OpenBLAS reads it once, when numpy loads
+    # it, so it can only be set here if numpy is not loaded yet; the user's own value wins.
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 __version__ = "0.1.0"
 
