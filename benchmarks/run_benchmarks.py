@@ -38,7 +38,8 @@ Cases (``--cases``, comma-separated; default all):
 Output: ``--out DIR`` receives results.json and table.md (the markdown table with the machine,
 date, load average before and after, versions); ``--update-docs`` also replaces the block
 between ``<!-- benchmarks:begin -->`` and ``<!-- benchmarks:end -->`` in docs/benchmarks.md
-(``--docs`` names another file).  ``--quick``: tiny sizes, a smoke test of the machinery.
+(``--docs`` names another file) and the same block of README.md with a short table of the
+neural-tangents cases (``--readme``).  ``--quick``: tiny sizes, a smoke test of the machinery.
 
     NTKSYM_NT_PYTHON=/path/to/nt-env/bin/python \\
         python benchmarks/run_benchmarks.py [--cases mlp-relu,cntk-digits] [--rounds 5]
@@ -373,7 +374,13 @@ class Worker:
         if side == "nt":                # keep the project's paths out of the other Python
             env["PYTHONPATH"] = ""
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        self.proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", side],
+        me = str(Path(__file__).resolve())
+        # the ntksym worker imports ntksym before numpy, as the CLI does, so that OpenBLAS's
+        # idle threads spin less (ntksym/__init__.py: OPENBLAS_THREAD_TIMEOUT)
+        cmd = ([python, "-c", "import ntksym, runpy, sys; sys.argv = [sys.argv[1], '--worker', "
+                "'ntksym']; runpy.run_path(sys.argv[0], run_name='__main__')", me]
+               if side == "ntksym" else [python, me, "--worker", side])
+        self.proc = subprocess.Popen(cmd,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, cwd=ROOT, env=env)
 
@@ -628,7 +635,9 @@ def markdown(doc):
         "",
         "Warm calls (the first call of each process excluded), both tools alternating "
         "round by round on the same inputs; median (min-max) wall-clock seconds; the ratio is "
-        "neural-tangents / ntksym (medians). ntksym engine: what `engine=" + repr(doc.get(
+        "neural-tangents / ntksym (medians). The ntksym worker imports ntksym before numpy, as "
+        "the CLI does (then OpenBLAS's idle threads spin for about 1 ms instead of 0.1 s after "
+        "each call, docs/usage.md). ntksym engine: what `engine=" + repr(doc.get(
             "engine", "auto")) + "` chose (`auto`, the default, evaluates with NumPy without "
         "compiling when its cost model puts the call below the cost of compiling). "
         "Agreement, checked before timing: max "
@@ -727,6 +736,33 @@ def markdown(doc):
     return "\n".join(lines) + "\n"
 
 
+def readme_table(doc):
+    """The README's short table: the peer cases (medians and ratios) and where the rest is."""
+    m, res = doc["machine"], doc["results"]
+    lines = [f"Measured {doc['date']} by `python benchmarks/run_benchmarks.py --update-docs` on "
+             f"{m['cpu']}, {m['cores']} cores, load average "
+             f"{load_str(doc['load_before'], doc['load_after'])}; warm calls, medians, "
+             "both tools alternating on the same inputs, neural-tangents 0.6.5 under "
+             "`jax.jit` as its docs recommend:", "",
+             "| case | ntksym | neural-tangents (jit) | ratio |", "|---|---|---|---|"]
+    for case in NT_CASES:
+        r = res.get(case)
+        if not r or "nt:kernel" not in r["wall"]:
+            continue
+        w, rt = r["wall"], ratio(r, "nt:kernel", "ntksym:kernel")
+        lines.append(f"| {r['label']} | {w['ntksym:kernel']['median_s']:.3g} s | "
+                     f"{w['nt:kernel']['median_s']:.3g} s | {rt:.1f}x |")
+    r = res.get("activations")
+    if r:
+        ratios = ", ".join(f"{k} {v:.2g}x" for k, v in r["per_pair_ratio"].items()
+                           if k != "relu")
+        lines += ["", f"Activations without a closed form, per pair against the ReLU MLP of "
+                  f"the same shape ({r['label']}): {ratios}."]
+    lines += ["", "All cases, CPU per pair, start-up and the issue's goals: "
+              "[benchmarks.md](docs/benchmarks.md)."]
+    return "\n".join(lines) + "\n"
+
+
 def update_docs(path, table):
     path = Path(path)
     if not path.exists():
@@ -757,6 +793,9 @@ def main(argv=None):
     ap.add_argument("--update-docs", action="store_true",
                     help="replace the benchmarks block of --docs with the table")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--readme", default=str(ROOT / "README.md"),
+                    help="file whose benchmarks block gets the short table with "
+                         "--update-docs (default README.md; '' for none)")
     ap.add_argument("--nt-python", default=os.environ.get("NTKSYM_NT_PYTHON") or None,
                     help="Python of an environment with neural-tangents 0.6.5 "
                          "(default: $NTKSYM_NT_PYTHON; unset: ntksym only)")
@@ -834,6 +873,9 @@ def publish(doc, args):
     if args.update_docs:
         update_docs(args.docs, table)
         print(f"updated {args.docs}")
+        if args.readme:
+            update_docs(args.readme, readme_table(doc))
+            print(f"updated {args.readme}")
     return doc
 
 
