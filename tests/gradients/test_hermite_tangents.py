@@ -155,7 +155,10 @@ def _inputs():
     return X, rng.standard_normal((2, 3))
 
 
-@pytest.mark.parametrize("name", list(ACTS))
+# each activation compiles two programs (with and without tangents), 1.5-2 minutes cold on 2
+# cores: tanh by default, swish and the GELU expression with -m slow (CI time, README)
+@pytest.mark.parametrize("name", [n if n == "tanh" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in ACTS])
 def test_gradient_against_finite_differences(name):
     text = _spec(name)
     arch = ntksym.loads_spec(text)
@@ -176,9 +179,10 @@ def test_gradient_against_finite_differences(name):
                 assert err < 1e-7, (name, h, k, err)
 
 
-# compiling the old quadrature-tangent programs costs minutes cold: one activation by default
-@pytest.mark.parametrize("name", [n if n == "tanh" else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in ACTS])
+# compiling the old quadrature-tangent programs costs minutes cold: -m slow only (the default
+# run checks the series tangents against central differences above)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ACTS))
 def test_gradient_equals_the_quadrature_tangents(name, monkeypatch):
     text = _spec(name)
     X, _ = _inputs()
