@@ -78,7 +78,12 @@ def _row(mod, fam, member, i, a, B, R, D1, D2, D2T, HM, jb=0):
     return out, C
 
 
-@pytest.mark.parametrize("name", list(ACTIVATIONS))
+# tanh and the GELU expression by default (one soft feature each); the others with -m slow
+# (each compiles its own row module, 15-20 s cold; tests/duals/test_hermite.py checks every
+# activation's series against mpmath pair by pair)
+@pytest.mark.parametrize("name", [n if ("tanh" in n or "erf" in n)
+                                  else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in ACTIVATIONS])
 def test_row_series_against_mpmath(rows, name):
     mod, fam = rows[name]
     pts = _points(name)

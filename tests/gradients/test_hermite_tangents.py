@@ -169,8 +169,12 @@ def test_gradient_against_finite_differences(name):
         G = ntksym.kernel(arch, *args, kind="both", gradient=True)
         for h, v in hypers.items():
             step = 1e-4 * v
-            plus = ntksym.kernel(arch.with_hyperparameters({h: v + step}), *args, kind="both")
-            minus = ntksym.kernel(arch.with_hyperparameters({h: v - step}), *args, kind="both")
+            # K from the same compiled program (its K equals the plain program's, tested
+            # elsewhere); the differences are of K only, independent of the tangent code
+            plus = ntksym.kernel(arch.with_hyperparameters({h: v + step}), *args, kind="both",
+                                 gradient=True)
+            minus = ntksym.kernel(arch.with_hyperparameters({h: v - step}), *args, kind="both",
+                                  gradient=True)
             for k in ("nngp", "ntk"):
                 g = G[f"d{k}/d[{h}]"]
                 fd = (plus[k] - minus[k]) / (2 * step)
@@ -222,6 +226,7 @@ def test_derive_names_the_mixed_members():
     assert r"\mathbb{E}^{\mathrm{H}%d}_{tanh''|tanh}" % TANGENT_K in prog.latex()
 
 
+@pytest.mark.slow      # about 70 s of cold compilation; CNN gradients: test_finite_differences
 def test_image_program_mixed_members_per_pair():
     """Image programs call the mixed members' ``_full`` form; a tiny tanh CNN's gradient
     agrees with central differences."""
