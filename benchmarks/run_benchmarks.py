@@ -793,9 +793,10 @@ def main(argv=None):
     ap.add_argument("--update-docs", action="store_true",
                     help="replace the benchmarks block of --docs with the table")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
-    ap.add_argument("--readme", default=str(ROOT / "README.md"),
+    ap.add_argument("--readme", default=None,
                     help="file whose benchmarks block gets the short table with "
-                         "--update-docs (default README.md; '' for none)")
+                         "--update-docs (default: README.md when --docs is the default, "
+                         "else none; '' for none)")
     ap.add_argument("--nt-python", default=os.environ.get("NTKSYM_NT_PYTHON") or None,
                     help="Python of an environment with neural-tangents 0.6.5 "
                          "(default: $NTKSYM_NT_PYTHON; unset: ntksym only)")
@@ -810,6 +811,10 @@ def main(argv=None):
                     help="no measuring: write the table (and --update-docs) from a results.json")
     ap.add_argument("--worker", choices=["ntksym", "nt"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.readme is None:     # another --docs (a test, a draft): leave the README alone
+        default_docs = Path(ap.get_default("docs")).resolve()
+        args.readme = (str(ROOT / "README.md") if Path(args.docs).resolve() == default_docs
+                       else "")
     if args.worker:
         return worker(args.worker)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]

@@ -27,18 +27,23 @@ def _runner_module():
     return mod
 
 
-def _run(tmp_path, cases, nt_python=None):
+def _run(tmp_path, cases, nt_python=None, readme=None):
+    """Run the quick table into tmp_path; the repository's README is never touched (another
+    --docs than the default leaves it alone) unless ``readme`` names a file for the short
+    table."""
     env = {k: v for k, v in os.environ.items() if k != "NTKSYM_NT_PYTHON"}
     if nt_python:
         env["NTKSYM_NT_PYTHON"] = nt_python
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nbefore\n\n<!-- benchmarks:begin -->\nold table\n"
                     "<!-- benchmarks:end -->\n\nafter\n")
+    repo_readme = (ROOT / "README.md").read_bytes()
     r = subprocess.run([sys.executable, str(RUNNER), "--quick", "--cases", cases,
                         "--rounds", "2", "--out", str(tmp_path / "out"), "--update-docs",
-                        "--docs", str(docs)], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
+                        "--docs", str(docs)] + (["--readme", str(readme)] if readme else []),
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert (ROOT / "README.md").read_bytes() == repo_readme
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     table = (tmp_path / "out" / "table.md").read_text()
     text = docs.read_text()
@@ -48,7 +53,12 @@ def _run(tmp_path, cases, nt_python=None):
 
 
 def test_ntksym_side_json_table_and_docs(tmp_path):
-    doc, table = _run(tmp_path, "mlp-relu,cntk-digits")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Speed\n\n<!-- benchmarks:begin -->\n<!-- benchmarks:end -->\n")
+    doc, table = _run(tmp_path, "mlp-relu,cntk-digits", readme=readme)
+    short = readme.read_text()
+    assert "| case | ntksym | neural-tangents (jit) | ratio |" in short
+    assert "[benchmarks.md](docs/benchmarks.md)" in short and "| BLAS Gram" not in short
     assert set(doc["results"]) == {"mlp-relu", "cntk-digits"}
     r = doc["results"]["mlp-relu"]
     assert set(r["wall"]) == {"ntksym:kernel", "ntksym:gram"}
