@@ -135,11 +135,10 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
             numba.set_num_threads(int(threads))
         announce_compile(arch, per_layer, progress, gradient)
         mod = compiled(arch, per_layer, "cpu", gradient)
+        checked = False           # the vector mirror checks the off-diagonal entries itself
         if prog.input_kind == "vector":
             from ntksym.engine.vector import vector_kernel
             out, diagonal, select, checked = vector_kernel(mod, X, X2, names, dtype, hp)
-            return finish(out, names, dtype, diagonal, select, source=source,
-                          off_diagonal_checked=checked)
         elif prog.input_kind == "image":
             from ntksym.engine.image import image_kernel
             out, diagonal, select = image_kernel(mod, X, X2, names, progress=progress, hp=hp)
@@ -149,7 +148,8 @@ def evaluate(arch, X, X2, names, dtype="float64", per_layer=False, threads=None,
             diagonal = select = None          # the generated sequence module fills its own
         else:
             raise DataError(f"no evaluator for input kind {prog.input_kind!r}")
-        return finish(out, names, dtype, diagonal, select, source=source)
+        return finish(out, names, dtype, diagonal, select, source=source,
+                      off_diagonal_checked=checked)
     except MemoryError:
         n1, n2 = len(X), len(X if X2 is None else X2)
         raise DataError(f"not enough memory for the {n1} x {n2} kernel matrix "
