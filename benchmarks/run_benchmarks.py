@@ -756,7 +756,7 @@ def readme_table(doc):
     if r:
         ratios = ", ".join(f"{k} {v:.2g}x" for k, v in r["per_pair_ratio"].items()
                            if k != "relu")
-        lines += ["", f"Activations without a closed form, per pair against the ReLU MLP of "
+        lines += ["", f"Other activations, per pair against the ReLU MLP of "
                   f"the same shape ({r['label']}): {ratios}."]
     lines += ["", "All cases, CPU per pair, start-up and the issue's goals: "
               "[benchmarks.md](docs/benchmarks.md)."]
