@@ -74,6 +74,7 @@ def quadrature_source(printer):
         NUMBA_HERMITE_SOURCE,
         hermite_k_source,
         numba_hermite_family,
+        reflection,
     )
     from ntksym.duals.quadrature import NUMBA_QUADRATURE_SOURCE, numba_quadrature_wrapper
     from ntksym.ir.functions import HermiteExpectationBase
@@ -95,7 +96,7 @@ def quadrature_source(printer):
         from ntksym.duals.hermite_rows import NUMBA_HERMITE_ROWS_SOURCE, numba_hermite_rows
         out.append(NUMBA_HERMITE_ROWS_SOURCE)
     for key, (fam, cls) in printer.hermite_families.items():
-        names = []
+        names, reflections = [], []
         for i, (label, f) in enumerate(zip(cls.family[0], cls.members)):
             names.append(f"{fam}_f{i}")
             out.append(f"""
@@ -104,8 +105,19 @@ def quadrature_source(printer):
 def {fam}_f{i}(z):
     return {fp.doprint(f + 0 * Z)} + 0.0 * z
 """)
+            refl = reflection(f, Z)      # f(-z) = sign f(z) + r(z): one evaluation per +-z
+            if refl is not None and refl[1] != 0:
+                out.append(f"""
+# f(-z) = {'' if refl[0] > 0 else '-'}f(z) + r(z)
+@njit(cache=True)
+def {fam}_r{i}(z):
+    return {fp.doprint(refl[1] + 0 * Z)} + 0.0 * z
+""")
+            reflections.append(None if refl is None else
+                               (refl[0], f"{fam}_r{i}" if refl[1] != 0 else ""))
         out.append(numba_hermite_family(fam, names, cls.breakpoints, cls.soft,
-                                        mixed=mixed.get(key, ()), K=cls.hermite_k))
+                                        mixed=mixed.get(key, ()), K=cls.hermite_k,
+                                        reflections=reflections))
         if rows:
             out.append(numba_hermite_rows(fam, len(names), mixed.get(key, ()), cls.hermite_k))
     for cls, name in printer.quadrature_names.items():

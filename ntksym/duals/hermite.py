@@ -119,17 +119,49 @@ def _hc_dot(W, i, P, n):
     return acc
 
 
+@numba.njit(cache=True, nogil=True)
+def _hc_mirrored(Z, n):
+    """Whether the nodes come in pairs: Z[n - 1 - j] = -Z[j] exactly (the rule of a function
+    without off-centre kinks or features: its cuts are symmetric)."""
+    if n != 2 * (n // 2):
+        return False
+    for j in range(n // 2):
+        if Z[n - 1 - j] != -Z[j]:
+            return False
+    return True
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _hc_project(Z, W, n, h):
+def _hc_project(Z, W, n, h, folded):
     """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
     psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes: two degrees per pass,
-    summed into two members at a time in the same pass (loops that vectorize)."""
+    summed into two members at a time in the same pass (loops that vectorize).  ``folded``
+    (_hc_mirrored nodes): psi_k(-z) = (-1)^k psi_k(z), so the even degrees sum W(z) + W(-z)
+    and the odd ones W(z) - W(-z) over the positive nodes only (half the recurrence)."""
+    M = h.shape[0]
+    m = n // 2
+    if folded:                              # node m + j = z_j > 0, node m - 1 - j = -z_j
+        Zp = Z[m:n].copy()
+        We = np.empty((M, m))
+        Wo = np.empty((M, m))
+        for i in range(M):
+            for j in range(m):
+                We[i, j] = W[i, m + j] + W[i, m - 1 - j]
+                Wo[i, j] = W[i, m + j] - W[i, m - 1 - j]
+        _hc_recurrence(Zp, We, Wo, m, h)
+    else:
+        _hc_recurrence(Z[:n], W, W, n, h)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_recurrence(Z, We, Wo, n, h):
+    """h[i, k] = sum_j We[i, j] psi_k(Z[j]) for even k, Wo's for odd k (see _hc_project)."""
     M = h.shape[0]
     P0 = np.ones(n)
     P1 = Z[:n].copy()
     for i in range(M):
-        h[i, 0] = _hc_dot(W, i, P0, n)
-        h[i, 1] = _hc_dot(W, i, P1, n)
+        h[i, 0] = _hc_dot(We, i, P0, n)
+        h[i, 1] = _hc_dot(Wo, i, P1, n)
     for k in range(1, _H_K, 2):             # P0 = psi_{k-1}, P1 = psi_k -> psi_{k+1}, psi_{k+2}
         a1 = 1.0 / _HC_SQ[k + 1]
         a0 = _HC_SQ[k] * a1
@@ -145,10 +177,10 @@ def _hc_project(Z, W, n, h):
             for j in range(n):
                 p2 = a1 * Z[j] * P1[j] - a0 * P0[j]
                 p3 = b1 * Z[j] * p2 - b0 * P1[j]
-                s0 += W[i0, j] * p2
-                s1 += W[i1, j] * p2
-                t0 += W[i0, j] * p3
-                t1 += W[i1, j] * p3
+                s0 += We[i0, j] * p2
+                s1 += We[i1, j] * p2
+                t0 += Wo[i0, j] * p3
+                t1 += Wo[i1, j] * p3
                 if last:
                     P0[j] = p2
                     P1[j] = p3
@@ -214,7 +246,8 @@ def hermite_width(K=HERMITE_K):
 def _k_names(K):
     """{name in NUMBA_HERMITE_SOURCE: its name in the degree-K block} (K != HERMITE_K)."""
     return {"_H_K": f"_HK{K}_K", "_H_NG": f"_HK{K}_NG", "_HC_SQ": f"_HK{K}_SQ",
-            "_hc_project(": f"_hc_project_k{K}(", "_hc_pack(": f"_hc_pack_k{K}(",
+            "_hc_project(": f"_hc_project_k{K}(", "_hc_recurrence(": f"_hc_recurrence_k{K}(",
+            "_hc_pack(": f"_hc_pack_k{K}(",
             "_h_series(": f"_h_series_k{K}(", "_h_series_xy(": f"_h_series_xy_k{K}("}
 
 
@@ -297,10 +330,17 @@ __ZERO__
     Wz = np.empty(__NMAX__)
     n = _hc_nodes(sa, __BP__, __SPF__, __SWF__, Z, Wz)
     W = np.empty((__M__, n))
-    for j in range(n):
-        x = sa * Z[j]
+    folded = _hc_mirrored(Z, n)
+    if folded:                  # x and -x: a member with a reflection is evaluated once
+        for j in range(n // 2, n):
+            x = sa * Z[j]
+            jm = n - 1 - j
+__FOLDEVAL__
+    else:
+        for j in range(n):
+            x = sa * Z[j]
 __EVAL__
-    _hc_project(Z, W, n, h)
+    _hc_project(Z, W, n, h, folded)
     _hc_pack(h, E, out)
     return E
 '''
@@ -345,7 +385,45 @@ def __NAME___m__I___full(a, b, c):
 '''
 
 
-def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERMITE_K):
+def reflection(f, z):
+    """(sign, r) with f(-z) = sign * f(z) + r(z) and r a polynomial of degree <= 2 in z (0
+    for an even or odd f), or None: how a member of a family is evaluated at -x from its
+    value at x (tanh: (-1, 0); swish and GELU, z Phi(z)-like: (1, -z)).  Symbolic, then
+    confirmed at a few points to 30 digits.
+
+    >>> import sympy as sp
+    >>> z = sp.Symbol("z", real=True)
+    >>> reflection(sp.tanh(z), z), reflection(z / (1 + sp.exp(-z)), z)
+    ((-1, 0), (1, -z))
+    >>> reflection(sp.exp(z), z) is None
+    True
+    """
+    import sympy as sp
+    if f.has(sp.Piecewise) or sp.count_ops(f) > 60:
+        return None
+    fm = f.subs(z, -z)
+    for sign in (-1, 1):
+        r = sp.simplify(fm - sign * f)
+        if r.free_symbols <= {z} and r.is_polynomial(z) and sp.degree(r, z) <= 2:
+            if all(abs(sp.N((fm - sign * f - r).subs(z, t), 30)) < 1e-25
+                   for t in (sp.Rational(3, 7), sp.Rational(-5, 3), sp.Integer(4))):
+                return sign, sp.expand(r)
+    return None
+
+
+def _fold_eval(i, f, reflection):
+    """The folded loop's lines of member i (function ``f``) at x and -x: f(-x) as
+    ``sign * f(x) + r(x)`` where its reflection (sign, r) is known, else evaluated."""
+    minus = f"{f}(-x)" if reflection is None else (
+        f"{'' if reflection[0] > 0 else '-'}v" + (f" + {reflection[1]}(x)" if reflection[1]
+                                                  else ""))
+    return (f"            v = {f}(x)\n            vm = {minus}\n"
+            f"            W[{i}, j] = Wz[j] * v\n            W[{i}, jm] = Wz[jm] * vm\n"
+            f"            E[{i}] += W[{i}, j] * v + W[{i}, jm] * vm")
+
+
+def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERMITE_K,
+                         reflections=None):
     """Numba source of the Hermite duals of the njit functions ``fnames`` (called by global
     name; one family sharing a coefficient rule), with the quadrature fallbacks
     ``name_m<i>_quad``; needs ``NUMBA_QUADRATURE_SOURCE`` and ``NUMBA_HERMITE_SOURCE`` above.
@@ -353,7 +431,9 @@ def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERM
     tangents) calls the helpers of :func:`hermite_k_source` (K), pasted after
     ``NUMBA_HERMITE_SOURCE``.  ``mixed``: pairs (i, j) of members whose mixed series
     E[f_i(u) f_j(v)] is wanted (``name_m<i>_<j>``, ``_full``, quadrature fallback
-    ``name_m<i>_<j>_quad``; only in such a family).
+    ``name_m<i>_<j>_quad``; only in such a family).  ``reflections``: per member None or
+    (sign, r) with f(-z) = sign f(z) + r(z), r the name of an njit function or "" for 0
+    (:func:`reflection`): on mirrored nodes such a member is evaluated at z only.
 
     >>> src = numba_hermite_family("E", ("f0", "f1", "f2"), mixed=((2, 0),), K=127)
     >>> "def E_m2_0(c, a, b, Dx, ix, Dy, iy, off):" in src and "off + 320, off + 0)" in src
@@ -362,6 +442,7 @@ def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERM
     bps = [float(p) for p in breakpoints]
     soft = [(float(p), float(w)) for p, w in soft]
     m = len(fnames)
+    reflections = reflections or [None] * m
     width = hermite_width(K)
     if mixed and K == HERMITE_K:
         raise ValueError("mixed members belong to a family extended by derivatives (TANGENT_K)")
@@ -374,9 +455,11 @@ def numba_hermite_family(name, fnames, breakpoints=(), soft=(), mixed=(), K=HERM
             "__ZERO__": "\n".join(f"        h[{i}, 0] = {f}(0.0)\n"
                                    f"        E[{i}] = h[{i}, 0] * h[{i}, 0]"
                                    for i, f in enumerate(fnames)),
-            "__EVAL__": "\n".join(f"        v = {f}(x)\n        W[{i}, j] = Wz[j] * v\n"
-                                   f"        E[{i}] += W[{i}, j] * v"
-                                   for i, f in enumerate(fnames))}
+            "__EVAL__": "\n".join(f"            v = {f}(x)\n            W[{i}, j] = Wz[j] * v\n"
+                                   f"            E[{i}] += W[{i}, j] * v"
+                                   for i, f in enumerate(fnames)),
+            "__FOLDEVAL__": "\n".join(_fold_eval(i, f, refl)
+                                       for i, (f, refl) in enumerate(zip(fnames, reflections)))}
     out = _COEF_TEMPLATE
     for i, f in enumerate(fnames):
         out += numba_quadrature_wrapper(f"{name}_m{i}_quad", f, f, bps, soft=soft)

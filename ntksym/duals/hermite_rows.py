@@ -55,24 +55,25 @@ def _hr_tables(D2, m):
     """(D2T, HM): the first m columns of D2 (one row per example) transposed, one row per
     column, contiguous over the examples; HM[r, q] = max of D2T[r, j] over chunk q (columns
     q _HR_C .. (q + 1) _HR_C - 1): the worst-case tails t_k(b_j) of a chunk (rows that hold
-    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles."""
+    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles, the
+    maxima taken as the tiles pass (one pass over D2)."""
     n = D2.shape[0]
     nq = (n + _HR_C - 1) // _HR_C
     D2T = np.empty((m, n))
-    HM = np.empty((m, nq))
+    HM = np.zeros((m, nq))
     for q in prange(nq):
         j0 = q * _HR_C
         j1 = min(n, j0 + _HR_C)
         for r0 in range(0, m, 16):
+            r1 = min(m, r0 + 16)
+            mx = np.zeros(16)
             for j in range(j0, j1):
-                for r in range(r0, min(m, r0 + 16)):
-                    D2T[r, j] = D2[j, r]
-        for r in range(m):
-            mx = 0.0
-            for j in range(j0, j1):
-                v = D2T[r, j]
-                mx = v if v > mx else mx
-            HM[r, q] = mx
+                for r in range(r0, r1):
+                    v = D2[j, r]
+                    D2T[r, j] = v
+                    mx[r - r0] = max(mx[r - r0], v)
+            for r in range(r0, r1):
+                HM[r, q] = mx[r - r0]
     return D2T, HM
 
 
