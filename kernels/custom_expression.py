@@ -217,17 +217,49 @@ def _hc_dot(W, i, P, n):
     return acc
 
 
+@numba.njit(cache=True, nogil=True)
+def _hc_mirrored(Z, n):
+    """Whether the nodes come in pairs: Z[n - 1 - j] = -Z[j] exactly (the rule of a function
+    without off-centre kinks or features: its cuts are symmetric)."""
+    if n != 2 * (n // 2):
+        return False
+    for j in range(n // 2):
+        if Z[n - 1 - j] != -Z[j]:
+            return False
+    return True
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _hc_project(Z, W, n, h):
+def _hc_project(Z, W, n, h, folded):
     """h[i, k] = sum_j W[i, j] psi_k(Z[j]) for every member i, k = 0.._H_K, with
     psi_k = He_k / sqrt(k!) by the three-term recurrence over the nodes: two degrees per pass,
-    summed into two members at a time in the same pass (loops that vectorize)."""
+    summed into two members at a time in the same pass (loops that vectorize).  ``folded``
+    (_hc_mirrored nodes): psi_k(-z) = (-1)^k psi_k(z), so the even degrees sum W(z) + W(-z)
+    and the odd ones W(z) - W(-z) over the positive nodes only (half the recurrence)."""
+    M = h.shape[0]
+    m = n // 2
+    if folded:                              # node m + j = z_j > 0, node m - 1 - j = -z_j
+        Zp = Z[m:n].copy()
+        We = np.empty((M, m))
+        Wo = np.empty((M, m))
+        for i in range(M):
+            for j in range(m):
+                We[i, j] = W[i, m + j] + W[i, m - 1 - j]
+                Wo[i, j] = W[i, m + j] - W[i, m - 1 - j]
+        _hc_recurrence(Zp, We, Wo, m, h)
+    else:
+        _hc_recurrence(Z[:n], W, W, n, h)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _hc_recurrence(Z, We, Wo, n, h):
+    """h[i, k] = sum_j We[i, j] psi_k(Z[j]) for even k, Wo's for odd k (see _hc_project)."""
     M = h.shape[0]
     P0 = np.ones(n)
     P1 = Z[:n].copy()
     for i in range(M):
-        h[i, 0] = _hc_dot(W, i, P0, n)
-        h[i, 1] = _hc_dot(W, i, P1, n)
+        h[i, 0] = _hc_dot(We, i, P0, n)
+        h[i, 1] = _hc_dot(Wo, i, P1, n)
     for k in range(1, _H_K, 2):             # P0 = psi_{k-1}, P1 = psi_k -> psi_{k+1}, psi_{k+2}
         a1 = 1.0 / _HC_SQ[k + 1]
         a0 = _HC_SQ[k] * a1
@@ -243,10 +275,10 @@ def _hc_project(Z, W, n, h):
             for j in range(n):
                 p2 = a1 * Z[j] * P1[j] - a0 * P0[j]
                 p3 = b1 * Z[j] * p2 - b0 * P1[j]
-                s0 += W[i0, j] * p2
-                s1 += W[i1, j] * p2
-                t0 += W[i0, j] * p3
-                t1 += W[i1, j] * p3
+                s0 += We[i0, j] * p2
+                s1 += We[i1, j] * p2
+                t0 += Wo[i0, j] * p3
+                t1 += Wo[i1, j] * p3
                 if last:
                     P0[j] = p2
                     P1[j] = p3
@@ -310,24 +342,25 @@ def _hr_tables(D2, m):
     """(D2T, HM): the first m columns of D2 (one row per example) transposed, one row per
     column, contiguous over the examples; HM[r, q] = max of D2T[r, j] over chunk q (columns
     q _HR_C .. (q + 1) _HR_C - 1): the worst-case tails t_k(b_j) of a chunk (rows that hold
-    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles."""
+    no tail are never read).  Chunk by chunk in parallel, through cache-sized tiles, the
+    maxima taken as the tiles pass (one pass over D2)."""
     n = D2.shape[0]
     nq = (n + _HR_C - 1) // _HR_C
     D2T = np.empty((m, n))
-    HM = np.empty((m, nq))
+    HM = np.zeros((m, nq))
     for q in prange(nq):
         j0 = q * _HR_C
         j1 = min(n, j0 + _HR_C)
         for r0 in range(0, m, 16):
+            r1 = min(m, r0 + 16)
+            mx = np.zeros(16)
             for j in range(j0, j1):
-                for r in range(r0, min(m, r0 + 16)):
-                    D2T[r, j] = D2[j, r]
-        for r in range(m):
-            mx = 0.0
-            for j in range(j0, j1):
-                v = D2T[r, j]
-                mx = v if v > mx else mx
-            HM[r, q] = mx
+                for r in range(r0, r1):
+                    v = D2[j, r]
+                    D2T[r, j] = v
+                    mx[r - r0] = max(mx[r - r0], v)
+            for r in range(r0, r1):
+                HM[r, q] = mx[r - r0]
     return D2T, HM
 
 
@@ -413,15 +446,31 @@ def _herm_0_coef(a, out):
     Wz = np.empty(2520)
     n = _hc_nodes(sa, np.array((0.0,)), np.array((0.0,)), np.array((1.0,)), Z, Wz)
     W = np.empty((2, n))
-    for j in range(n):
-        x = sa * Z[j]
-        v = _herm_0_f0(x)
-        W[0, j] = Wz[j] * v
-        E[0] += W[0, j] * v
-        v = _herm_0_f1(x)
-        W[1, j] = Wz[j] * v
-        E[1] += W[1, j] * v
-    _hc_project(Z, W, n, h)
+    folded = _hc_mirrored(Z, n)
+    if folded:                  # x and -x: a member with a reflection is evaluated once
+        for j in range(n // 2, n):
+            x = sa * Z[j]
+            jm = n - 1 - j
+            v = _herm_0_f0(x)
+            vm = _herm_0_f0(-x)
+            W[0, j] = Wz[j] * v
+            W[0, jm] = Wz[jm] * vm
+            E[0] += W[0, j] * v + W[0, jm] * vm
+            v = _herm_0_f1(x)
+            vm = _herm_0_f1(-x)
+            W[1, j] = Wz[j] * v
+            W[1, jm] = Wz[jm] * vm
+            E[1] += W[1, j] * v + W[1, jm] * vm
+    else:
+        for j in range(n):
+            x = sa * Z[j]
+            v = _herm_0_f0(x)
+            W[0, j] = Wz[j] * v
+            E[0] += W[0, j] * v
+            v = _herm_0_f1(x)
+            W[1, j] = Wz[j] * v
+            E[1] += W[1, j] * v
+    _hc_project(Z, W, n, h, folded)
     _hc_pack(h, E, out)
     return E
 @numba.njit(cache=True, nogil=True)
