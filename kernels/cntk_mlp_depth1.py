@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'cntk-mlp-depth1'
 SPEC_HASH = 'e63e1c3fefc9554813ab3d3e57651c542fa1a4c3bcd7bd76106f3a86317b0dea'
-CODEGEN_VERSION = '5'
+CODEGEN_VERSION = '6'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -35,6 +35,16 @@ def _clip1(c, d):
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1] and snapped to +-1 within 8 ulps; a zero
+    # variance gives 0 * inf = NaN (its covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
+    return 1.0 if r > 0.9999999999999982 else (-1.0 if r < -0.9999999999999982 else r)
 
 
 @njit(cache=True, inline="always")
@@ -108,27 +118,29 @@ def diag_state(sq):
     Sigma_1_xx = d0_0
     Theta_1_xx = d0_0
     # relu_1
+    d1_0 = math.sqrt(Sigma_1_xx)
     Sigma_2_xx = (0.5)*Sigma_1_xx
     Theta_2_xx = (0.5)*Theta_1_xx
+    Sigma_1_sqrt_xx = d1_0
+    Sigma_1_isqrt_xx = (1.0/d1_0)
     # dense_2
     Sigma_3_xx = 2.0*Sigma_2_xx
     Theta_3_xx = 2.0*(Sigma_2_xx + Theta_2_xx)
-    return (Sigma_1_xx, Sigma_3_xx, Theta_3_xx,)
+    return (Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_3_xx, Theta_3_xx,)
 
 
 @njit(cache=True, error_model="numpy")
-def pair(Sigma_0, Sigma_1_xx, Sigma_1_yy):
+def pair(Sigma_0, Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_1_sqrt_yy, Sigma_1_isqrt_yy):
     # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
     c0_0 = 64.0*Sigma_0
     Sigma_1 = c0_0
     Theta_1 = c0_0
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_1 = _clip1(Sigma_1, c1_0)
-    c1_2 = _acos(c1_1) - 3.141592653589793
-    c1_3 = (0.5)/3.141592653589793
-    Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-    Theta_2 = -Theta_1*c1_2*c1_3
+    c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+    c1_1 = _acos(c1_0) - 3.141592653589793
+    c1_2 = (0.5)/3.141592653589793
+    Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+    Theta_2 = -Theta_1*c1_1*c1_2
     # dense_2: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_3 = 2.0*Sigma_2
     Theta_3 = 2.0*(Sigma_2 + Theta_2)
@@ -139,13 +151,14 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_1_yy):
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 1))
+    D = np.empty((n, 2))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
         D[i, 0] = t[0]
-        O[i, 0] = t[1]
-        O[i, 1] = t[2]
+        D[i, 1] = t[1]
+        O[i, 0] = t[2]
+        O[i, 1] = t[3]
     return D, O
 
 
@@ -158,25 +171,27 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
     into the loop (one-dimensional views indexed from 0, so that the loads and stores are
     contiguous)."""
-    Sigma_1_xx = D1[i, 0]
+    Sigma_1_sqrt_xx = D1[i, 0]
+    Sigma_1_isqrt_xx = D1[i, 1]
     g = G[i, j0:]
     y0 = D2T[0, j0:]
+    y1 = D2T[1, j0:]
     b0 = buf[0, j0:]
     b1 = buf[1, j0:]
     for k in range(g.shape[0]):
         Sigma_0 = g[k] / INPUT_SCALE
-        Sigma_1_yy = y0[k]
+        Sigma_1_sqrt_yy = y0[k]
+        Sigma_1_isqrt_yy = y1[k]
         # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
         c0_0 = 64.0*Sigma_0
         Sigma_1 = c0_0
         Theta_1 = c0_0
         # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-        c1_1 = _clip1(Sigma_1, c1_0)
-        c1_2 = _acos(c1_1) - 3.141592653589793
-        c1_3 = (0.5)/3.141592653589793
-        Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-        Theta_2 = -Theta_1*c1_2*c1_3
+        c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+        c1_1 = _acos(c1_0) - 3.141592653589793
+        c1_2 = (0.5)/3.141592653589793
+        Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+        Theta_2 = -Theta_1*c1_1*c1_2
         # dense_2: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_3 = 2.0*Sigma_2
         Theta_3 = 2.0*(Sigma_2 + Theta_2)
@@ -200,7 +215,7 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
     that starts on the diagonal): only j > i."""
     n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :1].T)
+    D2T = np.ascontiguousarray(D2[:, :2].T)
     if symmetric:
         # rows r and n1-1-r together: every parallel task has about the same number of pairs
         for r in prange((n1 + 1) // 2):

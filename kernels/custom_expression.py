@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'custom-expression'
 SPEC_HASH = 'f61a53c853a60fed459ff0fd30ccb54f0fe98e30ccbc1c8f7e765ebae29ad68a'
-CODEGEN_VERSION = '5'
+CODEGEN_VERSION = '6'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -35,6 +35,16 @@ def _clip1(c, d):
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1] and snapped to +-1 within 8 ulps; a zero
+    # variance gives 0 * inf = NaN (its covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
+    return 1.0 if r > 0.9999999999999982 else (-1.0 if r < -0.9999999999999982 else r)
 
 
 @njit(cache=True, inline="always")

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'erf-mlp-bias'
 SPEC_HASH = 'dcf55902248e6abe17895403e06a577156b9a2e616f7348d06dd83ca00fafbe3'
-CODEGEN_VERSION = '5'
+CODEGEN_VERSION = '6'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -35,6 +35,16 @@ def _clip1(c, d):
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1] and snapped to +-1 within 8 ulps; a zero
+    # variance gives 0 * inf = NaN (its covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
+    return 1.0 if r > 0.9999999999999982 else (-1.0 if r < -0.9999999999999982 else r)
 
 
 @njit(cache=True, inline="always")
@@ -110,8 +120,12 @@ def diag_state(sq):
     # erf_1
     d1_0 = (1.0/3.141592653589793)
     d1_1 = 2.0*Sigma_1_xx
-    Sigma_2_xx = 2.0*d1_0*_asin(d1_1/(d1_1 + 1.0))
+    d1_2 = d1_1 + 1.0
+    d1_3 = math.sqrt(d1_2)
+    Sigma_2_xx = 2.0*d1_0*_asin(d1_1/d1_2)
     Theta_2_xx = 4.0*Theta_1_xx*d1_0/math.sqrt(4.0*Sigma_1_xx + 1.0)
+    Var0_sqrt_xx = d1_3
+    Var0_isqrt_xx = (1.0/d1_3)
     # dense_2
     d2_0 = 15.0*Sigma_2_xx + 1.0
     Sigma_3_xx = (0.1)*d2_0
@@ -119,37 +133,37 @@ def diag_state(sq):
     # erf_3
     d3_0 = (1.0/3.141592653589793)
     d3_1 = 2.0*Sigma_3_xx
-    Sigma_4_xx = 2.0*d3_0*_asin(d3_1/(d3_1 + 1.0))
+    d3_2 = d3_1 + 1.0
+    d3_3 = math.sqrt(d3_2)
+    Sigma_4_xx = 2.0*d3_0*_asin(d3_1/d3_2)
     Theta_4_xx = 4.0*Theta_3_xx*d3_0/math.sqrt(4.0*Sigma_3_xx + 1.0)
+    Var1_sqrt_xx = d3_3
+    Var1_isqrt_xx = (1.0/d3_3)
     # dense_4
     d4_0 = 15.0*Sigma_4_xx + 1.0
     Sigma_5_xx = (0.1)*d4_0
     Theta_5_xx = (1.5)*Theta_4_xx + (0.1)*d4_0
-    return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Theta_5_xx,)
+    return (Sigma_1_xx, Var0_isqrt_xx, Sigma_3_xx, Var1_isqrt_xx, Sigma_5_xx, Theta_5_xx,)
 
 
 @njit(cache=True, error_model="numpy")
-def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
+def pair(Sigma_0, Sigma_1_xx, Var0_isqrt_xx, Sigma_3_xx, Var1_isqrt_xx, Sigma_1_yy, Var0_isqrt_yy, Sigma_3_yy, Var1_isqrt_yy):
     # dense_0: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     c0_0 = (0.1)*(15.0*Sigma_0 + 1.0)
     Sigma_1 = c0_0
     Theta_1 = c0_0
     # erf_1: erf: phi(z) = erf(z); closed form (Williams 1997)
     c1_0 = (1.0/3.141592653589793)
-    c1_1 = 2.0*Sigma_1_xx + 1.0
-    c1_2 = 2.0*Sigma_1_yy + 1.0
-    Sigma_2 = 2.0*c1_0*_asin(_clip1(2.0*Sigma_1, math.sqrt(c1_1*c1_2)))
-    Theta_2 = 4.0*Theta_1*c1_0/math.sqrt(-4.0*(Sigma_1*Sigma_1) + c1_1*c1_2)
+    Sigma_2 = 2.0*c1_0*_asin(_clip_scaled(2.0*Sigma_1, Var0_isqrt_xx, Var0_isqrt_yy))
+    Theta_2 = 4.0*Theta_1*c1_0/math.sqrt(-4.0*(Sigma_1*Sigma_1) + (2.0*Sigma_1_xx + 1.0)*(2.0*Sigma_1_yy + 1.0))
     # dense_2: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     c2_0 = 15.0*Sigma_2 + 1.0
     Sigma_3 = (0.1)*c2_0
     Theta_3 = (1.5)*Theta_2 + (0.1)*c2_0
     # erf_3: erf: phi(z) = erf(z); closed form (Williams 1997)
     c3_0 = (1.0/3.141592653589793)
-    c3_1 = 2.0*Sigma_3_xx + 1.0
-    c3_2 = 2.0*Sigma_3_yy + 1.0
-    Sigma_4 = 2.0*c3_0*_asin(_clip1(2.0*Sigma_3, math.sqrt(c3_1*c3_2)))
-    Theta_4 = 4.0*Theta_3*c3_0/math.sqrt(-4.0*(Sigma_3*Sigma_3) + c3_1*c3_2)
+    Sigma_4 = 2.0*c3_0*_asin(_clip_scaled(2.0*Sigma_3, Var1_isqrt_xx, Var1_isqrt_yy))
+    Theta_4 = 4.0*Theta_3*c3_0/math.sqrt(-4.0*(Sigma_3*Sigma_3) + (2.0*Sigma_3_xx + 1.0)*(2.0*Sigma_3_yy + 1.0))
     # dense_4: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     c4_0 = 15.0*Sigma_4 + 1.0
     Sigma_5 = (0.1)*c4_0
@@ -161,14 +175,16 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_1_yy, Sigma_3_yy):
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 2))
+    D = np.empty((n, 4))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
         D[i, 0] = t[0]
         D[i, 1] = t[1]
-        O[i, 0] = t[2]
-        O[i, 1] = t[3]
+        D[i, 2] = t[2]
+        D[i, 3] = t[3]
+        O[i, 0] = t[4]
+        O[i, 1] = t[5]
     return D, O
 
 
@@ -182,36 +198,38 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     into the loop (one-dimensional views indexed from 0, so that the loads and stores are
     contiguous)."""
     Sigma_1_xx = D1[i, 0]
-    Sigma_3_xx = D1[i, 1]
+    Var0_isqrt_xx = D1[i, 1]
+    Sigma_3_xx = D1[i, 2]
+    Var1_isqrt_xx = D1[i, 3]
     g = G[i, j0:]
     y0 = D2T[0, j0:]
     y1 = D2T[1, j0:]
+    y2 = D2T[2, j0:]
+    y3 = D2T[3, j0:]
     b0 = buf[0, j0:]
     b1 = buf[1, j0:]
     for k in range(g.shape[0]):
         Sigma_0 = g[k] / INPUT_SCALE
         Sigma_1_yy = y0[k]
-        Sigma_3_yy = y1[k]
+        Var0_isqrt_yy = y1[k]
+        Sigma_3_yy = y2[k]
+        Var1_isqrt_yy = y3[k]
         # dense_0: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
         c0_0 = (0.1)*(15.0*Sigma_0 + 1.0)
         Sigma_1 = c0_0
         Theta_1 = c0_0
         # erf_1: erf: phi(z) = erf(z); closed form (Williams 1997)
         c1_0 = (1.0/3.141592653589793)
-        c1_1 = 2.0*Sigma_1_xx + 1.0
-        c1_2 = 2.0*Sigma_1_yy + 1.0
-        Sigma_2 = 2.0*c1_0*_asin(_clip1(2.0*Sigma_1, math.sqrt(c1_1*c1_2)))
-        Theta_2 = 4.0*Theta_1*c1_0/math.sqrt(-4.0*(Sigma_1*Sigma_1) + c1_1*c1_2)
+        Sigma_2 = 2.0*c1_0*_asin(_clip_scaled(2.0*Sigma_1, Var0_isqrt_xx, Var0_isqrt_yy))
+        Theta_2 = 4.0*Theta_1*c1_0/math.sqrt(-4.0*(Sigma_1*Sigma_1) + (2.0*Sigma_1_xx + 1.0)*(2.0*Sigma_1_yy + 1.0))
         # dense_2: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         c2_0 = 15.0*Sigma_2 + 1.0
         Sigma_3 = (0.1)*c2_0
         Theta_3 = (1.5)*Theta_2 + (0.1)*c2_0
         # erf_3: erf: phi(z) = erf(z); closed form (Williams 1997)
         c3_0 = (1.0/3.141592653589793)
-        c3_1 = 2.0*Sigma_3_xx + 1.0
-        c3_2 = 2.0*Sigma_3_yy + 1.0
-        Sigma_4 = 2.0*c3_0*_asin(_clip1(2.0*Sigma_3, math.sqrt(c3_1*c3_2)))
-        Theta_4 = 4.0*Theta_3*c3_0/math.sqrt(-4.0*(Sigma_3*Sigma_3) + c3_1*c3_2)
+        Sigma_4 = 2.0*c3_0*_asin(_clip_scaled(2.0*Sigma_3, Var1_isqrt_xx, Var1_isqrt_yy))
+        Theta_4 = 4.0*Theta_3*c3_0/math.sqrt(-4.0*(Sigma_3*Sigma_3) + (2.0*Sigma_3_xx + 1.0)*(2.0*Sigma_3_yy + 1.0))
         # dense_4: dense: weight_var=1.5, bias_var=0.1, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         c4_0 = 15.0*Sigma_4 + 1.0
         Sigma_5 = (0.1)*c4_0
@@ -236,7 +254,7 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
     that starts on the diagonal): only j > i."""
     n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :2].T)
+    D2T = np.ascontiguousarray(D2[:, :4].T)
     if symmetric:
         # rows r and n1-1-r together: every parallel task has about the same number of pairs
         for r in prange((n1 + 1) // 2):

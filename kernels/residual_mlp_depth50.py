@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'residual-mlp-depth50'
 SPEC_HASH = '8d4378e503a67a8ab951ede67eeccd488fb6666db3ac60830d7d6b11aea2f4cf'
-CODEGEN_VERSION = '5'
+CODEGEN_VERSION = '6'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -35,6 +35,16 @@ def _clip1(c, d):
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1] and snapped to +-1 within 8 ulps; a zero
+    # variance gives 0 * inf = NaN (its covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
+    return 1.0 if r > 0.9999999999999982 else (-1.0 if r < -0.9999999999999982 else r)
 
 
 @njit(cache=True, inline="always")
@@ -108,8 +118,11 @@ def diag_state(sq):
     Sigma_1_xx = d0_0
     Theta_1_xx = d0_0
     # res_1_relu_0
+    d1_0 = math.sqrt(Sigma_1_xx)
     Sigma_2_xx = (0.5)*Sigma_1_xx
     Theta_2_xx = (0.5)*Theta_1_xx
+    Sigma_1_sqrt_xx = d1_0
+    Sigma_1_isqrt_xx = (1.0/d1_0)
     # res_1_branch
     Sigma_3_xx = 2.0*Sigma_2_xx
     Theta_3_xx = 2.0*(Sigma_2_xx + Theta_2_xx)
@@ -117,8 +130,11 @@ def diag_state(sq):
     Sigma_4_xx = Sigma_1_xx + (0.019999999999999997)*Sigma_3_xx
     Theta_4_xx = Theta_1_xx + (0.019999999999999997)*Theta_3_xx
     # res_2_relu_0
+    d4_0 = math.sqrt(Sigma_4_xx)
     Sigma_5_xx = (0.5)*Sigma_4_xx
     Theta_5_xx = (0.5)*Theta_4_xx
+    Sigma_4_sqrt_xx = d4_0
+    Sigma_4_isqrt_xx = (1.0/d4_0)
     # res_2_branch
     Sigma_6_xx = 2.0*Sigma_5_xx
     Theta_6_xx = 2.0*(Sigma_5_xx + Theta_5_xx)
@@ -126,8 +142,11 @@ def diag_state(sq):
     Sigma_7_xx = Sigma_4_xx + (0.019999999999999997)*Sigma_6_xx
     Theta_7_xx = Theta_4_xx + (0.019999999999999997)*Theta_6_xx
     # res_3_relu_0
+    d7_0 = math.sqrt(Sigma_7_xx)
     Sigma_8_xx = (0.5)*Sigma_7_xx
     Theta_8_xx = (0.5)*Theta_7_xx
+    Sigma_7_sqrt_xx = d7_0
+    Sigma_7_isqrt_xx = (1.0/d7_0)
     # res_3_branch
     Sigma_9_xx = 2.0*Sigma_8_xx
     Theta_9_xx = 2.0*(Sigma_8_xx + Theta_8_xx)
@@ -135,8 +154,11 @@ def diag_state(sq):
     Sigma_10_xx = Sigma_7_xx + (0.019999999999999997)*Sigma_9_xx
     Theta_10_xx = Theta_7_xx + (0.019999999999999997)*Theta_9_xx
     # res_4_relu_0
+    d10_0 = math.sqrt(Sigma_10_xx)
     Sigma_11_xx = (0.5)*Sigma_10_xx
     Theta_11_xx = (0.5)*Theta_10_xx
+    Sigma_10_sqrt_xx = d10_0
+    Sigma_10_isqrt_xx = (1.0/d10_0)
     # res_4_branch
     Sigma_12_xx = 2.0*Sigma_11_xx
     Theta_12_xx = 2.0*(Sigma_11_xx + Theta_11_xx)
@@ -144,8 +166,11 @@ def diag_state(sq):
     Sigma_13_xx = Sigma_10_xx + (0.019999999999999997)*Sigma_12_xx
     Theta_13_xx = Theta_10_xx + (0.019999999999999997)*Theta_12_xx
     # res_5_relu_0
+    d13_0 = math.sqrt(Sigma_13_xx)
     Sigma_14_xx = (0.5)*Sigma_13_xx
     Theta_14_xx = (0.5)*Theta_13_xx
+    Sigma_13_sqrt_xx = d13_0
+    Sigma_13_isqrt_xx = (1.0/d13_0)
     # res_5_branch
     Sigma_15_xx = 2.0*Sigma_14_xx
     Theta_15_xx = 2.0*(Sigma_14_xx + Theta_14_xx)
@@ -153,8 +178,11 @@ def diag_state(sq):
     Sigma_16_xx = Sigma_13_xx + (0.019999999999999997)*Sigma_15_xx
     Theta_16_xx = Theta_13_xx + (0.019999999999999997)*Theta_15_xx
     # res_6_relu_0
+    d16_0 = math.sqrt(Sigma_16_xx)
     Sigma_17_xx = (0.5)*Sigma_16_xx
     Theta_17_xx = (0.5)*Theta_16_xx
+    Sigma_16_sqrt_xx = d16_0
+    Sigma_16_isqrt_xx = (1.0/d16_0)
     # res_6_branch
     Sigma_18_xx = 2.0*Sigma_17_xx
     Theta_18_xx = 2.0*(Sigma_17_xx + Theta_17_xx)
@@ -162,8 +190,11 @@ def diag_state(sq):
     Sigma_19_xx = Sigma_16_xx + (0.019999999999999997)*Sigma_18_xx
     Theta_19_xx = Theta_16_xx + (0.019999999999999997)*Theta_18_xx
     # res_7_relu_0
+    d19_0 = math.sqrt(Sigma_19_xx)
     Sigma_20_xx = (0.5)*Sigma_19_xx
     Theta_20_xx = (0.5)*Theta_19_xx
+    Sigma_19_sqrt_xx = d19_0
+    Sigma_19_isqrt_xx = (1.0/d19_0)
     # res_7_branch
     Sigma_21_xx = 2.0*Sigma_20_xx
     Theta_21_xx = 2.0*(Sigma_20_xx + Theta_20_xx)
@@ -171,8 +202,11 @@ def diag_state(sq):
     Sigma_22_xx = Sigma_19_xx + (0.019999999999999997)*Sigma_21_xx
     Theta_22_xx = Theta_19_xx + (0.019999999999999997)*Theta_21_xx
     # res_8_relu_0
+    d22_0 = math.sqrt(Sigma_22_xx)
     Sigma_23_xx = (0.5)*Sigma_22_xx
     Theta_23_xx = (0.5)*Theta_22_xx
+    Sigma_22_sqrt_xx = d22_0
+    Sigma_22_isqrt_xx = (1.0/d22_0)
     # res_8_branch
     Sigma_24_xx = 2.0*Sigma_23_xx
     Theta_24_xx = 2.0*(Sigma_23_xx + Theta_23_xx)
@@ -180,8 +214,11 @@ def diag_state(sq):
     Sigma_25_xx = Sigma_22_xx + (0.019999999999999997)*Sigma_24_xx
     Theta_25_xx = Theta_22_xx + (0.019999999999999997)*Theta_24_xx
     # res_9_relu_0
+    d25_0 = math.sqrt(Sigma_25_xx)
     Sigma_26_xx = (0.5)*Sigma_25_xx
     Theta_26_xx = (0.5)*Theta_25_xx
+    Sigma_25_sqrt_xx = d25_0
+    Sigma_25_isqrt_xx = (1.0/d25_0)
     # res_9_branch
     Sigma_27_xx = 2.0*Sigma_26_xx
     Theta_27_xx = 2.0*(Sigma_26_xx + Theta_26_xx)
@@ -189,8 +226,11 @@ def diag_state(sq):
     Sigma_28_xx = Sigma_25_xx + (0.019999999999999997)*Sigma_27_xx
     Theta_28_xx = Theta_25_xx + (0.019999999999999997)*Theta_27_xx
     # res_10_relu_0
+    d28_0 = math.sqrt(Sigma_28_xx)
     Sigma_29_xx = (0.5)*Sigma_28_xx
     Theta_29_xx = (0.5)*Theta_28_xx
+    Sigma_28_sqrt_xx = d28_0
+    Sigma_28_isqrt_xx = (1.0/d28_0)
     # res_10_branch
     Sigma_30_xx = 2.0*Sigma_29_xx
     Theta_30_xx = 2.0*(Sigma_29_xx + Theta_29_xx)
@@ -198,8 +238,11 @@ def diag_state(sq):
     Sigma_31_xx = Sigma_28_xx + (0.019999999999999997)*Sigma_30_xx
     Theta_31_xx = Theta_28_xx + (0.019999999999999997)*Theta_30_xx
     # res_11_relu_0
+    d31_0 = math.sqrt(Sigma_31_xx)
     Sigma_32_xx = (0.5)*Sigma_31_xx
     Theta_32_xx = (0.5)*Theta_31_xx
+    Sigma_31_sqrt_xx = d31_0
+    Sigma_31_isqrt_xx = (1.0/d31_0)
     # res_11_branch
     Sigma_33_xx = 2.0*Sigma_32_xx
     Theta_33_xx = 2.0*(Sigma_32_xx + Theta_32_xx)
@@ -207,8 +250,11 @@ def diag_state(sq):
     Sigma_34_xx = Sigma_31_xx + (0.019999999999999997)*Sigma_33_xx
     Theta_34_xx = Theta_31_xx + (0.019999999999999997)*Theta_33_xx
     # res_12_relu_0
+    d34_0 = math.sqrt(Sigma_34_xx)
     Sigma_35_xx = (0.5)*Sigma_34_xx
     Theta_35_xx = (0.5)*Theta_34_xx
+    Sigma_34_sqrt_xx = d34_0
+    Sigma_34_isqrt_xx = (1.0/d34_0)
     # res_12_branch
     Sigma_36_xx = 2.0*Sigma_35_xx
     Theta_36_xx = 2.0*(Sigma_35_xx + Theta_35_xx)
@@ -216,8 +262,11 @@ def diag_state(sq):
     Sigma_37_xx = Sigma_34_xx + (0.019999999999999997)*Sigma_36_xx
     Theta_37_xx = Theta_34_xx + (0.019999999999999997)*Theta_36_xx
     # res_13_relu_0
+    d37_0 = math.sqrt(Sigma_37_xx)
     Sigma_38_xx = (0.5)*Sigma_37_xx
     Theta_38_xx = (0.5)*Theta_37_xx
+    Sigma_37_sqrt_xx = d37_0
+    Sigma_37_isqrt_xx = (1.0/d37_0)
     # res_13_branch
     Sigma_39_xx = 2.0*Sigma_38_xx
     Theta_39_xx = 2.0*(Sigma_38_xx + Theta_38_xx)
@@ -225,8 +274,11 @@ def diag_state(sq):
     Sigma_40_xx = Sigma_37_xx + (0.019999999999999997)*Sigma_39_xx
     Theta_40_xx = Theta_37_xx + (0.019999999999999997)*Theta_39_xx
     # res_14_relu_0
+    d40_0 = math.sqrt(Sigma_40_xx)
     Sigma_41_xx = (0.5)*Sigma_40_xx
     Theta_41_xx = (0.5)*Theta_40_xx
+    Sigma_40_sqrt_xx = d40_0
+    Sigma_40_isqrt_xx = (1.0/d40_0)
     # res_14_branch
     Sigma_42_xx = 2.0*Sigma_41_xx
     Theta_42_xx = 2.0*(Sigma_41_xx + Theta_41_xx)
@@ -234,8 +286,11 @@ def diag_state(sq):
     Sigma_43_xx = Sigma_40_xx + (0.019999999999999997)*Sigma_42_xx
     Theta_43_xx = Theta_40_xx + (0.019999999999999997)*Theta_42_xx
     # res_15_relu_0
+    d43_0 = math.sqrt(Sigma_43_xx)
     Sigma_44_xx = (0.5)*Sigma_43_xx
     Theta_44_xx = (0.5)*Theta_43_xx
+    Sigma_43_sqrt_xx = d43_0
+    Sigma_43_isqrt_xx = (1.0/d43_0)
     # res_15_branch
     Sigma_45_xx = 2.0*Sigma_44_xx
     Theta_45_xx = 2.0*(Sigma_44_xx + Theta_44_xx)
@@ -243,8 +298,11 @@ def diag_state(sq):
     Sigma_46_xx = Sigma_43_xx + (0.019999999999999997)*Sigma_45_xx
     Theta_46_xx = Theta_43_xx + (0.019999999999999997)*Theta_45_xx
     # res_16_relu_0
+    d46_0 = math.sqrt(Sigma_46_xx)
     Sigma_47_xx = (0.5)*Sigma_46_xx
     Theta_47_xx = (0.5)*Theta_46_xx
+    Sigma_46_sqrt_xx = d46_0
+    Sigma_46_isqrt_xx = (1.0/d46_0)
     # res_16_branch
     Sigma_48_xx = 2.0*Sigma_47_xx
     Theta_48_xx = 2.0*(Sigma_47_xx + Theta_47_xx)
@@ -252,8 +310,11 @@ def diag_state(sq):
     Sigma_49_xx = Sigma_46_xx + (0.019999999999999997)*Sigma_48_xx
     Theta_49_xx = Theta_46_xx + (0.019999999999999997)*Theta_48_xx
     # res_17_relu_0
+    d49_0 = math.sqrt(Sigma_49_xx)
     Sigma_50_xx = (0.5)*Sigma_49_xx
     Theta_50_xx = (0.5)*Theta_49_xx
+    Sigma_49_sqrt_xx = d49_0
+    Sigma_49_isqrt_xx = (1.0/d49_0)
     # res_17_branch
     Sigma_51_xx = 2.0*Sigma_50_xx
     Theta_51_xx = 2.0*(Sigma_50_xx + Theta_50_xx)
@@ -261,8 +322,11 @@ def diag_state(sq):
     Sigma_52_xx = Sigma_49_xx + (0.019999999999999997)*Sigma_51_xx
     Theta_52_xx = Theta_49_xx + (0.019999999999999997)*Theta_51_xx
     # res_18_relu_0
+    d52_0 = math.sqrt(Sigma_52_xx)
     Sigma_53_xx = (0.5)*Sigma_52_xx
     Theta_53_xx = (0.5)*Theta_52_xx
+    Sigma_52_sqrt_xx = d52_0
+    Sigma_52_isqrt_xx = (1.0/d52_0)
     # res_18_branch
     Sigma_54_xx = 2.0*Sigma_53_xx
     Theta_54_xx = 2.0*(Sigma_53_xx + Theta_53_xx)
@@ -270,8 +334,11 @@ def diag_state(sq):
     Sigma_55_xx = Sigma_52_xx + (0.019999999999999997)*Sigma_54_xx
     Theta_55_xx = Theta_52_xx + (0.019999999999999997)*Theta_54_xx
     # res_19_relu_0
+    d55_0 = math.sqrt(Sigma_55_xx)
     Sigma_56_xx = (0.5)*Sigma_55_xx
     Theta_56_xx = (0.5)*Theta_55_xx
+    Sigma_55_sqrt_xx = d55_0
+    Sigma_55_isqrt_xx = (1.0/d55_0)
     # res_19_branch
     Sigma_57_xx = 2.0*Sigma_56_xx
     Theta_57_xx = 2.0*(Sigma_56_xx + Theta_56_xx)
@@ -279,8 +346,11 @@ def diag_state(sq):
     Sigma_58_xx = Sigma_55_xx + (0.019999999999999997)*Sigma_57_xx
     Theta_58_xx = Theta_55_xx + (0.019999999999999997)*Theta_57_xx
     # res_20_relu_0
+    d58_0 = math.sqrt(Sigma_58_xx)
     Sigma_59_xx = (0.5)*Sigma_58_xx
     Theta_59_xx = (0.5)*Theta_58_xx
+    Sigma_58_sqrt_xx = d58_0
+    Sigma_58_isqrt_xx = (1.0/d58_0)
     # res_20_branch
     Sigma_60_xx = 2.0*Sigma_59_xx
     Theta_60_xx = 2.0*(Sigma_59_xx + Theta_59_xx)
@@ -288,8 +358,11 @@ def diag_state(sq):
     Sigma_61_xx = Sigma_58_xx + (0.019999999999999997)*Sigma_60_xx
     Theta_61_xx = Theta_58_xx + (0.019999999999999997)*Theta_60_xx
     # res_21_relu_0
+    d61_0 = math.sqrt(Sigma_61_xx)
     Sigma_62_xx = (0.5)*Sigma_61_xx
     Theta_62_xx = (0.5)*Theta_61_xx
+    Sigma_61_sqrt_xx = d61_0
+    Sigma_61_isqrt_xx = (1.0/d61_0)
     # res_21_branch
     Sigma_63_xx = 2.0*Sigma_62_xx
     Theta_63_xx = 2.0*(Sigma_62_xx + Theta_62_xx)
@@ -297,8 +370,11 @@ def diag_state(sq):
     Sigma_64_xx = Sigma_61_xx + (0.019999999999999997)*Sigma_63_xx
     Theta_64_xx = Theta_61_xx + (0.019999999999999997)*Theta_63_xx
     # res_22_relu_0
+    d64_0 = math.sqrt(Sigma_64_xx)
     Sigma_65_xx = (0.5)*Sigma_64_xx
     Theta_65_xx = (0.5)*Theta_64_xx
+    Sigma_64_sqrt_xx = d64_0
+    Sigma_64_isqrt_xx = (1.0/d64_0)
     # res_22_branch
     Sigma_66_xx = 2.0*Sigma_65_xx
     Theta_66_xx = 2.0*(Sigma_65_xx + Theta_65_xx)
@@ -306,8 +382,11 @@ def diag_state(sq):
     Sigma_67_xx = Sigma_64_xx + (0.019999999999999997)*Sigma_66_xx
     Theta_67_xx = Theta_64_xx + (0.019999999999999997)*Theta_66_xx
     # res_23_relu_0
+    d67_0 = math.sqrt(Sigma_67_xx)
     Sigma_68_xx = (0.5)*Sigma_67_xx
     Theta_68_xx = (0.5)*Theta_67_xx
+    Sigma_67_sqrt_xx = d67_0
+    Sigma_67_isqrt_xx = (1.0/d67_0)
     # res_23_branch
     Sigma_69_xx = 2.0*Sigma_68_xx
     Theta_69_xx = 2.0*(Sigma_68_xx + Theta_68_xx)
@@ -315,8 +394,11 @@ def diag_state(sq):
     Sigma_70_xx = Sigma_67_xx + (0.019999999999999997)*Sigma_69_xx
     Theta_70_xx = Theta_67_xx + (0.019999999999999997)*Theta_69_xx
     # res_24_relu_0
+    d70_0 = math.sqrt(Sigma_70_xx)
     Sigma_71_xx = (0.5)*Sigma_70_xx
     Theta_71_xx = (0.5)*Theta_70_xx
+    Sigma_70_sqrt_xx = d70_0
+    Sigma_70_isqrt_xx = (1.0/d70_0)
     # res_24_branch
     Sigma_72_xx = 2.0*Sigma_71_xx
     Theta_72_xx = 2.0*(Sigma_71_xx + Theta_71_xx)
@@ -324,8 +406,11 @@ def diag_state(sq):
     Sigma_73_xx = Sigma_70_xx + (0.019999999999999997)*Sigma_72_xx
     Theta_73_xx = Theta_70_xx + (0.019999999999999997)*Theta_72_xx
     # res_25_relu_0
+    d73_0 = math.sqrt(Sigma_73_xx)
     Sigma_74_xx = (0.5)*Sigma_73_xx
     Theta_74_xx = (0.5)*Theta_73_xx
+    Sigma_73_sqrt_xx = d73_0
+    Sigma_73_isqrt_xx = (1.0/d73_0)
     # res_25_branch
     Sigma_75_xx = 2.0*Sigma_74_xx
     Theta_75_xx = 2.0*(Sigma_74_xx + Theta_74_xx)
@@ -333,8 +418,11 @@ def diag_state(sq):
     Sigma_76_xx = Sigma_73_xx + (0.019999999999999997)*Sigma_75_xx
     Theta_76_xx = Theta_73_xx + (0.019999999999999997)*Theta_75_xx
     # res_26_relu_0
+    d76_0 = math.sqrt(Sigma_76_xx)
     Sigma_77_xx = (0.5)*Sigma_76_xx
     Theta_77_xx = (0.5)*Theta_76_xx
+    Sigma_76_sqrt_xx = d76_0
+    Sigma_76_isqrt_xx = (1.0/d76_0)
     # res_26_branch
     Sigma_78_xx = 2.0*Sigma_77_xx
     Theta_78_xx = 2.0*(Sigma_77_xx + Theta_77_xx)
@@ -342,8 +430,11 @@ def diag_state(sq):
     Sigma_79_xx = Sigma_76_xx + (0.019999999999999997)*Sigma_78_xx
     Theta_79_xx = Theta_76_xx + (0.019999999999999997)*Theta_78_xx
     # res_27_relu_0
+    d79_0 = math.sqrt(Sigma_79_xx)
     Sigma_80_xx = (0.5)*Sigma_79_xx
     Theta_80_xx = (0.5)*Theta_79_xx
+    Sigma_79_sqrt_xx = d79_0
+    Sigma_79_isqrt_xx = (1.0/d79_0)
     # res_27_branch
     Sigma_81_xx = 2.0*Sigma_80_xx
     Theta_81_xx = 2.0*(Sigma_80_xx + Theta_80_xx)
@@ -351,8 +442,11 @@ def diag_state(sq):
     Sigma_82_xx = Sigma_79_xx + (0.019999999999999997)*Sigma_81_xx
     Theta_82_xx = Theta_79_xx + (0.019999999999999997)*Theta_81_xx
     # res_28_relu_0
+    d82_0 = math.sqrt(Sigma_82_xx)
     Sigma_83_xx = (0.5)*Sigma_82_xx
     Theta_83_xx = (0.5)*Theta_82_xx
+    Sigma_82_sqrt_xx = d82_0
+    Sigma_82_isqrt_xx = (1.0/d82_0)
     # res_28_branch
     Sigma_84_xx = 2.0*Sigma_83_xx
     Theta_84_xx = 2.0*(Sigma_83_xx + Theta_83_xx)
@@ -360,8 +454,11 @@ def diag_state(sq):
     Sigma_85_xx = Sigma_82_xx + (0.019999999999999997)*Sigma_84_xx
     Theta_85_xx = Theta_82_xx + (0.019999999999999997)*Theta_84_xx
     # res_29_relu_0
+    d85_0 = math.sqrt(Sigma_85_xx)
     Sigma_86_xx = (0.5)*Sigma_85_xx
     Theta_86_xx = (0.5)*Theta_85_xx
+    Sigma_85_sqrt_xx = d85_0
+    Sigma_85_isqrt_xx = (1.0/d85_0)
     # res_29_branch
     Sigma_87_xx = 2.0*Sigma_86_xx
     Theta_87_xx = 2.0*(Sigma_86_xx + Theta_86_xx)
@@ -369,8 +466,11 @@ def diag_state(sq):
     Sigma_88_xx = Sigma_85_xx + (0.019999999999999997)*Sigma_87_xx
     Theta_88_xx = Theta_85_xx + (0.019999999999999997)*Theta_87_xx
     # res_30_relu_0
+    d88_0 = math.sqrt(Sigma_88_xx)
     Sigma_89_xx = (0.5)*Sigma_88_xx
     Theta_89_xx = (0.5)*Theta_88_xx
+    Sigma_88_sqrt_xx = d88_0
+    Sigma_88_isqrt_xx = (1.0/d88_0)
     # res_30_branch
     Sigma_90_xx = 2.0*Sigma_89_xx
     Theta_90_xx = 2.0*(Sigma_89_xx + Theta_89_xx)
@@ -378,8 +478,11 @@ def diag_state(sq):
     Sigma_91_xx = Sigma_88_xx + (0.019999999999999997)*Sigma_90_xx
     Theta_91_xx = Theta_88_xx + (0.019999999999999997)*Theta_90_xx
     # res_31_relu_0
+    d91_0 = math.sqrt(Sigma_91_xx)
     Sigma_92_xx = (0.5)*Sigma_91_xx
     Theta_92_xx = (0.5)*Theta_91_xx
+    Sigma_91_sqrt_xx = d91_0
+    Sigma_91_isqrt_xx = (1.0/d91_0)
     # res_31_branch
     Sigma_93_xx = 2.0*Sigma_92_xx
     Theta_93_xx = 2.0*(Sigma_92_xx + Theta_92_xx)
@@ -387,8 +490,11 @@ def diag_state(sq):
     Sigma_94_xx = Sigma_91_xx + (0.019999999999999997)*Sigma_93_xx
     Theta_94_xx = Theta_91_xx + (0.019999999999999997)*Theta_93_xx
     # res_32_relu_0
+    d94_0 = math.sqrt(Sigma_94_xx)
     Sigma_95_xx = (0.5)*Sigma_94_xx
     Theta_95_xx = (0.5)*Theta_94_xx
+    Sigma_94_sqrt_xx = d94_0
+    Sigma_94_isqrt_xx = (1.0/d94_0)
     # res_32_branch
     Sigma_96_xx = 2.0*Sigma_95_xx
     Theta_96_xx = 2.0*(Sigma_95_xx + Theta_95_xx)
@@ -396,8 +502,11 @@ def diag_state(sq):
     Sigma_97_xx = Sigma_94_xx + (0.019999999999999997)*Sigma_96_xx
     Theta_97_xx = Theta_94_xx + (0.019999999999999997)*Theta_96_xx
     # res_33_relu_0
+    d97_0 = math.sqrt(Sigma_97_xx)
     Sigma_98_xx = (0.5)*Sigma_97_xx
     Theta_98_xx = (0.5)*Theta_97_xx
+    Sigma_97_sqrt_xx = d97_0
+    Sigma_97_isqrt_xx = (1.0/d97_0)
     # res_33_branch
     Sigma_99_xx = 2.0*Sigma_98_xx
     Theta_99_xx = 2.0*(Sigma_98_xx + Theta_98_xx)
@@ -405,8 +514,11 @@ def diag_state(sq):
     Sigma_100_xx = Sigma_97_xx + (0.019999999999999997)*Sigma_99_xx
     Theta_100_xx = Theta_97_xx + (0.019999999999999997)*Theta_99_xx
     # res_34_relu_0
+    d100_0 = math.sqrt(Sigma_100_xx)
     Sigma_101_xx = (0.5)*Sigma_100_xx
     Theta_101_xx = (0.5)*Theta_100_xx
+    Sigma_100_sqrt_xx = d100_0
+    Sigma_100_isqrt_xx = (1.0/d100_0)
     # res_34_branch
     Sigma_102_xx = 2.0*Sigma_101_xx
     Theta_102_xx = 2.0*(Sigma_101_xx + Theta_101_xx)
@@ -414,8 +526,11 @@ def diag_state(sq):
     Sigma_103_xx = Sigma_100_xx + (0.019999999999999997)*Sigma_102_xx
     Theta_103_xx = Theta_100_xx + (0.019999999999999997)*Theta_102_xx
     # res_35_relu_0
+    d103_0 = math.sqrt(Sigma_103_xx)
     Sigma_104_xx = (0.5)*Sigma_103_xx
     Theta_104_xx = (0.5)*Theta_103_xx
+    Sigma_103_sqrt_xx = d103_0
+    Sigma_103_isqrt_xx = (1.0/d103_0)
     # res_35_branch
     Sigma_105_xx = 2.0*Sigma_104_xx
     Theta_105_xx = 2.0*(Sigma_104_xx + Theta_104_xx)
@@ -423,8 +538,11 @@ def diag_state(sq):
     Sigma_106_xx = Sigma_103_xx + (0.019999999999999997)*Sigma_105_xx
     Theta_106_xx = Theta_103_xx + (0.019999999999999997)*Theta_105_xx
     # res_36_relu_0
+    d106_0 = math.sqrt(Sigma_106_xx)
     Sigma_107_xx = (0.5)*Sigma_106_xx
     Theta_107_xx = (0.5)*Theta_106_xx
+    Sigma_106_sqrt_xx = d106_0
+    Sigma_106_isqrt_xx = (1.0/d106_0)
     # res_36_branch
     Sigma_108_xx = 2.0*Sigma_107_xx
     Theta_108_xx = 2.0*(Sigma_107_xx + Theta_107_xx)
@@ -432,8 +550,11 @@ def diag_state(sq):
     Sigma_109_xx = Sigma_106_xx + (0.019999999999999997)*Sigma_108_xx
     Theta_109_xx = Theta_106_xx + (0.019999999999999997)*Theta_108_xx
     # res_37_relu_0
+    d109_0 = math.sqrt(Sigma_109_xx)
     Sigma_110_xx = (0.5)*Sigma_109_xx
     Theta_110_xx = (0.5)*Theta_109_xx
+    Sigma_109_sqrt_xx = d109_0
+    Sigma_109_isqrt_xx = (1.0/d109_0)
     # res_37_branch
     Sigma_111_xx = 2.0*Sigma_110_xx
     Theta_111_xx = 2.0*(Sigma_110_xx + Theta_110_xx)
@@ -441,8 +562,11 @@ def diag_state(sq):
     Sigma_112_xx = Sigma_109_xx + (0.019999999999999997)*Sigma_111_xx
     Theta_112_xx = Theta_109_xx + (0.019999999999999997)*Theta_111_xx
     # res_38_relu_0
+    d112_0 = math.sqrt(Sigma_112_xx)
     Sigma_113_xx = (0.5)*Sigma_112_xx
     Theta_113_xx = (0.5)*Theta_112_xx
+    Sigma_112_sqrt_xx = d112_0
+    Sigma_112_isqrt_xx = (1.0/d112_0)
     # res_38_branch
     Sigma_114_xx = 2.0*Sigma_113_xx
     Theta_114_xx = 2.0*(Sigma_113_xx + Theta_113_xx)
@@ -450,8 +574,11 @@ def diag_state(sq):
     Sigma_115_xx = Sigma_112_xx + (0.019999999999999997)*Sigma_114_xx
     Theta_115_xx = Theta_112_xx + (0.019999999999999997)*Theta_114_xx
     # res_39_relu_0
+    d115_0 = math.sqrt(Sigma_115_xx)
     Sigma_116_xx = (0.5)*Sigma_115_xx
     Theta_116_xx = (0.5)*Theta_115_xx
+    Sigma_115_sqrt_xx = d115_0
+    Sigma_115_isqrt_xx = (1.0/d115_0)
     # res_39_branch
     Sigma_117_xx = 2.0*Sigma_116_xx
     Theta_117_xx = 2.0*(Sigma_116_xx + Theta_116_xx)
@@ -459,8 +586,11 @@ def diag_state(sq):
     Sigma_118_xx = Sigma_115_xx + (0.019999999999999997)*Sigma_117_xx
     Theta_118_xx = Theta_115_xx + (0.019999999999999997)*Theta_117_xx
     # res_40_relu_0
+    d118_0 = math.sqrt(Sigma_118_xx)
     Sigma_119_xx = (0.5)*Sigma_118_xx
     Theta_119_xx = (0.5)*Theta_118_xx
+    Sigma_118_sqrt_xx = d118_0
+    Sigma_118_isqrt_xx = (1.0/d118_0)
     # res_40_branch
     Sigma_120_xx = 2.0*Sigma_119_xx
     Theta_120_xx = 2.0*(Sigma_119_xx + Theta_119_xx)
@@ -468,8 +598,11 @@ def diag_state(sq):
     Sigma_121_xx = Sigma_118_xx + (0.019999999999999997)*Sigma_120_xx
     Theta_121_xx = Theta_118_xx + (0.019999999999999997)*Theta_120_xx
     # res_41_relu_0
+    d121_0 = math.sqrt(Sigma_121_xx)
     Sigma_122_xx = (0.5)*Sigma_121_xx
     Theta_122_xx = (0.5)*Theta_121_xx
+    Sigma_121_sqrt_xx = d121_0
+    Sigma_121_isqrt_xx = (1.0/d121_0)
     # res_41_branch
     Sigma_123_xx = 2.0*Sigma_122_xx
     Theta_123_xx = 2.0*(Sigma_122_xx + Theta_122_xx)
@@ -477,8 +610,11 @@ def diag_state(sq):
     Sigma_124_xx = Sigma_121_xx + (0.019999999999999997)*Sigma_123_xx
     Theta_124_xx = Theta_121_xx + (0.019999999999999997)*Theta_123_xx
     # res_42_relu_0
+    d124_0 = math.sqrt(Sigma_124_xx)
     Sigma_125_xx = (0.5)*Sigma_124_xx
     Theta_125_xx = (0.5)*Theta_124_xx
+    Sigma_124_sqrt_xx = d124_0
+    Sigma_124_isqrt_xx = (1.0/d124_0)
     # res_42_branch
     Sigma_126_xx = 2.0*Sigma_125_xx
     Theta_126_xx = 2.0*(Sigma_125_xx + Theta_125_xx)
@@ -486,8 +622,11 @@ def diag_state(sq):
     Sigma_127_xx = Sigma_124_xx + (0.019999999999999997)*Sigma_126_xx
     Theta_127_xx = Theta_124_xx + (0.019999999999999997)*Theta_126_xx
     # res_43_relu_0
+    d127_0 = math.sqrt(Sigma_127_xx)
     Sigma_128_xx = (0.5)*Sigma_127_xx
     Theta_128_xx = (0.5)*Theta_127_xx
+    Sigma_127_sqrt_xx = d127_0
+    Sigma_127_isqrt_xx = (1.0/d127_0)
     # res_43_branch
     Sigma_129_xx = 2.0*Sigma_128_xx
     Theta_129_xx = 2.0*(Sigma_128_xx + Theta_128_xx)
@@ -495,8 +634,11 @@ def diag_state(sq):
     Sigma_130_xx = Sigma_127_xx + (0.019999999999999997)*Sigma_129_xx
     Theta_130_xx = Theta_127_xx + (0.019999999999999997)*Theta_129_xx
     # res_44_relu_0
+    d130_0 = math.sqrt(Sigma_130_xx)
     Sigma_131_xx = (0.5)*Sigma_130_xx
     Theta_131_xx = (0.5)*Theta_130_xx
+    Sigma_130_sqrt_xx = d130_0
+    Sigma_130_isqrt_xx = (1.0/d130_0)
     # res_44_branch
     Sigma_132_xx = 2.0*Sigma_131_xx
     Theta_132_xx = 2.0*(Sigma_131_xx + Theta_131_xx)
@@ -504,8 +646,11 @@ def diag_state(sq):
     Sigma_133_xx = Sigma_130_xx + (0.019999999999999997)*Sigma_132_xx
     Theta_133_xx = Theta_130_xx + (0.019999999999999997)*Theta_132_xx
     # res_45_relu_0
+    d133_0 = math.sqrt(Sigma_133_xx)
     Sigma_134_xx = (0.5)*Sigma_133_xx
     Theta_134_xx = (0.5)*Theta_133_xx
+    Sigma_133_sqrt_xx = d133_0
+    Sigma_133_isqrt_xx = (1.0/d133_0)
     # res_45_branch
     Sigma_135_xx = 2.0*Sigma_134_xx
     Theta_135_xx = 2.0*(Sigma_134_xx + Theta_134_xx)
@@ -513,8 +658,11 @@ def diag_state(sq):
     Sigma_136_xx = Sigma_133_xx + (0.019999999999999997)*Sigma_135_xx
     Theta_136_xx = Theta_133_xx + (0.019999999999999997)*Theta_135_xx
     # res_46_relu_0
+    d136_0 = math.sqrt(Sigma_136_xx)
     Sigma_137_xx = (0.5)*Sigma_136_xx
     Theta_137_xx = (0.5)*Theta_136_xx
+    Sigma_136_sqrt_xx = d136_0
+    Sigma_136_isqrt_xx = (1.0/d136_0)
     # res_46_branch
     Sigma_138_xx = 2.0*Sigma_137_xx
     Theta_138_xx = 2.0*(Sigma_137_xx + Theta_137_xx)
@@ -522,8 +670,11 @@ def diag_state(sq):
     Sigma_139_xx = Sigma_136_xx + (0.019999999999999997)*Sigma_138_xx
     Theta_139_xx = Theta_136_xx + (0.019999999999999997)*Theta_138_xx
     # res_47_relu_0
+    d139_0 = math.sqrt(Sigma_139_xx)
     Sigma_140_xx = (0.5)*Sigma_139_xx
     Theta_140_xx = (0.5)*Theta_139_xx
+    Sigma_139_sqrt_xx = d139_0
+    Sigma_139_isqrt_xx = (1.0/d139_0)
     # res_47_branch
     Sigma_141_xx = 2.0*Sigma_140_xx
     Theta_141_xx = 2.0*(Sigma_140_xx + Theta_140_xx)
@@ -531,8 +682,11 @@ def diag_state(sq):
     Sigma_142_xx = Sigma_139_xx + (0.019999999999999997)*Sigma_141_xx
     Theta_142_xx = Theta_139_xx + (0.019999999999999997)*Theta_141_xx
     # res_48_relu_0
+    d142_0 = math.sqrt(Sigma_142_xx)
     Sigma_143_xx = (0.5)*Sigma_142_xx
     Theta_143_xx = (0.5)*Theta_142_xx
+    Sigma_142_sqrt_xx = d142_0
+    Sigma_142_isqrt_xx = (1.0/d142_0)
     # res_48_branch
     Sigma_144_xx = 2.0*Sigma_143_xx
     Theta_144_xx = 2.0*(Sigma_143_xx + Theta_143_xx)
@@ -540,8 +694,11 @@ def diag_state(sq):
     Sigma_145_xx = Sigma_142_xx + (0.019999999999999997)*Sigma_144_xx
     Theta_145_xx = Theta_142_xx + (0.019999999999999997)*Theta_144_xx
     # res_49_relu_0
+    d145_0 = math.sqrt(Sigma_145_xx)
     Sigma_146_xx = (0.5)*Sigma_145_xx
     Theta_146_xx = (0.5)*Theta_145_xx
+    Sigma_145_sqrt_xx = d145_0
+    Sigma_145_isqrt_xx = (1.0/d145_0)
     # res_49_branch
     Sigma_147_xx = 2.0*Sigma_146_xx
     Theta_147_xx = 2.0*(Sigma_146_xx + Theta_146_xx)
@@ -549,8 +706,11 @@ def diag_state(sq):
     Sigma_148_xx = Sigma_145_xx + (0.019999999999999997)*Sigma_147_xx
     Theta_148_xx = Theta_145_xx + (0.019999999999999997)*Theta_147_xx
     # res_50_relu_0
+    d148_0 = math.sqrt(Sigma_148_xx)
     Sigma_149_xx = (0.5)*Sigma_148_xx
     Theta_149_xx = (0.5)*Theta_148_xx
+    Sigma_148_sqrt_xx = d148_0
+    Sigma_148_isqrt_xx = (1.0/d148_0)
     # res_50_branch
     Sigma_150_xx = 2.0*Sigma_149_xx
     Theta_150_xx = 2.0*(Sigma_149_xx + Theta_149_xx)
@@ -558,27 +718,29 @@ def diag_state(sq):
     Sigma_151_xx = Sigma_148_xx + (0.019999999999999997)*Sigma_150_xx
     Theta_151_xx = Theta_148_xx + (0.019999999999999997)*Theta_150_xx
     # relu_151
+    d151_0 = math.sqrt(Sigma_151_xx)
     Sigma_152_xx = (0.5)*Sigma_151_xx
     Theta_152_xx = (0.5)*Theta_151_xx
+    Sigma_151_sqrt_xx = d151_0
+    Sigma_151_isqrt_xx = (1.0/d151_0)
     # dense_152
     Sigma_153_xx = 2.0*Sigma_152_xx
     Theta_153_xx = 2.0*(Sigma_152_xx + Theta_152_xx)
-    return (Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, Sigma_16_xx, Sigma_19_xx, Sigma_22_xx, Sigma_25_xx, Sigma_28_xx, Sigma_31_xx, Sigma_34_xx, Sigma_37_xx, Sigma_40_xx, Sigma_43_xx, Sigma_46_xx, Sigma_49_xx, Sigma_52_xx, Sigma_55_xx, Sigma_58_xx, Sigma_61_xx, Sigma_64_xx, Sigma_67_xx, Sigma_70_xx, Sigma_73_xx, Sigma_76_xx, Sigma_79_xx, Sigma_82_xx, Sigma_85_xx, Sigma_88_xx, Sigma_91_xx, Sigma_94_xx, Sigma_97_xx, Sigma_100_xx, Sigma_103_xx, Sigma_106_xx, Sigma_109_xx, Sigma_112_xx, Sigma_115_xx, Sigma_118_xx, Sigma_121_xx, Sigma_124_xx, Sigma_127_xx, Sigma_130_xx, Sigma_133_xx, Sigma_136_xx, Sigma_139_xx, Sigma_142_xx, Sigma_145_xx, Sigma_148_xx, Sigma_151_xx, Sigma_153_xx, Theta_153_xx,)
+    return (Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_4_sqrt_xx, Sigma_4_isqrt_xx, Sigma_7_sqrt_xx, Sigma_7_isqrt_xx, Sigma_10_sqrt_xx, Sigma_10_isqrt_xx, Sigma_13_sqrt_xx, Sigma_13_isqrt_xx, Sigma_16_sqrt_xx, Sigma_16_isqrt_xx, Sigma_19_sqrt_xx, Sigma_19_isqrt_xx, Sigma_22_sqrt_xx, Sigma_22_isqrt_xx, Sigma_25_sqrt_xx, Sigma_25_isqrt_xx, Sigma_28_sqrt_xx, Sigma_28_isqrt_xx, Sigma_31_sqrt_xx, Sigma_31_isqrt_xx, Sigma_34_sqrt_xx, Sigma_34_isqrt_xx, Sigma_37_sqrt_xx, Sigma_37_isqrt_xx, Sigma_40_sqrt_xx, Sigma_40_isqrt_xx, Sigma_43_sqrt_xx, Sigma_43_isqrt_xx, Sigma_46_sqrt_xx, Sigma_46_isqrt_xx, Sigma_49_sqrt_xx, Sigma_49_isqrt_xx, Sigma_52_sqrt_xx, Sigma_52_isqrt_xx, Sigma_55_sqrt_xx, Sigma_55_isqrt_xx, Sigma_58_sqrt_xx, Sigma_58_isqrt_xx, Sigma_61_sqrt_xx, Sigma_61_isqrt_xx, Sigma_64_sqrt_xx, Sigma_64_isqrt_xx, Sigma_67_sqrt_xx, Sigma_67_isqrt_xx, Sigma_70_sqrt_xx, Sigma_70_isqrt_xx, Sigma_73_sqrt_xx, Sigma_73_isqrt_xx, Sigma_76_sqrt_xx, Sigma_76_isqrt_xx, Sigma_79_sqrt_xx, Sigma_79_isqrt_xx, Sigma_82_sqrt_xx, Sigma_82_isqrt_xx, Sigma_85_sqrt_xx, Sigma_85_isqrt_xx, Sigma_88_sqrt_xx, Sigma_88_isqrt_xx, Sigma_91_sqrt_xx, Sigma_91_isqrt_xx, Sigma_94_sqrt_xx, Sigma_94_isqrt_xx, Sigma_97_sqrt_xx, Sigma_97_isqrt_xx, Sigma_100_sqrt_xx, Sigma_100_isqrt_xx, Sigma_103_sqrt_xx, Sigma_103_isqrt_xx, Sigma_106_sqrt_xx, Sigma_106_isqrt_xx, Sigma_109_sqrt_xx, Sigma_109_isqrt_xx, Sigma_112_sqrt_xx, Sigma_112_isqrt_xx, Sigma_115_sqrt_xx, Sigma_115_isqrt_xx, Sigma_118_sqrt_xx, Sigma_118_isqrt_xx, Sigma_121_sqrt_xx, Sigma_121_isqrt_xx, Sigma_124_sqrt_xx, Sigma_124_isqrt_xx, Sigma_127_sqrt_xx, Sigma_127_isqrt_xx, Sigma_130_sqrt_xx, Sigma_130_isqrt_xx, Sigma_133_sqrt_xx, Sigma_133_isqrt_xx, Sigma_136_sqrt_xx, Sigma_136_isqrt_xx, Sigma_139_sqrt_xx, Sigma_139_isqrt_xx, Sigma_142_sqrt_xx, Sigma_142_isqrt_xx, Sigma_145_sqrt_xx, Sigma_145_isqrt_xx, Sigma_148_sqrt_xx, Sigma_148_isqrt_xx, Sigma_151_sqrt_xx, Sigma_151_isqrt_xx, Sigma_153_xx, Theta_153_xx,)
 
 
 @njit(cache=True, error_model="numpy")
-def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, Sigma_16_xx, Sigma_19_xx, Sigma_22_xx, Sigma_25_xx, Sigma_28_xx, Sigma_31_xx, Sigma_34_xx, Sigma_37_xx, Sigma_40_xx, Sigma_43_xx, Sigma_46_xx, Sigma_49_xx, Sigma_52_xx, Sigma_55_xx, Sigma_58_xx, Sigma_61_xx, Sigma_64_xx, Sigma_67_xx, Sigma_70_xx, Sigma_73_xx, Sigma_76_xx, Sigma_79_xx, Sigma_82_xx, Sigma_85_xx, Sigma_88_xx, Sigma_91_xx, Sigma_94_xx, Sigma_97_xx, Sigma_100_xx, Sigma_103_xx, Sigma_106_xx, Sigma_109_xx, Sigma_112_xx, Sigma_115_xx, Sigma_118_xx, Sigma_121_xx, Sigma_124_xx, Sigma_127_xx, Sigma_130_xx, Sigma_133_xx, Sigma_136_xx, Sigma_139_xx, Sigma_142_xx, Sigma_145_xx, Sigma_148_xx, Sigma_151_xx, Sigma_1_yy, Sigma_4_yy, Sigma_7_yy, Sigma_10_yy, Sigma_13_yy, Sigma_16_yy, Sigma_19_yy, Sigma_22_yy, Sigma_25_yy, Sigma_28_yy, Sigma_31_yy, Sigma_34_yy, Sigma_37_yy, Sigma_40_yy, Sigma_43_yy, Sigma_46_yy, Sigma_49_yy, Sigma_52_yy, Sigma_55_yy, Sigma_58_yy, Sigma_61_yy, Sigma_64_yy, Sigma_67_yy, Sigma_70_yy, Sigma_73_yy, Sigma_76_yy, Sigma_79_yy, Sigma_82_yy, Sigma_85_yy, Sigma_88_yy, Sigma_91_yy, Sigma_94_yy, Sigma_97_yy, Sigma_100_yy, Sigma_103_yy, Sigma_106_yy, Sigma_109_yy, Sigma_112_yy, Sigma_115_yy, Sigma_118_yy, Sigma_121_yy, Sigma_124_yy, Sigma_127_yy, Sigma_130_yy, Sigma_133_yy, Sigma_136_yy, Sigma_139_yy, Sigma_142_yy, Sigma_145_yy, Sigma_148_yy, Sigma_151_yy):
+def pair(Sigma_0, Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_4_sqrt_xx, Sigma_4_isqrt_xx, Sigma_7_sqrt_xx, Sigma_7_isqrt_xx, Sigma_10_sqrt_xx, Sigma_10_isqrt_xx, Sigma_13_sqrt_xx, Sigma_13_isqrt_xx, Sigma_16_sqrt_xx, Sigma_16_isqrt_xx, Sigma_19_sqrt_xx, Sigma_19_isqrt_xx, Sigma_22_sqrt_xx, Sigma_22_isqrt_xx, Sigma_25_sqrt_xx, Sigma_25_isqrt_xx, Sigma_28_sqrt_xx, Sigma_28_isqrt_xx, Sigma_31_sqrt_xx, Sigma_31_isqrt_xx, Sigma_34_sqrt_xx, Sigma_34_isqrt_xx, Sigma_37_sqrt_xx, Sigma_37_isqrt_xx, Sigma_40_sqrt_xx, Sigma_40_isqrt_xx, Sigma_43_sqrt_xx, Sigma_43_isqrt_xx, Sigma_46_sqrt_xx, Sigma_46_isqrt_xx, Sigma_49_sqrt_xx, Sigma_49_isqrt_xx, Sigma_52_sqrt_xx, Sigma_52_isqrt_xx, Sigma_55_sqrt_xx, Sigma_55_isqrt_xx, Sigma_58_sqrt_xx, Sigma_58_isqrt_xx, Sigma_61_sqrt_xx, Sigma_61_isqrt_xx, Sigma_64_sqrt_xx, Sigma_64_isqrt_xx, Sigma_67_sqrt_xx, Sigma_67_isqrt_xx, Sigma_70_sqrt_xx, Sigma_70_isqrt_xx, Sigma_73_sqrt_xx, Sigma_73_isqrt_xx, Sigma_76_sqrt_xx, Sigma_76_isqrt_xx, Sigma_79_sqrt_xx, Sigma_79_isqrt_xx, Sigma_82_sqrt_xx, Sigma_82_isqrt_xx, Sigma_85_sqrt_xx, Sigma_85_isqrt_xx, Sigma_88_sqrt_xx, Sigma_88_isqrt_xx, Sigma_91_sqrt_xx, Sigma_91_isqrt_xx, Sigma_94_sqrt_xx, Sigma_94_isqrt_xx, Sigma_97_sqrt_xx, Sigma_97_isqrt_xx, Sigma_100_sqrt_xx, Sigma_100_isqrt_xx, Sigma_103_sqrt_xx, Sigma_103_isqrt_xx, Sigma_106_sqrt_xx, Sigma_106_isqrt_xx, Sigma_109_sqrt_xx, Sigma_109_isqrt_xx, Sigma_112_sqrt_xx, Sigma_112_isqrt_xx, Sigma_115_sqrt_xx, Sigma_115_isqrt_xx, Sigma_118_sqrt_xx, Sigma_118_isqrt_xx, Sigma_121_sqrt_xx, Sigma_121_isqrt_xx, Sigma_124_sqrt_xx, Sigma_124_isqrt_xx, Sigma_127_sqrt_xx, Sigma_127_isqrt_xx, Sigma_130_sqrt_xx, Sigma_130_isqrt_xx, Sigma_133_sqrt_xx, Sigma_133_isqrt_xx, Sigma_136_sqrt_xx, Sigma_136_isqrt_xx, Sigma_139_sqrt_xx, Sigma_139_isqrt_xx, Sigma_142_sqrt_xx, Sigma_142_isqrt_xx, Sigma_145_sqrt_xx, Sigma_145_isqrt_xx, Sigma_148_sqrt_xx, Sigma_148_isqrt_xx, Sigma_151_sqrt_xx, Sigma_151_isqrt_xx, Sigma_1_sqrt_yy, Sigma_1_isqrt_yy, Sigma_4_sqrt_yy, Sigma_4_isqrt_yy, Sigma_7_sqrt_yy, Sigma_7_isqrt_yy, Sigma_10_sqrt_yy, Sigma_10_isqrt_yy, Sigma_13_sqrt_yy, Sigma_13_isqrt_yy, Sigma_16_sqrt_yy, Sigma_16_isqrt_yy, Sigma_19_sqrt_yy, Sigma_19_isqrt_yy, Sigma_22_sqrt_yy, Sigma_22_isqrt_yy, Sigma_25_sqrt_yy, Sigma_25_isqrt_yy, Sigma_28_sqrt_yy, Sigma_28_isqrt_yy, Sigma_31_sqrt_yy, Sigma_31_isqrt_yy, Sigma_34_sqrt_yy, Sigma_34_isqrt_yy, Sigma_37_sqrt_yy, Sigma_37_isqrt_yy, Sigma_40_sqrt_yy, Sigma_40_isqrt_yy, Sigma_43_sqrt_yy, Sigma_43_isqrt_yy, Sigma_46_sqrt_yy, Sigma_46_isqrt_yy, Sigma_49_sqrt_yy, Sigma_49_isqrt_yy, Sigma_52_sqrt_yy, Sigma_52_isqrt_yy, Sigma_55_sqrt_yy, Sigma_55_isqrt_yy, Sigma_58_sqrt_yy, Sigma_58_isqrt_yy, Sigma_61_sqrt_yy, Sigma_61_isqrt_yy, Sigma_64_sqrt_yy, Sigma_64_isqrt_yy, Sigma_67_sqrt_yy, Sigma_67_isqrt_yy, Sigma_70_sqrt_yy, Sigma_70_isqrt_yy, Sigma_73_sqrt_yy, Sigma_73_isqrt_yy, Sigma_76_sqrt_yy, Sigma_76_isqrt_yy, Sigma_79_sqrt_yy, Sigma_79_isqrt_yy, Sigma_82_sqrt_yy, Sigma_82_isqrt_yy, Sigma_85_sqrt_yy, Sigma_85_isqrt_yy, Sigma_88_sqrt_yy, Sigma_88_isqrt_yy, Sigma_91_sqrt_yy, Sigma_91_isqrt_yy, Sigma_94_sqrt_yy, Sigma_94_isqrt_yy, Sigma_97_sqrt_yy, Sigma_97_isqrt_yy, Sigma_100_sqrt_yy, Sigma_100_isqrt_yy, Sigma_103_sqrt_yy, Sigma_103_isqrt_yy, Sigma_106_sqrt_yy, Sigma_106_isqrt_yy, Sigma_109_sqrt_yy, Sigma_109_isqrt_yy, Sigma_112_sqrt_yy, Sigma_112_isqrt_yy, Sigma_115_sqrt_yy, Sigma_115_isqrt_yy, Sigma_118_sqrt_yy, Sigma_118_isqrt_yy, Sigma_121_sqrt_yy, Sigma_121_isqrt_yy, Sigma_124_sqrt_yy, Sigma_124_isqrt_yy, Sigma_127_sqrt_yy, Sigma_127_isqrt_yy, Sigma_130_sqrt_yy, Sigma_130_isqrt_yy, Sigma_133_sqrt_yy, Sigma_133_isqrt_yy, Sigma_136_sqrt_yy, Sigma_136_isqrt_yy, Sigma_139_sqrt_yy, Sigma_139_isqrt_yy, Sigma_142_sqrt_yy, Sigma_142_isqrt_yy, Sigma_145_sqrt_yy, Sigma_145_isqrt_yy, Sigma_148_sqrt_yy, Sigma_148_isqrt_yy, Sigma_151_sqrt_yy, Sigma_151_isqrt_yy):
     # stem: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
     c0_0 = 2.0*Sigma_0
     Sigma_1 = c0_0
     Theta_1 = c0_0
     # res_1_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_1 = _clip1(Sigma_1, c1_0)
-    c1_2 = _acos(c1_1) - 3.141592653589793
-    c1_3 = (0.5)/3.141592653589793
-    Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-    Theta_2 = -Theta_1*c1_2*c1_3
+    c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+    c1_1 = _acos(c1_0) - 3.141592653589793
+    c1_2 = (0.5)/3.141592653589793
+    Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+    Theta_2 = -Theta_1*c1_1*c1_2
     # res_1_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_3 = 2.0*Sigma_2
     Theta_3 = 2.0*(Sigma_2 + Theta_2)
@@ -586,12 +748,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_4 = Sigma_1 + (0.019999999999999997)*Sigma_3
     Theta_4 = Theta_1 + (0.019999999999999997)*Theta_3
     # res_2_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c4_0 = math.sqrt(Sigma_4_xx*Sigma_4_yy)
-    c4_1 = _clip1(Sigma_4, c4_0)
-    c4_2 = _acos(c4_1) - 3.141592653589793
-    c4_3 = (0.5)/3.141592653589793
-    Sigma_5 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
-    Theta_5 = -Theta_4*c4_2*c4_3
+    c4_0 = _clip_scaled(Sigma_4, Sigma_4_isqrt_xx, Sigma_4_isqrt_yy)
+    c4_1 = _acos(c4_0) - 3.141592653589793
+    c4_2 = (0.5)/3.141592653589793
+    Sigma_5 = Sigma_4_sqrt_xx*Sigma_4_sqrt_yy*c4_2*(-c4_0*c4_1 + math.sqrt(1.0 - (c4_0*c4_0)))
+    Theta_5 = -Theta_4*c4_1*c4_2
     # res_2_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_6 = 2.0*Sigma_5
     Theta_6 = 2.0*(Sigma_5 + Theta_5)
@@ -599,12 +760,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_7 = Sigma_4 + (0.019999999999999997)*Sigma_6
     Theta_7 = Theta_4 + (0.019999999999999997)*Theta_6
     # res_3_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
-    c7_1 = _clip1(Sigma_7, c7_0)
-    c7_2 = _acos(c7_1) - 3.141592653589793
-    c7_3 = (0.5)/3.141592653589793
-    Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
-    Theta_8 = -Theta_7*c7_2*c7_3
+    c7_0 = _clip_scaled(Sigma_7, Sigma_7_isqrt_xx, Sigma_7_isqrt_yy)
+    c7_1 = _acos(c7_0) - 3.141592653589793
+    c7_2 = (0.5)/3.141592653589793
+    Sigma_8 = Sigma_7_sqrt_xx*Sigma_7_sqrt_yy*c7_2*(-c7_0*c7_1 + math.sqrt(1.0 - (c7_0*c7_0)))
+    Theta_8 = -Theta_7*c7_1*c7_2
     # res_3_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_9 = 2.0*Sigma_8
     Theta_9 = 2.0*(Sigma_8 + Theta_8)
@@ -612,12 +772,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_10 = Sigma_7 + (0.019999999999999997)*Sigma_9
     Theta_10 = Theta_7 + (0.019999999999999997)*Theta_9
     # res_4_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c10_0 = math.sqrt(Sigma_10_xx*Sigma_10_yy)
-    c10_1 = _clip1(Sigma_10, c10_0)
-    c10_2 = _acos(c10_1) - 3.141592653589793
-    c10_3 = (0.5)/3.141592653589793
-    Sigma_11 = c10_0*c10_3*(-c10_1*c10_2 + math.sqrt(1.0 - (c10_1*c10_1)))
-    Theta_11 = -Theta_10*c10_2*c10_3
+    c10_0 = _clip_scaled(Sigma_10, Sigma_10_isqrt_xx, Sigma_10_isqrt_yy)
+    c10_1 = _acos(c10_0) - 3.141592653589793
+    c10_2 = (0.5)/3.141592653589793
+    Sigma_11 = Sigma_10_sqrt_xx*Sigma_10_sqrt_yy*c10_2*(-c10_0*c10_1 + math.sqrt(1.0 - (c10_0*c10_0)))
+    Theta_11 = -Theta_10*c10_1*c10_2
     # res_4_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_12 = 2.0*Sigma_11
     Theta_12 = 2.0*(Sigma_11 + Theta_11)
@@ -625,12 +784,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_13 = Sigma_10 + (0.019999999999999997)*Sigma_12
     Theta_13 = Theta_10 + (0.019999999999999997)*Theta_12
     # res_5_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c13_0 = math.sqrt(Sigma_13_xx*Sigma_13_yy)
-    c13_1 = _clip1(Sigma_13, c13_0)
-    c13_2 = _acos(c13_1) - 3.141592653589793
-    c13_3 = (0.5)/3.141592653589793
-    Sigma_14 = c13_0*c13_3*(-c13_1*c13_2 + math.sqrt(1.0 - (c13_1*c13_1)))
-    Theta_14 = -Theta_13*c13_2*c13_3
+    c13_0 = _clip_scaled(Sigma_13, Sigma_13_isqrt_xx, Sigma_13_isqrt_yy)
+    c13_1 = _acos(c13_0) - 3.141592653589793
+    c13_2 = (0.5)/3.141592653589793
+    Sigma_14 = Sigma_13_sqrt_xx*Sigma_13_sqrt_yy*c13_2*(-c13_0*c13_1 + math.sqrt(1.0 - (c13_0*c13_0)))
+    Theta_14 = -Theta_13*c13_1*c13_2
     # res_5_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_15 = 2.0*Sigma_14
     Theta_15 = 2.0*(Sigma_14 + Theta_14)
@@ -638,12 +796,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_16 = Sigma_13 + (0.019999999999999997)*Sigma_15
     Theta_16 = Theta_13 + (0.019999999999999997)*Theta_15
     # res_6_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c16_0 = math.sqrt(Sigma_16_xx*Sigma_16_yy)
-    c16_1 = _clip1(Sigma_16, c16_0)
-    c16_2 = _acos(c16_1) - 3.141592653589793
-    c16_3 = (0.5)/3.141592653589793
-    Sigma_17 = c16_0*c16_3*(-c16_1*c16_2 + math.sqrt(1.0 - (c16_1*c16_1)))
-    Theta_17 = -Theta_16*c16_2*c16_3
+    c16_0 = _clip_scaled(Sigma_16, Sigma_16_isqrt_xx, Sigma_16_isqrt_yy)
+    c16_1 = _acos(c16_0) - 3.141592653589793
+    c16_2 = (0.5)/3.141592653589793
+    Sigma_17 = Sigma_16_sqrt_xx*Sigma_16_sqrt_yy*c16_2*(-c16_0*c16_1 + math.sqrt(1.0 - (c16_0*c16_0)))
+    Theta_17 = -Theta_16*c16_1*c16_2
     # res_6_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_18 = 2.0*Sigma_17
     Theta_18 = 2.0*(Sigma_17 + Theta_17)
@@ -651,12 +808,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_19 = Sigma_16 + (0.019999999999999997)*Sigma_18
     Theta_19 = Theta_16 + (0.019999999999999997)*Theta_18
     # res_7_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c19_0 = math.sqrt(Sigma_19_xx*Sigma_19_yy)
-    c19_1 = _clip1(Sigma_19, c19_0)
-    c19_2 = _acos(c19_1) - 3.141592653589793
-    c19_3 = (0.5)/3.141592653589793
-    Sigma_20 = c19_0*c19_3*(-c19_1*c19_2 + math.sqrt(1.0 - (c19_1*c19_1)))
-    Theta_20 = -Theta_19*c19_2*c19_3
+    c19_0 = _clip_scaled(Sigma_19, Sigma_19_isqrt_xx, Sigma_19_isqrt_yy)
+    c19_1 = _acos(c19_0) - 3.141592653589793
+    c19_2 = (0.5)/3.141592653589793
+    Sigma_20 = Sigma_19_sqrt_xx*Sigma_19_sqrt_yy*c19_2*(-c19_0*c19_1 + math.sqrt(1.0 - (c19_0*c19_0)))
+    Theta_20 = -Theta_19*c19_1*c19_2
     # res_7_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_21 = 2.0*Sigma_20
     Theta_21 = 2.0*(Sigma_20 + Theta_20)
@@ -664,12 +820,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_22 = Sigma_19 + (0.019999999999999997)*Sigma_21
     Theta_22 = Theta_19 + (0.019999999999999997)*Theta_21
     # res_8_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c22_0 = math.sqrt(Sigma_22_xx*Sigma_22_yy)
-    c22_1 = _clip1(Sigma_22, c22_0)
-    c22_2 = _acos(c22_1) - 3.141592653589793
-    c22_3 = (0.5)/3.141592653589793
-    Sigma_23 = c22_0*c22_3*(-c22_1*c22_2 + math.sqrt(1.0 - (c22_1*c22_1)))
-    Theta_23 = -Theta_22*c22_2*c22_3
+    c22_0 = _clip_scaled(Sigma_22, Sigma_22_isqrt_xx, Sigma_22_isqrt_yy)
+    c22_1 = _acos(c22_0) - 3.141592653589793
+    c22_2 = (0.5)/3.141592653589793
+    Sigma_23 = Sigma_22_sqrt_xx*Sigma_22_sqrt_yy*c22_2*(-c22_0*c22_1 + math.sqrt(1.0 - (c22_0*c22_0)))
+    Theta_23 = -Theta_22*c22_1*c22_2
     # res_8_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_24 = 2.0*Sigma_23
     Theta_24 = 2.0*(Sigma_23 + Theta_23)
@@ -677,12 +832,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_25 = Sigma_22 + (0.019999999999999997)*Sigma_24
     Theta_25 = Theta_22 + (0.019999999999999997)*Theta_24
     # res_9_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c25_0 = math.sqrt(Sigma_25_xx*Sigma_25_yy)
-    c25_1 = _clip1(Sigma_25, c25_0)
-    c25_2 = _acos(c25_1) - 3.141592653589793
-    c25_3 = (0.5)/3.141592653589793
-    Sigma_26 = c25_0*c25_3*(-c25_1*c25_2 + math.sqrt(1.0 - (c25_1*c25_1)))
-    Theta_26 = -Theta_25*c25_2*c25_3
+    c25_0 = _clip_scaled(Sigma_25, Sigma_25_isqrt_xx, Sigma_25_isqrt_yy)
+    c25_1 = _acos(c25_0) - 3.141592653589793
+    c25_2 = (0.5)/3.141592653589793
+    Sigma_26 = Sigma_25_sqrt_xx*Sigma_25_sqrt_yy*c25_2*(-c25_0*c25_1 + math.sqrt(1.0 - (c25_0*c25_0)))
+    Theta_26 = -Theta_25*c25_1*c25_2
     # res_9_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_27 = 2.0*Sigma_26
     Theta_27 = 2.0*(Sigma_26 + Theta_26)
@@ -690,12 +844,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_28 = Sigma_25 + (0.019999999999999997)*Sigma_27
     Theta_28 = Theta_25 + (0.019999999999999997)*Theta_27
     # res_10_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c28_0 = math.sqrt(Sigma_28_xx*Sigma_28_yy)
-    c28_1 = _clip1(Sigma_28, c28_0)
-    c28_2 = _acos(c28_1) - 3.141592653589793
-    c28_3 = (0.5)/3.141592653589793
-    Sigma_29 = c28_0*c28_3*(-c28_1*c28_2 + math.sqrt(1.0 - (c28_1*c28_1)))
-    Theta_29 = -Theta_28*c28_2*c28_3
+    c28_0 = _clip_scaled(Sigma_28, Sigma_28_isqrt_xx, Sigma_28_isqrt_yy)
+    c28_1 = _acos(c28_0) - 3.141592653589793
+    c28_2 = (0.5)/3.141592653589793
+    Sigma_29 = Sigma_28_sqrt_xx*Sigma_28_sqrt_yy*c28_2*(-c28_0*c28_1 + math.sqrt(1.0 - (c28_0*c28_0)))
+    Theta_29 = -Theta_28*c28_1*c28_2
     # res_10_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_30 = 2.0*Sigma_29
     Theta_30 = 2.0*(Sigma_29 + Theta_29)
@@ -703,12 +856,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_31 = Sigma_28 + (0.019999999999999997)*Sigma_30
     Theta_31 = Theta_28 + (0.019999999999999997)*Theta_30
     # res_11_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c31_0 = math.sqrt(Sigma_31_xx*Sigma_31_yy)
-    c31_1 = _clip1(Sigma_31, c31_0)
-    c31_2 = _acos(c31_1) - 3.141592653589793
-    c31_3 = (0.5)/3.141592653589793
-    Sigma_32 = c31_0*c31_3*(-c31_1*c31_2 + math.sqrt(1.0 - (c31_1*c31_1)))
-    Theta_32 = -Theta_31*c31_2*c31_3
+    c31_0 = _clip_scaled(Sigma_31, Sigma_31_isqrt_xx, Sigma_31_isqrt_yy)
+    c31_1 = _acos(c31_0) - 3.141592653589793
+    c31_2 = (0.5)/3.141592653589793
+    Sigma_32 = Sigma_31_sqrt_xx*Sigma_31_sqrt_yy*c31_2*(-c31_0*c31_1 + math.sqrt(1.0 - (c31_0*c31_0)))
+    Theta_32 = -Theta_31*c31_1*c31_2
     # res_11_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_33 = 2.0*Sigma_32
     Theta_33 = 2.0*(Sigma_32 + Theta_32)
@@ -716,12 +868,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_34 = Sigma_31 + (0.019999999999999997)*Sigma_33
     Theta_34 = Theta_31 + (0.019999999999999997)*Theta_33
     # res_12_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c34_0 = math.sqrt(Sigma_34_xx*Sigma_34_yy)
-    c34_1 = _clip1(Sigma_34, c34_0)
-    c34_2 = _acos(c34_1) - 3.141592653589793
-    c34_3 = (0.5)/3.141592653589793
-    Sigma_35 = c34_0*c34_3*(-c34_1*c34_2 + math.sqrt(1.0 - (c34_1*c34_1)))
-    Theta_35 = -Theta_34*c34_2*c34_3
+    c34_0 = _clip_scaled(Sigma_34, Sigma_34_isqrt_xx, Sigma_34_isqrt_yy)
+    c34_1 = _acos(c34_0) - 3.141592653589793
+    c34_2 = (0.5)/3.141592653589793
+    Sigma_35 = Sigma_34_sqrt_xx*Sigma_34_sqrt_yy*c34_2*(-c34_0*c34_1 + math.sqrt(1.0 - (c34_0*c34_0)))
+    Theta_35 = -Theta_34*c34_1*c34_2
     # res_12_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_36 = 2.0*Sigma_35
     Theta_36 = 2.0*(Sigma_35 + Theta_35)
@@ -729,12 +880,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_37 = Sigma_34 + (0.019999999999999997)*Sigma_36
     Theta_37 = Theta_34 + (0.019999999999999997)*Theta_36
     # res_13_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c37_0 = math.sqrt(Sigma_37_xx*Sigma_37_yy)
-    c37_1 = _clip1(Sigma_37, c37_0)
-    c37_2 = _acos(c37_1) - 3.141592653589793
-    c37_3 = (0.5)/3.141592653589793
-    Sigma_38 = c37_0*c37_3*(-c37_1*c37_2 + math.sqrt(1.0 - (c37_1*c37_1)))
-    Theta_38 = -Theta_37*c37_2*c37_3
+    c37_0 = _clip_scaled(Sigma_37, Sigma_37_isqrt_xx, Sigma_37_isqrt_yy)
+    c37_1 = _acos(c37_0) - 3.141592653589793
+    c37_2 = (0.5)/3.141592653589793
+    Sigma_38 = Sigma_37_sqrt_xx*Sigma_37_sqrt_yy*c37_2*(-c37_0*c37_1 + math.sqrt(1.0 - (c37_0*c37_0)))
+    Theta_38 = -Theta_37*c37_1*c37_2
     # res_13_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_39 = 2.0*Sigma_38
     Theta_39 = 2.0*(Sigma_38 + Theta_38)
@@ -742,12 +892,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_40 = Sigma_37 + (0.019999999999999997)*Sigma_39
     Theta_40 = Theta_37 + (0.019999999999999997)*Theta_39
     # res_14_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c40_0 = math.sqrt(Sigma_40_xx*Sigma_40_yy)
-    c40_1 = _clip1(Sigma_40, c40_0)
-    c40_2 = _acos(c40_1) - 3.141592653589793
-    c40_3 = (0.5)/3.141592653589793
-    Sigma_41 = c40_0*c40_3*(-c40_1*c40_2 + math.sqrt(1.0 - (c40_1*c40_1)))
-    Theta_41 = -Theta_40*c40_2*c40_3
+    c40_0 = _clip_scaled(Sigma_40, Sigma_40_isqrt_xx, Sigma_40_isqrt_yy)
+    c40_1 = _acos(c40_0) - 3.141592653589793
+    c40_2 = (0.5)/3.141592653589793
+    Sigma_41 = Sigma_40_sqrt_xx*Sigma_40_sqrt_yy*c40_2*(-c40_0*c40_1 + math.sqrt(1.0 - (c40_0*c40_0)))
+    Theta_41 = -Theta_40*c40_1*c40_2
     # res_14_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_42 = 2.0*Sigma_41
     Theta_42 = 2.0*(Sigma_41 + Theta_41)
@@ -755,12 +904,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_43 = Sigma_40 + (0.019999999999999997)*Sigma_42
     Theta_43 = Theta_40 + (0.019999999999999997)*Theta_42
     # res_15_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c43_0 = math.sqrt(Sigma_43_xx*Sigma_43_yy)
-    c43_1 = _clip1(Sigma_43, c43_0)
-    c43_2 = _acos(c43_1) - 3.141592653589793
-    c43_3 = (0.5)/3.141592653589793
-    Sigma_44 = c43_0*c43_3*(-c43_1*c43_2 + math.sqrt(1.0 - (c43_1*c43_1)))
-    Theta_44 = -Theta_43*c43_2*c43_3
+    c43_0 = _clip_scaled(Sigma_43, Sigma_43_isqrt_xx, Sigma_43_isqrt_yy)
+    c43_1 = _acos(c43_0) - 3.141592653589793
+    c43_2 = (0.5)/3.141592653589793
+    Sigma_44 = Sigma_43_sqrt_xx*Sigma_43_sqrt_yy*c43_2*(-c43_0*c43_1 + math.sqrt(1.0 - (c43_0*c43_0)))
+    Theta_44 = -Theta_43*c43_1*c43_2
     # res_15_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_45 = 2.0*Sigma_44
     Theta_45 = 2.0*(Sigma_44 + Theta_44)
@@ -768,12 +916,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_46 = Sigma_43 + (0.019999999999999997)*Sigma_45
     Theta_46 = Theta_43 + (0.019999999999999997)*Theta_45
     # res_16_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c46_0 = math.sqrt(Sigma_46_xx*Sigma_46_yy)
-    c46_1 = _clip1(Sigma_46, c46_0)
-    c46_2 = _acos(c46_1) - 3.141592653589793
-    c46_3 = (0.5)/3.141592653589793
-    Sigma_47 = c46_0*c46_3*(-c46_1*c46_2 + math.sqrt(1.0 - (c46_1*c46_1)))
-    Theta_47 = -Theta_46*c46_2*c46_3
+    c46_0 = _clip_scaled(Sigma_46, Sigma_46_isqrt_xx, Sigma_46_isqrt_yy)
+    c46_1 = _acos(c46_0) - 3.141592653589793
+    c46_2 = (0.5)/3.141592653589793
+    Sigma_47 = Sigma_46_sqrt_xx*Sigma_46_sqrt_yy*c46_2*(-c46_0*c46_1 + math.sqrt(1.0 - (c46_0*c46_0)))
+    Theta_47 = -Theta_46*c46_1*c46_2
     # res_16_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_48 = 2.0*Sigma_47
     Theta_48 = 2.0*(Sigma_47 + Theta_47)
@@ -781,12 +928,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_49 = Sigma_46 + (0.019999999999999997)*Sigma_48
     Theta_49 = Theta_46 + (0.019999999999999997)*Theta_48
     # res_17_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c49_0 = math.sqrt(Sigma_49_xx*Sigma_49_yy)
-    c49_1 = _clip1(Sigma_49, c49_0)
-    c49_2 = _acos(c49_1) - 3.141592653589793
-    c49_3 = (0.5)/3.141592653589793
-    Sigma_50 = c49_0*c49_3*(-c49_1*c49_2 + math.sqrt(1.0 - (c49_1*c49_1)))
-    Theta_50 = -Theta_49*c49_2*c49_3
+    c49_0 = _clip_scaled(Sigma_49, Sigma_49_isqrt_xx, Sigma_49_isqrt_yy)
+    c49_1 = _acos(c49_0) - 3.141592653589793
+    c49_2 = (0.5)/3.141592653589793
+    Sigma_50 = Sigma_49_sqrt_xx*Sigma_49_sqrt_yy*c49_2*(-c49_0*c49_1 + math.sqrt(1.0 - (c49_0*c49_0)))
+    Theta_50 = -Theta_49*c49_1*c49_2
     # res_17_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_51 = 2.0*Sigma_50
     Theta_51 = 2.0*(Sigma_50 + Theta_50)
@@ -794,12 +940,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_52 = Sigma_49 + (0.019999999999999997)*Sigma_51
     Theta_52 = Theta_49 + (0.019999999999999997)*Theta_51
     # res_18_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c52_0 = math.sqrt(Sigma_52_xx*Sigma_52_yy)
-    c52_1 = _clip1(Sigma_52, c52_0)
-    c52_2 = _acos(c52_1) - 3.141592653589793
-    c52_3 = (0.5)/3.141592653589793
-    Sigma_53 = c52_0*c52_3*(-c52_1*c52_2 + math.sqrt(1.0 - (c52_1*c52_1)))
-    Theta_53 = -Theta_52*c52_2*c52_3
+    c52_0 = _clip_scaled(Sigma_52, Sigma_52_isqrt_xx, Sigma_52_isqrt_yy)
+    c52_1 = _acos(c52_0) - 3.141592653589793
+    c52_2 = (0.5)/3.141592653589793
+    Sigma_53 = Sigma_52_sqrt_xx*Sigma_52_sqrt_yy*c52_2*(-c52_0*c52_1 + math.sqrt(1.0 - (c52_0*c52_0)))
+    Theta_53 = -Theta_52*c52_1*c52_2
     # res_18_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_54 = 2.0*Sigma_53
     Theta_54 = 2.0*(Sigma_53 + Theta_53)
@@ -807,12 +952,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_55 = Sigma_52 + (0.019999999999999997)*Sigma_54
     Theta_55 = Theta_52 + (0.019999999999999997)*Theta_54
     # res_19_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c55_0 = math.sqrt(Sigma_55_xx*Sigma_55_yy)
-    c55_1 = _clip1(Sigma_55, c55_0)
-    c55_2 = _acos(c55_1) - 3.141592653589793
-    c55_3 = (0.5)/3.141592653589793
-    Sigma_56 = c55_0*c55_3*(-c55_1*c55_2 + math.sqrt(1.0 - (c55_1*c55_1)))
-    Theta_56 = -Theta_55*c55_2*c55_3
+    c55_0 = _clip_scaled(Sigma_55, Sigma_55_isqrt_xx, Sigma_55_isqrt_yy)
+    c55_1 = _acos(c55_0) - 3.141592653589793
+    c55_2 = (0.5)/3.141592653589793
+    Sigma_56 = Sigma_55_sqrt_xx*Sigma_55_sqrt_yy*c55_2*(-c55_0*c55_1 + math.sqrt(1.0 - (c55_0*c55_0)))
+    Theta_56 = -Theta_55*c55_1*c55_2
     # res_19_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_57 = 2.0*Sigma_56
     Theta_57 = 2.0*(Sigma_56 + Theta_56)
@@ -820,12 +964,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_58 = Sigma_55 + (0.019999999999999997)*Sigma_57
     Theta_58 = Theta_55 + (0.019999999999999997)*Theta_57
     # res_20_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c58_0 = math.sqrt(Sigma_58_xx*Sigma_58_yy)
-    c58_1 = _clip1(Sigma_58, c58_0)
-    c58_2 = _acos(c58_1) - 3.141592653589793
-    c58_3 = (0.5)/3.141592653589793
-    Sigma_59 = c58_0*c58_3*(-c58_1*c58_2 + math.sqrt(1.0 - (c58_1*c58_1)))
-    Theta_59 = -Theta_58*c58_2*c58_3
+    c58_0 = _clip_scaled(Sigma_58, Sigma_58_isqrt_xx, Sigma_58_isqrt_yy)
+    c58_1 = _acos(c58_0) - 3.141592653589793
+    c58_2 = (0.5)/3.141592653589793
+    Sigma_59 = Sigma_58_sqrt_xx*Sigma_58_sqrt_yy*c58_2*(-c58_0*c58_1 + math.sqrt(1.0 - (c58_0*c58_0)))
+    Theta_59 = -Theta_58*c58_1*c58_2
     # res_20_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_60 = 2.0*Sigma_59
     Theta_60 = 2.0*(Sigma_59 + Theta_59)
@@ -833,12 +976,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_61 = Sigma_58 + (0.019999999999999997)*Sigma_60
     Theta_61 = Theta_58 + (0.019999999999999997)*Theta_60
     # res_21_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c61_0 = math.sqrt(Sigma_61_xx*Sigma_61_yy)
-    c61_1 = _clip1(Sigma_61, c61_0)
-    c61_2 = _acos(c61_1) - 3.141592653589793
-    c61_3 = (0.5)/3.141592653589793
-    Sigma_62 = c61_0*c61_3*(-c61_1*c61_2 + math.sqrt(1.0 - (c61_1*c61_1)))
-    Theta_62 = -Theta_61*c61_2*c61_3
+    c61_0 = _clip_scaled(Sigma_61, Sigma_61_isqrt_xx, Sigma_61_isqrt_yy)
+    c61_1 = _acos(c61_0) - 3.141592653589793
+    c61_2 = (0.5)/3.141592653589793
+    Sigma_62 = Sigma_61_sqrt_xx*Sigma_61_sqrt_yy*c61_2*(-c61_0*c61_1 + math.sqrt(1.0 - (c61_0*c61_0)))
+    Theta_62 = -Theta_61*c61_1*c61_2
     # res_21_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_63 = 2.0*Sigma_62
     Theta_63 = 2.0*(Sigma_62 + Theta_62)
@@ -846,12 +988,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_64 = Sigma_61 + (0.019999999999999997)*Sigma_63
     Theta_64 = Theta_61 + (0.019999999999999997)*Theta_63
     # res_22_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c64_0 = math.sqrt(Sigma_64_xx*Sigma_64_yy)
-    c64_1 = _clip1(Sigma_64, c64_0)
-    c64_2 = _acos(c64_1) - 3.141592653589793
-    c64_3 = (0.5)/3.141592653589793
-    Sigma_65 = c64_0*c64_3*(-c64_1*c64_2 + math.sqrt(1.0 - (c64_1*c64_1)))
-    Theta_65 = -Theta_64*c64_2*c64_3
+    c64_0 = _clip_scaled(Sigma_64, Sigma_64_isqrt_xx, Sigma_64_isqrt_yy)
+    c64_1 = _acos(c64_0) - 3.141592653589793
+    c64_2 = (0.5)/3.141592653589793
+    Sigma_65 = Sigma_64_sqrt_xx*Sigma_64_sqrt_yy*c64_2*(-c64_0*c64_1 + math.sqrt(1.0 - (c64_0*c64_0)))
+    Theta_65 = -Theta_64*c64_1*c64_2
     # res_22_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_66 = 2.0*Sigma_65
     Theta_66 = 2.0*(Sigma_65 + Theta_65)
@@ -859,12 +1000,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_67 = Sigma_64 + (0.019999999999999997)*Sigma_66
     Theta_67 = Theta_64 + (0.019999999999999997)*Theta_66
     # res_23_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c67_0 = math.sqrt(Sigma_67_xx*Sigma_67_yy)
-    c67_1 = _clip1(Sigma_67, c67_0)
-    c67_2 = _acos(c67_1) - 3.141592653589793
-    c67_3 = (0.5)/3.141592653589793
-    Sigma_68 = c67_0*c67_3*(-c67_1*c67_2 + math.sqrt(1.0 - (c67_1*c67_1)))
-    Theta_68 = -Theta_67*c67_2*c67_3
+    c67_0 = _clip_scaled(Sigma_67, Sigma_67_isqrt_xx, Sigma_67_isqrt_yy)
+    c67_1 = _acos(c67_0) - 3.141592653589793
+    c67_2 = (0.5)/3.141592653589793
+    Sigma_68 = Sigma_67_sqrt_xx*Sigma_67_sqrt_yy*c67_2*(-c67_0*c67_1 + math.sqrt(1.0 - (c67_0*c67_0)))
+    Theta_68 = -Theta_67*c67_1*c67_2
     # res_23_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_69 = 2.0*Sigma_68
     Theta_69 = 2.0*(Sigma_68 + Theta_68)
@@ -872,12 +1012,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_70 = Sigma_67 + (0.019999999999999997)*Sigma_69
     Theta_70 = Theta_67 + (0.019999999999999997)*Theta_69
     # res_24_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c70_0 = math.sqrt(Sigma_70_xx*Sigma_70_yy)
-    c70_1 = _clip1(Sigma_70, c70_0)
-    c70_2 = _acos(c70_1) - 3.141592653589793
-    c70_3 = (0.5)/3.141592653589793
-    Sigma_71 = c70_0*c70_3*(-c70_1*c70_2 + math.sqrt(1.0 - (c70_1*c70_1)))
-    Theta_71 = -Theta_70*c70_2*c70_3
+    c70_0 = _clip_scaled(Sigma_70, Sigma_70_isqrt_xx, Sigma_70_isqrt_yy)
+    c70_1 = _acos(c70_0) - 3.141592653589793
+    c70_2 = (0.5)/3.141592653589793
+    Sigma_71 = Sigma_70_sqrt_xx*Sigma_70_sqrt_yy*c70_2*(-c70_0*c70_1 + math.sqrt(1.0 - (c70_0*c70_0)))
+    Theta_71 = -Theta_70*c70_1*c70_2
     # res_24_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_72 = 2.0*Sigma_71
     Theta_72 = 2.0*(Sigma_71 + Theta_71)
@@ -885,12 +1024,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_73 = Sigma_70 + (0.019999999999999997)*Sigma_72
     Theta_73 = Theta_70 + (0.019999999999999997)*Theta_72
     # res_25_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c73_0 = math.sqrt(Sigma_73_xx*Sigma_73_yy)
-    c73_1 = _clip1(Sigma_73, c73_0)
-    c73_2 = _acos(c73_1) - 3.141592653589793
-    c73_3 = (0.5)/3.141592653589793
-    Sigma_74 = c73_0*c73_3*(-c73_1*c73_2 + math.sqrt(1.0 - (c73_1*c73_1)))
-    Theta_74 = -Theta_73*c73_2*c73_3
+    c73_0 = _clip_scaled(Sigma_73, Sigma_73_isqrt_xx, Sigma_73_isqrt_yy)
+    c73_1 = _acos(c73_0) - 3.141592653589793
+    c73_2 = (0.5)/3.141592653589793
+    Sigma_74 = Sigma_73_sqrt_xx*Sigma_73_sqrt_yy*c73_2*(-c73_0*c73_1 + math.sqrt(1.0 - (c73_0*c73_0)))
+    Theta_74 = -Theta_73*c73_1*c73_2
     # res_25_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_75 = 2.0*Sigma_74
     Theta_75 = 2.0*(Sigma_74 + Theta_74)
@@ -898,12 +1036,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_76 = Sigma_73 + (0.019999999999999997)*Sigma_75
     Theta_76 = Theta_73 + (0.019999999999999997)*Theta_75
     # res_26_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c76_0 = math.sqrt(Sigma_76_xx*Sigma_76_yy)
-    c76_1 = _clip1(Sigma_76, c76_0)
-    c76_2 = _acos(c76_1) - 3.141592653589793
-    c76_3 = (0.5)/3.141592653589793
-    Sigma_77 = c76_0*c76_3*(-c76_1*c76_2 + math.sqrt(1.0 - (c76_1*c76_1)))
-    Theta_77 = -Theta_76*c76_2*c76_3
+    c76_0 = _clip_scaled(Sigma_76, Sigma_76_isqrt_xx, Sigma_76_isqrt_yy)
+    c76_1 = _acos(c76_0) - 3.141592653589793
+    c76_2 = (0.5)/3.141592653589793
+    Sigma_77 = Sigma_76_sqrt_xx*Sigma_76_sqrt_yy*c76_2*(-c76_0*c76_1 + math.sqrt(1.0 - (c76_0*c76_0)))
+    Theta_77 = -Theta_76*c76_1*c76_2
     # res_26_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_78 = 2.0*Sigma_77
     Theta_78 = 2.0*(Sigma_77 + Theta_77)
@@ -911,12 +1048,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_79 = Sigma_76 + (0.019999999999999997)*Sigma_78
     Theta_79 = Theta_76 + (0.019999999999999997)*Theta_78
     # res_27_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c79_0 = math.sqrt(Sigma_79_xx*Sigma_79_yy)
-    c79_1 = _clip1(Sigma_79, c79_0)
-    c79_2 = _acos(c79_1) - 3.141592653589793
-    c79_3 = (0.5)/3.141592653589793
-    Sigma_80 = c79_0*c79_3*(-c79_1*c79_2 + math.sqrt(1.0 - (c79_1*c79_1)))
-    Theta_80 = -Theta_79*c79_2*c79_3
+    c79_0 = _clip_scaled(Sigma_79, Sigma_79_isqrt_xx, Sigma_79_isqrt_yy)
+    c79_1 = _acos(c79_0) - 3.141592653589793
+    c79_2 = (0.5)/3.141592653589793
+    Sigma_80 = Sigma_79_sqrt_xx*Sigma_79_sqrt_yy*c79_2*(-c79_0*c79_1 + math.sqrt(1.0 - (c79_0*c79_0)))
+    Theta_80 = -Theta_79*c79_1*c79_2
     # res_27_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_81 = 2.0*Sigma_80
     Theta_81 = 2.0*(Sigma_80 + Theta_80)
@@ -924,12 +1060,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_82 = Sigma_79 + (0.019999999999999997)*Sigma_81
     Theta_82 = Theta_79 + (0.019999999999999997)*Theta_81
     # res_28_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c82_0 = math.sqrt(Sigma_82_xx*Sigma_82_yy)
-    c82_1 = _clip1(Sigma_82, c82_0)
-    c82_2 = _acos(c82_1) - 3.141592653589793
-    c82_3 = (0.5)/3.141592653589793
-    Sigma_83 = c82_0*c82_3*(-c82_1*c82_2 + math.sqrt(1.0 - (c82_1*c82_1)))
-    Theta_83 = -Theta_82*c82_2*c82_3
+    c82_0 = _clip_scaled(Sigma_82, Sigma_82_isqrt_xx, Sigma_82_isqrt_yy)
+    c82_1 = _acos(c82_0) - 3.141592653589793
+    c82_2 = (0.5)/3.141592653589793
+    Sigma_83 = Sigma_82_sqrt_xx*Sigma_82_sqrt_yy*c82_2*(-c82_0*c82_1 + math.sqrt(1.0 - (c82_0*c82_0)))
+    Theta_83 = -Theta_82*c82_1*c82_2
     # res_28_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_84 = 2.0*Sigma_83
     Theta_84 = 2.0*(Sigma_83 + Theta_83)
@@ -937,12 +1072,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_85 = Sigma_82 + (0.019999999999999997)*Sigma_84
     Theta_85 = Theta_82 + (0.019999999999999997)*Theta_84
     # res_29_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c85_0 = math.sqrt(Sigma_85_xx*Sigma_85_yy)
-    c85_1 = _clip1(Sigma_85, c85_0)
-    c85_2 = _acos(c85_1) - 3.141592653589793
-    c85_3 = (0.5)/3.141592653589793
-    Sigma_86 = c85_0*c85_3*(-c85_1*c85_2 + math.sqrt(1.0 - (c85_1*c85_1)))
-    Theta_86 = -Theta_85*c85_2*c85_3
+    c85_0 = _clip_scaled(Sigma_85, Sigma_85_isqrt_xx, Sigma_85_isqrt_yy)
+    c85_1 = _acos(c85_0) - 3.141592653589793
+    c85_2 = (0.5)/3.141592653589793
+    Sigma_86 = Sigma_85_sqrt_xx*Sigma_85_sqrt_yy*c85_2*(-c85_0*c85_1 + math.sqrt(1.0 - (c85_0*c85_0)))
+    Theta_86 = -Theta_85*c85_1*c85_2
     # res_29_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_87 = 2.0*Sigma_86
     Theta_87 = 2.0*(Sigma_86 + Theta_86)
@@ -950,12 +1084,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_88 = Sigma_85 + (0.019999999999999997)*Sigma_87
     Theta_88 = Theta_85 + (0.019999999999999997)*Theta_87
     # res_30_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c88_0 = math.sqrt(Sigma_88_xx*Sigma_88_yy)
-    c88_1 = _clip1(Sigma_88, c88_0)
-    c88_2 = _acos(c88_1) - 3.141592653589793
-    c88_3 = (0.5)/3.141592653589793
-    Sigma_89 = c88_0*c88_3*(-c88_1*c88_2 + math.sqrt(1.0 - (c88_1*c88_1)))
-    Theta_89 = -Theta_88*c88_2*c88_3
+    c88_0 = _clip_scaled(Sigma_88, Sigma_88_isqrt_xx, Sigma_88_isqrt_yy)
+    c88_1 = _acos(c88_0) - 3.141592653589793
+    c88_2 = (0.5)/3.141592653589793
+    Sigma_89 = Sigma_88_sqrt_xx*Sigma_88_sqrt_yy*c88_2*(-c88_0*c88_1 + math.sqrt(1.0 - (c88_0*c88_0)))
+    Theta_89 = -Theta_88*c88_1*c88_2
     # res_30_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_90 = 2.0*Sigma_89
     Theta_90 = 2.0*(Sigma_89 + Theta_89)
@@ -963,12 +1096,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_91 = Sigma_88 + (0.019999999999999997)*Sigma_90
     Theta_91 = Theta_88 + (0.019999999999999997)*Theta_90
     # res_31_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c91_0 = math.sqrt(Sigma_91_xx*Sigma_91_yy)
-    c91_1 = _clip1(Sigma_91, c91_0)
-    c91_2 = _acos(c91_1) - 3.141592653589793
-    c91_3 = (0.5)/3.141592653589793
-    Sigma_92 = c91_0*c91_3*(-c91_1*c91_2 + math.sqrt(1.0 - (c91_1*c91_1)))
-    Theta_92 = -Theta_91*c91_2*c91_3
+    c91_0 = _clip_scaled(Sigma_91, Sigma_91_isqrt_xx, Sigma_91_isqrt_yy)
+    c91_1 = _acos(c91_0) - 3.141592653589793
+    c91_2 = (0.5)/3.141592653589793
+    Sigma_92 = Sigma_91_sqrt_xx*Sigma_91_sqrt_yy*c91_2*(-c91_0*c91_1 + math.sqrt(1.0 - (c91_0*c91_0)))
+    Theta_92 = -Theta_91*c91_1*c91_2
     # res_31_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_93 = 2.0*Sigma_92
     Theta_93 = 2.0*(Sigma_92 + Theta_92)
@@ -976,12 +1108,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_94 = Sigma_91 + (0.019999999999999997)*Sigma_93
     Theta_94 = Theta_91 + (0.019999999999999997)*Theta_93
     # res_32_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c94_0 = math.sqrt(Sigma_94_xx*Sigma_94_yy)
-    c94_1 = _clip1(Sigma_94, c94_0)
-    c94_2 = _acos(c94_1) - 3.141592653589793
-    c94_3 = (0.5)/3.141592653589793
-    Sigma_95 = c94_0*c94_3*(-c94_1*c94_2 + math.sqrt(1.0 - (c94_1*c94_1)))
-    Theta_95 = -Theta_94*c94_2*c94_3
+    c94_0 = _clip_scaled(Sigma_94, Sigma_94_isqrt_xx, Sigma_94_isqrt_yy)
+    c94_1 = _acos(c94_0) - 3.141592653589793
+    c94_2 = (0.5)/3.141592653589793
+    Sigma_95 = Sigma_94_sqrt_xx*Sigma_94_sqrt_yy*c94_2*(-c94_0*c94_1 + math.sqrt(1.0 - (c94_0*c94_0)))
+    Theta_95 = -Theta_94*c94_1*c94_2
     # res_32_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_96 = 2.0*Sigma_95
     Theta_96 = 2.0*(Sigma_95 + Theta_95)
@@ -989,12 +1120,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_97 = Sigma_94 + (0.019999999999999997)*Sigma_96
     Theta_97 = Theta_94 + (0.019999999999999997)*Theta_96
     # res_33_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c97_0 = math.sqrt(Sigma_97_xx*Sigma_97_yy)
-    c97_1 = _clip1(Sigma_97, c97_0)
-    c97_2 = _acos(c97_1) - 3.141592653589793
-    c97_3 = (0.5)/3.141592653589793
-    Sigma_98 = c97_0*c97_3*(-c97_1*c97_2 + math.sqrt(1.0 - (c97_1*c97_1)))
-    Theta_98 = -Theta_97*c97_2*c97_3
+    c97_0 = _clip_scaled(Sigma_97, Sigma_97_isqrt_xx, Sigma_97_isqrt_yy)
+    c97_1 = _acos(c97_0) - 3.141592653589793
+    c97_2 = (0.5)/3.141592653589793
+    Sigma_98 = Sigma_97_sqrt_xx*Sigma_97_sqrt_yy*c97_2*(-c97_0*c97_1 + math.sqrt(1.0 - (c97_0*c97_0)))
+    Theta_98 = -Theta_97*c97_1*c97_2
     # res_33_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_99 = 2.0*Sigma_98
     Theta_99 = 2.0*(Sigma_98 + Theta_98)
@@ -1002,12 +1132,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_100 = Sigma_97 + (0.019999999999999997)*Sigma_99
     Theta_100 = Theta_97 + (0.019999999999999997)*Theta_99
     # res_34_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c100_0 = math.sqrt(Sigma_100_xx*Sigma_100_yy)
-    c100_1 = _clip1(Sigma_100, c100_0)
-    c100_2 = _acos(c100_1) - 3.141592653589793
-    c100_3 = (0.5)/3.141592653589793
-    Sigma_101 = c100_0*c100_3*(-c100_1*c100_2 + math.sqrt(1.0 - (c100_1*c100_1)))
-    Theta_101 = -Theta_100*c100_2*c100_3
+    c100_0 = _clip_scaled(Sigma_100, Sigma_100_isqrt_xx, Sigma_100_isqrt_yy)
+    c100_1 = _acos(c100_0) - 3.141592653589793
+    c100_2 = (0.5)/3.141592653589793
+    Sigma_101 = Sigma_100_sqrt_xx*Sigma_100_sqrt_yy*c100_2*(-c100_0*c100_1 + math.sqrt(1.0 - (c100_0*c100_0)))
+    Theta_101 = -Theta_100*c100_1*c100_2
     # res_34_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_102 = 2.0*Sigma_101
     Theta_102 = 2.0*(Sigma_101 + Theta_101)
@@ -1015,12 +1144,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_103 = Sigma_100 + (0.019999999999999997)*Sigma_102
     Theta_103 = Theta_100 + (0.019999999999999997)*Theta_102
     # res_35_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c103_0 = math.sqrt(Sigma_103_xx*Sigma_103_yy)
-    c103_1 = _clip1(Sigma_103, c103_0)
-    c103_2 = _acos(c103_1) - 3.141592653589793
-    c103_3 = (0.5)/3.141592653589793
-    Sigma_104 = c103_0*c103_3*(-c103_1*c103_2 + math.sqrt(1.0 - (c103_1*c103_1)))
-    Theta_104 = -Theta_103*c103_2*c103_3
+    c103_0 = _clip_scaled(Sigma_103, Sigma_103_isqrt_xx, Sigma_103_isqrt_yy)
+    c103_1 = _acos(c103_0) - 3.141592653589793
+    c103_2 = (0.5)/3.141592653589793
+    Sigma_104 = Sigma_103_sqrt_xx*Sigma_103_sqrt_yy*c103_2*(-c103_0*c103_1 + math.sqrt(1.0 - (c103_0*c103_0)))
+    Theta_104 = -Theta_103*c103_1*c103_2
     # res_35_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_105 = 2.0*Sigma_104
     Theta_105 = 2.0*(Sigma_104 + Theta_104)
@@ -1028,12 +1156,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_106 = Sigma_103 + (0.019999999999999997)*Sigma_105
     Theta_106 = Theta_103 + (0.019999999999999997)*Theta_105
     # res_36_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c106_0 = math.sqrt(Sigma_106_xx*Sigma_106_yy)
-    c106_1 = _clip1(Sigma_106, c106_0)
-    c106_2 = _acos(c106_1) - 3.141592653589793
-    c106_3 = (0.5)/3.141592653589793
-    Sigma_107 = c106_0*c106_3*(-c106_1*c106_2 + math.sqrt(1.0 - (c106_1*c106_1)))
-    Theta_107 = -Theta_106*c106_2*c106_3
+    c106_0 = _clip_scaled(Sigma_106, Sigma_106_isqrt_xx, Sigma_106_isqrt_yy)
+    c106_1 = _acos(c106_0) - 3.141592653589793
+    c106_2 = (0.5)/3.141592653589793
+    Sigma_107 = Sigma_106_sqrt_xx*Sigma_106_sqrt_yy*c106_2*(-c106_0*c106_1 + math.sqrt(1.0 - (c106_0*c106_0)))
+    Theta_107 = -Theta_106*c106_1*c106_2
     # res_36_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_108 = 2.0*Sigma_107
     Theta_108 = 2.0*(Sigma_107 + Theta_107)
@@ -1041,12 +1168,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_109 = Sigma_106 + (0.019999999999999997)*Sigma_108
     Theta_109 = Theta_106 + (0.019999999999999997)*Theta_108
     # res_37_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c109_0 = math.sqrt(Sigma_109_xx*Sigma_109_yy)
-    c109_1 = _clip1(Sigma_109, c109_0)
-    c109_2 = _acos(c109_1) - 3.141592653589793
-    c109_3 = (0.5)/3.141592653589793
-    Sigma_110 = c109_0*c109_3*(-c109_1*c109_2 + math.sqrt(1.0 - (c109_1*c109_1)))
-    Theta_110 = -Theta_109*c109_2*c109_3
+    c109_0 = _clip_scaled(Sigma_109, Sigma_109_isqrt_xx, Sigma_109_isqrt_yy)
+    c109_1 = _acos(c109_0) - 3.141592653589793
+    c109_2 = (0.5)/3.141592653589793
+    Sigma_110 = Sigma_109_sqrt_xx*Sigma_109_sqrt_yy*c109_2*(-c109_0*c109_1 + math.sqrt(1.0 - (c109_0*c109_0)))
+    Theta_110 = -Theta_109*c109_1*c109_2
     # res_37_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_111 = 2.0*Sigma_110
     Theta_111 = 2.0*(Sigma_110 + Theta_110)
@@ -1054,12 +1180,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_112 = Sigma_109 + (0.019999999999999997)*Sigma_111
     Theta_112 = Theta_109 + (0.019999999999999997)*Theta_111
     # res_38_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c112_0 = math.sqrt(Sigma_112_xx*Sigma_112_yy)
-    c112_1 = _clip1(Sigma_112, c112_0)
-    c112_2 = _acos(c112_1) - 3.141592653589793
-    c112_3 = (0.5)/3.141592653589793
-    Sigma_113 = c112_0*c112_3*(-c112_1*c112_2 + math.sqrt(1.0 - (c112_1*c112_1)))
-    Theta_113 = -Theta_112*c112_2*c112_3
+    c112_0 = _clip_scaled(Sigma_112, Sigma_112_isqrt_xx, Sigma_112_isqrt_yy)
+    c112_1 = _acos(c112_0) - 3.141592653589793
+    c112_2 = (0.5)/3.141592653589793
+    Sigma_113 = Sigma_112_sqrt_xx*Sigma_112_sqrt_yy*c112_2*(-c112_0*c112_1 + math.sqrt(1.0 - (c112_0*c112_0)))
+    Theta_113 = -Theta_112*c112_1*c112_2
     # res_38_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_114 = 2.0*Sigma_113
     Theta_114 = 2.0*(Sigma_113 + Theta_113)
@@ -1067,12 +1192,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_115 = Sigma_112 + (0.019999999999999997)*Sigma_114
     Theta_115 = Theta_112 + (0.019999999999999997)*Theta_114
     # res_39_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c115_0 = math.sqrt(Sigma_115_xx*Sigma_115_yy)
-    c115_1 = _clip1(Sigma_115, c115_0)
-    c115_2 = _acos(c115_1) - 3.141592653589793
-    c115_3 = (0.5)/3.141592653589793
-    Sigma_116 = c115_0*c115_3*(-c115_1*c115_2 + math.sqrt(1.0 - (c115_1*c115_1)))
-    Theta_116 = -Theta_115*c115_2*c115_3
+    c115_0 = _clip_scaled(Sigma_115, Sigma_115_isqrt_xx, Sigma_115_isqrt_yy)
+    c115_1 = _acos(c115_0) - 3.141592653589793
+    c115_2 = (0.5)/3.141592653589793
+    Sigma_116 = Sigma_115_sqrt_xx*Sigma_115_sqrt_yy*c115_2*(-c115_0*c115_1 + math.sqrt(1.0 - (c115_0*c115_0)))
+    Theta_116 = -Theta_115*c115_1*c115_2
     # res_39_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_117 = 2.0*Sigma_116
     Theta_117 = 2.0*(Sigma_116 + Theta_116)
@@ -1080,12 +1204,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_118 = Sigma_115 + (0.019999999999999997)*Sigma_117
     Theta_118 = Theta_115 + (0.019999999999999997)*Theta_117
     # res_40_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c118_0 = math.sqrt(Sigma_118_xx*Sigma_118_yy)
-    c118_1 = _clip1(Sigma_118, c118_0)
-    c118_2 = _acos(c118_1) - 3.141592653589793
-    c118_3 = (0.5)/3.141592653589793
-    Sigma_119 = c118_0*c118_3*(-c118_1*c118_2 + math.sqrt(1.0 - (c118_1*c118_1)))
-    Theta_119 = -Theta_118*c118_2*c118_3
+    c118_0 = _clip_scaled(Sigma_118, Sigma_118_isqrt_xx, Sigma_118_isqrt_yy)
+    c118_1 = _acos(c118_0) - 3.141592653589793
+    c118_2 = (0.5)/3.141592653589793
+    Sigma_119 = Sigma_118_sqrt_xx*Sigma_118_sqrt_yy*c118_2*(-c118_0*c118_1 + math.sqrt(1.0 - (c118_0*c118_0)))
+    Theta_119 = -Theta_118*c118_1*c118_2
     # res_40_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_120 = 2.0*Sigma_119
     Theta_120 = 2.0*(Sigma_119 + Theta_119)
@@ -1093,12 +1216,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_121 = Sigma_118 + (0.019999999999999997)*Sigma_120
     Theta_121 = Theta_118 + (0.019999999999999997)*Theta_120
     # res_41_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c121_0 = math.sqrt(Sigma_121_xx*Sigma_121_yy)
-    c121_1 = _clip1(Sigma_121, c121_0)
-    c121_2 = _acos(c121_1) - 3.141592653589793
-    c121_3 = (0.5)/3.141592653589793
-    Sigma_122 = c121_0*c121_3*(-c121_1*c121_2 + math.sqrt(1.0 - (c121_1*c121_1)))
-    Theta_122 = -Theta_121*c121_2*c121_3
+    c121_0 = _clip_scaled(Sigma_121, Sigma_121_isqrt_xx, Sigma_121_isqrt_yy)
+    c121_1 = _acos(c121_0) - 3.141592653589793
+    c121_2 = (0.5)/3.141592653589793
+    Sigma_122 = Sigma_121_sqrt_xx*Sigma_121_sqrt_yy*c121_2*(-c121_0*c121_1 + math.sqrt(1.0 - (c121_0*c121_0)))
+    Theta_122 = -Theta_121*c121_1*c121_2
     # res_41_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_123 = 2.0*Sigma_122
     Theta_123 = 2.0*(Sigma_122 + Theta_122)
@@ -1106,12 +1228,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_124 = Sigma_121 + (0.019999999999999997)*Sigma_123
     Theta_124 = Theta_121 + (0.019999999999999997)*Theta_123
     # res_42_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c124_0 = math.sqrt(Sigma_124_xx*Sigma_124_yy)
-    c124_1 = _clip1(Sigma_124, c124_0)
-    c124_2 = _acos(c124_1) - 3.141592653589793
-    c124_3 = (0.5)/3.141592653589793
-    Sigma_125 = c124_0*c124_3*(-c124_1*c124_2 + math.sqrt(1.0 - (c124_1*c124_1)))
-    Theta_125 = -Theta_124*c124_2*c124_3
+    c124_0 = _clip_scaled(Sigma_124, Sigma_124_isqrt_xx, Sigma_124_isqrt_yy)
+    c124_1 = _acos(c124_0) - 3.141592653589793
+    c124_2 = (0.5)/3.141592653589793
+    Sigma_125 = Sigma_124_sqrt_xx*Sigma_124_sqrt_yy*c124_2*(-c124_0*c124_1 + math.sqrt(1.0 - (c124_0*c124_0)))
+    Theta_125 = -Theta_124*c124_1*c124_2
     # res_42_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_126 = 2.0*Sigma_125
     Theta_126 = 2.0*(Sigma_125 + Theta_125)
@@ -1119,12 +1240,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_127 = Sigma_124 + (0.019999999999999997)*Sigma_126
     Theta_127 = Theta_124 + (0.019999999999999997)*Theta_126
     # res_43_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c127_0 = math.sqrt(Sigma_127_xx*Sigma_127_yy)
-    c127_1 = _clip1(Sigma_127, c127_0)
-    c127_2 = _acos(c127_1) - 3.141592653589793
-    c127_3 = (0.5)/3.141592653589793
-    Sigma_128 = c127_0*c127_3*(-c127_1*c127_2 + math.sqrt(1.0 - (c127_1*c127_1)))
-    Theta_128 = -Theta_127*c127_2*c127_3
+    c127_0 = _clip_scaled(Sigma_127, Sigma_127_isqrt_xx, Sigma_127_isqrt_yy)
+    c127_1 = _acos(c127_0) - 3.141592653589793
+    c127_2 = (0.5)/3.141592653589793
+    Sigma_128 = Sigma_127_sqrt_xx*Sigma_127_sqrt_yy*c127_2*(-c127_0*c127_1 + math.sqrt(1.0 - (c127_0*c127_0)))
+    Theta_128 = -Theta_127*c127_1*c127_2
     # res_43_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_129 = 2.0*Sigma_128
     Theta_129 = 2.0*(Sigma_128 + Theta_128)
@@ -1132,12 +1252,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_130 = Sigma_127 + (0.019999999999999997)*Sigma_129
     Theta_130 = Theta_127 + (0.019999999999999997)*Theta_129
     # res_44_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c130_0 = math.sqrt(Sigma_130_xx*Sigma_130_yy)
-    c130_1 = _clip1(Sigma_130, c130_0)
-    c130_2 = _acos(c130_1) - 3.141592653589793
-    c130_3 = (0.5)/3.141592653589793
-    Sigma_131 = c130_0*c130_3*(-c130_1*c130_2 + math.sqrt(1.0 - (c130_1*c130_1)))
-    Theta_131 = -Theta_130*c130_2*c130_3
+    c130_0 = _clip_scaled(Sigma_130, Sigma_130_isqrt_xx, Sigma_130_isqrt_yy)
+    c130_1 = _acos(c130_0) - 3.141592653589793
+    c130_2 = (0.5)/3.141592653589793
+    Sigma_131 = Sigma_130_sqrt_xx*Sigma_130_sqrt_yy*c130_2*(-c130_0*c130_1 + math.sqrt(1.0 - (c130_0*c130_0)))
+    Theta_131 = -Theta_130*c130_1*c130_2
     # res_44_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_132 = 2.0*Sigma_131
     Theta_132 = 2.0*(Sigma_131 + Theta_131)
@@ -1145,12 +1264,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_133 = Sigma_130 + (0.019999999999999997)*Sigma_132
     Theta_133 = Theta_130 + (0.019999999999999997)*Theta_132
     # res_45_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c133_0 = math.sqrt(Sigma_133_xx*Sigma_133_yy)
-    c133_1 = _clip1(Sigma_133, c133_0)
-    c133_2 = _acos(c133_1) - 3.141592653589793
-    c133_3 = (0.5)/3.141592653589793
-    Sigma_134 = c133_0*c133_3*(-c133_1*c133_2 + math.sqrt(1.0 - (c133_1*c133_1)))
-    Theta_134 = -Theta_133*c133_2*c133_3
+    c133_0 = _clip_scaled(Sigma_133, Sigma_133_isqrt_xx, Sigma_133_isqrt_yy)
+    c133_1 = _acos(c133_0) - 3.141592653589793
+    c133_2 = (0.5)/3.141592653589793
+    Sigma_134 = Sigma_133_sqrt_xx*Sigma_133_sqrt_yy*c133_2*(-c133_0*c133_1 + math.sqrt(1.0 - (c133_0*c133_0)))
+    Theta_134 = -Theta_133*c133_1*c133_2
     # res_45_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_135 = 2.0*Sigma_134
     Theta_135 = 2.0*(Sigma_134 + Theta_134)
@@ -1158,12 +1276,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_136 = Sigma_133 + (0.019999999999999997)*Sigma_135
     Theta_136 = Theta_133 + (0.019999999999999997)*Theta_135
     # res_46_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c136_0 = math.sqrt(Sigma_136_xx*Sigma_136_yy)
-    c136_1 = _clip1(Sigma_136, c136_0)
-    c136_2 = _acos(c136_1) - 3.141592653589793
-    c136_3 = (0.5)/3.141592653589793
-    Sigma_137 = c136_0*c136_3*(-c136_1*c136_2 + math.sqrt(1.0 - (c136_1*c136_1)))
-    Theta_137 = -Theta_136*c136_2*c136_3
+    c136_0 = _clip_scaled(Sigma_136, Sigma_136_isqrt_xx, Sigma_136_isqrt_yy)
+    c136_1 = _acos(c136_0) - 3.141592653589793
+    c136_2 = (0.5)/3.141592653589793
+    Sigma_137 = Sigma_136_sqrt_xx*Sigma_136_sqrt_yy*c136_2*(-c136_0*c136_1 + math.sqrt(1.0 - (c136_0*c136_0)))
+    Theta_137 = -Theta_136*c136_1*c136_2
     # res_46_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_138 = 2.0*Sigma_137
     Theta_138 = 2.0*(Sigma_137 + Theta_137)
@@ -1171,12 +1288,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_139 = Sigma_136 + (0.019999999999999997)*Sigma_138
     Theta_139 = Theta_136 + (0.019999999999999997)*Theta_138
     # res_47_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c139_0 = math.sqrt(Sigma_139_xx*Sigma_139_yy)
-    c139_1 = _clip1(Sigma_139, c139_0)
-    c139_2 = _acos(c139_1) - 3.141592653589793
-    c139_3 = (0.5)/3.141592653589793
-    Sigma_140 = c139_0*c139_3*(-c139_1*c139_2 + math.sqrt(1.0 - (c139_1*c139_1)))
-    Theta_140 = -Theta_139*c139_2*c139_3
+    c139_0 = _clip_scaled(Sigma_139, Sigma_139_isqrt_xx, Sigma_139_isqrt_yy)
+    c139_1 = _acos(c139_0) - 3.141592653589793
+    c139_2 = (0.5)/3.141592653589793
+    Sigma_140 = Sigma_139_sqrt_xx*Sigma_139_sqrt_yy*c139_2*(-c139_0*c139_1 + math.sqrt(1.0 - (c139_0*c139_0)))
+    Theta_140 = -Theta_139*c139_1*c139_2
     # res_47_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_141 = 2.0*Sigma_140
     Theta_141 = 2.0*(Sigma_140 + Theta_140)
@@ -1184,12 +1300,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_142 = Sigma_139 + (0.019999999999999997)*Sigma_141
     Theta_142 = Theta_139 + (0.019999999999999997)*Theta_141
     # res_48_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c142_0 = math.sqrt(Sigma_142_xx*Sigma_142_yy)
-    c142_1 = _clip1(Sigma_142, c142_0)
-    c142_2 = _acos(c142_1) - 3.141592653589793
-    c142_3 = (0.5)/3.141592653589793
-    Sigma_143 = c142_0*c142_3*(-c142_1*c142_2 + math.sqrt(1.0 - (c142_1*c142_1)))
-    Theta_143 = -Theta_142*c142_2*c142_3
+    c142_0 = _clip_scaled(Sigma_142, Sigma_142_isqrt_xx, Sigma_142_isqrt_yy)
+    c142_1 = _acos(c142_0) - 3.141592653589793
+    c142_2 = (0.5)/3.141592653589793
+    Sigma_143 = Sigma_142_sqrt_xx*Sigma_142_sqrt_yy*c142_2*(-c142_0*c142_1 + math.sqrt(1.0 - (c142_0*c142_0)))
+    Theta_143 = -Theta_142*c142_1*c142_2
     # res_48_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_144 = 2.0*Sigma_143
     Theta_144 = 2.0*(Sigma_143 + Theta_143)
@@ -1197,12 +1312,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_145 = Sigma_142 + (0.019999999999999997)*Sigma_144
     Theta_145 = Theta_142 + (0.019999999999999997)*Theta_144
     # res_49_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c145_0 = math.sqrt(Sigma_145_xx*Sigma_145_yy)
-    c145_1 = _clip1(Sigma_145, c145_0)
-    c145_2 = _acos(c145_1) - 3.141592653589793
-    c145_3 = (0.5)/3.141592653589793
-    Sigma_146 = c145_0*c145_3*(-c145_1*c145_2 + math.sqrt(1.0 - (c145_1*c145_1)))
-    Theta_146 = -Theta_145*c145_2*c145_3
+    c145_0 = _clip_scaled(Sigma_145, Sigma_145_isqrt_xx, Sigma_145_isqrt_yy)
+    c145_1 = _acos(c145_0) - 3.141592653589793
+    c145_2 = (0.5)/3.141592653589793
+    Sigma_146 = Sigma_145_sqrt_xx*Sigma_145_sqrt_yy*c145_2*(-c145_0*c145_1 + math.sqrt(1.0 - (c145_0*c145_0)))
+    Theta_146 = -Theta_145*c145_1*c145_2
     # res_49_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_147 = 2.0*Sigma_146
     Theta_147 = 2.0*(Sigma_146 + Theta_146)
@@ -1210,12 +1324,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_148 = Sigma_145 + (0.019999999999999997)*Sigma_147
     Theta_148 = Theta_145 + (0.019999999999999997)*Theta_147
     # res_50_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c148_0 = math.sqrt(Sigma_148_xx*Sigma_148_yy)
-    c148_1 = _clip1(Sigma_148, c148_0)
-    c148_2 = _acos(c148_1) - 3.141592653589793
-    c148_3 = (0.5)/3.141592653589793
-    Sigma_149 = c148_0*c148_3*(-c148_1*c148_2 + math.sqrt(1.0 - (c148_1*c148_1)))
-    Theta_149 = -Theta_148*c148_2*c148_3
+    c148_0 = _clip_scaled(Sigma_148, Sigma_148_isqrt_xx, Sigma_148_isqrt_yy)
+    c148_1 = _acos(c148_0) - 3.141592653589793
+    c148_2 = (0.5)/3.141592653589793
+    Sigma_149 = Sigma_148_sqrt_xx*Sigma_148_sqrt_yy*c148_2*(-c148_0*c148_1 + math.sqrt(1.0 - (c148_0*c148_0)))
+    Theta_149 = -Theta_148*c148_1*c148_2
     # res_50_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_150 = 2.0*Sigma_149
     Theta_150 = 2.0*(Sigma_149 + Theta_149)
@@ -1223,12 +1336,11 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
     Sigma_151 = Sigma_148 + (0.019999999999999997)*Sigma_150
     Theta_151 = Theta_148 + (0.019999999999999997)*Theta_150
     # relu_151: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c151_0 = math.sqrt(Sigma_151_xx*Sigma_151_yy)
-    c151_1 = _clip1(Sigma_151, c151_0)
-    c151_2 = _acos(c151_1) - 3.141592653589793
-    c151_3 = (0.5)/3.141592653589793
-    Sigma_152 = c151_0*c151_3*(-c151_1*c151_2 + math.sqrt(1.0 - (c151_1*c151_1)))
-    Theta_152 = -Theta_151*c151_2*c151_3
+    c151_0 = _clip_scaled(Sigma_151, Sigma_151_isqrt_xx, Sigma_151_isqrt_yy)
+    c151_1 = _acos(c151_0) - 3.141592653589793
+    c151_2 = (0.5)/3.141592653589793
+    Sigma_152 = Sigma_151_sqrt_xx*Sigma_151_sqrt_yy*c151_2*(-c151_0*c151_1 + math.sqrt(1.0 - (c151_0*c151_0)))
+    Theta_152 = -Theta_151*c151_1*c151_2
     # dense_152: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
     Sigma_153 = 2.0*Sigma_152
     Theta_153 = 2.0*(Sigma_152 + Theta_152)
@@ -1239,7 +1351,7 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_4_xx, Sigma_7_xx, Sigma_10_xx, Sigma_13_xx, 
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 51))
+    D = np.empty((n, 102))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
@@ -1294,8 +1406,59 @@ def diagonal(sq):
         D[i, 48] = t[48]
         D[i, 49] = t[49]
         D[i, 50] = t[50]
-        O[i, 0] = t[51]
-        O[i, 1] = t[52]
+        D[i, 51] = t[51]
+        D[i, 52] = t[52]
+        D[i, 53] = t[53]
+        D[i, 54] = t[54]
+        D[i, 55] = t[55]
+        D[i, 56] = t[56]
+        D[i, 57] = t[57]
+        D[i, 58] = t[58]
+        D[i, 59] = t[59]
+        D[i, 60] = t[60]
+        D[i, 61] = t[61]
+        D[i, 62] = t[62]
+        D[i, 63] = t[63]
+        D[i, 64] = t[64]
+        D[i, 65] = t[65]
+        D[i, 66] = t[66]
+        D[i, 67] = t[67]
+        D[i, 68] = t[68]
+        D[i, 69] = t[69]
+        D[i, 70] = t[70]
+        D[i, 71] = t[71]
+        D[i, 72] = t[72]
+        D[i, 73] = t[73]
+        D[i, 74] = t[74]
+        D[i, 75] = t[75]
+        D[i, 76] = t[76]
+        D[i, 77] = t[77]
+        D[i, 78] = t[78]
+        D[i, 79] = t[79]
+        D[i, 80] = t[80]
+        D[i, 81] = t[81]
+        D[i, 82] = t[82]
+        D[i, 83] = t[83]
+        D[i, 84] = t[84]
+        D[i, 85] = t[85]
+        D[i, 86] = t[86]
+        D[i, 87] = t[87]
+        D[i, 88] = t[88]
+        D[i, 89] = t[89]
+        D[i, 90] = t[90]
+        D[i, 91] = t[91]
+        D[i, 92] = t[92]
+        D[i, 93] = t[93]
+        D[i, 94] = t[94]
+        D[i, 95] = t[95]
+        D[i, 96] = t[96]
+        D[i, 97] = t[97]
+        D[i, 98] = t[98]
+        D[i, 99] = t[99]
+        D[i, 100] = t[100]
+        D[i, 101] = t[101]
+        O[i, 0] = t[102]
+        O[i, 1] = t[103]
     return D, O
 
 
@@ -1308,57 +1471,108 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
     into the loop (one-dimensional views indexed from 0, so that the loads and stores are
     contiguous)."""
-    Sigma_1_xx = D1[i, 0]
-    Sigma_4_xx = D1[i, 1]
-    Sigma_7_xx = D1[i, 2]
-    Sigma_10_xx = D1[i, 3]
-    Sigma_13_xx = D1[i, 4]
-    Sigma_16_xx = D1[i, 5]
-    Sigma_19_xx = D1[i, 6]
-    Sigma_22_xx = D1[i, 7]
-    Sigma_25_xx = D1[i, 8]
-    Sigma_28_xx = D1[i, 9]
-    Sigma_31_xx = D1[i, 10]
-    Sigma_34_xx = D1[i, 11]
-    Sigma_37_xx = D1[i, 12]
-    Sigma_40_xx = D1[i, 13]
-    Sigma_43_xx = D1[i, 14]
-    Sigma_46_xx = D1[i, 15]
-    Sigma_49_xx = D1[i, 16]
-    Sigma_52_xx = D1[i, 17]
-    Sigma_55_xx = D1[i, 18]
-    Sigma_58_xx = D1[i, 19]
-    Sigma_61_xx = D1[i, 20]
-    Sigma_64_xx = D1[i, 21]
-    Sigma_67_xx = D1[i, 22]
-    Sigma_70_xx = D1[i, 23]
-    Sigma_73_xx = D1[i, 24]
-    Sigma_76_xx = D1[i, 25]
-    Sigma_79_xx = D1[i, 26]
-    Sigma_82_xx = D1[i, 27]
-    Sigma_85_xx = D1[i, 28]
-    Sigma_88_xx = D1[i, 29]
-    Sigma_91_xx = D1[i, 30]
-    Sigma_94_xx = D1[i, 31]
-    Sigma_97_xx = D1[i, 32]
-    Sigma_100_xx = D1[i, 33]
-    Sigma_103_xx = D1[i, 34]
-    Sigma_106_xx = D1[i, 35]
-    Sigma_109_xx = D1[i, 36]
-    Sigma_112_xx = D1[i, 37]
-    Sigma_115_xx = D1[i, 38]
-    Sigma_118_xx = D1[i, 39]
-    Sigma_121_xx = D1[i, 40]
-    Sigma_124_xx = D1[i, 41]
-    Sigma_127_xx = D1[i, 42]
-    Sigma_130_xx = D1[i, 43]
-    Sigma_133_xx = D1[i, 44]
-    Sigma_136_xx = D1[i, 45]
-    Sigma_139_xx = D1[i, 46]
-    Sigma_142_xx = D1[i, 47]
-    Sigma_145_xx = D1[i, 48]
-    Sigma_148_xx = D1[i, 49]
-    Sigma_151_xx = D1[i, 50]
+    Sigma_1_sqrt_xx = D1[i, 0]
+    Sigma_1_isqrt_xx = D1[i, 1]
+    Sigma_4_sqrt_xx = D1[i, 2]
+    Sigma_4_isqrt_xx = D1[i, 3]
+    Sigma_7_sqrt_xx = D1[i, 4]
+    Sigma_7_isqrt_xx = D1[i, 5]
+    Sigma_10_sqrt_xx = D1[i, 6]
+    Sigma_10_isqrt_xx = D1[i, 7]
+    Sigma_13_sqrt_xx = D1[i, 8]
+    Sigma_13_isqrt_xx = D1[i, 9]
+    Sigma_16_sqrt_xx = D1[i, 10]
+    Sigma_16_isqrt_xx = D1[i, 11]
+    Sigma_19_sqrt_xx = D1[i, 12]
+    Sigma_19_isqrt_xx = D1[i, 13]
+    Sigma_22_sqrt_xx = D1[i, 14]
+    Sigma_22_isqrt_xx = D1[i, 15]
+    Sigma_25_sqrt_xx = D1[i, 16]
+    Sigma_25_isqrt_xx = D1[i, 17]
+    Sigma_28_sqrt_xx = D1[i, 18]
+    Sigma_28_isqrt_xx = D1[i, 19]
+    Sigma_31_sqrt_xx = D1[i, 20]
+    Sigma_31_isqrt_xx = D1[i, 21]
+    Sigma_34_sqrt_xx = D1[i, 22]
+    Sigma_34_isqrt_xx = D1[i, 23]
+    Sigma_37_sqrt_xx = D1[i, 24]
+    Sigma_37_isqrt_xx = D1[i, 25]
+    Sigma_40_sqrt_xx = D1[i, 26]
+    Sigma_40_isqrt_xx = D1[i, 27]
+    Sigma_43_sqrt_xx = D1[i, 28]
+    Sigma_43_isqrt_xx = D1[i, 29]
+    Sigma_46_sqrt_xx = D1[i, 30]
+    Sigma_46_isqrt_xx = D1[i, 31]
+    Sigma_49_sqrt_xx = D1[i, 32]
+    Sigma_49_isqrt_xx = D1[i, 33]
+    Sigma_52_sqrt_xx = D1[i, 34]
+    Sigma_52_isqrt_xx = D1[i, 35]
+    Sigma_55_sqrt_xx = D1[i, 36]
+    Sigma_55_isqrt_xx = D1[i, 37]
+    Sigma_58_sqrt_xx = D1[i, 38]
+    Sigma_58_isqrt_xx = D1[i, 39]
+    Sigma_61_sqrt_xx = D1[i, 40]
+    Sigma_61_isqrt_xx = D1[i, 41]
+    Sigma_64_sqrt_xx = D1[i, 42]
+    Sigma_64_isqrt_xx = D1[i, 43]
+    Sigma_67_sqrt_xx = D1[i, 44]
+    Sigma_67_isqrt_xx = D1[i, 45]
+    Sigma_70_sqrt_xx = D1[i, 46]
+    Sigma_70_isqrt_xx = D1[i, 47]
+    Sigma_73_sqrt_xx = D1[i, 48]
+    Sigma_73_isqrt_xx = D1[i, 49]
+    Sigma_76_sqrt_xx = D1[i, 50]
+    Sigma_76_isqrt_xx = D1[i, 51]
+    Sigma_79_sqrt_xx = D1[i, 52]
+    Sigma_79_isqrt_xx = D1[i, 53]
+    Sigma_82_sqrt_xx = D1[i, 54]
+    Sigma_82_isqrt_xx = D1[i, 55]
+    Sigma_85_sqrt_xx = D1[i, 56]
+    Sigma_85_isqrt_xx = D1[i, 57]
+    Sigma_88_sqrt_xx = D1[i, 58]
+    Sigma_88_isqrt_xx = D1[i, 59]
+    Sigma_91_sqrt_xx = D1[i, 60]
+    Sigma_91_isqrt_xx = D1[i, 61]
+    Sigma_94_sqrt_xx = D1[i, 62]
+    Sigma_94_isqrt_xx = D1[i, 63]
+    Sigma_97_sqrt_xx = D1[i, 64]
+    Sigma_97_isqrt_xx = D1[i, 65]
+    Sigma_100_sqrt_xx = D1[i, 66]
+    Sigma_100_isqrt_xx = D1[i, 67]
+    Sigma_103_sqrt_xx = D1[i, 68]
+    Sigma_103_isqrt_xx = D1[i, 69]
+    Sigma_106_sqrt_xx = D1[i, 70]
+    Sigma_106_isqrt_xx = D1[i, 71]
+    Sigma_109_sqrt_xx = D1[i, 72]
+    Sigma_109_isqrt_xx = D1[i, 73]
+    Sigma_112_sqrt_xx = D1[i, 74]
+    Sigma_112_isqrt_xx = D1[i, 75]
+    Sigma_115_sqrt_xx = D1[i, 76]
+    Sigma_115_isqrt_xx = D1[i, 77]
+    Sigma_118_sqrt_xx = D1[i, 78]
+    Sigma_118_isqrt_xx = D1[i, 79]
+    Sigma_121_sqrt_xx = D1[i, 80]
+    Sigma_121_isqrt_xx = D1[i, 81]
+    Sigma_124_sqrt_xx = D1[i, 82]
+    Sigma_124_isqrt_xx = D1[i, 83]
+    Sigma_127_sqrt_xx = D1[i, 84]
+    Sigma_127_isqrt_xx = D1[i, 85]
+    Sigma_130_sqrt_xx = D1[i, 86]
+    Sigma_130_isqrt_xx = D1[i, 87]
+    Sigma_133_sqrt_xx = D1[i, 88]
+    Sigma_133_isqrt_xx = D1[i, 89]
+    Sigma_136_sqrt_xx = D1[i, 90]
+    Sigma_136_isqrt_xx = D1[i, 91]
+    Sigma_139_sqrt_xx = D1[i, 92]
+    Sigma_139_isqrt_xx = D1[i, 93]
+    Sigma_142_sqrt_xx = D1[i, 94]
+    Sigma_142_isqrt_xx = D1[i, 95]
+    Sigma_145_sqrt_xx = D1[i, 96]
+    Sigma_145_isqrt_xx = D1[i, 97]
+    Sigma_148_sqrt_xx = D1[i, 98]
+    Sigma_148_isqrt_xx = D1[i, 99]
+    Sigma_151_sqrt_xx = D1[i, 100]
+    Sigma_151_isqrt_xx = D1[i, 101]
     g = G[i, j0:]
     y0 = D2T[0, j0:]
     y1 = D2T[1, j0:]
@@ -1411,72 +1625,173 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     y48 = D2T[48, j0:]
     y49 = D2T[49, j0:]
     y50 = D2T[50, j0:]
+    y51 = D2T[51, j0:]
+    y52 = D2T[52, j0:]
+    y53 = D2T[53, j0:]
+    y54 = D2T[54, j0:]
+    y55 = D2T[55, j0:]
+    y56 = D2T[56, j0:]
+    y57 = D2T[57, j0:]
+    y58 = D2T[58, j0:]
+    y59 = D2T[59, j0:]
+    y60 = D2T[60, j0:]
+    y61 = D2T[61, j0:]
+    y62 = D2T[62, j0:]
+    y63 = D2T[63, j0:]
+    y64 = D2T[64, j0:]
+    y65 = D2T[65, j0:]
+    y66 = D2T[66, j0:]
+    y67 = D2T[67, j0:]
+    y68 = D2T[68, j0:]
+    y69 = D2T[69, j0:]
+    y70 = D2T[70, j0:]
+    y71 = D2T[71, j0:]
+    y72 = D2T[72, j0:]
+    y73 = D2T[73, j0:]
+    y74 = D2T[74, j0:]
+    y75 = D2T[75, j0:]
+    y76 = D2T[76, j0:]
+    y77 = D2T[77, j0:]
+    y78 = D2T[78, j0:]
+    y79 = D2T[79, j0:]
+    y80 = D2T[80, j0:]
+    y81 = D2T[81, j0:]
+    y82 = D2T[82, j0:]
+    y83 = D2T[83, j0:]
+    y84 = D2T[84, j0:]
+    y85 = D2T[85, j0:]
+    y86 = D2T[86, j0:]
+    y87 = D2T[87, j0:]
+    y88 = D2T[88, j0:]
+    y89 = D2T[89, j0:]
+    y90 = D2T[90, j0:]
+    y91 = D2T[91, j0:]
+    y92 = D2T[92, j0:]
+    y93 = D2T[93, j0:]
+    y94 = D2T[94, j0:]
+    y95 = D2T[95, j0:]
+    y96 = D2T[96, j0:]
+    y97 = D2T[97, j0:]
+    y98 = D2T[98, j0:]
+    y99 = D2T[99, j0:]
+    y100 = D2T[100, j0:]
+    y101 = D2T[101, j0:]
     b0 = buf[0, j0:]
     b1 = buf[1, j0:]
     for k in range(g.shape[0]):
         Sigma_0 = g[k] / INPUT_SCALE
-        Sigma_1_yy = y0[k]
-        Sigma_4_yy = y1[k]
-        Sigma_7_yy = y2[k]
-        Sigma_10_yy = y3[k]
-        Sigma_13_yy = y4[k]
-        Sigma_16_yy = y5[k]
-        Sigma_19_yy = y6[k]
-        Sigma_22_yy = y7[k]
-        Sigma_25_yy = y8[k]
-        Sigma_28_yy = y9[k]
-        Sigma_31_yy = y10[k]
-        Sigma_34_yy = y11[k]
-        Sigma_37_yy = y12[k]
-        Sigma_40_yy = y13[k]
-        Sigma_43_yy = y14[k]
-        Sigma_46_yy = y15[k]
-        Sigma_49_yy = y16[k]
-        Sigma_52_yy = y17[k]
-        Sigma_55_yy = y18[k]
-        Sigma_58_yy = y19[k]
-        Sigma_61_yy = y20[k]
-        Sigma_64_yy = y21[k]
-        Sigma_67_yy = y22[k]
-        Sigma_70_yy = y23[k]
-        Sigma_73_yy = y24[k]
-        Sigma_76_yy = y25[k]
-        Sigma_79_yy = y26[k]
-        Sigma_82_yy = y27[k]
-        Sigma_85_yy = y28[k]
-        Sigma_88_yy = y29[k]
-        Sigma_91_yy = y30[k]
-        Sigma_94_yy = y31[k]
-        Sigma_97_yy = y32[k]
-        Sigma_100_yy = y33[k]
-        Sigma_103_yy = y34[k]
-        Sigma_106_yy = y35[k]
-        Sigma_109_yy = y36[k]
-        Sigma_112_yy = y37[k]
-        Sigma_115_yy = y38[k]
-        Sigma_118_yy = y39[k]
-        Sigma_121_yy = y40[k]
-        Sigma_124_yy = y41[k]
-        Sigma_127_yy = y42[k]
-        Sigma_130_yy = y43[k]
-        Sigma_133_yy = y44[k]
-        Sigma_136_yy = y45[k]
-        Sigma_139_yy = y46[k]
-        Sigma_142_yy = y47[k]
-        Sigma_145_yy = y48[k]
-        Sigma_148_yy = y49[k]
-        Sigma_151_yy = y50[k]
+        Sigma_1_sqrt_yy = y0[k]
+        Sigma_1_isqrt_yy = y1[k]
+        Sigma_4_sqrt_yy = y2[k]
+        Sigma_4_isqrt_yy = y3[k]
+        Sigma_7_sqrt_yy = y4[k]
+        Sigma_7_isqrt_yy = y5[k]
+        Sigma_10_sqrt_yy = y6[k]
+        Sigma_10_isqrt_yy = y7[k]
+        Sigma_13_sqrt_yy = y8[k]
+        Sigma_13_isqrt_yy = y9[k]
+        Sigma_16_sqrt_yy = y10[k]
+        Sigma_16_isqrt_yy = y11[k]
+        Sigma_19_sqrt_yy = y12[k]
+        Sigma_19_isqrt_yy = y13[k]
+        Sigma_22_sqrt_yy = y14[k]
+        Sigma_22_isqrt_yy = y15[k]
+        Sigma_25_sqrt_yy = y16[k]
+        Sigma_25_isqrt_yy = y17[k]
+        Sigma_28_sqrt_yy = y18[k]
+        Sigma_28_isqrt_yy = y19[k]
+        Sigma_31_sqrt_yy = y20[k]
+        Sigma_31_isqrt_yy = y21[k]
+        Sigma_34_sqrt_yy = y22[k]
+        Sigma_34_isqrt_yy = y23[k]
+        Sigma_37_sqrt_yy = y24[k]
+        Sigma_37_isqrt_yy = y25[k]
+        Sigma_40_sqrt_yy = y26[k]
+        Sigma_40_isqrt_yy = y27[k]
+        Sigma_43_sqrt_yy = y28[k]
+        Sigma_43_isqrt_yy = y29[k]
+        Sigma_46_sqrt_yy = y30[k]
+        Sigma_46_isqrt_yy = y31[k]
+        Sigma_49_sqrt_yy = y32[k]
+        Sigma_49_isqrt_yy = y33[k]
+        Sigma_52_sqrt_yy = y34[k]
+        Sigma_52_isqrt_yy = y35[k]
+        Sigma_55_sqrt_yy = y36[k]
+        Sigma_55_isqrt_yy = y37[k]
+        Sigma_58_sqrt_yy = y38[k]
+        Sigma_58_isqrt_yy = y39[k]
+        Sigma_61_sqrt_yy = y40[k]
+        Sigma_61_isqrt_yy = y41[k]
+        Sigma_64_sqrt_yy = y42[k]
+        Sigma_64_isqrt_yy = y43[k]
+        Sigma_67_sqrt_yy = y44[k]
+        Sigma_67_isqrt_yy = y45[k]
+        Sigma_70_sqrt_yy = y46[k]
+        Sigma_70_isqrt_yy = y47[k]
+        Sigma_73_sqrt_yy = y48[k]
+        Sigma_73_isqrt_yy = y49[k]
+        Sigma_76_sqrt_yy = y50[k]
+        Sigma_76_isqrt_yy = y51[k]
+        Sigma_79_sqrt_yy = y52[k]
+        Sigma_79_isqrt_yy = y53[k]
+        Sigma_82_sqrt_yy = y54[k]
+        Sigma_82_isqrt_yy = y55[k]
+        Sigma_85_sqrt_yy = y56[k]
+        Sigma_85_isqrt_yy = y57[k]
+        Sigma_88_sqrt_yy = y58[k]
+        Sigma_88_isqrt_yy = y59[k]
+        Sigma_91_sqrt_yy = y60[k]
+        Sigma_91_isqrt_yy = y61[k]
+        Sigma_94_sqrt_yy = y62[k]
+        Sigma_94_isqrt_yy = y63[k]
+        Sigma_97_sqrt_yy = y64[k]
+        Sigma_97_isqrt_yy = y65[k]
+        Sigma_100_sqrt_yy = y66[k]
+        Sigma_100_isqrt_yy = y67[k]
+        Sigma_103_sqrt_yy = y68[k]
+        Sigma_103_isqrt_yy = y69[k]
+        Sigma_106_sqrt_yy = y70[k]
+        Sigma_106_isqrt_yy = y71[k]
+        Sigma_109_sqrt_yy = y72[k]
+        Sigma_109_isqrt_yy = y73[k]
+        Sigma_112_sqrt_yy = y74[k]
+        Sigma_112_isqrt_yy = y75[k]
+        Sigma_115_sqrt_yy = y76[k]
+        Sigma_115_isqrt_yy = y77[k]
+        Sigma_118_sqrt_yy = y78[k]
+        Sigma_118_isqrt_yy = y79[k]
+        Sigma_121_sqrt_yy = y80[k]
+        Sigma_121_isqrt_yy = y81[k]
+        Sigma_124_sqrt_yy = y82[k]
+        Sigma_124_isqrt_yy = y83[k]
+        Sigma_127_sqrt_yy = y84[k]
+        Sigma_127_isqrt_yy = y85[k]
+        Sigma_130_sqrt_yy = y86[k]
+        Sigma_130_isqrt_yy = y87[k]
+        Sigma_133_sqrt_yy = y88[k]
+        Sigma_133_isqrt_yy = y89[k]
+        Sigma_136_sqrt_yy = y90[k]
+        Sigma_136_isqrt_yy = y91[k]
+        Sigma_139_sqrt_yy = y92[k]
+        Sigma_139_isqrt_yy = y93[k]
+        Sigma_142_sqrt_yy = y94[k]
+        Sigma_142_isqrt_yy = y95[k]
+        Sigma_145_sqrt_yy = y96[k]
+        Sigma_145_isqrt_yy = y97[k]
+        Sigma_148_sqrt_yy = y98[k]
+        Sigma_148_isqrt_yy = y99[k]
+        Sigma_151_sqrt_yy = y100[k]
+        Sigma_151_isqrt_yy = y101[k]
         # stem: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=64), trainable: W, b
         c0_0 = 2.0*Sigma_0
         Sigma_1 = c0_0
         Theta_1 = c0_0
         # res_1_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-        c1_1 = _clip1(Sigma_1, c1_0)
-        c1_2 = _acos(c1_1) - 3.141592653589793
-        c1_3 = (0.5)/3.141592653589793
-        Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-        Theta_2 = -Theta_1*c1_2*c1_3
+        c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+        c1_1 = _acos(c1_0) - 3.141592653589793
+        c1_2 = (0.5)/3.141592653589793
+        Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+        Theta_2 = -Theta_1*c1_1*c1_2
         # res_1_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_3 = 2.0*Sigma_2
         Theta_3 = 2.0*(Sigma_2 + Theta_2)
@@ -1484,12 +1799,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_4 = Sigma_1 + (0.019999999999999997)*Sigma_3
         Theta_4 = Theta_1 + (0.019999999999999997)*Theta_3
         # res_2_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c4_0 = math.sqrt(Sigma_4_xx*Sigma_4_yy)
-        c4_1 = _clip1(Sigma_4, c4_0)
-        c4_2 = _acos(c4_1) - 3.141592653589793
-        c4_3 = (0.5)/3.141592653589793
-        Sigma_5 = c4_0*c4_3*(-c4_1*c4_2 + math.sqrt(1.0 - (c4_1*c4_1)))
-        Theta_5 = -Theta_4*c4_2*c4_3
+        c4_0 = _clip_scaled(Sigma_4, Sigma_4_isqrt_xx, Sigma_4_isqrt_yy)
+        c4_1 = _acos(c4_0) - 3.141592653589793
+        c4_2 = (0.5)/3.141592653589793
+        Sigma_5 = Sigma_4_sqrt_xx*Sigma_4_sqrt_yy*c4_2*(-c4_0*c4_1 + math.sqrt(1.0 - (c4_0*c4_0)))
+        Theta_5 = -Theta_4*c4_1*c4_2
         # res_2_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_6 = 2.0*Sigma_5
         Theta_6 = 2.0*(Sigma_5 + Theta_5)
@@ -1497,12 +1811,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_7 = Sigma_4 + (0.019999999999999997)*Sigma_6
         Theta_7 = Theta_4 + (0.019999999999999997)*Theta_6
         # res_3_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c7_0 = math.sqrt(Sigma_7_xx*Sigma_7_yy)
-        c7_1 = _clip1(Sigma_7, c7_0)
-        c7_2 = _acos(c7_1) - 3.141592653589793
-        c7_3 = (0.5)/3.141592653589793
-        Sigma_8 = c7_0*c7_3*(-c7_1*c7_2 + math.sqrt(1.0 - (c7_1*c7_1)))
-        Theta_8 = -Theta_7*c7_2*c7_3
+        c7_0 = _clip_scaled(Sigma_7, Sigma_7_isqrt_xx, Sigma_7_isqrt_yy)
+        c7_1 = _acos(c7_0) - 3.141592653589793
+        c7_2 = (0.5)/3.141592653589793
+        Sigma_8 = Sigma_7_sqrt_xx*Sigma_7_sqrt_yy*c7_2*(-c7_0*c7_1 + math.sqrt(1.0 - (c7_0*c7_0)))
+        Theta_8 = -Theta_7*c7_1*c7_2
         # res_3_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_9 = 2.0*Sigma_8
         Theta_9 = 2.0*(Sigma_8 + Theta_8)
@@ -1510,12 +1823,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_10 = Sigma_7 + (0.019999999999999997)*Sigma_9
         Theta_10 = Theta_7 + (0.019999999999999997)*Theta_9
         # res_4_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c10_0 = math.sqrt(Sigma_10_xx*Sigma_10_yy)
-        c10_1 = _clip1(Sigma_10, c10_0)
-        c10_2 = _acos(c10_1) - 3.141592653589793
-        c10_3 = (0.5)/3.141592653589793
-        Sigma_11 = c10_0*c10_3*(-c10_1*c10_2 + math.sqrt(1.0 - (c10_1*c10_1)))
-        Theta_11 = -Theta_10*c10_2*c10_3
+        c10_0 = _clip_scaled(Sigma_10, Sigma_10_isqrt_xx, Sigma_10_isqrt_yy)
+        c10_1 = _acos(c10_0) - 3.141592653589793
+        c10_2 = (0.5)/3.141592653589793
+        Sigma_11 = Sigma_10_sqrt_xx*Sigma_10_sqrt_yy*c10_2*(-c10_0*c10_1 + math.sqrt(1.0 - (c10_0*c10_0)))
+        Theta_11 = -Theta_10*c10_1*c10_2
         # res_4_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_12 = 2.0*Sigma_11
         Theta_12 = 2.0*(Sigma_11 + Theta_11)
@@ -1523,12 +1835,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_13 = Sigma_10 + (0.019999999999999997)*Sigma_12
         Theta_13 = Theta_10 + (0.019999999999999997)*Theta_12
         # res_5_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c13_0 = math.sqrt(Sigma_13_xx*Sigma_13_yy)
-        c13_1 = _clip1(Sigma_13, c13_0)
-        c13_2 = _acos(c13_1) - 3.141592653589793
-        c13_3 = (0.5)/3.141592653589793
-        Sigma_14 = c13_0*c13_3*(-c13_1*c13_2 + math.sqrt(1.0 - (c13_1*c13_1)))
-        Theta_14 = -Theta_13*c13_2*c13_3
+        c13_0 = _clip_scaled(Sigma_13, Sigma_13_isqrt_xx, Sigma_13_isqrt_yy)
+        c13_1 = _acos(c13_0) - 3.141592653589793
+        c13_2 = (0.5)/3.141592653589793
+        Sigma_14 = Sigma_13_sqrt_xx*Sigma_13_sqrt_yy*c13_2*(-c13_0*c13_1 + math.sqrt(1.0 - (c13_0*c13_0)))
+        Theta_14 = -Theta_13*c13_1*c13_2
         # res_5_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_15 = 2.0*Sigma_14
         Theta_15 = 2.0*(Sigma_14 + Theta_14)
@@ -1536,12 +1847,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_16 = Sigma_13 + (0.019999999999999997)*Sigma_15
         Theta_16 = Theta_13 + (0.019999999999999997)*Theta_15
         # res_6_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c16_0 = math.sqrt(Sigma_16_xx*Sigma_16_yy)
-        c16_1 = _clip1(Sigma_16, c16_0)
-        c16_2 = _acos(c16_1) - 3.141592653589793
-        c16_3 = (0.5)/3.141592653589793
-        Sigma_17 = c16_0*c16_3*(-c16_1*c16_2 + math.sqrt(1.0 - (c16_1*c16_1)))
-        Theta_17 = -Theta_16*c16_2*c16_3
+        c16_0 = _clip_scaled(Sigma_16, Sigma_16_isqrt_xx, Sigma_16_isqrt_yy)
+        c16_1 = _acos(c16_0) - 3.141592653589793
+        c16_2 = (0.5)/3.141592653589793
+        Sigma_17 = Sigma_16_sqrt_xx*Sigma_16_sqrt_yy*c16_2*(-c16_0*c16_1 + math.sqrt(1.0 - (c16_0*c16_0)))
+        Theta_17 = -Theta_16*c16_1*c16_2
         # res_6_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_18 = 2.0*Sigma_17
         Theta_18 = 2.0*(Sigma_17 + Theta_17)
@@ -1549,12 +1859,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_19 = Sigma_16 + (0.019999999999999997)*Sigma_18
         Theta_19 = Theta_16 + (0.019999999999999997)*Theta_18
         # res_7_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c19_0 = math.sqrt(Sigma_19_xx*Sigma_19_yy)
-        c19_1 = _clip1(Sigma_19, c19_0)
-        c19_2 = _acos(c19_1) - 3.141592653589793
-        c19_3 = (0.5)/3.141592653589793
-        Sigma_20 = c19_0*c19_3*(-c19_1*c19_2 + math.sqrt(1.0 - (c19_1*c19_1)))
-        Theta_20 = -Theta_19*c19_2*c19_3
+        c19_0 = _clip_scaled(Sigma_19, Sigma_19_isqrt_xx, Sigma_19_isqrt_yy)
+        c19_1 = _acos(c19_0) - 3.141592653589793
+        c19_2 = (0.5)/3.141592653589793
+        Sigma_20 = Sigma_19_sqrt_xx*Sigma_19_sqrt_yy*c19_2*(-c19_0*c19_1 + math.sqrt(1.0 - (c19_0*c19_0)))
+        Theta_20 = -Theta_19*c19_1*c19_2
         # res_7_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_21 = 2.0*Sigma_20
         Theta_21 = 2.0*(Sigma_20 + Theta_20)
@@ -1562,12 +1871,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_22 = Sigma_19 + (0.019999999999999997)*Sigma_21
         Theta_22 = Theta_19 + (0.019999999999999997)*Theta_21
         # res_8_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c22_0 = math.sqrt(Sigma_22_xx*Sigma_22_yy)
-        c22_1 = _clip1(Sigma_22, c22_0)
-        c22_2 = _acos(c22_1) - 3.141592653589793
-        c22_3 = (0.5)/3.141592653589793
-        Sigma_23 = c22_0*c22_3*(-c22_1*c22_2 + math.sqrt(1.0 - (c22_1*c22_1)))
-        Theta_23 = -Theta_22*c22_2*c22_3
+        c22_0 = _clip_scaled(Sigma_22, Sigma_22_isqrt_xx, Sigma_22_isqrt_yy)
+        c22_1 = _acos(c22_0) - 3.141592653589793
+        c22_2 = (0.5)/3.141592653589793
+        Sigma_23 = Sigma_22_sqrt_xx*Sigma_22_sqrt_yy*c22_2*(-c22_0*c22_1 + math.sqrt(1.0 - (c22_0*c22_0)))
+        Theta_23 = -Theta_22*c22_1*c22_2
         # res_8_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_24 = 2.0*Sigma_23
         Theta_24 = 2.0*(Sigma_23 + Theta_23)
@@ -1575,12 +1883,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_25 = Sigma_22 + (0.019999999999999997)*Sigma_24
         Theta_25 = Theta_22 + (0.019999999999999997)*Theta_24
         # res_9_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c25_0 = math.sqrt(Sigma_25_xx*Sigma_25_yy)
-        c25_1 = _clip1(Sigma_25, c25_0)
-        c25_2 = _acos(c25_1) - 3.141592653589793
-        c25_3 = (0.5)/3.141592653589793
-        Sigma_26 = c25_0*c25_3*(-c25_1*c25_2 + math.sqrt(1.0 - (c25_1*c25_1)))
-        Theta_26 = -Theta_25*c25_2*c25_3
+        c25_0 = _clip_scaled(Sigma_25, Sigma_25_isqrt_xx, Sigma_25_isqrt_yy)
+        c25_1 = _acos(c25_0) - 3.141592653589793
+        c25_2 = (0.5)/3.141592653589793
+        Sigma_26 = Sigma_25_sqrt_xx*Sigma_25_sqrt_yy*c25_2*(-c25_0*c25_1 + math.sqrt(1.0 - (c25_0*c25_0)))
+        Theta_26 = -Theta_25*c25_1*c25_2
         # res_9_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_27 = 2.0*Sigma_26
         Theta_27 = 2.0*(Sigma_26 + Theta_26)
@@ -1588,12 +1895,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_28 = Sigma_25 + (0.019999999999999997)*Sigma_27
         Theta_28 = Theta_25 + (0.019999999999999997)*Theta_27
         # res_10_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c28_0 = math.sqrt(Sigma_28_xx*Sigma_28_yy)
-        c28_1 = _clip1(Sigma_28, c28_0)
-        c28_2 = _acos(c28_1) - 3.141592653589793
-        c28_3 = (0.5)/3.141592653589793
-        Sigma_29 = c28_0*c28_3*(-c28_1*c28_2 + math.sqrt(1.0 - (c28_1*c28_1)))
-        Theta_29 = -Theta_28*c28_2*c28_3
+        c28_0 = _clip_scaled(Sigma_28, Sigma_28_isqrt_xx, Sigma_28_isqrt_yy)
+        c28_1 = _acos(c28_0) - 3.141592653589793
+        c28_2 = (0.5)/3.141592653589793
+        Sigma_29 = Sigma_28_sqrt_xx*Sigma_28_sqrt_yy*c28_2*(-c28_0*c28_1 + math.sqrt(1.0 - (c28_0*c28_0)))
+        Theta_29 = -Theta_28*c28_1*c28_2
         # res_10_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_30 = 2.0*Sigma_29
         Theta_30 = 2.0*(Sigma_29 + Theta_29)
@@ -1601,12 +1907,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_31 = Sigma_28 + (0.019999999999999997)*Sigma_30
         Theta_31 = Theta_28 + (0.019999999999999997)*Theta_30
         # res_11_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c31_0 = math.sqrt(Sigma_31_xx*Sigma_31_yy)
-        c31_1 = _clip1(Sigma_31, c31_0)
-        c31_2 = _acos(c31_1) - 3.141592653589793
-        c31_3 = (0.5)/3.141592653589793
-        Sigma_32 = c31_0*c31_3*(-c31_1*c31_2 + math.sqrt(1.0 - (c31_1*c31_1)))
-        Theta_32 = -Theta_31*c31_2*c31_3
+        c31_0 = _clip_scaled(Sigma_31, Sigma_31_isqrt_xx, Sigma_31_isqrt_yy)
+        c31_1 = _acos(c31_0) - 3.141592653589793
+        c31_2 = (0.5)/3.141592653589793
+        Sigma_32 = Sigma_31_sqrt_xx*Sigma_31_sqrt_yy*c31_2*(-c31_0*c31_1 + math.sqrt(1.0 - (c31_0*c31_0)))
+        Theta_32 = -Theta_31*c31_1*c31_2
         # res_11_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_33 = 2.0*Sigma_32
         Theta_33 = 2.0*(Sigma_32 + Theta_32)
@@ -1614,12 +1919,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_34 = Sigma_31 + (0.019999999999999997)*Sigma_33
         Theta_34 = Theta_31 + (0.019999999999999997)*Theta_33
         # res_12_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c34_0 = math.sqrt(Sigma_34_xx*Sigma_34_yy)
-        c34_1 = _clip1(Sigma_34, c34_0)
-        c34_2 = _acos(c34_1) - 3.141592653589793
-        c34_3 = (0.5)/3.141592653589793
-        Sigma_35 = c34_0*c34_3*(-c34_1*c34_2 + math.sqrt(1.0 - (c34_1*c34_1)))
-        Theta_35 = -Theta_34*c34_2*c34_3
+        c34_0 = _clip_scaled(Sigma_34, Sigma_34_isqrt_xx, Sigma_34_isqrt_yy)
+        c34_1 = _acos(c34_0) - 3.141592653589793
+        c34_2 = (0.5)/3.141592653589793
+        Sigma_35 = Sigma_34_sqrt_xx*Sigma_34_sqrt_yy*c34_2*(-c34_0*c34_1 + math.sqrt(1.0 - (c34_0*c34_0)))
+        Theta_35 = -Theta_34*c34_1*c34_2
         # res_12_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_36 = 2.0*Sigma_35
         Theta_36 = 2.0*(Sigma_35 + Theta_35)
@@ -1627,12 +1931,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_37 = Sigma_34 + (0.019999999999999997)*Sigma_36
         Theta_37 = Theta_34 + (0.019999999999999997)*Theta_36
         # res_13_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c37_0 = math.sqrt(Sigma_37_xx*Sigma_37_yy)
-        c37_1 = _clip1(Sigma_37, c37_0)
-        c37_2 = _acos(c37_1) - 3.141592653589793
-        c37_3 = (0.5)/3.141592653589793
-        Sigma_38 = c37_0*c37_3*(-c37_1*c37_2 + math.sqrt(1.0 - (c37_1*c37_1)))
-        Theta_38 = -Theta_37*c37_2*c37_3
+        c37_0 = _clip_scaled(Sigma_37, Sigma_37_isqrt_xx, Sigma_37_isqrt_yy)
+        c37_1 = _acos(c37_0) - 3.141592653589793
+        c37_2 = (0.5)/3.141592653589793
+        Sigma_38 = Sigma_37_sqrt_xx*Sigma_37_sqrt_yy*c37_2*(-c37_0*c37_1 + math.sqrt(1.0 - (c37_0*c37_0)))
+        Theta_38 = -Theta_37*c37_1*c37_2
         # res_13_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_39 = 2.0*Sigma_38
         Theta_39 = 2.0*(Sigma_38 + Theta_38)
@@ -1640,12 +1943,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_40 = Sigma_37 + (0.019999999999999997)*Sigma_39
         Theta_40 = Theta_37 + (0.019999999999999997)*Theta_39
         # res_14_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c40_0 = math.sqrt(Sigma_40_xx*Sigma_40_yy)
-        c40_1 = _clip1(Sigma_40, c40_0)
-        c40_2 = _acos(c40_1) - 3.141592653589793
-        c40_3 = (0.5)/3.141592653589793
-        Sigma_41 = c40_0*c40_3*(-c40_1*c40_2 + math.sqrt(1.0 - (c40_1*c40_1)))
-        Theta_41 = -Theta_40*c40_2*c40_3
+        c40_0 = _clip_scaled(Sigma_40, Sigma_40_isqrt_xx, Sigma_40_isqrt_yy)
+        c40_1 = _acos(c40_0) - 3.141592653589793
+        c40_2 = (0.5)/3.141592653589793
+        Sigma_41 = Sigma_40_sqrt_xx*Sigma_40_sqrt_yy*c40_2*(-c40_0*c40_1 + math.sqrt(1.0 - (c40_0*c40_0)))
+        Theta_41 = -Theta_40*c40_1*c40_2
         # res_14_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_42 = 2.0*Sigma_41
         Theta_42 = 2.0*(Sigma_41 + Theta_41)
@@ -1653,12 +1955,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_43 = Sigma_40 + (0.019999999999999997)*Sigma_42
         Theta_43 = Theta_40 + (0.019999999999999997)*Theta_42
         # res_15_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c43_0 = math.sqrt(Sigma_43_xx*Sigma_43_yy)
-        c43_1 = _clip1(Sigma_43, c43_0)
-        c43_2 = _acos(c43_1) - 3.141592653589793
-        c43_3 = (0.5)/3.141592653589793
-        Sigma_44 = c43_0*c43_3*(-c43_1*c43_2 + math.sqrt(1.0 - (c43_1*c43_1)))
-        Theta_44 = -Theta_43*c43_2*c43_3
+        c43_0 = _clip_scaled(Sigma_43, Sigma_43_isqrt_xx, Sigma_43_isqrt_yy)
+        c43_1 = _acos(c43_0) - 3.141592653589793
+        c43_2 = (0.5)/3.141592653589793
+        Sigma_44 = Sigma_43_sqrt_xx*Sigma_43_sqrt_yy*c43_2*(-c43_0*c43_1 + math.sqrt(1.0 - (c43_0*c43_0)))
+        Theta_44 = -Theta_43*c43_1*c43_2
         # res_15_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_45 = 2.0*Sigma_44
         Theta_45 = 2.0*(Sigma_44 + Theta_44)
@@ -1666,12 +1967,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_46 = Sigma_43 + (0.019999999999999997)*Sigma_45
         Theta_46 = Theta_43 + (0.019999999999999997)*Theta_45
         # res_16_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c46_0 = math.sqrt(Sigma_46_xx*Sigma_46_yy)
-        c46_1 = _clip1(Sigma_46, c46_0)
-        c46_2 = _acos(c46_1) - 3.141592653589793
-        c46_3 = (0.5)/3.141592653589793
-        Sigma_47 = c46_0*c46_3*(-c46_1*c46_2 + math.sqrt(1.0 - (c46_1*c46_1)))
-        Theta_47 = -Theta_46*c46_2*c46_3
+        c46_0 = _clip_scaled(Sigma_46, Sigma_46_isqrt_xx, Sigma_46_isqrt_yy)
+        c46_1 = _acos(c46_0) - 3.141592653589793
+        c46_2 = (0.5)/3.141592653589793
+        Sigma_47 = Sigma_46_sqrt_xx*Sigma_46_sqrt_yy*c46_2*(-c46_0*c46_1 + math.sqrt(1.0 - (c46_0*c46_0)))
+        Theta_47 = -Theta_46*c46_1*c46_2
         # res_16_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_48 = 2.0*Sigma_47
         Theta_48 = 2.0*(Sigma_47 + Theta_47)
@@ -1679,12 +1979,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_49 = Sigma_46 + (0.019999999999999997)*Sigma_48
         Theta_49 = Theta_46 + (0.019999999999999997)*Theta_48
         # res_17_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c49_0 = math.sqrt(Sigma_49_xx*Sigma_49_yy)
-        c49_1 = _clip1(Sigma_49, c49_0)
-        c49_2 = _acos(c49_1) - 3.141592653589793
-        c49_3 = (0.5)/3.141592653589793
-        Sigma_50 = c49_0*c49_3*(-c49_1*c49_2 + math.sqrt(1.0 - (c49_1*c49_1)))
-        Theta_50 = -Theta_49*c49_2*c49_3
+        c49_0 = _clip_scaled(Sigma_49, Sigma_49_isqrt_xx, Sigma_49_isqrt_yy)
+        c49_1 = _acos(c49_0) - 3.141592653589793
+        c49_2 = (0.5)/3.141592653589793
+        Sigma_50 = Sigma_49_sqrt_xx*Sigma_49_sqrt_yy*c49_2*(-c49_0*c49_1 + math.sqrt(1.0 - (c49_0*c49_0)))
+        Theta_50 = -Theta_49*c49_1*c49_2
         # res_17_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_51 = 2.0*Sigma_50
         Theta_51 = 2.0*(Sigma_50 + Theta_50)
@@ -1692,12 +1991,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_52 = Sigma_49 + (0.019999999999999997)*Sigma_51
         Theta_52 = Theta_49 + (0.019999999999999997)*Theta_51
         # res_18_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c52_0 = math.sqrt(Sigma_52_xx*Sigma_52_yy)
-        c52_1 = _clip1(Sigma_52, c52_0)
-        c52_2 = _acos(c52_1) - 3.141592653589793
-        c52_3 = (0.5)/3.141592653589793
-        Sigma_53 = c52_0*c52_3*(-c52_1*c52_2 + math.sqrt(1.0 - (c52_1*c52_1)))
-        Theta_53 = -Theta_52*c52_2*c52_3
+        c52_0 = _clip_scaled(Sigma_52, Sigma_52_isqrt_xx, Sigma_52_isqrt_yy)
+        c52_1 = _acos(c52_0) - 3.141592653589793
+        c52_2 = (0.5)/3.141592653589793
+        Sigma_53 = Sigma_52_sqrt_xx*Sigma_52_sqrt_yy*c52_2*(-c52_0*c52_1 + math.sqrt(1.0 - (c52_0*c52_0)))
+        Theta_53 = -Theta_52*c52_1*c52_2
         # res_18_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_54 = 2.0*Sigma_53
         Theta_54 = 2.0*(Sigma_53 + Theta_53)
@@ -1705,12 +2003,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_55 = Sigma_52 + (0.019999999999999997)*Sigma_54
         Theta_55 = Theta_52 + (0.019999999999999997)*Theta_54
         # res_19_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c55_0 = math.sqrt(Sigma_55_xx*Sigma_55_yy)
-        c55_1 = _clip1(Sigma_55, c55_0)
-        c55_2 = _acos(c55_1) - 3.141592653589793
-        c55_3 = (0.5)/3.141592653589793
-        Sigma_56 = c55_0*c55_3*(-c55_1*c55_2 + math.sqrt(1.0 - (c55_1*c55_1)))
-        Theta_56 = -Theta_55*c55_2*c55_3
+        c55_0 = _clip_scaled(Sigma_55, Sigma_55_isqrt_xx, Sigma_55_isqrt_yy)
+        c55_1 = _acos(c55_0) - 3.141592653589793
+        c55_2 = (0.5)/3.141592653589793
+        Sigma_56 = Sigma_55_sqrt_xx*Sigma_55_sqrt_yy*c55_2*(-c55_0*c55_1 + math.sqrt(1.0 - (c55_0*c55_0)))
+        Theta_56 = -Theta_55*c55_1*c55_2
         # res_19_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_57 = 2.0*Sigma_56
         Theta_57 = 2.0*(Sigma_56 + Theta_56)
@@ -1718,12 +2015,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_58 = Sigma_55 + (0.019999999999999997)*Sigma_57
         Theta_58 = Theta_55 + (0.019999999999999997)*Theta_57
         # res_20_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c58_0 = math.sqrt(Sigma_58_xx*Sigma_58_yy)
-        c58_1 = _clip1(Sigma_58, c58_0)
-        c58_2 = _acos(c58_1) - 3.141592653589793
-        c58_3 = (0.5)/3.141592653589793
-        Sigma_59 = c58_0*c58_3*(-c58_1*c58_2 + math.sqrt(1.0 - (c58_1*c58_1)))
-        Theta_59 = -Theta_58*c58_2*c58_3
+        c58_0 = _clip_scaled(Sigma_58, Sigma_58_isqrt_xx, Sigma_58_isqrt_yy)
+        c58_1 = _acos(c58_0) - 3.141592653589793
+        c58_2 = (0.5)/3.141592653589793
+        Sigma_59 = Sigma_58_sqrt_xx*Sigma_58_sqrt_yy*c58_2*(-c58_0*c58_1 + math.sqrt(1.0 - (c58_0*c58_0)))
+        Theta_59 = -Theta_58*c58_1*c58_2
         # res_20_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_60 = 2.0*Sigma_59
         Theta_60 = 2.0*(Sigma_59 + Theta_59)
@@ -1731,12 +2027,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_61 = Sigma_58 + (0.019999999999999997)*Sigma_60
         Theta_61 = Theta_58 + (0.019999999999999997)*Theta_60
         # res_21_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c61_0 = math.sqrt(Sigma_61_xx*Sigma_61_yy)
-        c61_1 = _clip1(Sigma_61, c61_0)
-        c61_2 = _acos(c61_1) - 3.141592653589793
-        c61_3 = (0.5)/3.141592653589793
-        Sigma_62 = c61_0*c61_3*(-c61_1*c61_2 + math.sqrt(1.0 - (c61_1*c61_1)))
-        Theta_62 = -Theta_61*c61_2*c61_3
+        c61_0 = _clip_scaled(Sigma_61, Sigma_61_isqrt_xx, Sigma_61_isqrt_yy)
+        c61_1 = _acos(c61_0) - 3.141592653589793
+        c61_2 = (0.5)/3.141592653589793
+        Sigma_62 = Sigma_61_sqrt_xx*Sigma_61_sqrt_yy*c61_2*(-c61_0*c61_1 + math.sqrt(1.0 - (c61_0*c61_0)))
+        Theta_62 = -Theta_61*c61_1*c61_2
         # res_21_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_63 = 2.0*Sigma_62
         Theta_63 = 2.0*(Sigma_62 + Theta_62)
@@ -1744,12 +2039,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_64 = Sigma_61 + (0.019999999999999997)*Sigma_63
         Theta_64 = Theta_61 + (0.019999999999999997)*Theta_63
         # res_22_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c64_0 = math.sqrt(Sigma_64_xx*Sigma_64_yy)
-        c64_1 = _clip1(Sigma_64, c64_0)
-        c64_2 = _acos(c64_1) - 3.141592653589793
-        c64_3 = (0.5)/3.141592653589793
-        Sigma_65 = c64_0*c64_3*(-c64_1*c64_2 + math.sqrt(1.0 - (c64_1*c64_1)))
-        Theta_65 = -Theta_64*c64_2*c64_3
+        c64_0 = _clip_scaled(Sigma_64, Sigma_64_isqrt_xx, Sigma_64_isqrt_yy)
+        c64_1 = _acos(c64_0) - 3.141592653589793
+        c64_2 = (0.5)/3.141592653589793
+        Sigma_65 = Sigma_64_sqrt_xx*Sigma_64_sqrt_yy*c64_2*(-c64_0*c64_1 + math.sqrt(1.0 - (c64_0*c64_0)))
+        Theta_65 = -Theta_64*c64_1*c64_2
         # res_22_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_66 = 2.0*Sigma_65
         Theta_66 = 2.0*(Sigma_65 + Theta_65)
@@ -1757,12 +2051,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_67 = Sigma_64 + (0.019999999999999997)*Sigma_66
         Theta_67 = Theta_64 + (0.019999999999999997)*Theta_66
         # res_23_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c67_0 = math.sqrt(Sigma_67_xx*Sigma_67_yy)
-        c67_1 = _clip1(Sigma_67, c67_0)
-        c67_2 = _acos(c67_1) - 3.141592653589793
-        c67_3 = (0.5)/3.141592653589793
-        Sigma_68 = c67_0*c67_3*(-c67_1*c67_2 + math.sqrt(1.0 - (c67_1*c67_1)))
-        Theta_68 = -Theta_67*c67_2*c67_3
+        c67_0 = _clip_scaled(Sigma_67, Sigma_67_isqrt_xx, Sigma_67_isqrt_yy)
+        c67_1 = _acos(c67_0) - 3.141592653589793
+        c67_2 = (0.5)/3.141592653589793
+        Sigma_68 = Sigma_67_sqrt_xx*Sigma_67_sqrt_yy*c67_2*(-c67_0*c67_1 + math.sqrt(1.0 - (c67_0*c67_0)))
+        Theta_68 = -Theta_67*c67_1*c67_2
         # res_23_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_69 = 2.0*Sigma_68
         Theta_69 = 2.0*(Sigma_68 + Theta_68)
@@ -1770,12 +2063,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_70 = Sigma_67 + (0.019999999999999997)*Sigma_69
         Theta_70 = Theta_67 + (0.019999999999999997)*Theta_69
         # res_24_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c70_0 = math.sqrt(Sigma_70_xx*Sigma_70_yy)
-        c70_1 = _clip1(Sigma_70, c70_0)
-        c70_2 = _acos(c70_1) - 3.141592653589793
-        c70_3 = (0.5)/3.141592653589793
-        Sigma_71 = c70_0*c70_3*(-c70_1*c70_2 + math.sqrt(1.0 - (c70_1*c70_1)))
-        Theta_71 = -Theta_70*c70_2*c70_3
+        c70_0 = _clip_scaled(Sigma_70, Sigma_70_isqrt_xx, Sigma_70_isqrt_yy)
+        c70_1 = _acos(c70_0) - 3.141592653589793
+        c70_2 = (0.5)/3.141592653589793
+        Sigma_71 = Sigma_70_sqrt_xx*Sigma_70_sqrt_yy*c70_2*(-c70_0*c70_1 + math.sqrt(1.0 - (c70_0*c70_0)))
+        Theta_71 = -Theta_70*c70_1*c70_2
         # res_24_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_72 = 2.0*Sigma_71
         Theta_72 = 2.0*(Sigma_71 + Theta_71)
@@ -1783,12 +2075,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_73 = Sigma_70 + (0.019999999999999997)*Sigma_72
         Theta_73 = Theta_70 + (0.019999999999999997)*Theta_72
         # res_25_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c73_0 = math.sqrt(Sigma_73_xx*Sigma_73_yy)
-        c73_1 = _clip1(Sigma_73, c73_0)
-        c73_2 = _acos(c73_1) - 3.141592653589793
-        c73_3 = (0.5)/3.141592653589793
-        Sigma_74 = c73_0*c73_3*(-c73_1*c73_2 + math.sqrt(1.0 - (c73_1*c73_1)))
-        Theta_74 = -Theta_73*c73_2*c73_3
+        c73_0 = _clip_scaled(Sigma_73, Sigma_73_isqrt_xx, Sigma_73_isqrt_yy)
+        c73_1 = _acos(c73_0) - 3.141592653589793
+        c73_2 = (0.5)/3.141592653589793
+        Sigma_74 = Sigma_73_sqrt_xx*Sigma_73_sqrt_yy*c73_2*(-c73_0*c73_1 + math.sqrt(1.0 - (c73_0*c73_0)))
+        Theta_74 = -Theta_73*c73_1*c73_2
         # res_25_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_75 = 2.0*Sigma_74
         Theta_75 = 2.0*(Sigma_74 + Theta_74)
@@ -1796,12 +2087,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_76 = Sigma_73 + (0.019999999999999997)*Sigma_75
         Theta_76 = Theta_73 + (0.019999999999999997)*Theta_75
         # res_26_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c76_0 = math.sqrt(Sigma_76_xx*Sigma_76_yy)
-        c76_1 = _clip1(Sigma_76, c76_0)
-        c76_2 = _acos(c76_1) - 3.141592653589793
-        c76_3 = (0.5)/3.141592653589793
-        Sigma_77 = c76_0*c76_3*(-c76_1*c76_2 + math.sqrt(1.0 - (c76_1*c76_1)))
-        Theta_77 = -Theta_76*c76_2*c76_3
+        c76_0 = _clip_scaled(Sigma_76, Sigma_76_isqrt_xx, Sigma_76_isqrt_yy)
+        c76_1 = _acos(c76_0) - 3.141592653589793
+        c76_2 = (0.5)/3.141592653589793
+        Sigma_77 = Sigma_76_sqrt_xx*Sigma_76_sqrt_yy*c76_2*(-c76_0*c76_1 + math.sqrt(1.0 - (c76_0*c76_0)))
+        Theta_77 = -Theta_76*c76_1*c76_2
         # res_26_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_78 = 2.0*Sigma_77
         Theta_78 = 2.0*(Sigma_77 + Theta_77)
@@ -1809,12 +2099,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_79 = Sigma_76 + (0.019999999999999997)*Sigma_78
         Theta_79 = Theta_76 + (0.019999999999999997)*Theta_78
         # res_27_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c79_0 = math.sqrt(Sigma_79_xx*Sigma_79_yy)
-        c79_1 = _clip1(Sigma_79, c79_0)
-        c79_2 = _acos(c79_1) - 3.141592653589793
-        c79_3 = (0.5)/3.141592653589793
-        Sigma_80 = c79_0*c79_3*(-c79_1*c79_2 + math.sqrt(1.0 - (c79_1*c79_1)))
-        Theta_80 = -Theta_79*c79_2*c79_3
+        c79_0 = _clip_scaled(Sigma_79, Sigma_79_isqrt_xx, Sigma_79_isqrt_yy)
+        c79_1 = _acos(c79_0) - 3.141592653589793
+        c79_2 = (0.5)/3.141592653589793
+        Sigma_80 = Sigma_79_sqrt_xx*Sigma_79_sqrt_yy*c79_2*(-c79_0*c79_1 + math.sqrt(1.0 - (c79_0*c79_0)))
+        Theta_80 = -Theta_79*c79_1*c79_2
         # res_27_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_81 = 2.0*Sigma_80
         Theta_81 = 2.0*(Sigma_80 + Theta_80)
@@ -1822,12 +2111,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_82 = Sigma_79 + (0.019999999999999997)*Sigma_81
         Theta_82 = Theta_79 + (0.019999999999999997)*Theta_81
         # res_28_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c82_0 = math.sqrt(Sigma_82_xx*Sigma_82_yy)
-        c82_1 = _clip1(Sigma_82, c82_0)
-        c82_2 = _acos(c82_1) - 3.141592653589793
-        c82_3 = (0.5)/3.141592653589793
-        Sigma_83 = c82_0*c82_3*(-c82_1*c82_2 + math.sqrt(1.0 - (c82_1*c82_1)))
-        Theta_83 = -Theta_82*c82_2*c82_3
+        c82_0 = _clip_scaled(Sigma_82, Sigma_82_isqrt_xx, Sigma_82_isqrt_yy)
+        c82_1 = _acos(c82_0) - 3.141592653589793
+        c82_2 = (0.5)/3.141592653589793
+        Sigma_83 = Sigma_82_sqrt_xx*Sigma_82_sqrt_yy*c82_2*(-c82_0*c82_1 + math.sqrt(1.0 - (c82_0*c82_0)))
+        Theta_83 = -Theta_82*c82_1*c82_2
         # res_28_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_84 = 2.0*Sigma_83
         Theta_84 = 2.0*(Sigma_83 + Theta_83)
@@ -1835,12 +2123,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_85 = Sigma_82 + (0.019999999999999997)*Sigma_84
         Theta_85 = Theta_82 + (0.019999999999999997)*Theta_84
         # res_29_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c85_0 = math.sqrt(Sigma_85_xx*Sigma_85_yy)
-        c85_1 = _clip1(Sigma_85, c85_0)
-        c85_2 = _acos(c85_1) - 3.141592653589793
-        c85_3 = (0.5)/3.141592653589793
-        Sigma_86 = c85_0*c85_3*(-c85_1*c85_2 + math.sqrt(1.0 - (c85_1*c85_1)))
-        Theta_86 = -Theta_85*c85_2*c85_3
+        c85_0 = _clip_scaled(Sigma_85, Sigma_85_isqrt_xx, Sigma_85_isqrt_yy)
+        c85_1 = _acos(c85_0) - 3.141592653589793
+        c85_2 = (0.5)/3.141592653589793
+        Sigma_86 = Sigma_85_sqrt_xx*Sigma_85_sqrt_yy*c85_2*(-c85_0*c85_1 + math.sqrt(1.0 - (c85_0*c85_0)))
+        Theta_86 = -Theta_85*c85_1*c85_2
         # res_29_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_87 = 2.0*Sigma_86
         Theta_87 = 2.0*(Sigma_86 + Theta_86)
@@ -1848,12 +2135,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_88 = Sigma_85 + (0.019999999999999997)*Sigma_87
         Theta_88 = Theta_85 + (0.019999999999999997)*Theta_87
         # res_30_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c88_0 = math.sqrt(Sigma_88_xx*Sigma_88_yy)
-        c88_1 = _clip1(Sigma_88, c88_0)
-        c88_2 = _acos(c88_1) - 3.141592653589793
-        c88_3 = (0.5)/3.141592653589793
-        Sigma_89 = c88_0*c88_3*(-c88_1*c88_2 + math.sqrt(1.0 - (c88_1*c88_1)))
-        Theta_89 = -Theta_88*c88_2*c88_3
+        c88_0 = _clip_scaled(Sigma_88, Sigma_88_isqrt_xx, Sigma_88_isqrt_yy)
+        c88_1 = _acos(c88_0) - 3.141592653589793
+        c88_2 = (0.5)/3.141592653589793
+        Sigma_89 = Sigma_88_sqrt_xx*Sigma_88_sqrt_yy*c88_2*(-c88_0*c88_1 + math.sqrt(1.0 - (c88_0*c88_0)))
+        Theta_89 = -Theta_88*c88_1*c88_2
         # res_30_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_90 = 2.0*Sigma_89
         Theta_90 = 2.0*(Sigma_89 + Theta_89)
@@ -1861,12 +2147,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_91 = Sigma_88 + (0.019999999999999997)*Sigma_90
         Theta_91 = Theta_88 + (0.019999999999999997)*Theta_90
         # res_31_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c91_0 = math.sqrt(Sigma_91_xx*Sigma_91_yy)
-        c91_1 = _clip1(Sigma_91, c91_0)
-        c91_2 = _acos(c91_1) - 3.141592653589793
-        c91_3 = (0.5)/3.141592653589793
-        Sigma_92 = c91_0*c91_3*(-c91_1*c91_2 + math.sqrt(1.0 - (c91_1*c91_1)))
-        Theta_92 = -Theta_91*c91_2*c91_3
+        c91_0 = _clip_scaled(Sigma_91, Sigma_91_isqrt_xx, Sigma_91_isqrt_yy)
+        c91_1 = _acos(c91_0) - 3.141592653589793
+        c91_2 = (0.5)/3.141592653589793
+        Sigma_92 = Sigma_91_sqrt_xx*Sigma_91_sqrt_yy*c91_2*(-c91_0*c91_1 + math.sqrt(1.0 - (c91_0*c91_0)))
+        Theta_92 = -Theta_91*c91_1*c91_2
         # res_31_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_93 = 2.0*Sigma_92
         Theta_93 = 2.0*(Sigma_92 + Theta_92)
@@ -1874,12 +2159,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_94 = Sigma_91 + (0.019999999999999997)*Sigma_93
         Theta_94 = Theta_91 + (0.019999999999999997)*Theta_93
         # res_32_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c94_0 = math.sqrt(Sigma_94_xx*Sigma_94_yy)
-        c94_1 = _clip1(Sigma_94, c94_0)
-        c94_2 = _acos(c94_1) - 3.141592653589793
-        c94_3 = (0.5)/3.141592653589793
-        Sigma_95 = c94_0*c94_3*(-c94_1*c94_2 + math.sqrt(1.0 - (c94_1*c94_1)))
-        Theta_95 = -Theta_94*c94_2*c94_3
+        c94_0 = _clip_scaled(Sigma_94, Sigma_94_isqrt_xx, Sigma_94_isqrt_yy)
+        c94_1 = _acos(c94_0) - 3.141592653589793
+        c94_2 = (0.5)/3.141592653589793
+        Sigma_95 = Sigma_94_sqrt_xx*Sigma_94_sqrt_yy*c94_2*(-c94_0*c94_1 + math.sqrt(1.0 - (c94_0*c94_0)))
+        Theta_95 = -Theta_94*c94_1*c94_2
         # res_32_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_96 = 2.0*Sigma_95
         Theta_96 = 2.0*(Sigma_95 + Theta_95)
@@ -1887,12 +2171,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_97 = Sigma_94 + (0.019999999999999997)*Sigma_96
         Theta_97 = Theta_94 + (0.019999999999999997)*Theta_96
         # res_33_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c97_0 = math.sqrt(Sigma_97_xx*Sigma_97_yy)
-        c97_1 = _clip1(Sigma_97, c97_0)
-        c97_2 = _acos(c97_1) - 3.141592653589793
-        c97_3 = (0.5)/3.141592653589793
-        Sigma_98 = c97_0*c97_3*(-c97_1*c97_2 + math.sqrt(1.0 - (c97_1*c97_1)))
-        Theta_98 = -Theta_97*c97_2*c97_3
+        c97_0 = _clip_scaled(Sigma_97, Sigma_97_isqrt_xx, Sigma_97_isqrt_yy)
+        c97_1 = _acos(c97_0) - 3.141592653589793
+        c97_2 = (0.5)/3.141592653589793
+        Sigma_98 = Sigma_97_sqrt_xx*Sigma_97_sqrt_yy*c97_2*(-c97_0*c97_1 + math.sqrt(1.0 - (c97_0*c97_0)))
+        Theta_98 = -Theta_97*c97_1*c97_2
         # res_33_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_99 = 2.0*Sigma_98
         Theta_99 = 2.0*(Sigma_98 + Theta_98)
@@ -1900,12 +2183,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_100 = Sigma_97 + (0.019999999999999997)*Sigma_99
         Theta_100 = Theta_97 + (0.019999999999999997)*Theta_99
         # res_34_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c100_0 = math.sqrt(Sigma_100_xx*Sigma_100_yy)
-        c100_1 = _clip1(Sigma_100, c100_0)
-        c100_2 = _acos(c100_1) - 3.141592653589793
-        c100_3 = (0.5)/3.141592653589793
-        Sigma_101 = c100_0*c100_3*(-c100_1*c100_2 + math.sqrt(1.0 - (c100_1*c100_1)))
-        Theta_101 = -Theta_100*c100_2*c100_3
+        c100_0 = _clip_scaled(Sigma_100, Sigma_100_isqrt_xx, Sigma_100_isqrt_yy)
+        c100_1 = _acos(c100_0) - 3.141592653589793
+        c100_2 = (0.5)/3.141592653589793
+        Sigma_101 = Sigma_100_sqrt_xx*Sigma_100_sqrt_yy*c100_2*(-c100_0*c100_1 + math.sqrt(1.0 - (c100_0*c100_0)))
+        Theta_101 = -Theta_100*c100_1*c100_2
         # res_34_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_102 = 2.0*Sigma_101
         Theta_102 = 2.0*(Sigma_101 + Theta_101)
@@ -1913,12 +2195,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_103 = Sigma_100 + (0.019999999999999997)*Sigma_102
         Theta_103 = Theta_100 + (0.019999999999999997)*Theta_102
         # res_35_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c103_0 = math.sqrt(Sigma_103_xx*Sigma_103_yy)
-        c103_1 = _clip1(Sigma_103, c103_0)
-        c103_2 = _acos(c103_1) - 3.141592653589793
-        c103_3 = (0.5)/3.141592653589793
-        Sigma_104 = c103_0*c103_3*(-c103_1*c103_2 + math.sqrt(1.0 - (c103_1*c103_1)))
-        Theta_104 = -Theta_103*c103_2*c103_3
+        c103_0 = _clip_scaled(Sigma_103, Sigma_103_isqrt_xx, Sigma_103_isqrt_yy)
+        c103_1 = _acos(c103_0) - 3.141592653589793
+        c103_2 = (0.5)/3.141592653589793
+        Sigma_104 = Sigma_103_sqrt_xx*Sigma_103_sqrt_yy*c103_2*(-c103_0*c103_1 + math.sqrt(1.0 - (c103_0*c103_0)))
+        Theta_104 = -Theta_103*c103_1*c103_2
         # res_35_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_105 = 2.0*Sigma_104
         Theta_105 = 2.0*(Sigma_104 + Theta_104)
@@ -1926,12 +2207,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_106 = Sigma_103 + (0.019999999999999997)*Sigma_105
         Theta_106 = Theta_103 + (0.019999999999999997)*Theta_105
         # res_36_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c106_0 = math.sqrt(Sigma_106_xx*Sigma_106_yy)
-        c106_1 = _clip1(Sigma_106, c106_0)
-        c106_2 = _acos(c106_1) - 3.141592653589793
-        c106_3 = (0.5)/3.141592653589793
-        Sigma_107 = c106_0*c106_3*(-c106_1*c106_2 + math.sqrt(1.0 - (c106_1*c106_1)))
-        Theta_107 = -Theta_106*c106_2*c106_3
+        c106_0 = _clip_scaled(Sigma_106, Sigma_106_isqrt_xx, Sigma_106_isqrt_yy)
+        c106_1 = _acos(c106_0) - 3.141592653589793
+        c106_2 = (0.5)/3.141592653589793
+        Sigma_107 = Sigma_106_sqrt_xx*Sigma_106_sqrt_yy*c106_2*(-c106_0*c106_1 + math.sqrt(1.0 - (c106_0*c106_0)))
+        Theta_107 = -Theta_106*c106_1*c106_2
         # res_36_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_108 = 2.0*Sigma_107
         Theta_108 = 2.0*(Sigma_107 + Theta_107)
@@ -1939,12 +2219,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_109 = Sigma_106 + (0.019999999999999997)*Sigma_108
         Theta_109 = Theta_106 + (0.019999999999999997)*Theta_108
         # res_37_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c109_0 = math.sqrt(Sigma_109_xx*Sigma_109_yy)
-        c109_1 = _clip1(Sigma_109, c109_0)
-        c109_2 = _acos(c109_1) - 3.141592653589793
-        c109_3 = (0.5)/3.141592653589793
-        Sigma_110 = c109_0*c109_3*(-c109_1*c109_2 + math.sqrt(1.0 - (c109_1*c109_1)))
-        Theta_110 = -Theta_109*c109_2*c109_3
+        c109_0 = _clip_scaled(Sigma_109, Sigma_109_isqrt_xx, Sigma_109_isqrt_yy)
+        c109_1 = _acos(c109_0) - 3.141592653589793
+        c109_2 = (0.5)/3.141592653589793
+        Sigma_110 = Sigma_109_sqrt_xx*Sigma_109_sqrt_yy*c109_2*(-c109_0*c109_1 + math.sqrt(1.0 - (c109_0*c109_0)))
+        Theta_110 = -Theta_109*c109_1*c109_2
         # res_37_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_111 = 2.0*Sigma_110
         Theta_111 = 2.0*(Sigma_110 + Theta_110)
@@ -1952,12 +2231,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_112 = Sigma_109 + (0.019999999999999997)*Sigma_111
         Theta_112 = Theta_109 + (0.019999999999999997)*Theta_111
         # res_38_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c112_0 = math.sqrt(Sigma_112_xx*Sigma_112_yy)
-        c112_1 = _clip1(Sigma_112, c112_0)
-        c112_2 = _acos(c112_1) - 3.141592653589793
-        c112_3 = (0.5)/3.141592653589793
-        Sigma_113 = c112_0*c112_3*(-c112_1*c112_2 + math.sqrt(1.0 - (c112_1*c112_1)))
-        Theta_113 = -Theta_112*c112_2*c112_3
+        c112_0 = _clip_scaled(Sigma_112, Sigma_112_isqrt_xx, Sigma_112_isqrt_yy)
+        c112_1 = _acos(c112_0) - 3.141592653589793
+        c112_2 = (0.5)/3.141592653589793
+        Sigma_113 = Sigma_112_sqrt_xx*Sigma_112_sqrt_yy*c112_2*(-c112_0*c112_1 + math.sqrt(1.0 - (c112_0*c112_0)))
+        Theta_113 = -Theta_112*c112_1*c112_2
         # res_38_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_114 = 2.0*Sigma_113
         Theta_114 = 2.0*(Sigma_113 + Theta_113)
@@ -1965,12 +2243,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_115 = Sigma_112 + (0.019999999999999997)*Sigma_114
         Theta_115 = Theta_112 + (0.019999999999999997)*Theta_114
         # res_39_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c115_0 = math.sqrt(Sigma_115_xx*Sigma_115_yy)
-        c115_1 = _clip1(Sigma_115, c115_0)
-        c115_2 = _acos(c115_1) - 3.141592653589793
-        c115_3 = (0.5)/3.141592653589793
-        Sigma_116 = c115_0*c115_3*(-c115_1*c115_2 + math.sqrt(1.0 - (c115_1*c115_1)))
-        Theta_116 = -Theta_115*c115_2*c115_3
+        c115_0 = _clip_scaled(Sigma_115, Sigma_115_isqrt_xx, Sigma_115_isqrt_yy)
+        c115_1 = _acos(c115_0) - 3.141592653589793
+        c115_2 = (0.5)/3.141592653589793
+        Sigma_116 = Sigma_115_sqrt_xx*Sigma_115_sqrt_yy*c115_2*(-c115_0*c115_1 + math.sqrt(1.0 - (c115_0*c115_0)))
+        Theta_116 = -Theta_115*c115_1*c115_2
         # res_39_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_117 = 2.0*Sigma_116
         Theta_117 = 2.0*(Sigma_116 + Theta_116)
@@ -1978,12 +2255,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_118 = Sigma_115 + (0.019999999999999997)*Sigma_117
         Theta_118 = Theta_115 + (0.019999999999999997)*Theta_117
         # res_40_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c118_0 = math.sqrt(Sigma_118_xx*Sigma_118_yy)
-        c118_1 = _clip1(Sigma_118, c118_0)
-        c118_2 = _acos(c118_1) - 3.141592653589793
-        c118_3 = (0.5)/3.141592653589793
-        Sigma_119 = c118_0*c118_3*(-c118_1*c118_2 + math.sqrt(1.0 - (c118_1*c118_1)))
-        Theta_119 = -Theta_118*c118_2*c118_3
+        c118_0 = _clip_scaled(Sigma_118, Sigma_118_isqrt_xx, Sigma_118_isqrt_yy)
+        c118_1 = _acos(c118_0) - 3.141592653589793
+        c118_2 = (0.5)/3.141592653589793
+        Sigma_119 = Sigma_118_sqrt_xx*Sigma_118_sqrt_yy*c118_2*(-c118_0*c118_1 + math.sqrt(1.0 - (c118_0*c118_0)))
+        Theta_119 = -Theta_118*c118_1*c118_2
         # res_40_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_120 = 2.0*Sigma_119
         Theta_120 = 2.0*(Sigma_119 + Theta_119)
@@ -1991,12 +2267,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_121 = Sigma_118 + (0.019999999999999997)*Sigma_120
         Theta_121 = Theta_118 + (0.019999999999999997)*Theta_120
         # res_41_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c121_0 = math.sqrt(Sigma_121_xx*Sigma_121_yy)
-        c121_1 = _clip1(Sigma_121, c121_0)
-        c121_2 = _acos(c121_1) - 3.141592653589793
-        c121_3 = (0.5)/3.141592653589793
-        Sigma_122 = c121_0*c121_3*(-c121_1*c121_2 + math.sqrt(1.0 - (c121_1*c121_1)))
-        Theta_122 = -Theta_121*c121_2*c121_3
+        c121_0 = _clip_scaled(Sigma_121, Sigma_121_isqrt_xx, Sigma_121_isqrt_yy)
+        c121_1 = _acos(c121_0) - 3.141592653589793
+        c121_2 = (0.5)/3.141592653589793
+        Sigma_122 = Sigma_121_sqrt_xx*Sigma_121_sqrt_yy*c121_2*(-c121_0*c121_1 + math.sqrt(1.0 - (c121_0*c121_0)))
+        Theta_122 = -Theta_121*c121_1*c121_2
         # res_41_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_123 = 2.0*Sigma_122
         Theta_123 = 2.0*(Sigma_122 + Theta_122)
@@ -2004,12 +2279,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_124 = Sigma_121 + (0.019999999999999997)*Sigma_123
         Theta_124 = Theta_121 + (0.019999999999999997)*Theta_123
         # res_42_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c124_0 = math.sqrt(Sigma_124_xx*Sigma_124_yy)
-        c124_1 = _clip1(Sigma_124, c124_0)
-        c124_2 = _acos(c124_1) - 3.141592653589793
-        c124_3 = (0.5)/3.141592653589793
-        Sigma_125 = c124_0*c124_3*(-c124_1*c124_2 + math.sqrt(1.0 - (c124_1*c124_1)))
-        Theta_125 = -Theta_124*c124_2*c124_3
+        c124_0 = _clip_scaled(Sigma_124, Sigma_124_isqrt_xx, Sigma_124_isqrt_yy)
+        c124_1 = _acos(c124_0) - 3.141592653589793
+        c124_2 = (0.5)/3.141592653589793
+        Sigma_125 = Sigma_124_sqrt_xx*Sigma_124_sqrt_yy*c124_2*(-c124_0*c124_1 + math.sqrt(1.0 - (c124_0*c124_0)))
+        Theta_125 = -Theta_124*c124_1*c124_2
         # res_42_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_126 = 2.0*Sigma_125
         Theta_126 = 2.0*(Sigma_125 + Theta_125)
@@ -2017,12 +2291,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_127 = Sigma_124 + (0.019999999999999997)*Sigma_126
         Theta_127 = Theta_124 + (0.019999999999999997)*Theta_126
         # res_43_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c127_0 = math.sqrt(Sigma_127_xx*Sigma_127_yy)
-        c127_1 = _clip1(Sigma_127, c127_0)
-        c127_2 = _acos(c127_1) - 3.141592653589793
-        c127_3 = (0.5)/3.141592653589793
-        Sigma_128 = c127_0*c127_3*(-c127_1*c127_2 + math.sqrt(1.0 - (c127_1*c127_1)))
-        Theta_128 = -Theta_127*c127_2*c127_3
+        c127_0 = _clip_scaled(Sigma_127, Sigma_127_isqrt_xx, Sigma_127_isqrt_yy)
+        c127_1 = _acos(c127_0) - 3.141592653589793
+        c127_2 = (0.5)/3.141592653589793
+        Sigma_128 = Sigma_127_sqrt_xx*Sigma_127_sqrt_yy*c127_2*(-c127_0*c127_1 + math.sqrt(1.0 - (c127_0*c127_0)))
+        Theta_128 = -Theta_127*c127_1*c127_2
         # res_43_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_129 = 2.0*Sigma_128
         Theta_129 = 2.0*(Sigma_128 + Theta_128)
@@ -2030,12 +2303,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_130 = Sigma_127 + (0.019999999999999997)*Sigma_129
         Theta_130 = Theta_127 + (0.019999999999999997)*Theta_129
         # res_44_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c130_0 = math.sqrt(Sigma_130_xx*Sigma_130_yy)
-        c130_1 = _clip1(Sigma_130, c130_0)
-        c130_2 = _acos(c130_1) - 3.141592653589793
-        c130_3 = (0.5)/3.141592653589793
-        Sigma_131 = c130_0*c130_3*(-c130_1*c130_2 + math.sqrt(1.0 - (c130_1*c130_1)))
-        Theta_131 = -Theta_130*c130_2*c130_3
+        c130_0 = _clip_scaled(Sigma_130, Sigma_130_isqrt_xx, Sigma_130_isqrt_yy)
+        c130_1 = _acos(c130_0) - 3.141592653589793
+        c130_2 = (0.5)/3.141592653589793
+        Sigma_131 = Sigma_130_sqrt_xx*Sigma_130_sqrt_yy*c130_2*(-c130_0*c130_1 + math.sqrt(1.0 - (c130_0*c130_0)))
+        Theta_131 = -Theta_130*c130_1*c130_2
         # res_44_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_132 = 2.0*Sigma_131
         Theta_132 = 2.0*(Sigma_131 + Theta_131)
@@ -2043,12 +2315,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_133 = Sigma_130 + (0.019999999999999997)*Sigma_132
         Theta_133 = Theta_130 + (0.019999999999999997)*Theta_132
         # res_45_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c133_0 = math.sqrt(Sigma_133_xx*Sigma_133_yy)
-        c133_1 = _clip1(Sigma_133, c133_0)
-        c133_2 = _acos(c133_1) - 3.141592653589793
-        c133_3 = (0.5)/3.141592653589793
-        Sigma_134 = c133_0*c133_3*(-c133_1*c133_2 + math.sqrt(1.0 - (c133_1*c133_1)))
-        Theta_134 = -Theta_133*c133_2*c133_3
+        c133_0 = _clip_scaled(Sigma_133, Sigma_133_isqrt_xx, Sigma_133_isqrt_yy)
+        c133_1 = _acos(c133_0) - 3.141592653589793
+        c133_2 = (0.5)/3.141592653589793
+        Sigma_134 = Sigma_133_sqrt_xx*Sigma_133_sqrt_yy*c133_2*(-c133_0*c133_1 + math.sqrt(1.0 - (c133_0*c133_0)))
+        Theta_134 = -Theta_133*c133_1*c133_2
         # res_45_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_135 = 2.0*Sigma_134
         Theta_135 = 2.0*(Sigma_134 + Theta_134)
@@ -2056,12 +2327,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_136 = Sigma_133 + (0.019999999999999997)*Sigma_135
         Theta_136 = Theta_133 + (0.019999999999999997)*Theta_135
         # res_46_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c136_0 = math.sqrt(Sigma_136_xx*Sigma_136_yy)
-        c136_1 = _clip1(Sigma_136, c136_0)
-        c136_2 = _acos(c136_1) - 3.141592653589793
-        c136_3 = (0.5)/3.141592653589793
-        Sigma_137 = c136_0*c136_3*(-c136_1*c136_2 + math.sqrt(1.0 - (c136_1*c136_1)))
-        Theta_137 = -Theta_136*c136_2*c136_3
+        c136_0 = _clip_scaled(Sigma_136, Sigma_136_isqrt_xx, Sigma_136_isqrt_yy)
+        c136_1 = _acos(c136_0) - 3.141592653589793
+        c136_2 = (0.5)/3.141592653589793
+        Sigma_137 = Sigma_136_sqrt_xx*Sigma_136_sqrt_yy*c136_2*(-c136_0*c136_1 + math.sqrt(1.0 - (c136_0*c136_0)))
+        Theta_137 = -Theta_136*c136_1*c136_2
         # res_46_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_138 = 2.0*Sigma_137
         Theta_138 = 2.0*(Sigma_137 + Theta_137)
@@ -2069,12 +2339,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_139 = Sigma_136 + (0.019999999999999997)*Sigma_138
         Theta_139 = Theta_136 + (0.019999999999999997)*Theta_138
         # res_47_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c139_0 = math.sqrt(Sigma_139_xx*Sigma_139_yy)
-        c139_1 = _clip1(Sigma_139, c139_0)
-        c139_2 = _acos(c139_1) - 3.141592653589793
-        c139_3 = (0.5)/3.141592653589793
-        Sigma_140 = c139_0*c139_3*(-c139_1*c139_2 + math.sqrt(1.0 - (c139_1*c139_1)))
-        Theta_140 = -Theta_139*c139_2*c139_3
+        c139_0 = _clip_scaled(Sigma_139, Sigma_139_isqrt_xx, Sigma_139_isqrt_yy)
+        c139_1 = _acos(c139_0) - 3.141592653589793
+        c139_2 = (0.5)/3.141592653589793
+        Sigma_140 = Sigma_139_sqrt_xx*Sigma_139_sqrt_yy*c139_2*(-c139_0*c139_1 + math.sqrt(1.0 - (c139_0*c139_0)))
+        Theta_140 = -Theta_139*c139_1*c139_2
         # res_47_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_141 = 2.0*Sigma_140
         Theta_141 = 2.0*(Sigma_140 + Theta_140)
@@ -2082,12 +2351,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_142 = Sigma_139 + (0.019999999999999997)*Sigma_141
         Theta_142 = Theta_139 + (0.019999999999999997)*Theta_141
         # res_48_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c142_0 = math.sqrt(Sigma_142_xx*Sigma_142_yy)
-        c142_1 = _clip1(Sigma_142, c142_0)
-        c142_2 = _acos(c142_1) - 3.141592653589793
-        c142_3 = (0.5)/3.141592653589793
-        Sigma_143 = c142_0*c142_3*(-c142_1*c142_2 + math.sqrt(1.0 - (c142_1*c142_1)))
-        Theta_143 = -Theta_142*c142_2*c142_3
+        c142_0 = _clip_scaled(Sigma_142, Sigma_142_isqrt_xx, Sigma_142_isqrt_yy)
+        c142_1 = _acos(c142_0) - 3.141592653589793
+        c142_2 = (0.5)/3.141592653589793
+        Sigma_143 = Sigma_142_sqrt_xx*Sigma_142_sqrt_yy*c142_2*(-c142_0*c142_1 + math.sqrt(1.0 - (c142_0*c142_0)))
+        Theta_143 = -Theta_142*c142_1*c142_2
         # res_48_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_144 = 2.0*Sigma_143
         Theta_144 = 2.0*(Sigma_143 + Theta_143)
@@ -2095,12 +2363,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_145 = Sigma_142 + (0.019999999999999997)*Sigma_144
         Theta_145 = Theta_142 + (0.019999999999999997)*Theta_144
         # res_49_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c145_0 = math.sqrt(Sigma_145_xx*Sigma_145_yy)
-        c145_1 = _clip1(Sigma_145, c145_0)
-        c145_2 = _acos(c145_1) - 3.141592653589793
-        c145_3 = (0.5)/3.141592653589793
-        Sigma_146 = c145_0*c145_3*(-c145_1*c145_2 + math.sqrt(1.0 - (c145_1*c145_1)))
-        Theta_146 = -Theta_145*c145_2*c145_3
+        c145_0 = _clip_scaled(Sigma_145, Sigma_145_isqrt_xx, Sigma_145_isqrt_yy)
+        c145_1 = _acos(c145_0) - 3.141592653589793
+        c145_2 = (0.5)/3.141592653589793
+        Sigma_146 = Sigma_145_sqrt_xx*Sigma_145_sqrt_yy*c145_2*(-c145_0*c145_1 + math.sqrt(1.0 - (c145_0*c145_0)))
+        Theta_146 = -Theta_145*c145_1*c145_2
         # res_49_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_147 = 2.0*Sigma_146
         Theta_147 = 2.0*(Sigma_146 + Theta_146)
@@ -2108,12 +2375,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_148 = Sigma_145 + (0.019999999999999997)*Sigma_147
         Theta_148 = Theta_145 + (0.019999999999999997)*Theta_147
         # res_50_relu_0: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c148_0 = math.sqrt(Sigma_148_xx*Sigma_148_yy)
-        c148_1 = _clip1(Sigma_148, c148_0)
-        c148_2 = _acos(c148_1) - 3.141592653589793
-        c148_3 = (0.5)/3.141592653589793
-        Sigma_149 = c148_0*c148_3*(-c148_1*c148_2 + math.sqrt(1.0 - (c148_1*c148_1)))
-        Theta_149 = -Theta_148*c148_2*c148_3
+        c148_0 = _clip_scaled(Sigma_148, Sigma_148_isqrt_xx, Sigma_148_isqrt_yy)
+        c148_1 = _acos(c148_0) - 3.141592653589793
+        c148_2 = (0.5)/3.141592653589793
+        Sigma_149 = Sigma_148_sqrt_xx*Sigma_148_sqrt_yy*c148_2*(-c148_0*c148_1 + math.sqrt(1.0 - (c148_0*c148_0)))
+        Theta_149 = -Theta_148*c148_1*c148_2
         # res_50_branch: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_150 = 2.0*Sigma_149
         Theta_150 = 2.0*(Sigma_149 + Theta_149)
@@ -2121,12 +2387,11 @@ def _row(G, D1, D2, D2T, i, j0, buf):
         Sigma_151 = Sigma_148 + (0.019999999999999997)*Sigma_150
         Theta_151 = Theta_148 + (0.019999999999999997)*Theta_150
         # relu_151: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c151_0 = math.sqrt(Sigma_151_xx*Sigma_151_yy)
-        c151_1 = _clip1(Sigma_151, c151_0)
-        c151_2 = _acos(c151_1) - 3.141592653589793
-        c151_3 = (0.5)/3.141592653589793
-        Sigma_152 = c151_0*c151_3*(-c151_1*c151_2 + math.sqrt(1.0 - (c151_1*c151_1)))
-        Theta_152 = -Theta_151*c151_2*c151_3
+        c151_0 = _clip_scaled(Sigma_151, Sigma_151_isqrt_xx, Sigma_151_isqrt_yy)
+        c151_1 = _acos(c151_0) - 3.141592653589793
+        c151_2 = (0.5)/3.141592653589793
+        Sigma_152 = Sigma_151_sqrt_xx*Sigma_151_sqrt_yy*c151_2*(-c151_0*c151_1 + math.sqrt(1.0 - (c151_0*c151_0)))
+        Theta_152 = -Theta_151*c151_1*c151_2
         # dense_152: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b
         Sigma_153 = 2.0*Sigma_152
         Theta_153 = 2.0*(Sigma_152 + Theta_152)
@@ -2150,7 +2415,7 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
     that starts on the diagonal): only j > i."""
     n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :51].T)
+    D2T = np.ascontiguousarray(D2[:, :102].T)
     if symmetric:
         # rows r and n1-1-r together: every parallel task has about the same number of pairs
         for r in prange((n1 + 1) // 2):

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 SPEC_NAME = 'yang-wang-mlp'
 SPEC_HASH = '69004929faccb2eb83ca973809d4c3e0aa1648c233d257ed3925ceb3ca6cf597'
-CODEGEN_VERSION = '5'
+CODEGEN_VERSION = '6'
 INPUT_KIND = "vector"
 INPUT_SCALE = 64
 OUTPUTS = ('nngp', 'ntk')
@@ -35,6 +35,16 @@ def _clip1(c, d):
         return 0.0
     r = c / d
     return 1.0 if r > 1.0 else (-1.0 if r < -1.0 else r)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_scaled(c, ia, ib):
+    # c (1/sqrt a) (1/sqrt b) clipped to [-1, 1] and snapped to +-1 within 8 ulps; a zero
+    # variance gives 0 * inf = NaN (its covariance is 0 too): the pair is uncorrelated
+    r = c * ia * ib
+    if r != r:
+        return 0.0
+    return 1.0 if r > 0.9999999999999982 else (-1.0 if r < -0.9999999999999982 else r)
 
 
 @njit(cache=True, inline="always")
@@ -108,64 +118,70 @@ def diag_state(sq):
     Sigma_1_xx = d0_0
     Theta_1_xx = d0_0
     # relu_1
+    d1_0 = math.sqrt(Sigma_1_xx)
     Sigma_2_xx = (0.5)*Sigma_1_xx
     Theta_2_xx = (0.5)*Theta_1_xx
+    Sigma_1_sqrt_xx = d1_0
+    Sigma_1_isqrt_xx = (1.0/d1_0)
     # dense_2
     d2_0 = 0.5
     Sigma_3_xx = 2.0*Sigma_2_xx*d2_0
     Theta_3_xx = 2.0*Sigma_2_xx*d2_0 + 2.0*Theta_2_xx*d2_0
     # relu_3
+    d3_0 = math.sqrt(Sigma_3_xx)
     Sigma_4_xx = (0.5)*Sigma_3_xx
     Theta_4_xx = (0.5)*Theta_3_xx
+    Sigma_3_sqrt_xx = d3_0
+    Sigma_3_isqrt_xx = (1.0/d3_0)
     # dense_4
     d4_0 = 0.5
     Sigma_5_xx = 2.0*Sigma_4_xx*d4_0
     Theta_5_xx = 2.0*Sigma_4_xx*d4_0 + 2.0*Theta_4_xx*d4_0
     # relu_5
+    d5_0 = math.sqrt(Sigma_5_xx)
     Sigma_6_xx = (0.5)*Sigma_5_xx
     Theta_6_xx = (0.5)*Theta_5_xx
+    Sigma_5_sqrt_xx = d5_0
+    Sigma_5_isqrt_xx = (1.0/d5_0)
     # dense_6
     d6_0 = 0.5
     Sigma_7_xx = 2.0*Sigma_6_xx*d6_0
     Theta_7_xx = 2.0*Sigma_6_xx*d6_0 + 2.0*Theta_6_xx*d6_0
-    return (Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_7_xx, Theta_7_xx,)
+    return (Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_3_sqrt_xx, Sigma_3_isqrt_xx, Sigma_5_sqrt_xx, Sigma_5_isqrt_xx, Sigma_7_xx, Theta_7_xx,)
 
 
 @njit(cache=True, error_model="numpy")
-def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Sigma_5_yy):
+def pair(Sigma_0, Sigma_1_sqrt_xx, Sigma_1_isqrt_xx, Sigma_3_sqrt_xx, Sigma_3_isqrt_xx, Sigma_5_sqrt_xx, Sigma_5_isqrt_xx, Sigma_1_sqrt_yy, Sigma_1_isqrt_yy, Sigma_3_sqrt_yy, Sigma_3_isqrt_yy, Sigma_5_sqrt_yy, Sigma_5_isqrt_yy):
     # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
     c0_0 = 64.0*Sigma_0
     Sigma_1 = c0_0
     Theta_1 = c0_0
     # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-    c1_1 = _clip1(Sigma_1, c1_0)
-    c1_2 = _acos(c1_1) - 3.141592653589793
-    c1_3 = (0.5)/3.141592653589793
-    Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-    Theta_2 = -Theta_1*c1_2*c1_3
+    c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+    c1_1 = _acos(c1_0) - 3.141592653589793
+    c1_2 = (0.5)/3.141592653589793
+    Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+    Theta_2 = -Theta_1*c1_1*c1_2
     # dense_2: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
     c2_0 = 0.5
     Sigma_3 = 2.0*Sigma_2*c2_0
     Theta_3 = 2.0*Sigma_2*c2_0 + 2.0*Theta_2*c2_0
     # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c3_0 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
-    c3_1 = _clip1(Sigma_3, c3_0)
-    c3_2 = _acos(c3_1) - 3.141592653589793
-    c3_3 = (0.5)/3.141592653589793
-    Sigma_4 = c3_0*c3_3*(-c3_1*c3_2 + math.sqrt(1.0 - (c3_1*c3_1)))
-    Theta_4 = -Theta_3*c3_2*c3_3
+    c3_0 = _clip_scaled(Sigma_3, Sigma_3_isqrt_xx, Sigma_3_isqrt_yy)
+    c3_1 = _acos(c3_0) - 3.141592653589793
+    c3_2 = (0.5)/3.141592653589793
+    Sigma_4 = Sigma_3_sqrt_xx*Sigma_3_sqrt_yy*c3_2*(-c3_0*c3_1 + math.sqrt(1.0 - (c3_0*c3_0)))
+    Theta_4 = -Theta_3*c3_1*c3_2
     # dense_4: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
     c4_0 = 0.5
     Sigma_5 = 2.0*Sigma_4*c4_0
     Theta_5 = 2.0*Sigma_4*c4_0 + 2.0*Theta_4*c4_0
     # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-    c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-    c5_1 = _clip1(Sigma_5, c5_0)
-    c5_2 = _acos(c5_1) - 3.141592653589793
-    c5_3 = (0.5)/3.141592653589793
-    Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-    Theta_6 = -Theta_5*c5_2*c5_3
+    c5_0 = _clip_scaled(Sigma_5, Sigma_5_isqrt_xx, Sigma_5_isqrt_yy)
+    c5_1 = _acos(c5_0) - 3.141592653589793
+    c5_2 = (0.5)/3.141592653589793
+    Sigma_6 = Sigma_5_sqrt_xx*Sigma_5_sqrt_yy*c5_2*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+    Theta_6 = -Theta_5*c5_1*c5_2
     # dense_6: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
     c6_0 = 0.5
     Sigma_7 = 2.0*Sigma_6*c6_0
@@ -177,15 +193,18 @@ def pair(Sigma_0, Sigma_1_xx, Sigma_3_xx, Sigma_5_xx, Sigma_1_yy, Sigma_3_yy, Si
 def diagonal(sq):
     """Per-example diagonal state D (read by pair) and exact diagonal outputs O."""
     n = sq.shape[0]
-    D = np.empty((n, 3))
+    D = np.empty((n, 6))
     O = np.empty((n, 2))
     for i in prange(n):
         t = diag_state(sq[i])
         D[i, 0] = t[0]
         D[i, 1] = t[1]
         D[i, 2] = t[2]
-        O[i, 0] = t[3]
-        O[i, 1] = t[4]
+        D[i, 3] = t[3]
+        D[i, 4] = t[4]
+        D[i, 5] = t[5]
+        O[i, 0] = t[6]
+        O[i, 1] = t[7]
     return D, O
 
 
@@ -198,53 +217,59 @@ def _row(G, D1, D2, D2T, i, j0, buf):
     """buf[k, j] = output k of pair (i, j) for j0 <= j < G.shape[1]: pair's recursion written
     into the loop (one-dimensional views indexed from 0, so that the loads and stores are
     contiguous)."""
-    Sigma_1_xx = D1[i, 0]
-    Sigma_3_xx = D1[i, 1]
-    Sigma_5_xx = D1[i, 2]
+    Sigma_1_sqrt_xx = D1[i, 0]
+    Sigma_1_isqrt_xx = D1[i, 1]
+    Sigma_3_sqrt_xx = D1[i, 2]
+    Sigma_3_isqrt_xx = D1[i, 3]
+    Sigma_5_sqrt_xx = D1[i, 4]
+    Sigma_5_isqrt_xx = D1[i, 5]
     g = G[i, j0:]
     y0 = D2T[0, j0:]
     y1 = D2T[1, j0:]
     y2 = D2T[2, j0:]
+    y3 = D2T[3, j0:]
+    y4 = D2T[4, j0:]
+    y5 = D2T[5, j0:]
     b0 = buf[0, j0:]
     b1 = buf[1, j0:]
     for k in range(g.shape[0]):
         Sigma_0 = g[k] / INPUT_SCALE
-        Sigma_1_yy = y0[k]
-        Sigma_3_yy = y1[k]
-        Sigma_5_yy = y2[k]
+        Sigma_1_sqrt_yy = y0[k]
+        Sigma_1_isqrt_yy = y1[k]
+        Sigma_3_sqrt_yy = y2[k]
+        Sigma_3_isqrt_yy = y3[k]
+        Sigma_5_sqrt_yy = y4[k]
+        Sigma_5_isqrt_yy = y5[k]
         # dense_0: dense: weight_var=1.0, bias_var=0.0, ntk parameterization, not normalized (fan_in=64), trainable: W, b
         c0_0 = 64.0*Sigma_0
         Sigma_1 = c0_0
         Theta_1 = c0_0
         # relu_1: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c1_0 = math.sqrt(Sigma_1_xx*Sigma_1_yy)
-        c1_1 = _clip1(Sigma_1, c1_0)
-        c1_2 = _acos(c1_1) - 3.141592653589793
-        c1_3 = (0.5)/3.141592653589793
-        Sigma_2 = c1_0*c1_3*(-c1_1*c1_2 + math.sqrt(1.0 - (c1_1*c1_1)))
-        Theta_2 = -Theta_1*c1_2*c1_3
+        c1_0 = _clip_scaled(Sigma_1, Sigma_1_isqrt_xx, Sigma_1_isqrt_yy)
+        c1_1 = _acos(c1_0) - 3.141592653589793
+        c1_2 = (0.5)/3.141592653589793
+        Sigma_2 = Sigma_1_sqrt_xx*Sigma_1_sqrt_yy*c1_2*(-c1_0*c1_1 + math.sqrt(1.0 - (c1_0*c1_0)))
+        Theta_2 = -Theta_1*c1_1*c1_2
         # dense_2: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
         c2_0 = 0.5
         Sigma_3 = 2.0*Sigma_2*c2_0
         Theta_3 = 2.0*Sigma_2*c2_0 + 2.0*Theta_2*c2_0
         # relu_3: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c3_0 = math.sqrt(Sigma_3_xx*Sigma_3_yy)
-        c3_1 = _clip1(Sigma_3, c3_0)
-        c3_2 = _acos(c3_1) - 3.141592653589793
-        c3_3 = (0.5)/3.141592653589793
-        Sigma_4 = c3_0*c3_3*(-c3_1*c3_2 + math.sqrt(1.0 - (c3_1*c3_1)))
-        Theta_4 = -Theta_3*c3_2*c3_3
+        c3_0 = _clip_scaled(Sigma_3, Sigma_3_isqrt_xx, Sigma_3_isqrt_yy)
+        c3_1 = _acos(c3_0) - 3.141592653589793
+        c3_2 = (0.5)/3.141592653589793
+        Sigma_4 = Sigma_3_sqrt_xx*Sigma_3_sqrt_yy*c3_2*(-c3_0*c3_1 + math.sqrt(1.0 - (c3_0*c3_0)))
+        Theta_4 = -Theta_3*c3_1*c3_2
         # dense_4: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
         c4_0 = 0.5
         Sigma_5 = 2.0*Sigma_4*c4_0
         Theta_5 = 2.0*Sigma_4*c4_0 + 2.0*Theta_4*c4_0
         # relu_5: relu: phi(z) = Piecewise((z, z > 0), (0, True)); closed form (arc-cosine kernel of order 1, Cho & Saul 2009)
-        c5_0 = math.sqrt(Sigma_5_xx*Sigma_5_yy)
-        c5_1 = _clip1(Sigma_5, c5_0)
-        c5_2 = _acos(c5_1) - 3.141592653589793
-        c5_3 = (0.5)/3.141592653589793
-        Sigma_6 = c5_0*c5_3*(-c5_1*c5_2 + math.sqrt(1.0 - (c5_1*c5_1)))
-        Theta_6 = -Theta_5*c5_2*c5_3
+        c5_0 = _clip_scaled(Sigma_5, Sigma_5_isqrt_xx, Sigma_5_isqrt_yy)
+        c5_1 = _acos(c5_0) - 3.141592653589793
+        c5_2 = (0.5)/3.141592653589793
+        Sigma_6 = Sigma_5_sqrt_xx*Sigma_5_sqrt_yy*c5_2*(-c5_0*c5_1 + math.sqrt(1.0 - (c5_0*c5_0)))
+        Theta_6 = -Theta_5*c5_1*c5_2
         # dense_6: dense: weight_var=2.0, bias_var=0.0, ntk parameterization, normalized by fan_in (fan_in=n), trainable: W, b; bernoulli mask keep=0.5, rescale=false: weight variance x 1/2, W-gradient term x 1/2
         c6_0 = 0.5
         Sigma_7 = 2.0*Sigma_6*c6_0
@@ -269,7 +294,7 @@ def cross_rows(G, D1, D2, select, out, r0, c0, symmetric):
     columns D2; G[i, j] = <x_i, x'_j>, not yet divided by INPUT_SCALE); symmetric (a block
     that starts on the diagonal): only j > i."""
     n1, n2 = G.shape
-    D2T = np.ascontiguousarray(D2[:, :3].T)
+    D2T = np.ascontiguousarray(D2[:, :6].T)
     if symmetric:
         # rows r and n1-1-r together: every parallel task has about the same number of pairs
         for r in prange((n1 + 1) // 2):

@@ -47,10 +47,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ntksym.codegen.common import Clip1, function, hyper_arg, lower_clipped
+from ntksym.codegen.common import function, hyper_arg
+from ntksym.codegen.roots import ClipScaled, diag_sqrt_rewrite
 from ntksym.codegen.slice_walk import SliceWalker, slice_plan
 from ntksym.codegen.steps import StepFunctions, call_table
-from ntksym.ir.program import Assign, Elementwise
+from ntksym.ir.program import Elementwise
 
 __all__ = ["SLICE_DRIVERS", "SLICE_TEMPLATES", "ClipScaled", "CpuSlices", "pair_batch",
            "slice_plan"]
@@ -223,42 +224,6 @@ def _slice_sum(As, sa, H, W, di, dj, circ, w, accs, ra, ssum):
 '''
 
 
-class ClipScaled(sp.Function):
-    """clip(c ia ib, -1, 1), ia = 1/sqrt(a), ib = 1/sqrt(b) from per-pixel tables; 0 when
-    a variance is 0 (then c = 0 and 0 * inf is NaN): the slice loops' clipped correlation."""
-
-    nargs = 3
-
-
-def _diag_sqrt_rewrite(assignments, tables):
-    """Clip1(c, sqrt(A_xx B_yy)) -> ClipScaled(c, 1/sqrt(A_xx), 1/sqrt(B_yy)) and the remaining
-    sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``image_pass``
-    fills once per image: a pixel-pair loop then needs no square root and no division for the
-    correlation.  ``tables`` collects the diagonal names that need them."""
-    def is_diag_product(e):
-        return (e.is_Pow and e.exp == sp.S.Half and e.base.is_Mul and len(e.base.args) == 2
-                and all(isinstance(f, sp.Symbol) and f.name.endswith(("_xx", "_yy"))
-                        for f in e.base.args))
-
-    def root(f, kind):
-        tables.add(f.name[:-3])
-        return sp.Symbol(f"{f.name[:-3]}_{kind}{f.name[-3:]}", real=True)
-
-    def scaled(e):
-        if isinstance(e, Clip1) and is_diag_product(e.args[1]):
-            return ClipScaled(e.args[0], *[root(f, "isqrt") for f in e.args[1].base.args])
-        return None
-
-    out = []
-    for a in assignments:
-        e = lower_clipped(a.expr)
-        e = e.replace(lambda x: scaled(x) is not None, scaled)
-        e = e.replace(is_diag_product,
-                      lambda pw: sp.Mul(*[root(f, "sqrt") for f in pw.base.args]))
-        out.append(Assign(a.target, e))
-    return out
-
-
 def _pixels(program, name):
     h, w = program.shapes[name]
     return h * w
@@ -281,7 +246,7 @@ class CpuSlices(SliceWalker):
         super().__init__(program, plan, slots, printer)
         # pixel-loop assignments with per-pixel square-root tables, and those tables' D slots
         self.tables = set()
-        self.rewritten = {k: _diag_sqrt_rewrite(step.cross, self.tables)
+        self.rewritten = {k: diag_sqrt_rewrite(step.cross, self.tables)
                           for k, step in enumerate(program.steps[:self.red])
                           if isinstance(step, Elementwise) and step.cross}
         for name in sorted(self.tables):

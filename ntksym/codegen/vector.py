@@ -9,7 +9,9 @@ The generated module is standalone (numpy + numba only) and has:
   outputs ``O`` (K(x_i, x_i));
 * ``pair(...)``: the whole recursion for one pair, every layer fused, one CSE'd block per layer;
 * ``_row``: pair's lines written into a loop along one row of G (contiguous one-dimensional
-  views, the column state from D2 transposed), with acos and asin as branch-free polynomials
+  views, the column state from D2 transposed), the correlations from per-example roots
+  (:mod:`ntksym.codegen.roots`: no square root or division for rho), with acos and asin as
+  branch-free polynomials
   (:mod:`ntksym.codegen.fastmath`, relative error below 1e-15) and no ZeroDivisionError
   branch (``error_model="numpy"``): LLVM vectorizes the whole recursion (AVX2: 4 pairs per
   instruction, no libm call);
@@ -50,10 +52,11 @@ from ntksym.codegen.common import (
 )
 from ntksym.codegen.fastmath import acos_source, asin_source
 from ntksym.codegen.printer import NumbaPrinter
+from ntksym.codegen.roots import clip_scaled_source, with_example_roots
 from ntksym.codegen.series_rows import series_row_drivers
 from ntksym.ir.program import KernelProgram
 
-CODEGEN_VERSION = "5"
+CODEGEN_VERSION = "6"
 
 _DIAGONAL_DRIVER = '''
 
@@ -192,6 +195,9 @@ class VectorPrinter(NumbaPrinter):
     def _print_asin(self, expr):
         return "_asin(%s)" % self._print(expr.args[0])
 
+    def _print_ClipScaled(self, expr):
+        return "_clip_scaled(%s)" % ", ".join(self._print(x) for x in expr.args)
+
 
 #: the decorator of the generated diag_state and pair: no ZeroDivisionError branch
 #: (x / 0 gives inf or NaN, which the engine's finite check reports with the pair and layer)
@@ -220,6 +226,8 @@ def _row_body(inline, n_diag, n_out, hoisted, program):
 
 def generate_vector_source(program: KernelProgram) -> str:
     """The standalone Numba module of a vector (MLP) KernelProgram."""
+    # correlations and sqrt(a b) scales from per-example roots (ntksym.codegen.roots)
+    program = with_example_roots(program)
     printer = VectorPrinter(hoist={})
     inline = {}
     fns, n_diag = vector_functions(program, printer, VECTOR_NJIT, lower=True, inline=inline)
@@ -235,8 +243,8 @@ def generate_vector_source(program: KernelProgram) -> str:
               f"Outputs: {', '.join(out_names)}.",
         constants=[f"INPUT_SCALE = {program.input_scale}", f"OUTPUTS = {out_names!r}"]
         + hyper_constants(program))
-    header += (corr_source() + clip1_source(decorator=VECTOR_NJIT) + acos_source(estrin=True)
-               + asin_source())
+    header += (corr_source() + clip1_source(decorator=VECTOR_NJIT)
+               + clip_scaled_source(VECTOR_NJIT) + acos_source(estrin=True) + asin_source())
     rows, extra = _ROW_DRIVERS, {}
     if widths:      # Hermite series: a chunk of a row's pairs at once
         rows, extra = series_row_drivers(program, printer, inline["params"], n_diag, n_out)

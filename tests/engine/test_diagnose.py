@@ -258,13 +258,14 @@ def test_replay_uses_the_learnable_constants_the_kernel_received():
 def test_replay_with_a_learnable_constant_after_the_overflow():
     """A spec whose learnable weight_var (1e300, its own value) makes the kernel overflow:
     the replay evaluates the first layer with that value (it failed with a KeyError on the
-    constant) and names relu_1, where the cross term sqrt(a b) of two 1e300-scale variances
-    overflows; a second learnable constant after it is not needed by then."""
+    constant) and names dense_2, where a fixed weight_var of 1e10 takes the 1e300-scale
+    variance past the largest float (the pair loop's sqrt(a) sqrt(b) keeps relu_1 finite); a
+    second learnable constant after it is not needed by then."""
     arch = mlp('[[layer]]\nkind = "dense"\nactivation = "relu"\n'
                'weight_var = { value = 1e300, learn = true }\n'
-               '[[layer]]\nkind = "dense"\nactivation = "relu"\n'
+               '[[layer]]\nkind = "dense"\nactivation = "relu"\nweight_var = 1e10\n'
                '[[layer]]\nkind = "dense"\nweight_var = { value = 2.0, learn = true }\n')
     X = np.random.default_rng(1).standard_normal((3, 3))
-    with pytest.raises(DataError, match=r"at \(0, 1\).*at layer relu_1 in Sigma_2 of "
-                                        r"K\(x_0, x_1\)"):
+    with pytest.raises(DataError, match=r"at \(0, 0\).*at layer dense_2 in Sigma_3_xx of "
+                                        r"K\(x_0, x_0\)"):
         ntksym.kernel(arch, X, kind="ntk")

@@ -16,7 +16,9 @@ from ntksym.engine.vector import upper_gram
 def test_upper_gram_is_the_upper_part_of_the_gram_matrix(n, d, rows):
     X = np.random.default_rng(n).standard_normal((n, d))
     G = upper_gram(X, rows=rows)
-    np.testing.assert_allclose(np.triu(G), np.triu(X @ X.T), rtol=1e-15, atol=0)
+    # BLAS kernels of other shapes may round an entry near 0 differently in the last bit
+    want = np.triu(X @ X.T)
+    np.testing.assert_allclose(np.triu(G), want, rtol=1e-15, atol=1e-15 * np.abs(want).max())
 
 
 def _timeout_seen(code, **env):

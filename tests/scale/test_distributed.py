@@ -1,5 +1,7 @@
-"""The Dask backend: a LocalCluster of 2 worker processes gives the threaded result, bit for
-bit, also when one worker is killed mid-run."""
+"""The Dask backend: a LocalCluster of 2 worker processes gives the threaded result, also when
+one worker is killed mid-run: the same pairs by the same compiled program, up to the last bit
+of the BLAS Gram products (a worker's BLAS runs on one thread, and on some CPUs (AVX-512
+OpenBLAS) one thread and two round a product differently in the last bit)."""
 
 import os
 import signal
@@ -27,6 +29,11 @@ def client():
     cluster.close()
 
 
+def same(a, b):
+    """Equal up to the last bits of the Gram products (1e-13 of the matrix)."""
+    return a.shape == b.shape and np.abs(a - b).max() <= 1e-13 * np.abs(a).max()
+
+
 def _data(n, seed=0):
     return np.random.default_rng(seed).normal(size=(n, 64))
 
@@ -38,13 +45,13 @@ def test_local_cluster_equals_threaded(arch, client, tmp_path):
     info = tiled_kernel(arch, X, output=tmp_path / "d.npy", tile=60, progress=False,
                         client=client)
     assert info["computed"] == info["tiles"] == 15
-    assert np.array_equal(np.load(tmp_path / "t.npy"), np.load(tmp_path / "d.npy"))
+    assert same(np.load(tmp_path / "t.npy"), np.load(tmp_path / "d.npy"))
     # a cross kernel in float32 too
     tiled_kernel(arch, X, Z, output=tmp_path / "tc.npy", tile=64, kind="nngp", dtype="float32",
                  progress=False)
     tiled_kernel(arch, X, Z, output=tmp_path / "dc.npy", tile=64, kind="nngp", dtype="float32",
                  progress=False, client=client)
-    assert np.array_equal(np.load(tmp_path / "tc.npy"), np.load(tmp_path / "dc.npy"))
+    assert same(np.load(tmp_path / "tc.npy"), np.load(tmp_path / "dc.npy"))
     # both workers took part
     assert all(n > 0 for n in client.run(lambda: len(
         __import__("ntksym.scale.cluster", fromlist=["_WORKER_ARCH"])._WORKER_ARCH)).values())
@@ -66,7 +73,7 @@ def test_killed_worker_costs_only_its_tiles(arch, client, tmp_path):
     info = tiled_kernel(arch, X, output=tmp_path / "d.npy", tile=40, progress=False,
                         client=client, on_tile=kill_one)
     assert killed and info["computed"] == info["tiles"] == 91
-    assert np.array_equal(np.load(ref), np.load(tmp_path / "d.npy"))
+    assert same(np.load(ref), np.load(tmp_path / "d.npy"))
     assert victim not in client.run(os.getpid).values()      # the nanny started a new worker
 
 
@@ -82,6 +89,6 @@ def test_images_and_both_kernels_tile_on_the_cluster(client, tmp_path, spec_dir)
                      client=client)
     assert d["computed"] == d["tiles"] == 6
     for name in ("nngp", "ntk"):
-        assert np.array_equal(np.load(t["files"][name]), np.load(d["files"][name]))
+        assert same(np.load(t["files"][name]), np.load(d["files"][name]))
         np.testing.assert_allclose(np.load(d["files"][name]), ref[name], rtol=1e-12)
         assert np.isfinite(ref[name]).all()
