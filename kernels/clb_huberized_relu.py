@@ -212,10 +212,16 @@ def _hc_nodes(sa, kinks, spt, swd, Z, W):
         half = 0.5 * (hi - lo)
         mid = 0.5 * (hi + lo)
         for j in range(_HC_T.shape[0]):
-            x = mid + half * _HC_T[j]
-            Z[nn] = x
-            W[nn] = half * _HC_W[j] * math.exp(-0.5 * x * x) * _GQ_INV_SQRT_2PI
+            Z[nn] = mid + half * _HC_T[j]
+            W[nn] = half * _HC_W[j]
             nn += 1
+    # the Gaussian density: once per pair of mirrored nodes (+-z have the same exp)
+    lo = nn // 2 if _hc_mirrored(Z, nn) else 0
+    for j in range(lo, nn):
+        g = math.exp(-0.5 * Z[j] * Z[j])
+        W[j] = W[j] * g * _GQ_INV_SQRT_2PI
+        if lo > 0:
+            W[nn - 1 - j] = W[nn - 1 - j] * g * _GQ_INV_SQRT_2PI
     return nn
 
 
