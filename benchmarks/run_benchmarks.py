@@ -11,8 +11,11 @@ inputs and the run stops (exit 1) unless the two agree to 1e-10 relative to the 
 the ntksym spec and the stax network are the same network.  Each worker then makes one call
 that is not timed (compilation, jit tracing, disk caches), and the timed calls alternate
 between the two processes round by round (ntksym first in odd rounds, neural-tangents first in
-even rounds); reported: the median over ``--rounds`` rounds, min and max, wall clock
-(time.perf_counter) and the worker's CPU time (time.process_time, all threads).
+even rounds), each after a pause of ``--settle`` seconds where two processes alternate (0.3:
+the previous call's idle threads, OpenBLAS's or XLA's, spin for up to 0.1 s and would otherwise
+share the two cores with the next call of the other tool); reported: the median over
+``--rounds`` rounds, min and max, wall clock (time.perf_counter) and the worker's CPU time
+(time.process_time, all threads).
 
 Cases (``--cases``, comma-separated; default all):
 
@@ -28,7 +31,8 @@ Cases (``--cases``, comma-separated; default all):
   :func:`flops_per_pair` for how both are estimated);
 * ``activations``: tanh / swish / GELU-as-expression MLP NTK (3 hidden layers, n = 2000,
   d = 64; benchmarks/bench_activations.py's specs) against the ReLU MLP of the same shape, in
-  one process, alternating; ntksym only.  ReLU and these three always run on all n inputs;
+  one process, alternating, ``--activation-rounds`` rounds (at least 15: calls of 20-80 ms);
+  ntksym only.  ReLU and these three always run on all n inputs;
   another activation whose full-size call would take longer than ``--activation-budget``
   seconds is timed on fewer inputs and compared per pair (reported as such);
 * ``startup``: ``ntksym --help``, ``ntksym check SPEC`` against ``python -c "import numpy"``,
@@ -458,9 +462,16 @@ def run_pair_case(case, p, args, folder):
             first[f"{s}:{op}"] = workers[s](cmd="time", op=op)["wall_s"]
         walls = {f"{s}:{op}": [] for s, op in ops}
         cpus = {f"{s}:{op}": [] for s, op in ops}
-        rounds = args.rounds if case != "cntk-cifar" else args.cifar_rounds
+        rounds = {"cntk-cifar": args.cifar_rounds,
+                  "activations": args.activation_rounds}.get(case, args.rounds)
         for r in range(rounds):
             for s, op in (ops if r % 2 == 0 else ops[::-1]):
+                # each timed call starts on a quiet machine: the other process's idle threads
+                # (OpenBLAS spins 0.1 s after a call by default, XLA's pool too) have slept.
+                # One process alone (the activations case) needs no pause: ntksym's threads
+                # sleep after 1 ms, and a pause lets the clock drop before a 20 ms call
+                if len(workers) > 1:
+                    time.sleep(args.settle)
                 t = workers[s](cmd="time", op=op)
                 walls[f"{s}:{op}"].append(t["wall_s"])
                 cpus[f"{s}:{op}"].append(t["cpu_s"])
@@ -634,7 +645,10 @@ def markdown(doc):
            if nt else "neural-tangents: not run (no NTKSYM_NT_PYTHON)."),
         "",
         "Warm calls (the first call of each process excluded), both tools alternating "
-        "round by round on the same inputs; median (min-max) wall-clock seconds; the ratio is "
+        "round by round on the same inputs, each call after a pause of "
+        f"{doc.get('settle_s', 0)} s where two processes alternate (so that the other "
+        "process's idle threads, which spin for up to 0.1 s, have gone to sleep); "
+        "median (min-max) wall-clock seconds; the ratio is "
         "neural-tangents / ntksym (medians). The ntksym worker imports ntksym before numpy, as "
         "the CLI does (then OpenBLAS's idle threads spin for about 1 ms instead of 0.1 s after "
         "each call, docs/usage.md). ntksym engine: what `engine=" + repr(doc.get(
@@ -785,6 +799,14 @@ def main(argv=None):
     ap.add_argument("--cases", default=",".join(FULL),
                     help=f"comma-separated, of {', '.join(FULL)} (default: all)")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per case (default 5)")
+    ap.add_argument("--activation-rounds", type=int, default=None,
+                    help="rounds of the activations case (default: --rounds, at least 15: "
+                         "its calls take 20-80 ms, whose medians over 5 rounds moved by 30%% "
+                         "between runs)")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="seconds of pause before each timed call of a case with two processes, "
+                         "so that the previous call's idle threads (either tool's) have gone "
+                         "to sleep (default 0.3; --quick 0)")
     ap.add_argument("--cifar-rounds", type=int, default=None,
                     help="rounds of cntk-cifar (default: --rounds, at most 3: "
                          "neural-tangents takes about 30 s a call there)")
@@ -825,6 +847,10 @@ def main(argv=None):
         args.cifar_rounds = min(args.rounds, 3) if not args.quick else args.rounds
     if args.activation_budget is None:
         args.activation_budget = 2.0 if args.quick else 20.0
+    if args.activation_rounds is None:
+        args.activation_rounds = args.rounds if args.quick else max(args.rounds, 15)
+    if args.settle is None:
+        args.settle = 0.0 if args.quick else 0.3
     if args.nt_python and not Path(args.nt_python).exists():
         ap.error(f"--nt-python {args.nt_python} does not exist")
     sizes = QUICK if args.quick else FULL
@@ -837,7 +863,7 @@ def main(argv=None):
     doc = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "engine": args.engine,
            "command": "python benchmarks/run_benchmarks.py " + " ".join(
                a for a in (argv if argv is not None else sys.argv[1:])),
-           "quick": args.quick, "machine": m, "peak": fma_peak(m),
+           "quick": args.quick, "settle_s": args.settle, "machine": m, "peak": fma_peak(m),
            "load_before": os.getloadavg(), "versions": {}, "results": {}}
     with tempfile.TemporaryDirectory(prefix="ntksym-bench-") as folder:
         for case in cases:
