@@ -6,9 +6,12 @@ keeps Python's own handlers); :func:`interrupted` tells the entry point whether 
 is, or came from, Ctrl-C.  An interrupt that arrives inside compiled code or a C callback
 (Numba's first compilation, for example) may surface as another exception, such as a
 SystemError "returned a result with an exception set"; the handler records every interrupt,
-so that one also reads "aborted".  Outputs are written to a temporary name and renamed when
-complete (:mod:`ntksym.io`), and the exception unwinds through those writers, so an
-interrupted command leaves no half-written file.
+so that one also reads "aborted".  One raised inside a ctypes callback (llvmlite's object
+cache, during a compilation) is swallowed by ctypes, which would print "Exception ignored ...":
+:func:`install`'s unraisable hook drops that message and raises SIGINT again 10 ms later, so
+the interrupt takes effect outside the callback.  Outputs are written to a
+temporary name and renamed when complete (:mod:`ntksym.io`), and the exception unwinds through
+those writers, so an interrupted command leaves no half-written file.
 
 >>> interrupted(Interrupted()), interrupted(KeyboardInterrupt())
 (True, True)
@@ -18,7 +21,10 @@ False
 
 from __future__ import annotations
 
+import _thread
 import signal
+import sys
+import threading
 import warnings
 
 from ntksym import progress
@@ -56,7 +62,8 @@ def _on_sigint(signum, frame):
 
 def install():
     """One-line warnings, and a SIGINT handler that records the interrupt and raises
-    :class:`Interrupted` (only in the main thread; elsewhere Python's handler stays).
+    :class:`Interrupted` (only in the main thread; elsewhere Python's handler stays), with an
+    unraisable hook that re-raises an interrupt a C callback swallowed (module docstring).
     Returns a function that puts back what was there (the CLI calls it on the way out, so
     that tests running ``cli.main`` in-process keep pytest's own handlers)."""
     _INTERRUPTS.clear()
@@ -67,11 +74,24 @@ def install():
         handler = signal.signal(signal.SIGINT, _on_sigint)
     except ValueError:
         handler = None
+    hook = sys.unraisablehook
+
+    def unraisable(info):
+        if isinstance(info.exc_value, Interrupted):
+            # again in 10 ms, from another thread: by then the callback has returned (raised
+            # here, in the hook, the handler's exception would be swallowed too)
+            threading.Timer(0.01, _thread.interrupt_main, (signal.SIGINT,)).start()
+        else:
+            hook(info)
+
+    if handler is not None:
+        sys.unraisablehook = unraisable
 
     def restore():
         warnings.showwarning = show
         if handler is not None:
             signal.signal(signal.SIGINT, handler)
+            sys.unraisablehook = hook
     return restore
 
 

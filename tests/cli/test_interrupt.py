@@ -53,3 +53,27 @@ def test_an_interrupt_surfacing_as_another_exception_still_reads_aborted():
         assert console.interrupted(SystemError("no context left"))
     finally:
         restore()
+
+
+def test_interrupt_inside_a_c_callback_takes_effect_after_it(capsys):
+    """Ctrl-C that arrives while a ctypes callback runs Python (llvmlite's object cache during a
+    cold compile): ctypes swallows the handler's exception; the hook of console.install drops
+    its "Exception ignored" message and raises the interrupt again once the callback returned."""
+    import ctypes
+
+    from ntksym import console
+
+    def callback():
+        raise console.Interrupted
+
+    restore = console.install()
+    try:
+        cb = ctypes.CFUNCTYPE(None)(callback)
+        with pytest.raises(console.Interrupted):
+            cb()                                     # swallowed by ctypes, re-raised later
+            for _ in range(2000):
+                time.sleep(0.001)
+    finally:
+        restore()
+        console._INTERRUPTS.clear()                  # the recorded interrupt: this test's own
+    assert "Exception ignored" not in capsys.readouterr().err
