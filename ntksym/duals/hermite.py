@@ -40,6 +40,8 @@ so that modules without learnable constants are unchanged.
 
 from __future__ import annotations
 
+import functools
+
 from ntksym.ir.hermite import (
     COEF_ORDER,
     COEF_PIECE,
@@ -391,6 +393,7 @@ def __NAME___m__I___full(a, b, c):
 '''
 
 
+@functools.lru_cache(maxsize=None)     # once per function and process
 def reflection(f, z):
     """(sign, r) with f(-z) = sign * f(z) + r(z) and r a polynomial of degree <= 2 in z (0
     for an even or odd f), or None: how a member of a family is evaluated at -x from its
@@ -408,8 +411,20 @@ def reflection(f, z):
     if f.has(sp.Piecewise) or sp.count_ops(f) > 60:
         return None
     fm = f.subs(z, -z)
+    # expand first (tanh, GELU: sympy's own odd functions cancel, ~1 ms); simplify (swish's
+    # exp(-z) against exp(z), ~0.1 s of code generation) only where that leaves no polynomial
+    for simplify in (sp.expand, sp.simplify):
+        found = _reflection_by(simplify, f, fm, z)
+        if found is not None:
+            return found
+    return None
+
+
+def _reflection_by(simplify, f, fm, z):
+    """:func:`reflection` with one simplification, or None."""
+    import sympy as sp
     for sign in (-1, 1):
-        r = sp.simplify(fm - sign * f)
+        r = simplify(fm - sign * f)
         if r.free_symbols <= {z} and r.is_polynomial(z) and sp.degree(r, z) <= 2:
             # a safeguard against a wrong simplification, at double-precision constants
             if all(abs(sp.N((fm - sign * f - r).subs(z, t), 30))
