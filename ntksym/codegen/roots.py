@@ -74,32 +74,69 @@ def _is_sqrt(e):
     return e.is_Pow and e.exp == sp.S.Half
 
 
+class _Roots:
+    """The rewrite shared by both targets: {x-side variance: table name}, filled as the
+    correlations are met.  A factor of sqrt(A B) is a diagonal symbol, or (``expressions``) an
+    expression of one example's diagonal that a correlation registered."""
+
+    def __init__(self, expressions):
+        self.names = {}
+        self.expressions = expressions
+
+    def table(self, e):
+        e = _to_x(e)
+        if e not in self.names:
+            self.names[e] = (e.name[:-3] if isinstance(e, sp.Symbol) else
+                             f"Var{sum(not isinstance(k, sp.Symbol) for k in self.names)}")
+        return self.names[e]
+
+    def split(self, base, registered):
+        """(x factor, y factor) of a product of one x-side and one y-side variance, or None."""
+        if not base.is_Mul:
+            return None
+        x = sp.Mul(*[f for f in base.args if _side(f) == "x"])
+        y = sp.Mul(*[f for f in base.args if _side(f) == "y"])
+        if x == 1 or y == 1 or x * y != base:
+            return None
+        for f in (x, y):
+            if not isinstance(f, sp.Symbol) and not (
+                    self.expressions and (not registered or _to_x(f) in self.names)):
+                return None
+        return x, y
+
+    def root(self, e, kind, side):
+        return sp.Symbol(f"{self.table(e)}_{kind}_{side}{side}", real=True)
+
+    def rewrite(self, expr):
+        """expr with its correlations and sqrt(A B) scales read from roots."""
+        def scaled(e):
+            if isinstance(e, Clip1) and _is_sqrt(e.args[1]):
+                xy = self.split(e.args[1].base, registered=False)
+                if xy is not None:
+                    return ClipScaled(e.args[0], self.root(xy[0], "isqrt", "x"),
+                                      self.root(xy[1], "isqrt", "y"))
+            return None
+
+        def scale(e):
+            if _is_sqrt(e):
+                xy = self.split(e.base, registered=True)
+                if xy is not None:
+                    return self.root(xy[0], "sqrt", "x") * self.root(xy[1], "sqrt", "y")
+            return None
+
+        e = lower_clipped(expr)
+        e = e.replace(lambda x: scaled(x) is not None, scaled)
+        return e.replace(lambda x: scale(x) is not None, scale)
+
+
 def diag_sqrt_rewrite(assignments, tables):
     """Clip1(c, sqrt(A_xx B_yy)) -> ClipScaled(c, 1/sqrt(A_xx), 1/sqrt(B_yy)) and the remaining
     sqrt(A_xx B_yy) -> sqrt(A_xx) sqrt(B_yy), read from per-pixel tables that ``image_pass``
     fills once per image: a pixel-pair loop then needs no square root and no division for the
     correlation.  ``tables`` collects the diagonal names that need them."""
-    def is_diag_product(e):
-        return (_is_sqrt(e) and e.base.is_Mul and len(e.base.args) == 2
-                and all(isinstance(f, sp.Symbol) and f.name.endswith(("_xx", "_yy"))
-                        for f in e.base.args))
-
-    def root(f, kind):
-        tables.add(f.name[:-3])
-        return sp.Symbol(f"{f.name[:-3]}_{kind}{f.name[-3:]}", real=True)
-
-    def scaled(e):
-        if isinstance(e, Clip1) and is_diag_product(e.args[1]):
-            return ClipScaled(e.args[0], *[root(f, "isqrt") for f in e.args[1].base.args])
-        return None
-
-    out = []
-    for a in assignments:
-        e = lower_clipped(a.expr)
-        e = e.replace(lambda x: scaled(x) is not None, scaled)
-        e = e.replace(is_diag_product,
-                      lambda pw: sp.Mul(*[root(f, "sqrt") for f in pw.base.args]))
-        out.append(Assign(a.target, e))
+    roots = _Roots(expressions=False)
+    out = [Assign(a.target, roots.rewrite(a.expr)) for a in assignments]
+    tables.update(roots.names.values())
     return out
 
 
@@ -124,51 +161,12 @@ def with_example_roots(program):
     an A and B the product <A>_sqrt_xx <B>_sqrt_yy.  The step that first reads them computes
     both roots after its diagonal assignments.  A table is named after its variance (Sigma_3 for
     Sigma_3_xx) or numbered (Var0, Var1, ...) when the variance is an expression."""
-    names = {}                                   # {x-side variance expression: table name}
-
-    def table(e):
-        e = _to_x(e)
-        if e not in names:
-            names[e] = (e.name[:-3] if isinstance(e, sp.Symbol)
-                        else f"Var{sum(not isinstance(k, sp.Symbol) for k in names)}")
-        return names[e]
-
-    def split(base):
-        """(x factor, y factor) of a product of one x-side and one y-side expression."""
-        if not base.is_Mul:
-            return None
-        x = sp.Mul(*[f for f in base.args if _side(f) == "x"])
-        y = sp.Mul(*[f for f in base.args if _side(f) == "y"])
-        if x == 1 or y == 1 or x * y != base:
-            return None
-        return x, y
-
-    def root(e, kind, side):
-        return sp.Symbol(f"{table(e)}_{kind}_{side}{side}", real=True)
-
-    def scaled(e):
-        if isinstance(e, Clip1) and _is_sqrt(e.args[1]):
-            xy = split(e.args[1].base)
-            if xy is not None:
-                return ClipScaled(e.args[0], root(xy[0], "isqrt", "x"), root(xy[1], "isqrt", "y"))
-        return None
-
-    def scale(e):
-        if _is_sqrt(e):
-            xy = split(e.base)
-            if xy is not None and all(_to_x(f) in names for f in xy):
-                return root(xy[0], "sqrt", "x") * root(xy[1], "sqrt", "y")
-        return None
-
+    rewriter = _Roots(expressions=True)
+    names = rewriter.names
     done, steps = set(), []
     for step in program.steps:
         if isinstance(step, Elementwise) and step.cross:
-            cross = []
-            for a in step.cross:
-                e = lower_clipped(a.expr)
-                e = e.replace(lambda x: scaled(x) is not None, scaled)
-                e = e.replace(lambda x: scale(x) is not None, scale)
-                cross.append(Assign(a.target, e))
+            cross = [Assign(a.target, rewriter.rewrite(a.expr)) for a in step.cross]
             roots = []
             for var, name in names.items():
                 if name not in done:
